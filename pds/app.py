@@ -1,0 +1,60 @@
+"""create_app(settings): the Flask factory. It wires blueprints and nothing else."""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+
+from flask import Flask, g
+
+from pds.errors import PdsError
+from pds.settings import Settings, load_settings
+from pds.vault import Vault
+from pds.vault.keys import Keyring
+
+
+def create_app(settings: Settings | None = None, keyring: Keyring | None = None) -> Flask:
+    """The pds web app. ``keyring`` is the unlocked vault key (None: a locked server)."""
+    settings = settings or load_settings()
+    app = Flask(
+        "pds",
+        static_folder=str(files("pds_static")),
+        static_url_path="/static",
+        template_folder=str(files("pds") / "web" / "templates"),
+    )
+    app.config["PDS_SETTINGS"] = settings
+    app.extensions["pds_keyring"] = keyring
+    app.extensions["pds_vaults"] = {}
+
+    from pds.web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_error_handler(PdsError, _problem)
+    return app
+
+
+def _problem(exc: PdsError):
+    from flask import request
+
+    body = exc.to_problem(instance=request.path)
+    return body, exc.status, {"Content-Type": "application/problem+json"}
+
+
+def current_vault() -> Vault:
+    """This worker process's vault: one long-lived connection per process."""
+    from flask import current_app
+
+    if "pds_vault" in g:
+        return g.pds_vault
+    vaults: dict[int, Vault] = current_app.extensions["pds_vaults"]
+    pid = os.getpid()
+    vault = vaults.get(pid)
+    if vault is None:
+        keyring = current_app.extensions["pds_keyring"]
+        if keyring is None:
+            from pds.errors import VaultLocked
+
+            raise VaultLocked("the vault is locked", hint="Start the server with the passphrase.")
+        vault = vaults[pid] = Vault.with_keyring(current_app.config["PDS_SETTINGS"], keyring)
+    g.pds_vault = vault
+    return vault

@@ -1,0 +1,417 @@
+"""The ``pds`` command: each command parses, calls the core, and renders.
+
+Every command that prints data also takes ``--json`` (one JSON document on stdout, nothing
+else there). Errors go to stderr as one ``Error: ...`` line (and a ``Hint: ...`` line when
+there is something to do) with exit status 1; usage mistakes exit 2 as click does.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pds import __version__, registry
+from pds.errors import ConfigError, PdsError
+from pds.settings import Settings, load_settings
+from pds.vault import Vault
+
+EXIT_ERROR = 1
+EXIT_INTERNAL = 70
+
+
+def fail(message: str, hint: str | None = None) -> None:
+    click.echo(f"Error: {message}", err=True)
+    if hint:
+        click.echo(f"Hint: {hint}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+class PdsGroup(click.Group):
+    """Turns PdsError into a one-line message, and anything unexpected into one too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PdsError as exc:
+            fail(exc.message, exc.hint)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted; nothing was changed by the unfinished step")
+        except Exception as exc:  # never a stack trace to a person
+            click.echo(f"Error: pds failed unexpectedly ({type(exc).__name__}: {exc})", err=True)
+            click.echo("Hint: this is a bug in pds; please report it with the command.", err=True)
+            sys.exit(EXIT_INTERNAL)
+
+
+def emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(f)
+
+
+def get_settings() -> Settings:
+    ctx = click.get_current_context()
+    return ctx.find_root().obj
+
+
+def ask_passphrase(settings: Settings, prompt: str = "Passphrase", confirm: bool = False) -> str:
+    """From PDS_PASSPHRASE_FILE, PDS_PASSPHRASE, else the terminal."""
+    configured = settings.read_passphrase()
+    if configured is not None:
+        return configured
+    try:
+        return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    except click.Abort:
+        raise ConfigError(
+            "no passphrase given",
+            hint="Type it at the prompt, or set PDS_PASSPHRASE_FILE (or PDS_PASSPHRASE).",
+        ) from None
+
+
+def open_vault(settings: Settings | None = None) -> Vault:
+    settings = settings or get_settings()
+    from pds import vault as vaultmod
+
+    vaultmod.require(settings)
+    return Vault.open(settings, ask_passphrase(settings))
+
+
+def with_vault(f: Callable) -> Callable:
+    """Open and unlock the vault for the command, and close it afterwards."""
+
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with open_vault() as v:
+            return f(v, *args, **kwargs)
+
+    return wrapper
+
+
+@click.group(cls=PdsGroup)
+@click.version_option(__version__, prog_name="pds")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """pds: your personal data store. Data lives in PDS_HOME (default ~/.local/share/pds)."""
+    ctx.obj = load_settings()
+
+
+# -- vault --------------------------------------------------------------------------------
+
+
+@cli.command()
+@json_option
+def init(as_json: bool) -> None:
+    """Create a new, empty, encrypted vault."""
+    settings = get_settings()
+    from pds import vault as vaultmod
+
+    if vaultmod.exists(settings):
+        fail(f"a vault already exists at {settings.home}", "Use it, or choose another PDS_HOME.")
+    passphrase = ask_passphrase(settings, "Choose a passphrase", confirm=True)
+    with Vault.create(settings, passphrase) as v:
+        status = v.status()
+    if as_json:
+        emit({"home": status["home"], "created": True})
+    else:
+        click.echo(f"Created an encrypted vault at {status['home']}.")
+        click.echo("Keep the passphrase safe: without it the data cannot be read by anyone.")
+
+
+@cli.command()
+@json_option
+@with_vault
+def status(v: Vault, as_json: bool) -> None:
+    """Show what the vault holds."""
+    st = v.status()
+    if as_json:
+        emit(st)
+        return
+    click.echo(f"Vault:      {st['home']} (schema {st['schema_version']})")
+    click.echo(f"Records:    {st['records']} from {st['sources']} imported file(s)")
+    for cat, n in st["categories"].items():
+        click.echo(f"  {cat:<12}{n}")
+    kdf = st["kdf"]
+    click.echo(
+        f"Encryption: AES-256-GCM; passphrase key by Argon2id "
+        f"({kdf['memory_kib'] // 1024} MiB, {kdf['iterations']} iterations, {kdf['lanes']} lanes)"
+    )
+
+
+@cli.command()
+@click.option("--new-passphrase-file", type=click.Path(path_type=Path, dir_okay=False))
+@json_option
+@with_vault
+def passphrase(v: Vault, new_passphrase_file: Path | None, as_json: bool) -> None:
+    """Change the vault's passphrase (rewraps the master key; data is not re-encrypted)."""
+    if new_passphrase_file is not None:
+        try:
+            new = new_passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            fail(f"cannot read {new_passphrase_file}: {exc.strerror}")
+    else:
+        try:
+            new = click.prompt(
+                "New passphrase", hide_input=True, confirmation_prompt=True, err=True
+            )
+        except click.Abort:
+            fail("no new passphrase given", "Type it at the prompt or pass --new-passphrase-file.")
+    v.change_passphrase(new)
+    if as_json:
+        emit({"changed": True})
+    else:
+        click.echo("Passphrase changed. The old one no longer opens this vault.")
+
+
+# -- import and read -------------------------------------------------------------------------
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--connector", "connector_name", help="Read the files as this format.")
+@click.option("--skip-bad", is_flag=True, help="Leave out rows that fail validation.")
+@json_option
+@with_vault
+def import_(
+    v: Vault, files: tuple[Path, ...], connector_name: str | None, skip_bad: bool, as_json: bool
+) -> None:
+    """Import statement and export files, each all or nothing."""
+    from pds.importer import import_file
+
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
+    show_bar = not as_json and sys.stderr.isatty()
+    for path in files:
+        try:
+            size = path.stat().st_size if path.is_file() else 0
+            with click.progressbar(
+                length=size, label=path.name, file=sys.stderr if show_bar else _Null()
+            ) as bar:
+                summary = import_file(
+                    v, path, connector=connector_name, skip_bad=skip_bad, progress=bar.update
+                )
+        except PdsError as exc:
+            errors.append(exc.message)
+            click.echo(f"Error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            continue
+        results.append(summary.as_dict())
+        if not as_json:
+            click.echo(
+                f"{summary.file}: {summary.new} new, {summary.duplicate} already present, "
+                f"{summary.rejected} rejected ({summary.connector})"
+            )
+            for row in summary.rejected_rows:
+                click.echo(f"  rejected: {row}")
+    if as_json:
+        emit(
+            {
+                "new": sum(r["new"] for r in results),
+                "duplicate": sum(r["duplicate"] for r in results),
+                "rejected": sum(r["rejected"] for r in results),
+                "files": results,
+                "errors": errors,
+            }
+        )
+    if errors:
+        sys.exit(EXIT_ERROR)
+
+
+class _Null:
+    def write(self, _: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+@cli.command()
+@json_option
+def connectors(as_json: bool) -> None:
+    """List the file formats pds can import."""
+    items = [
+        {
+            "name": c.name,
+            "title": c.title,
+            "extensions": list(c.extensions),
+            "categories": list(c.categories),
+        }
+        for c in registry.all_connectors()
+    ]
+    if as_json:
+        emit(items)
+        return
+    for c in items:
+        click.echo(
+            f"{c['name']:<10}{c['title']}  [{', '.join(c['extensions'])}] -> "
+            f"{', '.join(c['categories'])}"
+        )
+    for name, why in registry.broken:
+        click.echo(f"Warning: connector plugin {name!r} failed to load ({why})", err=True)
+
+
+def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f'"{value}" is not a date like 2024-03-31') from None
+    since = ctx.params.get("since")
+    if param.name == "until" and since is not None and day < since:
+        raise click.BadParameter("--until is before --since")
+    return day
+
+
+def _category(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from pds.schemas import CATEGORIES
+
+    if value is not None and value not in CATEGORIES:
+        raise click.BadParameter(f'"{value}" is not a category; use one of {", ".join(CATEGORIES)}')
+    return value
+
+
+@cli.command("records")
+@click.option("--category", callback=_category, help="Only this category, e.g. transactions.")
+@click.option("--since", callback=_day, is_eager=True, help="From this date (YYYY-MM-DD).")
+@click.option("--until", callback=_day, help="Up to this date (YYYY-MM-DD), inclusive.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many records.")
+@json_option
+@with_vault
+def records_(
+    v: Vault,
+    category: str | None,
+    since: date | None,
+    until: date | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Print records, oldest first, streamed (any vault size)."""
+    start, end = since, until
+    found = v.records(
+        category=category,
+        since=start.isoformat() if start else None,
+        until=(end + timedelta(days=1)).isoformat() if end else None,
+    )
+    found = _take(found, limit)
+    if as_json:
+        _stream_json_array(r.as_dict() for r in found)
+        return
+    for r in found:
+        p = r.payload
+        if r.category == "transactions":
+            text = f"{p['amount']:>12} {p['currency']}  {p['description']}"
+        else:
+            text = json.dumps(p, ensure_ascii=False)
+        click.echo(f"{r.id:>8}  {r.occurred_at:<10}  {r.category:<12}  {text}")
+
+
+def _take(items: Iterator[Any], limit: int | None) -> Iterator[Any]:
+    for i, item in enumerate(items):
+        if limit is not None and i >= limit:
+            return
+        yield item
+
+
+def _stream_json_array(items: Iterator[dict[str, Any]]) -> None:
+    """One JSON array on stdout, written item by item so memory stays flat."""
+    click.echo("[", nl=False)
+    for i, item in enumerate(items):
+        click.echo(("," if i else "") + "\n  " + json.dumps(item, ensure_ascii=False), nl=False)
+    click.echo("\n]")
+
+
+# -- backup --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@json_option
+@with_vault
+def backup(v: Vault, path: Path, as_json: bool) -> None:
+    """Copy the vault to PATH (a file, or a folder to put a dated file in). Stays encrypted."""
+    written = v.backup(path)
+    if as_json:
+        emit({"backup": str(written), "bytes": written.stat().st_size})
+    else:
+        click.echo(f"Backed up to {written} ({written.stat().st_size:,} bytes, encrypted).")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Replace an existing vault without asking.")
+@json_option
+def restore(path: Path, yes: bool, as_json: bool) -> None:
+    """Replace the vault with a backup (the backup's passphrase opens it)."""
+    from pds import vault as vaultmod
+
+    settings = get_settings()
+    if vaultmod.exists(settings) and not yes:
+        if not sys.stdin.isatty():
+            fail(
+                f"a vault exists at {settings.home}; restoring replaces it",
+                "Pass --yes to replace it.",
+            )
+        click.confirm(f"Replace the vault at {settings.home} with {path}?", abort=True, err=True)
+    st = vaultmod.restore(settings, path, ask_passphrase(settings, "Backup passphrase"))
+    if as_json:
+        emit({"restored": str(path), "records": st["records"]})
+    else:
+        click.echo(f"Restored {st['records']} records from {path} into {settings.home}.")
+
+
+# -- serving and demo ----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web app and APIs (unlocks the vault once, before the workers start)."""
+    from pds.server import run
+
+    settings = get_settings()
+    with open_vault(settings) as v:
+        keyring = v.keyring
+    run(settings, keyring, host=host, port=port, workers=workers)
+
+
+@cli.command()
+@json_option
+def demo(as_json: bool) -> None:
+    """Create a demo vault with sample data in PDS_HOME (on first run), then say how to use it."""
+    from pds import vault as vaultmod
+    from pds.demo import load_demo
+
+    settings = get_settings()
+    passphrase = ask_passphrase(settings)
+    created = not vaultmod.exists(settings)
+    v = Vault.create(settings, passphrase) if created else Vault.open(settings, passphrase)
+    with v:
+        summaries = load_demo(v)
+        st = v.status()
+    if as_json:
+        emit({"home": st["home"], "created": created, "records": st["records"]})
+        return
+    verb = "Created" if created else "Using"
+    click.echo(f"{verb} the demo vault at {st['home']}: {st['records']} records.")
+    for s in summaries:
+        click.echo(f"  {s.file}: {s.new} new, {s.duplicate} already present")
+
+
+def main() -> None:
+    cli(prog_name="pds")

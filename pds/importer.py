@@ -1,0 +1,219 @@
+"""The importer: runs a connector over a file and hands its records to the vault in batches.
+
+All or nothing per file: the vault stores a file in one transaction, so a malformed row,
+an interrupted run or a crash leaves the vault as it was. Every record is validated by its
+category's marshmallow schema before it is sealed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from marshmallow import ValidationError as MarshmallowError
+
+from connectors.base import Connector, Record
+from pds import registry
+from pds.errors import ImportFormatError, PdsError
+from pds.schemas import CATEGORIES, fast_validator, first_error, schema_for
+from pds.vault import Prepared, SourceInfo, Vault
+from pds.vault.records import canonical
+
+BATCH = 5000
+MAX_FILE_BYTES = 4 * 1024**3
+# Identical payloads share a date; counts are kept for this many recent dates at most.
+OCCURRENCE_GROUPS = 256
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ImportSummary:
+    file: str
+    connector: str
+    new: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    source_id: int | None = None
+    rejected_rows: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "connector": self.connector,
+            "new": self.new,
+            "duplicate": self.duplicate,
+            "rejected": self.rejected,
+            "source_id": self.source_id,
+            "rejected_rows": self.rejected_rows,
+        }
+
+
+class _CountingReader:
+    """A binary stream wrapper that reports bytes read (progress) to a callback."""
+
+    def __init__(self, raw: BinaryIO, progress: Progress | None):
+        self._raw = raw
+        self._progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if self._progress and data:
+            self._progress(len(data))
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self._raw.readline(limit)
+        if self._progress and data:
+            self._progress(len(data))
+        return data
+
+    def readinto(self, b: bytearray) -> int:
+        n = self._raw.readinto(b)
+        if self._progress and n:
+            self._progress(n)
+        return n
+
+    def readable(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def __getattr__(self, name: str):  # seekable(), closed, ... pass through
+        return getattr(self._raw, name)
+
+
+class _Occurrences:
+    """Counts earlier identical payloads in this file, in bounded memory.
+
+    Identical payloads share their date, so counts are grouped by date and only the most
+    recently used OCCURRENCE_GROUPS dates are kept: exact for any file sorted by date (as
+    statements are) and for any file with fewer distinct dates than that.
+    """
+
+    def __init__(self) -> None:
+        self._groups: OrderedDict[str, dict[int, int]] = OrderedDict()
+
+    def nth(self, occurred_at: str, plain: bytes) -> int:
+        group = self._groups.get(occurred_at)
+        if group is None:
+            group = self._groups[occurred_at] = {}
+            if len(self._groups) > OCCURRENCE_GROUPS:
+                self._groups.popitem(last=False)
+        else:
+            self._groups.move_to_end(occurred_at)
+        h = hash(plain)
+        n = group.get(h, 0)
+        group[h] = n + 1
+        return n
+
+
+def choose_connector(path: Path, name: str | None) -> Connector:
+    if name is not None:
+        return registry.get(name)
+    with path.open("rb") as fh:
+        head = fh.read(registry.HEAD_BYTES)
+    return registry.detect(head, path.name)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ImportFormatError(f"{path}: no such file", hint="Check the path and try again.")
+    if not path.is_file():
+        raise ImportFormatError(f"{path}: not a regular file", hint="Give the path of a file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImportFormatError(f"{path.name}: the file is empty", hint="Download it again.")
+    if size > MAX_FILE_BYTES:
+        raise ImportFormatError(
+            f"{path.name}: the file is {size:,} bytes, more than the {MAX_FILE_BYTES:,} pds "
+            "reads in one import",
+            hint="Split the export into smaller files.",
+        )
+
+
+def file_digest(vault: Vault, path: Path) -> bytes:
+    mac = vault.keyring.source_digest()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            mac.update(chunk)
+    return mac.digest()
+
+
+def _at(filename: str, rec: Record) -> str:
+    return f"{filename} {rec.where}" if rec.where else filename
+
+
+def prepare(
+    records: Iterator[Record], filename: str, summary: ImportSummary, skip_bad: bool
+) -> Iterator[list[Prepared]]:
+    """Validate each record by its category's schema and batch them, counting repeats."""
+    validators: dict[str, tuple] = {}
+    occurrences = _Occurrences()
+    batch: list[Prepared] = []
+    for rec in records:
+        checks = validators.get(rec.category)
+        if checks is None:
+            schema = schema_for(rec.category)
+            if rec.category not in CATEGORIES or schema is None:
+                raise ImportFormatError(f"{_at(filename, rec)}: unknown category {rec.category!r}")
+            checks = validators[rec.category] = (fast_validator(schema), schema)
+        fast, schema = checks
+        payload = rec.payload
+        if not fast(payload):
+            try:
+                payload = schema.load(payload)
+            except MarshmallowError as exc:
+                message = f"{_at(filename, rec)}: {first_error(exc.messages)}"
+                if not skip_bad:
+                    raise ImportFormatError(
+                        message, hint="Fix or remove that row, or pass --skip-bad to leave it out."
+                    ) from None
+                summary.rejected += 1
+                summary.rejected_rows.append(message)
+                continue
+        plain = canonical(payload)
+        nth = 0 if rec.identity is not None else occurrences.nth(rec.occurred_at, plain)
+        batch.append(Prepared(rec.category, rec.occurred_at, plain, rec.identity, nth))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def import_file(
+    vault: Vault,
+    path: Path,
+    *,
+    connector: str | None = None,
+    skip_bad: bool = False,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import one file into the vault, all or nothing. Returns what happened."""
+    path = Path(path)
+    _check_file(path)
+    conn = choose_connector(path, connector)
+    summary = ImportSummary(file=path.name, connector=conn.name)
+    digest = file_digest(vault, path)
+    with path.open("rb") as raw:
+        stream = _CountingReader(raw, progress)
+        try:
+            batches = prepare(conn.parse(stream, path.name), path.name, summary, skip_bad)
+            result = vault.ingest(SourceInfo(conn.name, path.name, digest), batches)
+        except PdsError:
+            raise
+        except (UnicodeError, ValueError) as exc:
+            raise ImportFormatError(
+                f"{path.name}: the {conn.title} file could not be read ({exc})"
+            ) from None
+    summary.new, summary.duplicate, summary.source_id = (
+        result.new,
+        result.duplicate,
+        result.source_id,
+    )
+    return summary

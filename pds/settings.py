@@ -1,0 +1,67 @@
+"""Settings: where the vault lives, the issuer URL, and where the passphrase comes from.
+
+Read from ``PDS_*`` environment variables; nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pds.errors import ConfigError
+
+DEFAULT_HOME = Path("~/.local/share/pds")
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """Argon2id cost. The defaults are the floor the vault accepts for a real vault."""
+
+    memory_kib: int = 64 * 1024
+    iterations: int = 3
+    lanes: int = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    issuer: str = DEFAULT_ISSUER
+    passphrase: str | None = field(default=None, repr=False)
+    passphrase_file: Path | None = None
+    kdf: KdfParams = KdfParams()
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "vault.db"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def read_passphrase(self) -> str | None:
+        """The passphrase from PDS_PASSPHRASE_FILE, then PDS_PASSPHRASE; None if neither."""
+        if self.passphrase_file is not None:
+            try:
+                text = self.passphrase_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read PDS_PASSPHRASE_FILE {self.passphrase_file}: {exc.strerror}",
+                    hint="Point PDS_PASSPHRASE_FILE at a readable file holding the passphrase.",
+                ) from None
+            return text.rstrip("\r\n")
+        return self.passphrase
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``PDS_*`` environment variables (``env`` defaults to os.environ)."""
+    env = os.environ if env is None else env
+    home = Path(env.get("PDS_HOME") or DEFAULT_HOME).expanduser()
+    pfile = env.get("PDS_PASSPHRASE_FILE")
+    return Settings(
+        home=home,
+        issuer=env.get("PDS_ISSUER") or DEFAULT_ISSUER,
+        passphrase=env.get("PDS_PASSPHRASE") or None,
+        passphrase_file=Path(pfile).expanduser() if pfile else None,
+    )

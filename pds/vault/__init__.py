@@ -1,0 +1,303 @@
+"""The vault: the only code that opens vault.db or sees a key. Everything else asks it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from pds.errors import BackupError, ConfigError, VaultExists, VaultLocked, VaultNotFound
+from pds.settings import Settings
+from pds.vault import db as dbmod
+from pds.vault import keys
+from pds.vault import records as recmod
+from pds.vault.records import StoredRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated record ready to seal: canonical payload bytes and its dedup inputs."""
+
+    category: str
+    occurred_at: str
+    plain: bytes
+    identity: str | None
+    nth: int
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    connector: str
+    filename: str
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    source_id: int | None
+    new: int
+    duplicate: int
+
+
+class Vault:
+    """An open, unlocked vault on one long-lived connection."""
+
+    def __init__(self, settings: Settings, db: sqlite_utils.Database, keyring: keys.Keyring):
+        self.settings = settings
+        self.db = db
+        self.keyring = keyring
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, settings: Settings, passphrase: str) -> Vault:
+        """A new, empty vault in ``settings.home``, protected by ``passphrase``."""
+        if not passphrase:
+            raise ConfigError("the passphrase is empty", hint="Choose a passphrase to protect it.")
+        if settings.db_path.exists():
+            raise VaultExists(
+                f"a vault already exists at {settings.home}",
+                hint="Use it as it is, or choose another PDS_HOME.",
+            )
+        db = dbmod.open_db(settings.db_path, create=True)
+        try:
+            with dbmod.transaction(db.conn):
+                keyring = keys.create_keys(db.conn, passphrase, settings.kdf)
+        except BaseException:
+            db.conn.close()
+            settings.db_path.unlink(missing_ok=True)
+            raise
+        settings.db_path.chmod(0o600)
+        return cls(settings, db, keyring)
+
+    @classmethod
+    def open(cls, settings: Settings, passphrase: str) -> Vault:
+        """Open and unlock the vault; VaultLocked if the passphrase does not unwrap its key."""
+        db = dbmod.open_db(settings.db_path)
+        try:
+            keyring = keys.unlock(db.conn, passphrase)
+        except BaseException:
+            db.conn.close()
+            raise
+        return cls(settings, db, keyring)
+
+    @classmethod
+    def with_keyring(cls, settings: Settings, keyring: keys.Keyring) -> Vault:
+        """A new connection to an already unlocked vault (one per server worker process)."""
+        return cls(settings, dbmod.open_db(settings.db_path), keys.Keyring(keyring.master))
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def ingest(self, source: SourceInfo, items: Iterable[list[Prepared]]) -> IngestResult:
+        """Store batches of prepared records from one file, all or nothing.
+
+        One transaction covers the whole file: a crash (even SIGKILL) leaves none of it, and
+        running the import again completes it. Records already present (same dedup key)
+        are counted, not stored again.
+        """
+        conn = self.conn
+        new = total = 0
+        with dbmod.transaction(conn):
+            source_id = conn.execute(
+                "INSERT INTO sources (connector, filename, digest, imported_at) "
+                "VALUES (?, ?, ?, ?) RETURNING id",
+                (source.connector, source.filename, source.digest, recmod.now_iso()),
+            ).fetchone()[0]
+            next_id = recmod.next_id(conn)
+            dkey = self.keyring.dedup_key
+            created = recmod.now_iso()
+            for batch in items:
+                rows = []
+                for item in batch:
+                    version, aead = self.keyring.category_aead(conn, item.category)
+                    key = recmod.dedup_key(
+                        dkey, item.category, item.identity, item.plain, item.nth
+                    )
+                    nonce, ct = recmod.seal(aead, next_id, item.category, version, item.plain)
+                    rows.append(
+                        (
+                            next_id,
+                            item.category,
+                            source_id,
+                            item.occurred_at,
+                            key,
+                            version,
+                            nonce,
+                            ct,
+                            created,
+                        )
+                    )
+                    next_id += 1
+                new += recmod.insert_rows(conn, rows)
+                total += len(rows)
+            if new:
+                conn.execute(
+                    "UPDATE sources SET new = ?, duplicate = ? WHERE id = ?",
+                    (new, total - new, source_id),
+                )
+            else:
+                conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+                source_id = None
+        return IngestResult(source_id, new, total - new)
+
+    def change_passphrase(self, new_passphrase: str) -> None:
+        if not new_passphrase:
+            raise ConfigError("the new passphrase is empty", hint="Choose a non-empty one.")
+        keys.change_passphrase(self.conn, self.keyring, new_passphrase, self.settings.kdf)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _open_row(self, row: tuple) -> StoredRecord:
+        rid, category, source_id, occurred_at, version, nonce, ct = row
+        cur_version, aead = self.keyring.category_aead(self.conn, category)
+        if version != cur_version:
+            raise recmod.SealError(f"record {rid} is sealed under a key that no longer exists")
+        plain = recmod.open_sealed(aead, rid, category, version, nonce, ct)
+        return StoredRecord(rid, category, source_id, occurred_at, json.loads(plain))
+
+    def records(
+        self,
+        category: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Iterator[StoredRecord]:
+        """Matching records in time order, decrypted one page at a time."""
+        for row in recmod.iter_pages(self.conn, category=category, since=since, until=until):
+            yield self._open_row(row)
+
+    def page(
+        self,
+        category: str,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        after: tuple[str, int] | None = None,
+        limit: int = recmod.PAGE,
+    ) -> list[StoredRecord]:
+        """One page of one category after a keyset cursor (occurred_at, id)."""
+        rows = recmod.query_rows(
+            self.conn, category=category, since=since, until=until, after=after, limit=limit
+        )
+        return [self._open_row(r) for r in rows]
+
+    def get(self, record_id: int) -> StoredRecord:
+        return self._open_row(recmod.row_by_id(self.conn, record_id))
+
+    def status(self) -> dict[str, Any]:
+        conn = self.conn
+        by_cat = dict(
+            conn.execute("SELECT category, count(*) FROM records GROUP BY category ORDER BY 1")
+        )
+        params = keys.kdf_params(conn)
+        return {
+            "home": str(self.settings.home),
+            "schema_version": dbmod.schema_version(conn),
+            "created_at": keys._meta(conn, "created_at"),
+            "records": sum(by_cat.values()),
+            "categories": by_cat,
+            "sources": conn.execute("SELECT count(*) FROM sources").fetchone()[0],
+            "kdf": {
+                "algorithm": "argon2id",
+                "memory_kib": params.memory_kib,
+                "iterations": params.iterations,
+                "lanes": params.lanes,
+            }
+            if params
+            else None,
+            "size_bytes": self.settings.db_path.stat().st_size,
+        }
+
+    def sources(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT id, connector, filename, imported_at, new, duplicate FROM sources ORDER BY id"
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    # -- backup -----------------------------------------------------------------------------
+
+    def backup(self, target: Path) -> Path:
+        """Copy the vault with SQLite's online backup API: as encrypted as the vault itself."""
+        target = target.expanduser()
+        if target.is_dir():
+            target = target / f"pds-backup-{recmod.now_iso().replace(':', '')}.db"
+        if target.exists():
+            raise BackupError(
+                f"{target} already exists", hint="Choose a new file name; pds never overwrites."
+            )
+        try:
+            dest = sqlite3.connect(target)
+        except sqlite3.Error as exc:
+            raise BackupError(f"cannot write a backup to {target}: {exc}") from None
+        try:
+            self.conn.backup(dest)
+        finally:
+            dest.close()
+        target.chmod(0o600)
+        return target
+
+
+def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]:
+    """Replace the vault at ``settings.home`` with a backup that ``passphrase`` unlocks.
+
+    The backup is checked first (a pds vault, a known schema, the passphrase opens it); the
+    copy into place uses SQLite's backup API, which writes the destination in one
+    transaction. Returns the restored vault's status.
+    """
+    source = source.expanduser()
+    if not source.is_file():
+        raise BackupError(f"no backup file at {source}", hint="Give the path of a pds backup.")
+    try:
+        src = dbmod.connect(source)
+        src.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError:
+        raise BackupError(f"{source} is not a pds backup (not an SQLite database)") from None
+    try:
+        if dbmod.schema_version(src) == 0:
+            raise BackupError(f"{source} is not a pds backup (no pds schema)")
+        dbmod.migrate(src)
+        try:
+            keys.unlock(src, passphrase)
+        except VaultLocked:
+            raise VaultLocked(
+                f"the passphrase does not open the backup {source}",
+                hint="Use the passphrase the vault had when the backup was made.",
+            ) from None
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dest = dbmod.connect(settings.db_path)
+        try:
+            src.backup(dest)
+        finally:
+            dest.close()
+    finally:
+        src.close()
+    settings.db_path.chmod(0o600)
+    with Vault.open(settings, passphrase) as vault:
+        return vault.status()
+
+
+def exists(settings: Settings) -> bool:
+    return settings.db_path.exists()
+
+
+def require(settings: Settings) -> None:
+    if not settings.db_path.exists():
+        raise VaultNotFound(f"no vault at {settings.home}")

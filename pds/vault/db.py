@@ -1,0 +1,124 @@
+"""The one door to the database: open vault.db (WAL), set pragmas, run migrations.
+
+Only pds.vault touches SQLite. A worker keeps one long-lived connection. The connection is
+in autocommit mode (``isolation_level=None``): every write states its own ``BEGIN
+IMMEDIATE`` ... ``COMMIT`` through ``transaction()``, so nothing is ever half-committed by
+an implicit transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from pds.errors import SchemaTooNew, VaultNotFound
+
+SCHEMA_VERSION = 1
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+        CREATE TABLE category_keys (
+            category TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            salt BLOB,
+            created_at TEXT NOT NULL,
+            destroyed_at TEXT
+        );
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            connector TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            digest BLOB NOT NULL,
+            imported_at TEXT NOT NULL,
+            new INTEGER NOT NULL DEFAULT 0,
+            duplicate INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE records (
+            id INTEGER PRIMARY KEY,
+            category TEXT NOT NULL,
+            source_id INTEGER NOT NULL REFERENCES sources(id),
+            occurred_at TEXT NOT NULL,
+            dedup_key BLOB NOT NULL UNIQUE,
+            key_version INTEGER NOT NULL,
+            nonce BLOB NOT NULL,
+            ciphertext BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX records_by_time ON records (category, occurred_at, id);
+        CREATE INDEX records_by_source ON records (source_id);
+        """,
+    )
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the surrounding transaction first; run statement by statement.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1}
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with pds's pragmas: WAL, synchronous=FULL, foreign keys, busy wait."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def open_db(path: Path, *, create: bool = False) -> sqlite_utils.Database:
+    """Open (or with ``create`` make) the vault database and bring its schema up to date."""
+    if not create and not path.exists():
+        raise VaultNotFound(f"no vault at {path.parent}")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    conn = connect(path)
+    try:
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return sqlite_utils.Database(conn)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations this vault lacks; refuse a vault from a newer pds."""
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"this vault uses schema version {current}, "
+            f"but this pds only knows versions up to {SCHEMA_VERSION}",
+            hint="Upgrade pds to the version that wrote this vault, or restore an older backup.",
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with transaction(conn):
+            MIGRATIONS[version](conn)
+            conn.execute(f"PRAGMA user_version={version}")
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (also KeyboardInterrupt)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,175 @@
+"""Records: seal and open payloads (AES-256-GCM), dedup keys, batched writes, streamed reads.
+
+A payload is stored as the canonical JSON of its normalized dict, sealed with the
+category's data key and a fresh 96-bit random nonce. The associated data binds the record
+id, category and key version, so a ciphertext copied to another row (or another category,
+or re-labelled with another key version) fails to open.
+
+Canonical JSON here is ``json.dumps(sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)`` in UTF-8. For pds payloads (string or null values, ASCII keys) that is
+byte-for-byte RFC 8785 (JCS) output.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from pds.errors import NotFound, PdsError
+
+DEDUP_BYTES = 16
+PAGE = 500
+
+
+class SealError(PdsError, ValueError):
+    """A ciphertext that does not open: tampered, moved, or under a destroyed key."""
+
+    code = "seal_error"
+    status = 500
+
+
+def canonical(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def associated_data(record_id: int, category: str, key_version: int) -> bytes:
+    return f"pds-record:{record_id}:{category}:{key_version}".encode()
+
+
+def seal(aead: AESGCM, record_id: int, category: str, key_version: int, plain: bytes):
+    """(nonce, ciphertext‖tag) for one payload."""
+    nonce = os.urandom(12)
+    return nonce, aead.encrypt(nonce, plain, associated_data(record_id, category, key_version))
+
+
+def open_sealed(
+    aead: AESGCM, record_id: int, category: str, key_version: int, nonce: bytes, ct: bytes
+) -> bytes:
+    """The plaintext, or SealError if anything about the row was changed."""
+    try:
+        return aead.decrypt(nonce, ct, associated_data(record_id, category, key_version))
+    except (InvalidTag, ValueError):
+        raise SealError(f"record {record_id} does not decrypt: it was altered or moved") from None
+
+
+def dedup_key(key: bytes, category: str, identity: str | None, plain: bytes, nth: int) -> bytes:
+    """HMAC that names a record: the source's own id where it has one, else payload + nth.
+
+    ``nth`` counts earlier identical payloads in the same file, so two equal coffees on one
+    day are two records, while importing the same file again yields the same keys.
+    """
+    if identity is not None:
+        msg = b"id\0" + category.encode() + b"\0" + identity.encode()
+    else:
+        msg = b"pl\0" + category.encode() + b"\0" + plain + b"\0" + str(nth).encode()
+    return hmac.digest(key, msg, "sha256")[:DEDUP_BYTES]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    id: int
+    category: str
+    source_id: int
+    occurred_at: str
+    payload: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "category": self.category,
+            "source_id": self.source_id,
+            "occurred_at": self.occurred_at,
+            "payload": self.payload,
+        }
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def next_id(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT coalesce(max(id), 0) + 1 FROM records").fetchone()[0]
+
+
+INSERT = (
+    "INSERT OR IGNORE INTO records (id, category, source_id, occurred_at, dedup_key, "
+    "key_version, nonce, ciphertext, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
+    """Insert sealed rows; returns how many were new (the rest were already present)."""
+    before = conn.total_changes
+    conn.executemany(INSERT, rows)
+    return conn.total_changes - before
+
+
+def query_rows(
+    conn: sqlite3.Connection,
+    *,
+    category: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    after: tuple[str, int] | None = None,
+    limit: int = PAGE,
+) -> list[tuple]:
+    """One page of raw rows in (occurred_at, id) order, after the keyset cursor ``after``."""
+    where: list[str] = []
+    args: list[Any] = []
+    if category is not None:
+        where.append("category = ?")
+        args.append(category)
+    if since is not None:
+        where.append("occurred_at >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("occurred_at < ?")
+        args.append(until)
+    if after is not None:
+        where.append("(occurred_at, id) > (?, ?)")
+        args += list(after)
+    sql = "SELECT id, category, source_id, occurred_at, key_version, nonce, ciphertext FROM records"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    order = (
+        " ORDER BY category, occurred_at, id" if category is None else " ORDER BY occurred_at, id"
+    )
+    sql += order + " LIMIT ?"
+    args.append(limit)
+    return conn.execute(sql, args).fetchall()
+
+
+def row_by_id(conn: sqlite3.Connection, record_id: int) -> tuple:
+    row = conn.execute(
+        "SELECT id, category, source_id, occurred_at, key_version, nonce, ciphertext "
+        "FROM records WHERE id = ?",
+        (record_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no record with id {record_id}")
+    return row
+
+
+def iter_pages(conn: sqlite3.Connection, **filters: Any) -> Iterator[tuple]:
+    """Every matching row, a page at a time: memory stays flat whatever the vault's size."""
+    if filters.get("category") is not None:
+        after = None
+        while True:
+            rows = query_rows(conn, after=after, **filters)
+            yield from rows
+            if len(rows) < filters.get("limit", PAGE):
+                return
+            after = (rows[-1][3], rows[-1][0])
+    else:
+        cats = [r[0] for r in conn.execute("SELECT DISTINCT category FROM records ORDER BY 1")]
+        for cat in cats:
+            yield from iter_pages(conn, **{**filters, "category": cat})

@@ -1,0 +1,1 @@
+"""Policy templates shipped with pds (TOML), shipped as package data."""

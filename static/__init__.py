@@ -1,0 +1,1 @@
+"""Static assets for the web UI (CSS, JS, images), shipped as package data."""

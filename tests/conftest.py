@@ -1,0 +1,60 @@
+"""Fixtures chain: settings (temp data dir) -> vault (unlocked) -> runner (CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pds.settings import KdfParams, Settings
+from pds.vault import Vault
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PASSPHRASE = "test passphrase: tulip ladder"
+# Library-level tests use a cheap KDF; the CLI tests go through the real default cost.
+FAST_KDF = KdfParams(memory_kib=8 * 1024, iterations=1, lanes=4)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "vault", kdf=FAST_KDF)
+
+
+@pytest.fixture
+def vault(settings: Settings):
+    v = Vault.create(settings, PASSPHRASE)
+    yield v
+    v.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def env(home: Path) -> dict[str, str]:
+    return {"PDS_HOME": str(home), "PDS_PASSPHRASE": PASSPHRASE, "PDS_PASSPHRASE_FILE": ""}
+
+
+@pytest.fixture
+def runner(env: dict[str, str]) -> CliRunner:
+    return CliRunner(env=env)
+
+
+@pytest.fixture
+def initialised(runner: CliRunner, home: Path) -> Path:
+    result = runner.invoke(_cli(), ["init"])
+    assert result.exit_code == 0, result.output
+    return home
+
+
+def _cli():
+    from pds.cli import cli
+
+    return cli
+
+
+def fixture(path: str) -> Path:
+    return FIXTURES / path

@@ -156,7 +156,9 @@ def test_import_reports_and_dedups(runner: CliRunner, initialised: Path) -> None
 
 def test_import_several_files_one_bad(runner: CliRunner, initialised: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("Date,Type,Merchant/Description,Debit/Credit,Balance\n31/02/2024,VIS,X,-1.00,2.00\n")
+    bad.write_text(
+        "Date,Type,Merchant/Description,Debit/Credit,Balance\n31/02/2024,VIS,X,-1.00,2.00\n"
+    )
     result = run(runner, "import", str(bad), str(fixture(SPEC)), "--json")
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
@@ -167,12 +169,14 @@ def test_import_several_files_one_bad(runner: CliRunner, initialised: Path, tmp_
 
 def test_import_malformed_changes_nothing(runner: CliRunner, initialised: Path, tmp_path: Path):
     rows = [("01/03/2024", "VIS", f"SHOP {i}", "-1.00", "10.00") for i in range(300)]
-    rows[250] = ("01/03/2024", "VIS", "SHOP 250", "\"12,3O\"", "10.00")
+    rows[250] = ("01/03/2024", "VIS", "SHOP 250", '"12,3O"', "10.00")
     path = midata_file(tmp_path / "stmt.csv", rows)
     before = (initialised / "vault.db").read_bytes()
     result = run(runner, "import", str(path))
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[0] == 'Error: stmt.csv line 252: amount "12,3O" is not a number'
+    assert (
+        result.stderr.splitlines()[0] == 'Error: stmt.csv line 252: amount "12,3O" is not a number'
+    )
     assert ok_json(runner, "status")["records"] == 0
     assert ok_json(runner, "records") == []
     assert (initialised / "vault.db").read_bytes() == before
@@ -236,9 +240,10 @@ def test_records_json_and_filters(runner: CliRunner, initialised: Path) -> None:
     lo, hi = min(dates), max(dates)
     only_lo = ok_json(runner, "records", "--since", lo, "--until", lo)
     assert {r["occurred_at"] for r in only_lo} == {lo}
-    assert ok_json(runner, "records", "--since", hi, "--category", "transactions")[-1][
-        "occurred_at"
-    ] == hi
+    assert (
+        ok_json(runner, "records", "--since", hi, "--category", "transactions")[-1]["occurred_at"]
+        == hi
+    )
     assert len(ok_json(runner, "records", "--limit", "2")) == 2
     assert ok_json(runner, "records", "--category", "health") == []
 
@@ -246,9 +251,18 @@ def test_records_json_and_filters(runner: CliRunner, initialised: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--since", "2024-13-01"], "Invalid value for '--since': \"2024-13-01\" is not a date like 2024-03-31"),
-        (["--category", "shoes"], 'Invalid value for \'--category\': "shoes" is not a category; use one of transactions, balances, energy, contacts, events, health, locations, activity, profile, intentions'),
-        (["--until", "2024-01-01", "--since", "2024-02-01"], "Invalid value for '--until': --until is before --since"),
+        (
+            ["--since", "2024-13-01"],
+            "Invalid value for '--since': \"2024-13-01\" is not a date like 2024-03-31",
+        ),
+        (
+            ["--category", "shoes"],
+            "Invalid value for '--category': \"shoes\" is not a category; use one of transactions, balances, energy, contacts, events, health, locations, activity, profile, intentions",
+        ),
+        (
+            ["--until", "2024-01-01", "--since", "2024-02-01"],
+            "Invalid value for '--until': --until is before --since",
+        ),
     ],
 )
 def test_records_bad_options(runner: CliRunner, args, message) -> None:

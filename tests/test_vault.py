@@ -116,7 +116,9 @@ def test_identity_decides_over_payload(vault: Vault) -> None:
 
 
 def test_records_stream_in_time_order_across_pages(vault: Vault) -> None:
-    items = [prepared(transaction(date=f"2024-01-{d:02d}", amount=f"-{d}.00")) for d in range(28, 0, -1)]
+    items = [
+        prepared(transaction(date=f"2024-01-{d:02d}", amount=f"-{d}.00")) for d in range(28, 0, -1)
+    ]
     ingest(vault, items)
     from pds.vault import records as recmod
 
@@ -248,8 +250,17 @@ def test_sqlite_sees_only_plaintext_metadata(vault: Vault) -> None:
     ingest(vault, [prepared(transaction(description="SECRET SHOP"))])
     cols = [r[1] for r in vault.conn.execute("PRAGMA table_info(records)")]
     assert cols == [
-        "id", "category", "source_id", "occurred_at", "dedup_key",
-        "key_version", "nonce", "ciphertext", "created_at",
+        "id",
+        "category",
+        "source_id",
+        "occurred_at",
+        "dedup_key",
+        "key_version",
+        "nonce",
+        "ciphertext",
+        "created_at",
     ]
-    row = sqlite3.connect(vault.settings.db_path).execute("SELECT ciphertext FROM records").fetchone()
+    row = (
+        sqlite3.connect(vault.settings.db_path).execute("SELECT ciphertext FROM records").fetchone()
+    )
     assert b"SECRET SHOP" not in row[0]

@@ -1,0 +1,5 @@
+"""`python -m pds` runs the CLI."""
+
+from pds.cli import main
+
+main()

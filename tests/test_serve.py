@@ -1,0 +1,85 @@
+"""`pds serve` really serves: the vault unlocks once, workers answer on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .test_durability import pds_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read()
+
+
+@pytest.mark.slow
+def test_serve_health_and_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = pds_env(home)
+    subprocess.run([sys.executable, "-m", "pds", "demo"], env=env, check=True, capture_output=True)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pds", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, ctype, body = get(base + "/healthz")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert (status, ctype, json.loads(body)) == (200, "application/json", {"status": "ok"})
+        status, ctype, body = get(base + "/")
+        assert status == 200
+        assert ctype == "text/html; charset=utf-8"
+        assert b"<p>600 records from 1 imported file(s).</p>" in body
+        status, _, css = get(base + "/static/pds.css")
+        assert status == 200
+        assert css.startswith(b":root")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_wrong_passphrase_exits_cleanly(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    subprocess.run([sys.executable, "-m", "pds", "init"], env=pds_env(home), check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pds", "serve", "--port", str(free_port())],
+        env=pds_env(home, "wrong"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error: the passphrase is wrong, or the vault's key is damaged\n"
+        "Hint: Check the passphrase (PDS_PASSPHRASE, PDS_PASSPHRASE_FILE or the prompt).\n"
+    )

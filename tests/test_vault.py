@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from pds.errors import SchemaTooNew, VaultLocked
 from pds.settings import KdfParams, Settings, load_settings

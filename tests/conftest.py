@@ -6,9 +6,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from pds.settings import KdfParams, Settings
 from pds.vault import Vault
+
+# CI and developer machines are shared and noisy: judge properties, not timings.
+hypothesis_settings.register_profile(
+    "pds", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("pds")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PASSPHRASE = "test passphrase: tulip ladder"

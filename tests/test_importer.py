@@ -1,0 +1,200 @@
+"""The importer: repeats vs re-imports, validation, --skip-bad, plugins, and the fast
+validator's agreement with the marshmallow schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from marshmallow import ValidationError as MarshmallowError
+
+from connectors.base import Connector, Record
+from pds import registry
+from pds.errors import ImportFormatError
+from pds.importer import import_file
+from pds.schemas import TransactionSchema, fast_validator
+from pds.vault import Vault
+
+from .factories import midata_file, transaction
+
+COFFEE = ("02/03/2024", "VIS", "COSTA COFFEE", "-3.20", "")
+
+
+def test_two_equal_coffees_are_two_records(vault: Vault, tmp_path: Path) -> None:
+    path = midata_file(
+        tmp_path / "s.csv", [COFFEE, COFFEE, ("01/03/2024", "VIS", "X", "-1.00", "")]
+    )
+    first = import_file(vault, path)
+    assert (first.new, first.duplicate) == (3, 0)
+    again = import_file(vault, path)
+    assert (again.new, again.duplicate) == (0, 3)
+    amounts = [r.payload["description"] for r in vault.records()]
+    assert amounts == ["X", "COSTA COFFEE", "COSTA COFFEE"]
+
+
+def test_a_later_statement_with_one_more_coffee_adds_one(vault: Vault, tmp_path: Path) -> None:
+    import_file(vault, midata_file(tmp_path / "a.csv", [COFFEE]))
+    later = import_file(vault, midata_file(tmp_path / "b.csv", [COFFEE, COFFEE]))
+    assert (later.new, later.duplicate) == (1, 1)
+
+
+class ListConnector(Connector):
+    """A test plugin: yields records given to it, whatever the file says."""
+
+    name = "listtest"
+    title = "Test records"
+    extensions = (".lst",)
+    categories = ("transactions",)
+
+    def __init__(self, records: list[Record]):
+        self.records = records
+
+    def detect(self, head: bytes, filename: str) -> bool:
+        return filename.endswith(".lst")
+
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+        while stream.read(1 << 16):
+            pass
+        yield from self.records
+
+
+@pytest.fixture
+def plugin():
+    def install(records: list[Record]) -> ListConnector:
+        conn = ListConnector(records)
+        registry.register(conn)
+        return conn
+
+    yield install
+    registry.unregister("listtest")
+
+
+def rec(payload: dict, where: str) -> Record:
+    return Record("transactions", payload["date"], payload, where=where)
+
+
+def lst(tmp_path: Path) -> Path:
+    path = tmp_path / "x.lst"
+    path.write_bytes(b"records")
+    return path
+
+
+def test_invalid_payload_stops_the_file(vault: Vault, tmp_path: Path, plugin) -> None:
+    plugin([rec(transaction(), "row 1"), rec(transaction(amount="1,00"), "row 2")])
+    with pytest.raises(ImportFormatError) as exc:
+        import_file(vault, lst(tmp_path))
+    assert exc.value.message == 'x.lst row 2: amount: "1,00" is not a decimal number like -12.30'
+    assert exc.value.hint == "Fix or remove that row, or pass --skip-bad to leave it out."
+    assert vault.status()["records"] == 0
+
+
+def test_skip_bad_leaves_out_and_lists(vault: Vault, tmp_path: Path, plugin) -> None:
+    bad_date = transaction(date="2024-02-30")
+    plugin(
+        [
+            rec(transaction(), "row 1"),
+            rec(bad_date, "row 2"),
+            rec(transaction(amount="-1.00"), "row 3"),
+        ]
+    )
+    summary = import_file(vault, lst(tmp_path), skip_bad=True)
+    assert (summary.new, summary.rejected) == (2, 1)
+    assert summary.rejected_rows == ['x.lst row 2: date: "2024-02-30" is not a real calendar date']
+
+
+def test_missing_optional_fields_are_normalized(vault: Vault, tmp_path: Path, plugin) -> None:
+    payload = {"date": "2024-03-01", "amount": "2.00", "currency": "EUR", "description": "Z"}
+    plugin([rec(payload, "row 1")])
+    assert import_file(vault, lst(tmp_path)).new == 1
+    assert next(vault.records()).payload == {
+        **payload,
+        "counterparty": None,
+        "balance": None,
+        "type": None,
+        "account": None,
+        "reference": None,
+    }
+
+
+def test_unknown_category_refused(vault: Vault, tmp_path: Path, plugin) -> None:
+    plugin([Record("shoes", "2024-01-01", {}, where="row 1")])
+    with pytest.raises(ImportFormatError, match=r"^x\.lst row 1: unknown category 'shoes'$"):
+        import_file(vault, lst(tmp_path))
+
+
+def test_plugin_listed_and_detected(plugin, tmp_path: Path) -> None:
+    plugin([])
+    assert "listtest" in [c.name for c in registry.all_connectors()]
+    assert registry.detect(b"records", "x.lst").name == "listtest"
+
+
+def test_directory_refused(vault: Vault, tmp_path: Path) -> None:
+    with pytest.raises(ImportFormatError, match=f"^{tmp_path}: not a regular file$"):
+        import_file(vault, tmp_path)
+
+
+def test_progress_reports_every_byte(vault: Vault, tmp_path: Path) -> None:
+    path = midata_file(tmp_path / "s.csv", [COFFEE] * 50)
+    seen: list[int] = []
+    import_file(vault, path, progress=seen.append)
+    assert sum(seen) == path.stat().st_size
+
+
+# -- the fast validator is the schema, only quicker -------------------------------------------
+
+SCHEMA = TransactionSchema()
+FAST = fast_validator(SCHEMA)
+text = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.integers(),
+    st.sampled_from(
+        ["2024-02-29", "2023-02-29", "-1.50", "1.5.0", "GBP", "gbp", "GBPX", "", "12,30"]
+    ),
+)
+payloads = st.fixed_dictionaries(
+    {},
+    optional=dict.fromkeys(
+        [
+            "date",
+            "amount",
+            "currency",
+            "description",
+            "counterparty",
+            "balance",
+            "type",
+            "account",
+            "reference",
+            "extra",
+        ],
+        text,
+    ),
+)
+
+
+@given(payloads)
+def test_fast_validator_never_accepts_what_marshmallow_would_change(payload: dict) -> None:
+    if FAST(payload):
+        assert SCHEMA.load(payload) == payload
+
+
+@given(
+    st.builds(
+        transaction,
+        date=st.dates().map(str),
+        amount=st.decimals(places=2, allow_nan=False, allow_infinity=False).map(str),
+        description=st.text(),
+    )
+)
+def test_fast_validator_accepts_valid_normalized_payloads(payload: dict) -> None:
+    try:
+        loaded = SCHEMA.load(payload)
+    except MarshmallowError:
+        assert not FAST(payload)
+        return
+    assert loaded == payload
+    assert FAST(payload)

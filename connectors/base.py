@@ -58,13 +58,15 @@ def decode_text(data: bytes, filename: str, declared: str | None = None) -> str:
     """
     candidates = ["utf-8-sig"]
     if declared:
-        with contextlib.suppress(LookupError):
-            candidates.append(codecs.lookup(declared).name)
+        with contextlib.suppress(LookupError, ValueError):
+            info = codecs.lookup(declared)
+            if info._is_text_encoding:  # not base64, hex, zlib...
+                candidates.append(info.name)
     candidates.append("cp1252")
     for enc in candidates:
         try:
             return data.decode(enc)
-        except UnicodeDecodeError:
+        except (UnicodeError, LookupError):
             continue
     raise ImportFormatError(
         f"{filename}: the file is neither UTF-8 nor Windows-1252 text",

@@ -28,8 +28,8 @@ CATEGORIES = (
     "intentions",
 )
 
-_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class DecimalString(fields.String):

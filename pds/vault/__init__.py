@@ -128,9 +128,7 @@ class Vault:
                 rows = []
                 for item in batch:
                     version, aead = self.keyring.category_aead(conn, item.category)
-                    key = recmod.dedup_key(
-                        dkey, item.category, item.identity, item.plain, item.nth
-                    )
+                    key = recmod.dedup_key(dkey, item.category, item.identity, item.plain, item.nth)
                     nonce, ct = recmod.seal(aead, next_id, item.category, version, item.plain)
                     rows.append(
                         (

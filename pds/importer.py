@@ -24,8 +24,9 @@ from pds.vault.records import canonical
 
 BATCH = 5000
 MAX_FILE_BYTES = 4 * 1024**3
-# Identical payloads share a date; counts are kept for this many recent dates at most.
-OCCURRENCE_GROUPS = 256
+# Identical payloads share a date; counts are kept for about this many rows at most,
+# dropping the least recently seen dates first (never the current one).
+OCCURRENCE_ENTRIES = 100_000
 
 Progress = Callable[[int], None]
 
@@ -90,26 +91,36 @@ class _CountingReader:
 class _Occurrences:
     """Counts earlier identical payloads in this file, in bounded memory.
 
-    Identical payloads share their date, so counts are grouped by date and only the most
-    recently used OCCURRENCE_GROUPS dates are kept: exact for any file sorted by date (as
-    statements are) and for any file with fewer distinct dates than that.
+    Identical payloads share their date, so counts are grouped by date; when more than
+    OCCURRENCE_ENTRIES rows are counted, the least recently seen dates are dropped. That is
+    exact for any file sorted by date (as statements are: a date once left never returns)
+    and for any file of up to that many rows; memory stays bounded whatever the file's size.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = OCCURRENCE_ENTRIES) -> None:
         self._groups: OrderedDict[str, dict[int, int]] = OrderedDict()
+        self._entries = 0
+        self._limit = limit
 
     def nth(self, occurred_at: str, plain: bytes) -> int:
         group = self._groups.get(occurred_at)
         if group is None:
             group = self._groups[occurred_at] = {}
-            if len(self._groups) > OCCURRENCE_GROUPS:
-                self._groups.popitem(last=False)
         else:
             self._groups.move_to_end(occurred_at)
         h = hash(plain)
         n = group.get(h, 0)
         group[h] = n + 1
+        if n == 0:
+            self._entries += 1
+            while self._entries > self._limit and len(self._groups) > 1:
+                _, oldest = self._groups.popitem(last=False)
+                self._entries -= len(oldest)
         return n
+
+    @property
+    def entries(self) -> int:
+        return self._entries
 
 
 def choose_connector(path: Path, name: str | None) -> Connector:

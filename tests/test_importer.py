@@ -198,3 +198,19 @@ def test_fast_validator_accepts_valid_normalized_payloads(payload: dict) -> None
         return
     assert loaded == payload
     assert FAST(payload)
+
+
+def test_occurrence_memory_is_bounded_and_exact_for_sorted_files() -> None:
+    from pds.importer import _Occurrences
+
+    occ = _Occurrences(limit=10)
+    seen = []
+    for day in range(1, 31):
+        date = f"2024-01-{day:02d}"
+        for i in range(4):  # four distinct payloads a day, the first one twice
+            seen.append(occ.nth(date, f"{date}-{i}".encode()))
+        seen.append(occ.nth(date, f"{date}-0".encode()))
+        assert occ.entries <= 10 + 4
+    assert seen == [0, 0, 0, 0, 1] * 30
+    # A date dropped long ago starts counting afresh: bounded memory's one cost.
+    assert occ.nth("2024-01-01", b"2024-01-01-0") == 0

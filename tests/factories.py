@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import strategies as st
+
 from pds.vault import Prepared
 from pds.vault.records import canonical
 
@@ -40,3 +42,19 @@ def midata_file(path: Path, rows: list[tuple[str, str, str, str, str]], encoding
     lines.append("Arranged overdraft limit,01/04/2024,500.00")
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
     return path
+
+
+@st.composite
+def mutations(draw: st.DrawFn, samples: list[bytes]) -> bytes:
+    """One of ``samples`` with 1-8 random bytes flipped, inserted or deleted (for fuzzing)."""
+    data = bytearray(draw(st.sampled_from(samples)))
+    for _ in range(draw(st.integers(1, 8))):
+        at = draw(st.integers(0, len(data)))
+        op = draw(st.sampled_from(["flip", "insert", "delete"]))
+        if op == "insert" or not data:
+            data[at:at] = draw(st.binary(min_size=1, max_size=4))
+        elif op == "flip":
+            data[min(at, len(data) - 1)] ^= 1 << draw(st.integers(0, 7))
+        else:
+            del data[min(at, len(data) - 1)]
+    return bytes(data)

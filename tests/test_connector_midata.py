@@ -16,6 +16,8 @@ from connectors.ofx import OfxConnector
 from pds.errors import ImportFormatError
 from pds.schemas import TransactionSchema
 
+from .factories import mutations
+
 FIXTURES = Path(__file__).parent / "fixtures" / "midata"
 SPEC = "midata-spec-example.csv"
 NATIONWIDE = "nationwide-test-midata.csv"
@@ -326,21 +328,6 @@ def parses_or_refuses(data: bytes) -> None:
         assert TransactionSchema().load(record.payload) == record.payload
 
 
-@st.composite
-def mutated(draw) -> bytes:
-    data = bytearray(draw(st.sampled_from(FIXTURE_BYTES)))
-    for _ in range(draw(st.integers(1, 8))):
-        at = draw(st.integers(0, len(data)))
-        op = draw(st.sampled_from(["flip", "insert", "delete"]))
-        if op == "insert" or not data:
-            data[at:at] = draw(st.binary(min_size=1, max_size=4))
-        elif op == "flip":
-            data[min(at, len(data) - 1)] ^= 1 << draw(st.integers(0, 7))
-        else:
-            del data[min(at, len(data) - 1)]
-    return bytes(data)
-
-
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -357,6 +344,6 @@ def test_fuzz_random_rows_after_a_header(data):
 
 
 @FUZZ
-@given(mutated())
+@given(mutations(FIXTURE_BYTES))
 def test_fuzz_mutated_fixtures(data):
     parses_or_refuses(data)

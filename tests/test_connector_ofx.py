@@ -16,6 +16,8 @@ from connectors.ofx import OfxConnector
 from pds.errors import ImportFormatError
 from pds.schemas import TransactionSchema
 
+from .factories import mutations
+
 FIXTURES = Path(__file__).parent / "fixtures" / "ofx"
 CHECKING = "ofxparse-checking.ofx"
 SUNCORP = "ofxparse-suncorp.ofx"
@@ -496,21 +498,6 @@ def parses_or_refuses(data: bytes) -> None:
         assert record.identity.startswith(record.payload["account"] + ":")
 
 
-@st.composite
-def mutated(draw) -> bytes:
-    data = bytearray(draw(st.sampled_from(FIXTURE_BYTES)))
-    for _ in range(draw(st.integers(1, 8))):
-        at = draw(st.integers(0, len(data)))
-        op = draw(st.sampled_from(["flip", "insert", "delete"]))
-        if op == "insert" or not data:
-            data[at:at] = draw(st.binary(min_size=1, max_size=4))
-        elif op == "flip":
-            data[min(at, len(data) - 1)] ^= 1 << draw(st.integers(0, 7))
-        else:
-            del data[min(at, len(data) - 1)]
-    return bytes(data)
-
-
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -533,6 +520,6 @@ def test_fuzz_tag_soup(tokens):
 
 
 @FUZZ
-@given(mutated())
+@given(mutations(FIXTURE_BYTES))
 def test_fuzz_mutated_fixtures(data):
     parses_or_refuses(data)

@@ -124,8 +124,15 @@ def test_records_stream_in_time_order_across_pages(vault: Vault) -> None:
     ingest(vault, items)
     from pds.vault import records as recmod
 
+    queries: list[str] = []
+    vault.conn.set_trace_callback(queries.append)
     dates = [r.occurred_at for r in recmod_pages(vault, recmod)]
+    vault.conn.set_trace_callback(None)
     assert dates == [f"2024-01-{d:02d}" for d in range(1, 29)]
+    # 28 rows in pages of 5: six page queries, five of them after a keyset cursor.
+    pages = [q for q in queries if q.startswith("SELECT id, category")]
+    assert len(pages) == 6
+    assert sum("(occurred_at, id) >" in q for q in pages) == 5
     window = [r.occurred_at for r in vault.records("transactions", "2024-01-05", "2024-01-08")]
     assert window == ["2024-01-05", "2024-01-06", "2024-01-07"]
 

@@ -113,21 +113,22 @@ def insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
     return conn.total_changes - before
 
 
+COLUMNS = "id, category, source_id, occurred_at, key_version, nonce, ciphertext"
+
+
 def query_rows(
     conn: sqlite3.Connection,
     *,
-    category: str | None = None,
+    category: str,
     since: str | None = None,
     until: str | None = None,
     after: tuple[str, int] | None = None,
     limit: int = PAGE,
 ) -> list[tuple]:
-    """One page of raw rows in (occurred_at, id) order, after the keyset cursor ``after``."""
-    where: list[str] = []
-    args: list[Any] = []
-    if category is not None:
-        where.append("category = ?")
-        args.append(category)
+    """One page of one category's raw rows in (occurred_at, id) order, after the keyset
+    cursor ``after``; served by the records_by_time index without sorting."""
+    where = ["category = ?"]
+    args: list[Any] = [category]
     if since is not None:
         where.append("occurred_at >= ?")
         args.append(since)
@@ -137,23 +138,14 @@ def query_rows(
     if after is not None:
         where.append("(occurred_at, id) > (?, ?)")
         args += list(after)
-    sql = "SELECT id, category, source_id, occurred_at, key_version, nonce, ciphertext FROM records"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    order = (
-        " ORDER BY category, occurred_at, id" if category is None else " ORDER BY occurred_at, id"
-    )
-    sql += order + " LIMIT ?"
-    args.append(limit)
-    return conn.execute(sql, args).fetchall()
+    # Only constant fragments are joined; every value is a ? parameter.
+    sql = f"SELECT {COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY occurred_at, id"  # noqa: S608
+    return conn.execute(sql + " LIMIT ?", [*args, limit]).fetchall()
 
 
 def row_by_id(conn: sqlite3.Connection, record_id: int) -> tuple:
-    row = conn.execute(
-        "SELECT id, category, source_id, occurred_at, key_version, nonce, ciphertext "
-        "FROM records WHERE id = ?",
-        (record_id,),
-    ).fetchone()
+    sql = f"SELECT {COLUMNS} FROM records WHERE id = ?"  # noqa: S608 - constants only
+    row = conn.execute(sql, (record_id,)).fetchone()
     if row is None:
         raise NotFound(f"no record with id {record_id}")
     return row
@@ -162,11 +154,12 @@ def row_by_id(conn: sqlite3.Connection, record_id: int) -> tuple:
 def iter_pages(conn: sqlite3.Connection, **filters: Any) -> Iterator[tuple]:
     """Every matching row, a page at a time: memory stays flat whatever the vault's size."""
     if filters.get("category") is not None:
+        page = PAGE  # read at call time, so one place sets the page size
         after = None
         while True:
-            rows = query_rows(conn, after=after, **filters)
+            rows = query_rows(conn, after=after, limit=page, **filters)
             yield from rows
-            if len(rows) < filters.get("limit", PAGE):
+            if len(rows) < page:
                 return
             after = (rows[-1][3], rows[-1][0])
     else:

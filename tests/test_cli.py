@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pds.cli import cli
+from pds.vault.db import SCHEMA_VERSION
 
 from .conftest import PASSPHRASE, fixture
 from .factories import midata_file
@@ -115,12 +116,13 @@ def test_wrong_passphrase(initialised: Path) -> None:
 
 def test_newer_schema_refused(runner: CliRunner, initialised: Path) -> None:
     conn = sqlite3.connect(initialised / "vault.db")
-    conn.execute("PRAGMA user_version = 7")
+    conn.execute("PRAGMA user_version = 99")
     conn.close()
     result = run(runner, "status")
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: this vault uses schema version 7, but this pds only knows versions up to 1\n"
+        "Error: this vault uses schema version 99, "
+        f"but this pds only knows versions up to {SCHEMA_VERSION}\n"
         "Hint: Upgrade pds to the version that wrote this vault, or restore an older backup.\n"
     )
 
@@ -131,10 +133,10 @@ def test_status_text_and_json(runner: CliRunner, initialised: Path) -> None:
     assert st["records"] == 6
     assert st["categories"] == {"transactions": 6}
     assert st["sources"] == 1
-    assert st["schema_version"] == 1
+    assert st["schema_version"] == SCHEMA_VERSION
     assert st["kdf"] == {"algorithm": "argon2id", "memory_kib": 65536, "iterations": 3, "lanes": 4}
     text = run(runner, "status").stdout.splitlines()
-    assert text[0] == f"Vault:      {initialised} (schema 1)"
+    assert text[0] == f"Vault:      {initialised} (schema {SCHEMA_VERSION})"
     assert text[1:3] == ["Records:    6 from 1 imported file(s)", "  transactions6"]
     assert text[3] == (
         "Encryption: AES-256-GCM; passphrase key by Argon2id (64 MiB, 3 iterations, 4 lanes)"

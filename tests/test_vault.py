@@ -229,7 +229,8 @@ def test_newer_schema_is_refused(vault: Vault, settings: Settings) -> None:
     with pytest.raises(SchemaTooNew) as exc:
         Vault.open(settings, PASSPHRASE)
     assert exc.value.message == (
-        "this vault uses schema version 99, but this pds only knows versions up to 1"
+        "this vault uses schema version 99, "
+        f"but this pds only knows versions up to {dbmod.SCHEMA_VERSION}"
     )
 
 

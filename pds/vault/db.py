@@ -8,6 +8,7 @@ an implicit transaction.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ import sqlite_utils
 
 from pds.errors import SchemaTooNew, VaultNotFound
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -59,6 +60,36 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """The access log (RFC 9162 tree): entries, completed perfect subtrees, checkpoints."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE audit_log (
+            idx INTEGER PRIMARY KEY,
+            entry TEXT NOT NULL,
+            leaf BLOB NOT NULL
+        );
+        CREATE TABLE audit_nodes (
+            level INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            PRIMARY KEY (level, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE audit_checkpoints (
+            size INTEGER PRIMARY KEY,
+            root BLOB NOT NULL,
+            note TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('audit_origin', ?)",
+        ("pds.vault/" + secrets.token_hex(16),),
+    )
+
+
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the surrounding transaction first; run statement by statement.
     for statement in script.split(";"):
@@ -66,7 +97,7 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2}
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -306,17 +306,32 @@ def records_(
         since=start.isoformat() if start else None,
         until=(end + timedelta(days=1)).isoformat() if end else None,
     )
-    found = _take(found, limit)
-    if as_json:
-        _stream_json_array(r.as_dict() for r in found)
-        return
-    for r in found:
-        p = r.payload
-        if r.category == "transactions":
-            text = f"{p['amount']:>12} {p['currency']}  {p['description']}"
-        else:
-            text = json.dumps(p, ensure_ascii=False)
-        click.echo(f"{r.id:>8}  {r.occurred_at:<10}  {r.category:<12}  {text}")
+    counted = _Counted(_take(found, limit))
+    try:
+        if as_json:
+            _stream_json_array(r.as_dict() for r in counted)
+            return
+        for r in counted:
+            p = r.payload
+            if r.category == "transactions":
+                text = f"{p['amount']:>12} {p['currency']}  {p['description']}"
+            else:
+                text = json.dumps(p, ensure_ascii=False)
+            click.echo(f"{r.id:>8}  {r.occurred_at:<10}  {r.category:<12}  {text}")
+    finally:
+        v.audit("export", actor="owner", category=category, count=counted.n)
+
+
+class _Counted:
+    """An iterator that counts what it handed out (for the export's log entry)."""
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self.items, self.n = items, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.items:
+            self.n += 1
+            yield item
 
 
 def _take(items: Iterator[Any], limit: int | None) -> Iterator[Any]:
@@ -371,6 +386,181 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
         emit({"restored": str(path), "records": st["records"]})
     else:
         click.echo(f"Restored {st['records']} records from {path} into {settings.home}.")
+
+
+# -- access log ---------------------------------------------------------------------------
+
+
+@cli.group("audit", cls=PdsGroup)
+def audit_() -> None:
+    """The access log: who read what, when, under which grant; signed and verifiable."""
+
+
+def _entry_line(index: int, text: str) -> str:
+    e = json.loads(text)
+    what = " ".join(
+        f"{k}={e[k]}" for k in ("client", "grant", "category", "count", "purpose") if k in e
+    )
+    return f"{index:>7}  {e['time']}  {e['actor']:<20}  {e['action']:<18} {e['decision']:<8} {what}"
+
+
+@audit_.command("tail")
+@click.option("-n", "count", default=20, show_default=True, type=click.IntRange(min=1))
+@json_option
+@with_vault
+def audit_tail(v: Vault, count: int, as_json: bool) -> None:
+    """Show the newest entries of the access log."""
+    rows = v.log.tail(count)
+    if as_json:
+        emit([{"index": i, **json.loads(text)} for i, text in rows])
+        return
+    if not rows:
+        click.echo("The access log is empty.")
+    for index, text in rows:
+        click.echo(_entry_line(index, text))
+
+
+@audit_.command("summary")
+@click.option("--since", callback=_day, help="From this date (YYYY-MM-DD).")
+@click.option("--until", callback=_day, help="Up to this date (YYYY-MM-DD), inclusive.")
+@json_option
+@with_vault
+def audit_summary(v: Vault, since: date | None, until: date | None, as_json: bool) -> None:
+    """Who accessed what: entries and records per day, client, category and decision."""
+    rows = v.log.summary(
+        since=since.isoformat() if since else None,
+        until=(until + timedelta(days=1)).isoformat() if until else None,
+    )
+    if as_json:
+        emit(rows)
+        return
+    if not rows:
+        click.echo("No access in that period.")
+        return
+    click.echo(
+        f"{'day':<10}  {'client':<24}  {'category':<12}  {'action':<18} {'decision':<8}"
+        f" {'entries':>7} {'records':>8}"
+    )
+    for r in rows:
+        click.echo(
+            f"{r['day']:<10}  {r['client'] or '(owner)':<24}  {r['category'] or '-':<12}  "
+            f"{r['action']:<18} {r['decision']:<8} {r['entries']:>7} {r['records']:>8}"
+        )
+
+
+@audit_.command("checkpoint")
+@json_option
+@with_vault
+def audit_checkpoint(v: Vault, as_json: bool) -> None:
+    """Sign a checkpoint of the log now (if it grew) and print it, as a C2SP signed note."""
+    cp = v.log.checkpoint()
+    if as_json:
+        emit({"size": cp.size, "created_at": cp.created_at, "checkpoint": cp.note})
+    else:
+        click.echo(cp.note, nl=False)
+
+
+@audit_.command("key")
+@with_vault
+def audit_key(v: Vault) -> None:
+    """Print the log's verifier key (give it to auditors: `pds audit verify --key`)."""
+    click.echo(v.log_verifier_key())
+
+
+@audit_.command("export")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@json_option
+@with_vault
+def audit_export(v: Vault, path: Path, as_json: bool) -> None:
+    """Write the whole log to PATH for an auditor: entries, signed checkpoints, public key."""
+    from pds.audit.verify import write_bundle
+
+    if path.exists():
+        fail(f"{path} already exists", "Choose a new file name; pds never overwrites.")
+    v.audit("audit.export", actor="owner")
+    v.log.checkpoint()
+    try:
+        with path.open("xb") as out:
+            n = write_bundle(out, v.log_source())
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}")
+    if as_json:
+        emit({"bundle": str(path), "entries": n})
+    else:
+        click.echo(f"Wrote {n} log entries and their signed checkpoints to {path}.")
+
+
+@audit_.command("verify")
+@click.option(
+    "--bundle", type=click.Path(path_type=Path, dir_okay=False), help="An exported log bundle."
+)
+@click.option("--url", help="A running vault's base URL (with an auditor token).")
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the auditor's access token (or set PDS_AUDIT_TOKEN).",
+)
+@click.option("--key", "key", help="The verifier key to trust (from `pds audit key`).")
+@click.option(
+    "--trusted-checkpoint",
+    "trusted",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A checkpoint you saved earlier; the log must extend it. Repeatable.",
+)
+@click.option(
+    "--save-checkpoint",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="After success, save the newest checkpoint here (use it as --trusted-checkpoint).",
+)
+@json_option
+def audit_verify(
+    bundle: Path | None,
+    url: str | None,
+    token_file: Path | None,
+    key: str | None,
+    trusted: tuple[Path, ...],
+    save_checkpoint: Path | None,
+    as_json: bool,
+) -> None:
+    """Check the whole log offline: every entry, every signature, every saved checkpoint.
+
+    Reads the vault in PDS_HOME (with its passphrase), or an exported --bundle, or a running
+    vault's --url with an auditor token. Exit status 0 only when everything holds.
+    """
+    from pds.audit import verify as verifymod
+
+    if bundle and url:
+        fail("give either --bundle or --url, not both")
+    notes = []
+    for p in trusted:
+        try:
+            notes.append(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read the trusted checkpoint {p}: {exc}")
+    if key and Path(key).is_file():
+        key = Path(key).read_text(encoding="utf-8").strip()
+    if bundle:
+        report = verifymod.verify(verifymod.BundleSource(bundle), trusted=notes, key=key)
+    elif url:
+        from pds.audit.remote import RemoteSource, read_token
+
+        source = RemoteSource(url, read_token(token_file))
+        report = verifymod.verify(source, trusted=notes, key=key)
+    else:
+        with open_vault() as v:
+            report = verifymod.verify(v.log_source(), trusted=notes, key=key)
+    if report.ok and save_checkpoint and report.newest_note:
+        save_checkpoint.write_text(report.newest_note, encoding="utf-8")
+    if as_json:
+        emit(report.as_dict())
+    else:
+        for line in verifymod.describe(report):
+            click.echo(line)
+    if not report.ok:
+        first = report.first_bad_index
+        where = f"; first bad entry: {first}" if first is not None else ""
+        fail(f"the access log did not verify ({len(report.problems)} problem(s){where})")
 
 
 # -- serving and demo ----------------------------------------------------------------------

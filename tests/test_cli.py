@@ -179,9 +179,9 @@ def test_import_malformed_changes_nothing(runner: CliRunner, initialised: Path, 
     assert (
         result.stderr.splitlines()[0] == 'Error: stmt.csv line 252: amount "12,3O" is not a number'
     )
+    assert (initialised / "vault.db").read_bytes() == before
     assert ok_json(runner, "status")["records"] == 0
     assert ok_json(runner, "records") == []
-    assert (initialised / "vault.db").read_bytes() == before
 
 
 def test_import_unknown_format(runner: CliRunner, initialised: Path, tmp_path: Path) -> None:

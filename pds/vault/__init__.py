@@ -11,6 +11,9 @@ from typing import Any
 
 import sqlite_utils
 
+from pds.audit.checkpoint import verifier_key
+from pds.audit.log import AuditLog, make_entry
+from pds.audit.verify import VaultSource
 from pds.errors import BackupError, ConfigError, VaultExists, VaultLocked, VaultNotFound
 from pds.settings import Settings
 from pds.vault import db as dbmod
@@ -51,6 +54,25 @@ class Vault:
         self.settings = settings
         self.db = db
         self.keyring = keyring
+        conn = db.conn
+        self.log = AuditLog(conn, audit_origin(conn), lambda: keyring.signing_key(conn))
+
+    def audit(self, action: str, **fields: Any) -> int:
+        """Append one access-log entry (``pds.audit.log.make_entry`` fields); return its index.
+
+        Joins the caller's open transaction (a write and its entry commit together), or
+        commits a short one of its own before returning.
+        """
+        return self.log.record(make_entry(action, **fields))
+
+    def log_verifier_key(self) -> str:
+        """The access log's public key as a note verifier key ``<origin>+<id>+<key>``."""
+        public = self.keyring.signing_key(self.conn).public_key()
+        return verifier_key(self.log.origin, public)
+
+    def log_source(self) -> VaultSource:
+        """The access log as a source for ``pds.audit.verify.verify``."""
+        return VaultSource(self.log, self.log.origin, self.log_verifier_key())
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -72,12 +94,15 @@ class Vault:
         try:
             with dbmod.transaction(db.conn):
                 keyring = keys.create_keys(db.conn, passphrase, settings.kdf)
+                vault = cls(settings, db, keyring)
+                vault.audit("vault.init", actor="owner")
+                vault.log.checkpoint()
         except BaseException:
             db.conn.close()
             settings.db_path.unlink(missing_ok=True)
             raise
         settings.db_path.chmod(0o600)
-        return cls(settings, db, keyring)
+        return vault
 
     @classmethod
     def open(cls, settings: Settings, passphrase: str) -> Vault:
@@ -85,6 +110,17 @@ class Vault:
         db = dbmod.open_db(settings.db_path)
         try:
             keyring = keys.unlock(db.conn, passphrase)
+        except VaultLocked:
+            try:
+                # No key, so no signature: the next checkpoint the vault signs covers it.
+                AuditLog(db.conn, audit_origin(db.conn)).record(
+                    make_entry("unlock.failed", actor="owner", decision="refused")
+                )
+            except sqlite3.Error:
+                pass  # a read-only or busy vault: the refusal itself still stands
+            finally:
+                db.conn.close()
+            raise
         except BaseException:
             db.conn.close()
             raise
@@ -154,12 +190,20 @@ class Vault:
             else:
                 conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
                 source_id = None
+            self.audit(
+                "import",
+                actor="owner",
+                count=new,
+                detail={"connector": source.connector, "duplicate": total - new},
+            )
         return IngestResult(source_id, new, total - new)
 
     def change_passphrase(self, new_passphrase: str) -> None:
         if not new_passphrase:
             raise ConfigError("the new passphrase is empty", hint="Choose a non-empty one.")
-        keys.change_passphrase(self.conn, self.keyring, new_passphrase, self.settings.kdf)
+        with dbmod.transaction(self.conn):
+            keys.change_passphrase(self.conn, self.keyring, new_passphrase, self.settings.kdf)
+            self.audit("passphrase.change", actor="owner")
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -245,6 +289,7 @@ class Vault:
             dest = sqlite3.connect(target)
         except sqlite3.Error as exc:
             raise BackupError(f"cannot write a backup to {target}: {exc}") from None
+        self.audit("backup", actor="owner")
         try:
             self.conn.backup(dest)
         finally:
@@ -289,7 +334,13 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
         src.close()
     settings.db_path.chmod(0o600)
     with Vault.open(settings, passphrase) as vault:
+        vault.audit("restore", actor="owner")
         return vault.status()
+
+
+def audit_origin(conn: sqlite3.Connection) -> str:
+    """The log's origin line (and signed-note key name), made at schema 2."""
+    return conn.execute("SELECT value FROM meta WHERE key = 'audit_origin'").fetchone()[0]
 
 
 def exists(settings: Settings) -> bool:

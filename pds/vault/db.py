@@ -153,3 +153,13 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@contextmanager
+def atomic(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Join the caller's transaction if there is one, else run in a new ``transaction()``."""
+    if conn.in_transaction:
+        yield conn
+    else:
+        with transaction(conn):
+            yield conn

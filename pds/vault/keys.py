@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pds.errors import VaultLocked
 from pds.settings import KdfParams
-from pds.vault.db import transaction
+from pds.vault.db import atomic
 
 MASTER_AD = b"pds master key v1"
 SIGNING_AD = b"pds audit signing key v1"
@@ -195,12 +195,13 @@ def unlock(conn: sqlite3.Connection, passphrase: str) -> Keyring:
 def change_passphrase(
     conn: sqlite3.Connection, keyring: Keyring, new_passphrase: str, params: KdfParams
 ) -> None:
-    """Rewrap the master key under a new passphrase: one row pair, one transaction."""
+    """Rewrap the master key under a new passphrase: one row pair, one transaction (the
+    caller's, if it has one open)."""
     salt = secrets.token_bytes(16)
     kek = derive_kek(new_passphrase, salt, params)
     record = _kdf_record(salt, params)
     wrapped = _wrap(kek, keyring.master, MASTER_AD)
-    with transaction(conn):
+    with atomic(conn):
         _set_meta(conn, "kdf", record)
         _set_meta(conn, "wrapped_master_key", wrapped)
 

@@ -1,0 +1,363 @@
+"""The access log: :func:`AuditLog.record` is the only writer; proofs and checkpoints are read here.
+
+Storage (schema 2, see ``pds.vault.db``):
+
+- ``audit_log(idx, entry, leaf)``: entry ``idx`` (from 0) as its canonical bytes (RFC 8785
+  JSON, see :func:`canonical`) and its RFC 9162 leaf hash ``SHA-256(0x00 || entry)``.
+- ``audit_nodes(level, idx, hash)``: every perfect subtree of level >= 1 that an append
+  completed (``RootAccumulator.append``); level 0 is ``audit_log.leaf``. A tree of n entries
+  stores about n nodes, and any root or proof costs O(log n) indexed reads.
+- ``audit_checkpoints(size, root, note, created_at)``: signed C2SP checkpoints, one per size.
+
+An append joins the caller's transaction when there is one (a write and its entry commit
+together) and otherwise commits a short ``BEGIN IMMEDIATE`` transaction of its own, so the
+entry is on disk before the caller answers. Appends from several processes serialise on
+SQLite's write lock; each reads the tree's right edge inside its transaction.
+
+The vault signs a checkpoint after every :data:`CHECKPOINT_EVERY` entries, when
+:data:`CHECKPOINT_SECONDS` have passed since the last one and the log has grown, and on
+demand. Before signing it proves, from the stored tree, that the new tree extends the newest
+signed one (RFC 9162 consistency proof); if that fails it refuses to sign, so the vault
+never signs two checkpoints that contradict each other.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from pds.audit import checkpoint as cpmod
+from pds.audit import merkle
+from pds.errors import NotFound, PdsError, ValidationError
+
+ENTRY_VERSION = 1
+CHECKPOINT_EVERY = 1000
+"""Sign a checkpoint at least once every this many entries."""
+CHECKPOINT_SECONDS = 300
+"""... and when this many seconds have passed since the last one and the log has grown."""
+
+DECISIONS = ("allowed", "refused")
+_STRING_FIELDS = ("actor", "action", "decision", "client", "category", "purpose", "reason")
+
+
+class AuditError(PdsError):
+    """The stored log contradicts itself: the vault refuses to sign over it."""
+
+    code = "audit_log_damaged"
+    status = 500
+    hint = "Run `pds audit verify` to find the damaged entry, then restore from a backup."
+
+
+def canonical(entry: Mapping[str, Any]) -> bytes:
+    """The entry's bytes as hashed and stored: RFC 8785 JSON Canonicalization Scheme."""
+    return rfc8785.dumps(dict(entry))
+
+
+def now_iso() -> str:
+    """UTC time with milliseconds, the entry's ``time`` field."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def make_entry(
+    action: str,
+    *,
+    actor: str,
+    decision: str = "allowed",
+    client_id: str | None = None,
+    grant_id: int | str | None = None,
+    category: str | None = None,
+    count: int | None = None,
+    purpose: str | None = None,
+    rule_ids: Sequence[str] = (),
+    reason: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    at: str | None = None,
+) -> dict[str, Any]:
+    """One log entry: who (actor, client), did what (action), to which data (category, count,
+    grant, purpose), the decision and the policy rules behind it. Never record contents."""
+    if decision not in DECISIONS:
+        raise ValidationError(f"audit decision {decision!r} is not one of {', '.join(DECISIONS)}")
+    if not action or not actor:
+        raise ValidationError("an audit entry needs an action and an actor")
+    entry: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "time": at or now_iso(),
+        "actor": actor,
+        "action": action,
+        "decision": decision,
+    }
+    optional = {
+        "client": client_id,
+        "grant": str(grant_id) if grant_id is not None else None,
+        "category": category,
+        "count": count,
+        "purpose": purpose,
+        "reason": reason,
+    }
+    entry.update({k: v for k, v in optional.items() if v is not None})
+    if rule_ids:
+        entry["rules"] = list(rule_ids)
+    if detail:
+        entry["detail"] = dict(detail)
+    for key in _STRING_FIELDS:
+        if key in entry and not isinstance(entry[key], str):
+            raise ValidationError(f"audit field {key!r} must be a string")
+    if "count" in entry and (isinstance(count, bool) or not isinstance(count, int)):
+        raise ValidationError("audit field 'count' must be an integer")
+    return entry
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    note: str
+    created_at: str
+
+
+class AuditLog:
+    """The access log of one vault connection.
+
+    ``signing_key`` is called (once) when a checkpoint must be signed; ``None`` means this
+    connection cannot sign (entries are still appended; the next signer covers them).
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        origin: str,
+        signing_key: Any = None,
+        *,
+        every: int = CHECKPOINT_EVERY,
+        seconds: float = CHECKPOINT_SECONDS,
+    ) -> None:
+        self.conn = conn
+        self.origin = origin
+        self._signing_key_fn = signing_key
+        self._signing_key: Ed25519PrivateKey | None = None
+        self.every = every
+        self.seconds = seconds
+        # Right edge of the tree as last seen by this connection, with the leaf it ends in;
+        # checked against the table on every append, so another writer or a rolled-back
+        # transaction only costs a re-read.
+        self._acc: merkle.RootAccumulator | None = None
+        self._last_leaf: bytes | None = None
+        self._last_checkpoint: tuple[int, float] | None = None
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def record(self, entry: Mapping[str, Any]) -> int:
+        """Append one entry (see :func:`make_entry`); return its index. The only writer."""
+        data = canonical(entry)
+        leaf = merkle.leaf_hash(data)
+        conn = self.conn
+        if conn.in_transaction:
+            return self._append(data, leaf)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            index = self._append(data, leaf)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._acc = None
+            raise
+        conn.execute("COMMIT")
+        return index
+
+    def _append(self, data: bytes, leaf: bytes) -> int:
+        conn = self.conn
+        acc = self._accumulator()
+        index = acc.size
+        completed = acc.append(leaf)
+        conn.execute(
+            "INSERT INTO audit_log (idx, entry, leaf) VALUES (?, ?, ?)",
+            (index, data.decode("utf-8"), leaf),
+        )
+        if len(completed) > 1:
+            conn.executemany(
+                "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", completed[1:]
+            )
+        self._last_leaf = leaf
+        if self._due(acc.size):
+            self._sign(acc)
+        return index
+
+    def _accumulator(self) -> merkle.RootAccumulator:
+        row = self.conn.execute(
+            "SELECT idx, leaf FROM audit_log ORDER BY idx DESC LIMIT 1"
+        ).fetchone()
+        size, last = (row[0] + 1, row[1]) if row else (0, None)
+        acc = self._acc
+        if acc is None or acc.size != size or self._last_leaf != last:
+            acc = self._acc = merkle.RootAccumulator.resume(size, self.perfect)
+            self._last_leaf = last
+            self._last_checkpoint = None
+        return acc
+
+    def _due(self, size: int) -> bool:
+        if self._signing_key_fn is None:
+            return False
+        if self._last_checkpoint is None:
+            latest = self.latest_checkpoint()
+            self._last_checkpoint = (
+                (latest.size, _epoch(latest.created_at)) if latest else (0, time.time())
+            )
+        last_size, last_time = self._last_checkpoint
+        if size - last_size >= self.every:
+            return True
+        return size > last_size and time.time() - last_time >= self.seconds
+
+    def checkpoint(self) -> StoredCheckpoint:
+        """Sign a checkpoint for the log as it is now, unless the newest one already covers it."""
+        if self._signing_key_fn is None:
+            raise AuditError("this connection cannot sign checkpoints (the vault is locked)")
+        conn = self.conn
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            acc = self._accumulator()
+            latest = self.latest_checkpoint()
+            if latest is None or latest.size < acc.size:
+                self._sign(acc)
+            result = self.latest_checkpoint()
+        except BaseException:
+            if own:
+                conn.execute("ROLLBACK")
+            self._acc = None
+            raise
+        if own:
+            conn.execute("COMMIT")
+        assert result is not None
+        return result
+
+    def _sign(self, acc: merkle.RootAccumulator) -> None:
+        size, root = acc.size, acc.root()
+        previous = self.latest_checkpoint()
+        if previous is not None:
+            if previous.size > size:
+                raise AuditError(
+                    f"the log has {size} entries but a checkpoint was signed at {previous.size}"
+                )
+            proof = merkle.consistency_proof(previous.size, size, self.perfect)
+            if not merkle.verify_consistency(previous.size, size, previous.root, root, proof):
+                raise AuditError(
+                    f"the stored log of {size} entries does not extend the checkpoint signed "
+                    f"at size {previous.size}; refusing to sign"
+                )
+        key = self._key()
+        note = cpmod.sign_checkpoint(cpmod.Checkpoint(self.origin, size, root), self.origin, key)
+        created = now_iso()
+        self.conn.execute(
+            "INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",
+            (size, root, note, created),
+        )
+        self._last_checkpoint = (size, time.time())
+
+    def _key(self) -> Ed25519PrivateKey:
+        if self._signing_key is None:
+            self._signing_key = self._signing_key_fn()
+        return self._signing_key
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def perfect(self, level: int, index: int) -> bytes:
+        """The stored hash of the perfect subtree ``(level, index)`` (merkle.PerfectFn)."""
+        if level == 0:
+            row = self.conn.execute("SELECT leaf FROM audit_log WHERE idx = ?", (index,))
+        else:
+            row = self.conn.execute(
+                "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, index)
+            )
+        found = row.fetchone()
+        if found is None:
+            raise AuditError(f"the stored tree lacks node ({level}, {index})")
+        return found[0]
+
+    def size(self) -> int:
+        row = self.conn.execute("SELECT max(idx) FROM audit_log").fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    def root(self, size: int | None = None) -> bytes:
+        size = self.size() if size is None else size
+        return merkle.subtree_hash(0, size, self.perfect)
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, str, bytes]]:
+        """``(index, canonical entry, leaf hash)`` for ``start <= index < end``, in order."""
+        sql = "SELECT idx, entry, leaf FROM audit_log WHERE idx >= ?"
+        args: tuple[int, ...] = (start,)
+        if end is not None:
+            sql += " AND idx < ?"
+            args = (start, end)
+        yield from self.conn.execute(sql + " ORDER BY idx", args)
+
+    def tail(self, n: int) -> list[tuple[int, str]]:
+        rows = self.conn.execute(
+            "SELECT idx, entry FROM audit_log ORDER BY idx DESC LIMIT ?", (n,)
+        ).fetchall()
+        return rows[::-1]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        row = self.conn.execute(
+            "SELECT size, root, note, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return StoredCheckpoint(*row) if row else None
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        return [
+            StoredCheckpoint(*row)
+            for row in self.conn.execute(
+                "SELECT size, root, note, created_at FROM audit_checkpoints ORDER BY size"
+            )
+        ]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        self._check_size(size)
+        return merkle.inclusion_proof(index, size, self.perfect)
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        self._check_size(second)
+        return merkle.consistency_proof(first, second, self.perfect)
+
+    def _check_size(self, size: int) -> None:
+        have = self.size()
+        if size > have:
+            raise NotFound(f"the log has {have} entries, not {size}")
+
+    def summary(self, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+        """Accesses per day, client, category, action and decision (``time`` in [since, until))."""
+        sql = (
+            "SELECT substr(json_extract(entry, '$.time'), 1, 10) AS day,"
+            " json_extract(entry, '$.client') AS client,"
+            " json_extract(entry, '$.category') AS category,"
+            " json_extract(entry, '$.action') AS action,"
+            " json_extract(entry, '$.decision') AS decision,"
+            " count(*) AS entries, sum(coalesce(json_extract(entry, '$.count'), 0)) AS records"
+            " FROM audit_log WHERE 1"
+        )
+        args: list[str] = []
+        if since:
+            sql += " AND json_extract(entry, '$.time') >= ?"
+            args.append(since)
+        if until:
+            sql += " AND json_extract(entry, '$.time') < ?"
+            args.append(until)
+        sql += " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+        cur = self.conn.execute(sql, args)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+
+def public_key_of(key: Ed25519PrivateKey) -> Ed25519PublicKey:
+    return key.public_key()
+
+
+def _epoch(iso: str) -> float:
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()

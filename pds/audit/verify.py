@@ -1,0 +1,344 @@
+"""Offline verification of an access log: recompute the tree, check every signed checkpoint.
+
+A :class:`LogSource` gives the log's origin, its verifier key, its signed checkpoints and its
+entries in order (with the leaf hash the vault stored for each, where the source has it). It
+can be the vault file itself, an exported bundle (:func:`write_bundle` / :class:`BundleSource`)
+or a running vault's auditor API (``pds.audit.remote``). :func:`verify` then:
+
+1. checks each checkpoint's Ed25519 signature (C2SP signed note) under the verifier key,
+   which the auditor may pin (``key``) instead of taking the source's word for it;
+2. reads every entry once, recomputing its RFC 9162 leaf hash (and comparing it with the
+   stored one, which names an edited entry's index) and the running root;
+3. compares the root at each checkpoint's size with the signed root, and the same for the
+   checkpoints the auditor saved earlier (``trusted``): a log that was rewritten, shortened,
+   reordered or extended by insertion no longer reproduces the root the auditor holds;
+4. flags a fork: two validly signed checkpoints of one size with different roots.
+
+Memory is O(log n) plus the checkpoints; the entries stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+from pds.audit import checkpoint as cpmod
+from pds.errors import PdsError
+
+BUNDLE_FORMAT = "pds-audit-bundle/1"
+MAX_PROBLEMS = 20
+_REWRITTEN = "an entry was changed, removed, inserted or moved"
+
+
+class BundleError(PdsError, ValueError):
+    code = "bad_audit_bundle"
+    status = 400
+    hint = "Export a new bundle with `pds audit export FILE`."
+
+
+class LogSource(Protocol):
+    origin: str
+    verifier_key: str
+
+    def signed_checkpoints(self) -> list[str]: ...
+
+    def entries(self) -> Iterable[tuple[int, bytes, bytes | None]]: ...
+
+
+@dataclass
+class Problem:
+    index: int | None
+    message: str
+
+
+@dataclass
+class Report:
+    origin: str
+    verifier_key: str
+    key_pinned: bool
+    size: int = 0
+    checkpoints: list[cpmod.Checkpoint] = field(default_factory=list)
+    trusted: list[cpmod.Checkpoint] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    more_problems: int = 0
+    newest_note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_index(self) -> int | None:
+        indexes = [p.index for p in self.problems if p.index is not None]
+        return min(indexes) if indexes else None
+
+    @property
+    def newest_size(self) -> int | None:
+        return max((cp.size for cp in self.checkpoints), default=None)
+
+    def add(self, index: int | None, message: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(index, message))
+        else:
+            self.more_problems += 1
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "origin": self.origin,
+            "verifier_key": self.verifier_key,
+            "key_pinned": self.key_pinned,
+            "entries": self.size,
+            "checkpoints_verified": len(self.checkpoints),
+            "newest_checkpoint_size": self.newest_size,
+            "trusted_checkpoints": [cp.size for cp in self.trusted],
+            "unsigned_entries": self.size - (self.newest_size or 0),
+            "first_bad_index": self.first_bad_index,
+            "problems": [{"index": p.index, "message": p.message} for p in self.problems],
+            "more_problems": self.more_problems,
+        }
+
+
+def verify(
+    source: LogSource,
+    *,
+    trusted: Sequence[str] = (),
+    key: str | None = None,
+) -> Report:
+    """Check ``source`` completely; the report lists every problem found (``ok`` if none)."""
+    vkey = key or source.verifier_key
+    name, public_key = cpmod.parse_verifier_key(vkey)
+    report = Report(source.origin, vkey, key_pinned=key is not None)
+    if name != source.origin:
+        report.add(None, f"the verifier key is for log {name!r}, not {source.origin!r}")
+        return report
+
+    roots: dict[int, bytes] = {}
+    for note in source.signed_checkpoints():
+        try:
+            cp = cpmod.open_checkpoint(note, name, public_key, source.origin)
+        except cpmod.CheckpointError as exc:
+            report.add(None, f"a checkpoint of the log does not verify: {exc.message}")
+            continue
+        _note_root(report, roots, cp, "the log's")
+        report.checkpoints.append(cp)
+        if cp.size == report.newest_size:
+            report.newest_note = note if isinstance(note, str) else note.decode("utf-8")
+    for number, note in enumerate(trusted, start=1):
+        try:
+            cp = cpmod.open_checkpoint(note, name, public_key, source.origin)
+        except cpmod.CheckpointError as exc:
+            report.add(None, f"trusted checkpoint {number} does not verify: {exc.message}")
+            continue
+        _note_root(report, roots, cp, "a trusted")
+        report.trusted.append(cp)
+
+    by_size: dict[int, list[tuple[str, cpmod.Checkpoint]]] = {}
+    for cp in report.checkpoints:
+        by_size.setdefault(cp.size, []).append(("checkpoint", cp))
+    for cp in report.trusted:
+        by_size.setdefault(cp.size, []).append(("trusted checkpoint", cp))
+    size = _replay(source.entries(), by_size, report)
+    report.size = size
+    for cp_size in sorted(s for s in by_size if s > size):
+        for kind, _cp in by_size[cp_size]:
+            report.add(
+                size,
+                f"a {kind} covers {cp_size} entries but the log has only {size}: "
+                "entries were removed",
+            )
+    return report
+
+
+def _note_root(report: Report, roots: dict[int, bytes], cp: cpmod.Checkpoint, whose: str) -> None:
+    seen = roots.setdefault(cp.size, cp.root)
+    if seen != cp.root:
+        report.add(
+            None,
+            f"fork: two validly signed checkpoints of size {cp.size} have different roots "
+            f"({whose} says {cp.root.hex()[:16]}…, another says {seen.hex()[:16]}…)",
+        )
+
+
+def _replay(
+    entries: Iterable[tuple[int, bytes, bytes | None]],
+    by_size: dict[int, list[tuple[str, cpmod.Checkpoint]]],
+    report: Report,
+) -> int:
+    sha = hashlib.sha256
+    stack: list[tuple[int, bytes]] = []
+    sizes = sorted(s for s in by_size if s > 0)
+    if 0 in by_size:
+        for _, cp in by_size[0]:
+            if cp.root != sha(b"").digest():
+                report.add(None, "a checkpoint of the empty log has a root other than SHA-256('')")
+    pos = 0
+    next_size = sizes[0] if sizes else -1
+    expected = 0
+    bad_leaf = False
+    for index, data, stored in entries:
+        if index != expected:
+            report.add(expected, f"entry {expected} is missing (the next entry is {index})")
+            return expected
+        leaf = sha(b"\x00" + data).digest()
+        if stored is not None and stored != leaf:
+            report.add(
+                index,
+                f"entry {index} does not hash to the leaf recorded when it was appended: "
+                "it was changed afterwards",
+            )
+            bad_leaf = True
+        level, h = 0, leaf
+        while stack and stack[-1][0] == level:
+            h = sha(b"\x01" + stack.pop()[1] + h).digest()
+            level += 1
+        stack.append((level, h))
+        expected += 1
+        if expected == next_size:
+            root = stack[-1][1]
+            for _, left in reversed(stack[:-1]):
+                root = sha(b"\x01" + left + root).digest()
+            for kind, cp in by_size[expected]:
+                if cp.root != root:
+                    where = (
+                        "" if bad_leaf else " (an entry was changed, removed, inserted or moved)"
+                    )
+                    report.add(
+                        None,
+                        f"the first {expected} entries do not match the signed {kind} of "
+                        f"size {expected}{where}",
+                    )
+            pos += 1
+            next_size = sizes[pos] if pos < len(sizes) else -1
+    return expected
+
+
+# -- sources ----------------------------------------------------------------------------------
+
+
+@dataclass
+class VaultSource:
+    """The log inside an open vault (``pds.audit.log.AuditLog``) with its stored leaf hashes."""
+
+    log: object
+    origin: str
+    verifier_key: str
+
+    def signed_checkpoints(self) -> list[str]:
+        return [cp.note for cp in self.log.checkpoints()]  # type: ignore[attr-defined]
+
+    def entries(self) -> Iterator[tuple[int, bytes, bytes | None]]:
+        for index, entry, leaf in self.log.entries():  # type: ignore[attr-defined]
+            yield index, entry.encode("utf-8"), leaf
+
+
+def write_bundle(out: IO[bytes], source: LogSource) -> int:
+    """Write ``source`` as a bundle: a JSON header line, then ``<leaf hex> <entry>`` lines.
+
+    The header holds the origin, the verifier key and the signed checkpoints; each entry line
+    is the entry's canonical bytes exactly, so a verifier hashes what it reads. No secrets.
+    Returns the number of entries written.
+    """
+    checkpoints = source.signed_checkpoints()
+    header = {
+        "format": BUNDLE_FORMAT,
+        "origin": source.origin,
+        "verifier_key": source.verifier_key,
+        "checkpoints": checkpoints,
+    }
+    out.write(json.dumps(header, ensure_ascii=False).encode("utf-8") + b"\n")
+    n = 0
+    for _, data, leaf in source.entries():
+        out.write((leaf or hashlib.sha256(b"\x00" + data).digest()).hex().encode("ascii"))
+        out.write(b" " + data + b"\n")
+        n += 1
+    return n
+
+
+class BundleSource:
+    """An exported bundle, read as a stream (see :func:`write_bundle`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            with path.open("rb") as fh:
+                first = fh.readline()
+        except OSError as exc:
+            raise BundleError(f"cannot read the bundle {path}: {exc.strerror}") from None
+        try:
+            header = json.loads(first)
+        except ValueError:
+            raise BundleError(f"{path} is not a pds audit bundle (no JSON header line)") from None
+        if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"{path} is not a pds audit bundle ({BUNDLE_FORMAT})")
+        origin, vkey, cps = (
+            header.get("origin"),
+            header.get("verifier_key"),
+            header.get("checkpoints"),
+        )
+        if not (
+            isinstance(origin, str)
+            and isinstance(vkey, str)
+            and isinstance(cps, list)
+            and all(isinstance(c, str) for c in cps)
+        ):
+            raise BundleError(f"the header of {path} lacks origin, verifier_key or checkpoints")
+        self.origin, self.verifier_key, self._checkpoints = origin, vkey, cps
+        self._skip = len(first)
+
+    def signed_checkpoints(self) -> list[str]:
+        return list(self._checkpoints)
+
+    def entries(self) -> Iterator[tuple[int, bytes, bytes | None]]:
+        with self.path.open("rb") as fh:
+            fh.seek(self._skip)
+            for index, line in enumerate(fh):
+                if not line.endswith(b"\n") or len(line) < 66 or line[64:65] != b" ":
+                    raise BundleError(f"line {index + 2} of {self.path} is not a log entry line")
+                try:
+                    leaf = bytes.fromhex(line[:64].decode("ascii"))
+                except (UnicodeDecodeError, ValueError):
+                    raise BundleError(
+                        f"line {index + 2} of {self.path} does not start with a leaf hash"
+                    ) from None
+                yield index, line[65:-1], leaf
+
+
+def describe(report: Report) -> list[str]:
+    """The report in plain words, one line each, for ``pds audit verify``."""
+    newest = report.newest_size
+    key_note = (
+        "pinned by you" if report.key_pinned else "taken from the log itself; pin it with --key"
+    )
+    lines = [
+        f"Log:         {report.origin}",
+        f"Key:         {report.verifier_key} ({key_note})",
+        f"Entries:     {report.size}",
+        f"Checkpoints: {len(report.checkpoints)} signed"
+        + (f", newest at size {newest}" if newest is not None else ""),
+    ]
+    if report.trusted:
+        sizes = ", ".join(str(cp.size) for cp in report.trusted)
+        lines.append(f"Trusted:     {len(report.trusted)} saved checkpoint(s) at size {sizes}")
+    unsigned = report.size - (newest or 0)
+    if report.ok:
+        lines.append(
+            "OK: every entry hashes to its leaf, every checkpoint is validly signed and matches "
+            "the entries"
+            + (", and the log extends every trusted checkpoint" if report.trusted else "")
+            + "."
+        )
+        if unsigned > 0:
+            lines.append(
+                f"Note: the newest {unsigned} entries are not yet covered by a signed checkpoint."
+            )
+    else:
+        for problem in report.problems:
+            lines.append(f"FAILED: {problem.message}")
+        if report.more_problems:
+            lines.append(f"... and {report.more_problems} more problem(s)")
+    return lines

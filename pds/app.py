@@ -30,14 +30,35 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
 
     app.register_blueprint(web_bp)
     app.register_error_handler(PdsError, _problem)
+    _oauth(app, settings, keyring)
     return app
+
+
+def _oauth(app: Flask, settings: Settings, keyring: Keyring | None) -> None:
+    """The authorization server, the owner's login and consent pages, the records API."""
+    from pds.api import bp as api_bp
+    from pds.oauth.server import PdsAuthorizationServer, check_issuer
+    from pds.oauth.views import bp as oauth_bp
+    from pds.web import security
+    from pds.web.consent import bp as consent_bp
+    from pds.web.owner import bp as owner_bp
+
+    issuer = check_issuer(settings.issuer)
+    security.init_app(
+        app,
+        master=keyring.master if keyring else None,
+        secure=issuer.startswith("https://"),
+    )
+    app.extensions["pds_oauth"] = PdsAuthorizationServer(app, issuer, current_vault)
+    for bp in (oauth_bp, owner_bp, consent_bp, api_bp):
+        app.register_blueprint(bp)
 
 
 def _problem(exc: PdsError):
     from flask import request
 
     body = exc.to_problem(instance=request.path)
-    return body, exc.status, {"Content-Type": "application/problem+json"}
+    return body, exc.status, {**exc.headers(), "Content-Type": "application/problem+json"}
 
 
 def current_vault() -> Vault:

@@ -605,3 +605,104 @@ def demo(as_json: bool) -> None:
 
 def main() -> None:
     cli(prog_name="pds")
+
+
+# -- clients and grants
+
+
+@cli.group()
+def clients() -> None:
+    """Businesses that may ask for your data (OAuth clients)."""
+
+
+@clients.command("add")
+@click.option("--name", required=True, help="The business's name, as the consent page shows it.")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    required=True,
+    help="Where it receives codes (exact URL; https, or http on loopback). Repeatable.",
+)
+@click.option("--public", is_flag=True, help="It cannot keep a secret (a phone or browser app).")
+@json_option
+@with_vault
+def clients_add(
+    v: Vault, name: str, redirect_uris: tuple[str, ...], public: bool, as_json: bool
+) -> None:
+    """Register a business; a confidential client's secret is shown once."""
+    from pds.oauth import admin
+
+    client, secret = admin.add_client(v, name, list(redirect_uris), public=public)
+    if as_json:
+        emit({"client_id": client.client_id, "client_secret": secret})
+        return
+    kind = "public" if public else "confidential"
+    click.echo(f'Added client "{client.name}" ({kind}).')
+    click.echo(f"client_id:     {client.client_id}")
+    if secret:
+        click.echo(f"client_secret: {secret}")
+        click.echo("The secret is shown only now: pds keeps only its hash.")
+
+
+@clients.command("list")
+@json_option
+@with_vault
+def clients_list(v: Vault, as_json: bool) -> None:
+    """List the registered businesses."""
+    from pds.oauth import admin
+
+    items = [c.as_dict() for c in admin.list_clients(v)]
+    if as_json:
+        emit(items)
+        return
+    if not items:
+        click.echo("No clients yet: add one with `pds clients add`.")
+    for c in items:
+        flags = ("public" if c["public"] else "confidential") + (
+            "" if c["verified"] else ", unverified"
+        )
+        click.echo(f"{c['client_id']}  {c['name']} ({flags})  {' '.join(c['redirect_uris'])}")
+
+
+@cli.group()
+def grants() -> None:
+    """What you let businesses see, and for how long."""
+
+
+@grants.command("list")
+@click.option("--all", "include_all", is_flag=True, help="Also revoked and expired grants.")
+@json_option
+@with_vault
+def grants_list(v: Vault, include_all: bool, as_json: bool) -> None:
+    """List grants (active ones unless --all)."""
+    from pds.oauth import admin
+
+    names = {c.client_id: c.name for c in admin.list_clients(v)}
+    items = [g.as_dict() for g in admin.list_grants(v, include_inactive=include_all)]
+    if as_json:
+        emit(items)
+        return
+    if not items:
+        click.echo("No active grants.")
+    for g in items:
+        status = f"revoked {g['revoked_at']}" if g["revoked_at"] else f"until {g['expires_at']}"
+        click.echo(
+            f"{g['id']:>4}  {names.get(g['client_id'], g['client_id'])}  {g['scope']}  "
+            f"purpose: {g['purpose'] or 'none stated'}  {status}"
+        )
+
+
+@grants.command("revoke")
+@click.argument("grant_id", type=int)
+@json_option
+@with_vault
+def grants_revoke(v: Vault, grant_id: int, as_json: bool) -> None:
+    """Revoke a grant: its tokens stop working on their next call."""
+    from pds.oauth import admin
+
+    g = admin.revoke_grant(v, grant_id)
+    if as_json:
+        emit({"id": g.id, "revoked_at": g.revoked_at})
+    else:
+        click.echo(f"Revoked grant {g.id}; its tokens no longer work.")

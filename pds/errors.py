@@ -41,6 +41,10 @@ class PdsError(Exception):
     def title(cls) -> str:
         return cls.code.replace("_", " ").capitalize()
 
+    def headers(self) -> dict[str, str]:
+        """Extra HTTP response headers for this error (e.g. ``WWW-Authenticate``)."""
+        return {}
+
 
 class ConfigError(PdsError, ValueError):
     code = "config_error"
@@ -95,3 +99,57 @@ class NotFound(PdsError, LookupError):
 class BackupError(PdsError, OSError):
     code = "backup_error"
     status = 500
+
+
+# -- bearer-token API errors (RFC 6750 codes; sent as problem+json with WWW-Authenticate) ----
+
+
+class InvalidRequest(PdsError, ValueError):
+    """A malformed API request (e.g. an access token in the URL)."""
+
+    code = "invalid_request"
+    status = 400
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Bearer error="{self.code}"'}
+
+
+class InvalidToken(PdsError, PermissionError):
+    """No access token, or one that is unknown, expired or revoked (HTTP 401)."""
+
+    code = "invalid_token"
+    status = 401
+    hint = "Get a new access token (refresh it, or ask the owner again)."
+
+    def __init__(self, message: str, *, hint: str | None = None, missing: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = missing
+
+    def headers(self) -> dict[str, str]:
+        if self.missing:  # RFC 6750 §3.1: no error code when no credentials were sent
+            return {"WWW-Authenticate": 'Bearer realm="pds"'}
+        return {"WWW-Authenticate": f'Bearer realm="pds", error="{self.code}"'}
+
+
+class InsufficientScope(PdsError, PermissionError):
+    """The token is valid but its grant does not cover the request (HTTP 403)."""
+
+    code = "insufficient_scope"
+    status = 403
+    hint = "Ask the owner for a grant that covers it."
+
+    def __init__(self, message: str, *, scope: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.scope = scope
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "WWW-Authenticate": f'Bearer realm="pds", error="{self.code}", scope="{self.scope}"'
+        }
+
+
+class BadRequest(PdsError, ValueError):
+    """A malformed query parameter or body in an API call (HTTP 400)."""
+
+    code = "bad_request"
+    status = 400

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 CATEGORIES = (
     "transactions",
@@ -154,3 +154,132 @@ def first_error(messages: dict[str, Any] | list[Any] | str) -> str:
     if isinstance(messages, list):
         return first_error(messages[0]) if messages else "invalid"
     return str(messages)
+
+
+# -- OAuth: RFC 9396 authorization_details of type "pds_records" ------------------------------
+
+ACTIONS = ("read", "write")
+RAR_TYPE = "pds_records"
+MAX_GRANT_SECONDS = 365 * 24 * 3600
+MIN_GRANT_SECONDS = 60
+
+
+def category_fields(category: str) -> tuple[str, ...] | None:
+    """The payload field names of a category, or None where it has no schema yet."""
+    cls = SCHEMAS.get(category)
+    return tuple(cls().fields) if cls else None
+
+
+class TimeRangeSchema(Schema):
+    """``{"from": "2025-01-01", "to": "2025-06-30"}``; both ends optional and inclusive."""
+
+    from_ = IsoDate(data_key="from", load_default=None)
+    to = IsoDate(load_default=None)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["from_"] and data["to"] and data["from_"] > data["to"]:
+            raise ValidationError('"from" is after "to"', "from")
+
+
+class PdsRecordsDetailSchema(Schema):
+    """One RFC 9396 ``authorization_details`` item of type ``pds_records``."""
+
+    type = fields.String(required=True, validate=validate.Equal(RAR_TYPE))
+    actions = fields.List(
+        fields.String(validate=validate.OneOf(ACTIONS)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    fields_ = fields.List(
+        fields.String(validate=validate.Length(min=1, max=100)),
+        data_key="fields",
+        load_default=None,
+        validate=validate.Length(min=1),
+    )
+    time_range = fields.Nested(TimeRangeSchema, load_default=None)
+    purpose = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    expires_in = fields.Integer(
+        load_default=None,
+        strict=True,
+        validate=validate.Range(min=MIN_GRANT_SECONDS, max=MAX_GRANT_SECONDS),
+    )
+
+    @validates_schema
+    def _known_fields(self, data: dict[str, Any], **kwargs: Any) -> None:
+        wanted = data.get("fields_")
+        if not wanted:
+            return
+        known: set[str] = set()
+        for category in data["categories"]:
+            names = category_fields(category)
+            if names is None:
+                return  # a category without a schema: any payload key may be named
+            known.update(names)
+        unknown = [f for f in wanted if f not in known]
+        if unknown:
+            raise ValidationError(
+                f"unknown field {unknown[0]!r} for {', '.join(data['categories'])}", "fields"
+            )
+
+
+# -- Records API bodies -------------------------------------------------------------------
+
+
+class RecordInSchema(Schema):
+    """``POST /api/v1/records``: one record a business hands back to the person."""
+
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    occurred_at = IsoDate(required=True)
+    payload = fields.Dict(keys=fields.String(), required=True)
+
+
+class RecordOutSchema(Schema):
+    id = fields.Integer(required=True)
+    category = fields.String(required=True)
+    occurred_at = fields.String(required=True)
+    payload = fields.Dict(required=True, metadata={"description": "only the granted fields"})
+
+
+class RecordPageSchema(Schema):
+    records = fields.List(fields.Nested(RecordOutSchema), required=True)
+    next_cursor = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "pass as ?cursor= for the next page; null on the last page"},
+    )
+
+
+class RecordCreatedSchema(Schema):
+    id = fields.Integer(required=True)
+    category = fields.String(required=True)
+    occurred_at = fields.String(required=True)
+    created = fields.Boolean(
+        required=True, metadata={"description": "false when the same record was already there"}
+    )
+
+
+class GrantOutSchema(Schema):
+    id = fields.Integer(required=True)
+    client_id = fields.String(required=True)
+    scope = fields.String(required=True)
+    authorization_details = fields.List(fields.Dict(), required=True)
+    purpose = fields.String(allow_none=True, required=True)
+    created_at = fields.String(required=True)
+    expires_at = fields.String(required=True)
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every API error is sent."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    hint = fields.String()
+    instance = fields.String()

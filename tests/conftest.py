@@ -66,3 +66,24 @@ def _cli():
 
 def fixture(path: str) -> Path:
     return FIXTURES / path
+
+
+# -- OAuth, API and web (issue 4) -------------------------------------------------------------
+
+
+@pytest.fixture
+def app(vault: Vault):
+    """The pds Flask app on the unlocked test vault (issuer http://127.0.0.1:8000)."""
+    from pds.app import create_app
+
+    application = create_app(vault.settings, vault.keyring)
+    yield application
+    for v in application.extensions["pds_vaults"].values():
+        v.close()
+
+
+@pytest.fixture
+def kit(app, vault: Vault):
+    from .oauth_kit import Kit
+
+    return Kit(app, vault)

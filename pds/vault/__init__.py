@@ -205,6 +205,43 @@ class Vault:
             keys.change_passphrase(self.conn, self.keyring, new_passphrase, self.settings.kdf)
             self.audit("passphrase.change", actor="owner")
 
+    def add_record(
+        self, category: str, occurred_at: str, payload: dict[str, Any], *, source: str
+    ) -> tuple[int, bool]:
+        """Store one validated record handed in through the API; returns (id, created).
+
+        Runs in the caller's write transaction (so its audit entry commits with it). The
+        record's source is one ``sources`` row per ``source`` (e.g. ``client:<id>``), with
+        connector ``api``. A record already present (same dedup key) is not stored again.
+        """
+        conn = self.conn
+        created = recmod.now_iso()
+        row = conn.execute(
+            "SELECT id FROM sources WHERE connector = 'api' AND filename = ?", (source,)
+        ).fetchone()
+        if row is None:
+            digest = self.keyring.source_digest()
+            digest.update(source.encode())
+            row = conn.execute(
+                "INSERT INTO sources (connector, filename, digest, imported_at) "
+                "VALUES ('api', ?, ?, ?) RETURNING id",
+                (source, digest.digest(), created),
+            ).fetchone()
+        source_id = row[0]
+        plain = recmod.canonical(payload)
+        key = recmod.dedup_key(self.keyring.dedup_key, category, None, plain, 0)
+        found = conn.execute("SELECT id FROM records WHERE dedup_key = ?", (key,)).fetchone()
+        if found is not None:
+            return found[0], False
+        rid = recmod.next_id(conn)
+        version, aead = self.keyring.category_aead(conn, category)
+        nonce, ct = recmod.seal(aead, rid, category, version, plain)
+        recmod.insert_rows(
+            conn, [(rid, category, source_id, occurred_at, key, version, nonce, ct, created)]
+        )
+        conn.execute("UPDATE sources SET new = new + 1 WHERE id = ?", (source_id,))
+        return rid, True
+
     # -- reading ----------------------------------------------------------------------------
 
     def _open_row(self, row: tuple) -> StoredRecord:

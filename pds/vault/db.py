@@ -18,7 +18,7 @@ import sqlite_utils
 
 from pds.errors import SchemaTooNew, VaultNotFound
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -90,6 +90,66 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """OAuth state: clients, authorization codes, grants and tokens (pds.oauth.store).
+
+    Secrets, codes and tokens are stored only as SHA-256 hashes. Every token belongs to a
+    grant; revoking the grant kills its tokens.
+    """
+    _run_script(
+        conn,
+        """
+        CREATE TABLE clients (
+            client_id TEXT PRIMARY KEY,
+            secret_hash BLOB,
+            name TEXT NOT NULL,
+            redirect_uris TEXT NOT NULL,
+            auth_method TEXT NOT NULL,
+            verified INTEGER NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE grants (
+            id INTEGER PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients(client_id),
+            scope TEXT NOT NULL,
+            access TEXT NOT NULL,
+            purpose TEXT,
+            expires_at INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_reason TEXT
+        );
+        CREATE INDEX grants_by_client ON grants (client_id);
+        CREATE TABLE authorization_codes (
+            code_hash BLOB PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients(client_id),
+            grant_id INTEGER NOT NULL REFERENCES grants(id),
+            redirect_uri TEXT,
+            scope TEXT NOT NULL,
+            code_challenge TEXT NOT NULL,
+            code_challenge_method TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            used INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX authorization_codes_by_expiry ON authorization_codes (expires_at);
+        CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY,
+            grant_id INTEGER NOT NULL REFERENCES grants(id),
+            client_id TEXT NOT NULL REFERENCES clients(client_id),
+            access_hash BLOB NOT NULL UNIQUE,
+            refresh_hash BLOB UNIQUE,
+            scope TEXT NOT NULL,
+            issued_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            rotated_at INTEGER,
+            revoked_at INTEGER
+        );
+        CREATE INDEX tokens_by_grant ON tokens (grant_id);
+        """,
+    )
+
+
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the surrounding transaction first; run statement by statement.
     for statement in script.split(";"):
@@ -97,7 +157,7 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
 
 
 def connect(path: Path) -> sqlite3.Connection:

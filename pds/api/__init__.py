@@ -1,0 +1,208 @@
+"""The business-facing REST API, ``/api/v1``: records (read and write back) and the grant.
+
+Thin: parse (marshmallow), ask the grant (``pds.api.auth``), call the vault, render. Every
+error is ``application/problem+json`` (pds.errors). A record outside the grant answers
+exactly as a record that does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from marshmallow import ValidationError as MarshmallowError
+
+from pds.api.auth import api_call, audit_allowed, current_access
+from pds.errors import BadRequest, InsufficientScope, NotFound, ValidationError
+from pds.schemas import CATEGORIES, RecordInSchema, first_error, schema_for
+from pds.vault.db import transaction
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+NO_SUCH_RECORD = "there is no record with this id that your grant covers"
+
+
+def _vault() -> Any:
+    from pds.app import current_vault
+
+    return current_vault()
+
+
+def _day(name: str) -> str | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise BadRequest(f"{name} {value!r} is not a date like 2025-01-31") from None
+
+
+def _limit() -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def encode_cursor(category: str, occurred_at: str, record_id: int) -> str:
+    raw = json.dumps([category, occurred_at, record_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, category: str) -> tuple[str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cat, occurred_at, record_id = json.loads(raw)
+        if cat != category or not isinstance(occurred_at, str) or type(record_id) is not int:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error):
+        raise BadRequest(
+            "cursor is not one this API gave out for this category",
+            hint="Pass next_cursor from the previous page unchanged, with the same category.",
+        ) from None
+    return occurred_at, record_id
+
+
+def _next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+@bp.get("/records")
+@api_call("api.records.read")
+def list_records() -> Any:
+    """One page of one category, oldest first, cut down to the grant."""
+    category = request.args.get("category")
+    if not category:
+        raise BadRequest("category is required", hint=f"One of: {', '.join(CATEGORIES)}.")
+    if category not in CATEGORIES:
+        raise BadRequest(
+            f"{category!r} is not a category", hint=f"One of: {', '.join(CATEGORIES)}."
+        )
+    from flask import g
+
+    g.pds_category = category
+    allowed = current_access().access.allows("read", category)
+    if allowed is None:
+        raise InsufficientScope(
+            f"the grant does not allow reading {category}", scope=f"read:{category}"
+        )
+    since, until = _day("since"), _day("until")
+    limit = _limit()
+    cursor = request.args.get("cursor")
+    after = decode_cursor(cursor, category) if cursor else None
+    lo = max(d for d in (since, allowed.time_from) if d) if since or allowed.time_from else None
+    hi = min(d for d in (until, allowed.time_to) if d) if until or allowed.time_to else None
+    records: list = []
+    if not (lo and hi and lo > hi):
+        records = _vault().page(
+            category,
+            since=lo,
+            until=_next_day(hi) if hi else None,
+            after=after,
+            limit=limit + 1,
+        )
+    more = len(records) > limit
+    records = records[:limit]
+    audit_allowed(category=category, count=len(records))
+    last = records[-1] if records else None
+    return jsonify(
+        records=[_out(r, allowed) for r in records],
+        next_cursor=encode_cursor(category, last.occurred_at, last.id) if more and last else None,
+    )
+
+
+def _out(record: Any, allowed: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "category": record.category,
+        "occurred_at": record.occurred_at,
+        "payload": allowed.filter_payload(record.payload),
+    }
+
+
+@bp.get("/records/<int:record_id>")
+@api_call("api.records.read")
+def get_record(record_id: int) -> Any:
+    """One record, if the grant covers it; otherwise exactly as if it did not exist."""
+    try:
+        record = _vault().get(record_id)
+    except NotFound:
+        raise NotFound(NO_SUCH_RECORD) from None
+    allowed = current_access().access.allows("read", record.category)
+    if allowed is None or not allowed.covers_time(record.occurred_at):
+        raise NotFound(NO_SUCH_RECORD)
+    audit_allowed(category=record.category, count=1)
+    return jsonify(_out(record, allowed))
+
+
+@bp.post("/records")
+@api_call("api.records.write")
+def add_record() -> Any:
+    """A business hands a record back to the person (needs ``write:<category>``)."""
+    from flask import g
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "the body must be a JSON object", hint="Send Content-Type: application/json."
+        )
+    try:
+        data = RecordInSchema().load(body)
+    except MarshmallowError as exc:
+        raise ValidationError(first_error(exc.messages)) from None
+    category = g.pds_category = data["category"]
+    acc = current_access()
+    if acc.access.allows("write", category) is None:
+        raise InsufficientScope(
+            f"the grant does not allow adding {category}", scope=f"write:{category}"
+        )
+    schema = schema_for(category)
+    if schema is None:
+        raise ValidationError(f"pds cannot accept {category} records yet: it has no schema")
+    try:
+        payload = schema.load(data["payload"])
+    except MarshmallowError as exc:
+        raise ValidationError(f"payload.{first_error(exc.messages)}") from None
+    vault = _vault()
+    with transaction(vault.conn):
+        record_id, created = vault.add_record(
+            category, data["occurred_at"], payload, source=acc.actor
+        )
+        audit_allowed(category=category, count=1 if created else 0)
+    body = {
+        "id": record_id,
+        "category": category,
+        "occurred_at": data["occurred_at"],
+        "created": created,
+    }
+    if created:
+        return body, 201, {"Location": f"/api/v1/records/{record_id}"}
+    return body, 200
+
+
+@bp.get("/grant")
+@api_call("api.grant.read")
+def show_grant() -> Any:
+    """The caller's own grant, as its token may use it."""
+    acc = current_access()
+    body = acc.grant.as_dict()
+    body["scope"] = acc.token.scope
+    body["authorization_details"] = acc.access.authorization_details()
+    body.pop("revoked_at")
+    return jsonify(body)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    from pds.api.openapi import spec
+
+    return jsonify(spec())

@@ -1,0 +1,162 @@
+"""The OpenAPI 3 description of ``/api/v1``, built with apispec from the marshmallow schemas."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import current_app
+
+from pds import __version__
+from pds.api import DEFAULT_LIMIT, MAX_LIMIT
+from pds.schemas import (
+    CATEGORIES,
+    GrantOutSchema,
+    ProblemSchema,
+    RecordCreatedSchema,
+    RecordInSchema,
+    RecordOutSchema,
+    RecordPageSchema,
+)
+
+PROBLEM = {"application/problem+json": {"schema": "Problem"}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    words = {
+        400: "malformed request, or an access token in the URL",
+        401: "missing, unknown, expired or revoked access token (see WWW-Authenticate)",
+        403: "insufficient_scope: the grant does not cover this",
+        404: "no such record, or one outside the grant (the two are indistinguishable)",
+        422: "the record does not match its category's schema",
+    }
+    return {str(c): {"description": words[c], "content": PROBLEM} for c in codes}
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def spec() -> dict[str, Any]:
+    issuer = current_app.extensions["pds_oauth"].issuer
+    return _build(issuer)
+
+
+@cache
+def _build(issuer: str) -> dict[str, Any]:
+    s = APISpec(
+        title="pds records API",
+        version=__version__,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Read (and write back) the records an owner granted you."},
+        servers=[{"url": f"{issuer}/api/v1"}],
+    )
+    s.components.security_scheme(
+        "oauth2",
+        {
+            "type": "oauth2",
+            "flows": {
+                "authorizationCode": {
+                    "authorizationUrl": f"{issuer}/oauth/authorize",
+                    "tokenUrl": f"{issuer}/oauth/token",
+                    "refreshUrl": f"{issuer}/oauth/token",
+                    "scopes": {
+                        **{f"read:{c}": f"read {c}" for c in CATEGORIES},
+                        **{f"write:{c}": f"add {c} records" for c in CATEGORIES},
+                    },
+                }
+            },
+        },
+    )
+    for name, schema in (
+        ("Problem", ProblemSchema),
+        ("Record", RecordOutSchema),
+        ("RecordPage", RecordPageSchema),
+        ("RecordIn", RecordInSchema),
+        ("RecordCreated", RecordCreatedSchema),
+        ("Grant", GrantOutSchema),
+    ):
+        s.components.schema(name, schema=schema)
+    day = {"type": "string", "format": "date"}
+    s.path(
+        path="/records",
+        operations={
+            "get": {
+                "summary": "One page of one category's records, oldest first",
+                "security": [{"oauth2": []}],
+                "parameters": [
+                    {
+                        "name": "category",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "enum": list(CATEGORIES)},
+                    },
+                    {"name": "since", "in": "query", "schema": day, "description": "inclusive"},
+                    {"name": "until", "in": "query", "schema": day, "description": "inclusive"},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_LIMIT,
+                            "default": DEFAULT_LIMIT,
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "a page", "content": _json("RecordPage")},
+                    **_errors(400, 401, 403),
+                },
+            },
+            "post": {
+                "summary": "Hand a record back to the person (needs write:<category>)",
+                "security": [{"oauth2": []}],
+                "requestBody": {"required": True, "content": _json("RecordIn")},
+                "responses": {
+                    "201": {"description": "stored", "content": _json("RecordCreated")},
+                    "200": {"description": "already there", "content": _json("RecordCreated")},
+                    **_errors(400, 401, 403, 422),
+                },
+            },
+        },
+    )
+    s.path(
+        path="/records/{record_id}",
+        operations={
+            "get": {
+                "summary": "One record the grant covers",
+                "security": [{"oauth2": []}],
+                "parameters": [
+                    {
+                        "name": "record_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "the record", "content": _json("Record")},
+                    **_errors(401, 404),
+                },
+            }
+        },
+    )
+    s.path(
+        path="/grant",
+        operations={
+            "get": {
+                "summary": "Your own grant, as your token may use it",
+                "security": [{"oauth2": []}],
+                "responses": {
+                    "200": {"description": "the grant", "content": _json("Grant")},
+                    **_errors(401),
+                },
+            }
+        },
+    )
+    return s.to_dict()

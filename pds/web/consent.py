@@ -1,0 +1,160 @@
+"""The authorization endpoint: ``/oauth/authorize`` shows the consent page and takes the
+owner's answer.
+
+GET validates the request first (authlib): an unknown client or an unregistered redirect
+URI gets an HTML error page (400), never a redirect; other errors go back to the redirect
+URI with ``error``, ``state`` and ``iss``. A signed-out owner is sent to ``/login`` and back.
+
+POST (same URL and query string) carries ``csrf_token`` and ``decision`` (``allow`` or
+``deny``). With ``narrowing=1`` (the page's form always sends it), the ticked boxes say what
+is approved: ``item`` (``read:<category>``, ``write:<category>``, ``audit:read``),
+``field.<category>``, ``from.<category>``, ``to.<category>``, ``expires_days``; without it,
+``allow`` approves exactly what was asked. The answer is a 303 to the redirect URI.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from pds.errors import ValidationError
+from pds.oauth import store
+from pds.oauth.access import Access, narrow, policy_refusals
+from pds.oauth.server import PdsAuthorizationServer
+from pds.schemas import category_fields
+from pds.vault.db import transaction
+from pds.web import security
+from pds.web.owner import _vault, error_page
+
+bp = Blueprint("consent", __name__)
+
+WORDS = {"read": "Read your {c}", "write": "Add records to your {c}"}
+
+
+def _server() -> PdsAuthorizationServer:
+    return current_app.extensions["pds_oauth"]
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize() -> Any:
+    srv = _server()
+    try:
+        grant = srv.get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        if error.redirect_uri:
+            return srv.error_redirect(None, error)
+        return error_page(
+            400,
+            error.description or error.error,
+            "The link that sent you here is broken; tell the business that sent you.",
+            title="This request cannot be answered",
+        )
+    if not security.signed_in():
+        if request.method != "GET":
+            return error_page(401, "Sign in first, then answer the request again.")
+        return redirect(url_for("owner.login", next=request.full_path.rstrip("?")))
+    client: store.Client = grant.client
+    requested: Access = grant.request.pds_access
+    refusals = policy_refusals(client.client_id, requested)
+    if request.method == "GET":
+        return _page(client, grant.redirect_uri, requested, refusals)
+    if not security.csrf_ok():
+        return error_page(400, security.CSRF_MESSAGE)
+    vault = _vault()
+    decision = request.form.get("decision")
+    if decision == "deny":
+        vault.audit(
+            "grant.create",
+            actor="owner",
+            decision="refused",
+            client_id=client.client_id,
+            purpose=requested.purpose,
+            reason="denied by the owner",
+        )
+        return srv.create_authorization_response(grant=grant, grant_user=None)
+    if decision != "allow":
+        return error_page(400, "Press Allow or Deny.")
+    try:
+        approved = narrow(requested, request.form) if request.form.get("narrowing") else requested
+    except ValidationError as exc:
+        return error_page(400, exc.message, exc.hint)
+    approved = approved.restricted_to(s for s in approved.scopes() if s not in refusals)
+    if approved.empty:
+        return error_page(400, "Nothing is ticked.", "Tick what you allow, or press Deny.")
+    with transaction(vault.conn):
+        row = store.create_grant(vault.conn, client.client_id, approved)
+        vault.audit(
+            "grant.create",
+            actor="owner",
+            client_id=client.client_id,
+            grant_id=row.id,
+            purpose=row.purpose,
+            detail={"scope": row.scope, "narrowed": approved != requested},
+        )
+        return srv.create_authorization_response(grant=grant, grant_user=row)
+
+
+def _page(
+    client: store.Client, redirect_uri: str, requested: Access, refusals: dict[str, str]
+) -> Any:
+    items = []
+    for name, c in requested.categories.items():
+        for action in ("read", "write"):
+            if action not in c.actions:
+                continue
+            key = f"{action}:{name}"
+            item: dict[str, Any] = {
+                "key": key,
+                "action": action,
+                "category": name,
+                "label": WORDS[action].format(c=name),
+                "refused": refusals.get(key),
+                "fields": None,
+            }
+            if action == "read":
+                item["fields"] = list(c.fields) if c.fields else category_fields(name)
+                item["time_from"], item["time_to"] = c.time_from, c.time_to
+                item["range_text"] = _range_text(c.time_from, c.time_to)
+                if c.fields:
+                    item["note"] = "Only these fields: " + ", ".join(c.fields) + "."
+            else:
+                item["note"] = "It can add new records; it cannot change or delete yours."
+            items.append(item)
+    if requested.audit:
+        items.append(
+            {
+                "key": "audit:read",
+                "action": "audit",
+                "category": None,
+                "label": "Read the access log",
+                "note": "It can read the access log (who used your data, when, for what) "
+                "but no data.",
+                "refused": refusals.get("audit:read"),
+                "fields": None,
+            }
+        )
+    days = max(1, requested.expires_in // 86400)
+    return render_template(
+        "consent.html",
+        client=client,
+        redirect_uri=redirect_uri,
+        items=items,
+        purpose=requested.purpose,
+        expires_days=days,
+        expires_on=(date.today() + timedelta(seconds=requested.expires_in)).isoformat(),
+        csrf=security.csrf_token(),
+        action=request.full_path.rstrip("?"),
+    )
+
+
+def _range_text(t_from: str | None, t_to: str | None) -> str:
+    if t_from and t_to:
+        return f"from {t_from} to {t_to}"
+    if t_from:
+        return f"from {t_from} on, including new ones"
+    if t_to:
+        return f"up to {t_to}"
+    return "all dates, including new ones"

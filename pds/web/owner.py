@@ -1,0 +1,128 @@
+"""The owner signs in with the vault passphrase; sees and revokes grants.
+
+Login form: ``POST /login`` with ``passphrase``, ``csrf_token`` and ``next`` (a local path);
+success answers 303 to ``next``. A wrong passphrase answers 401 and writes one
+``login.failed`` audit entry; repeated failures answer 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from pds.errors import PdsError, VaultLocked
+from pds.oauth import admin, store
+from pds.vault import keys
+from pds.web import security
+
+bp = Blueprint("owner", __name__)
+
+
+def _vault() -> Any:
+    from pds.app import current_vault
+
+    return current_vault()
+
+
+def error_page(status: int, message: str, hint: str | None = None, title: str = "") -> Any:
+    titles = {400: "Bad request", 401: "Not signed in", 404: "Not found", 429: "Too many tries"}
+    return (
+        render_template(
+            "error.html", title=title or titles.get(status, "Error"), message=message, hint=hint
+        ),
+        status,
+    )
+
+
+@bp.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    """HTML pages get an HTML error page; API and machine endpoints get problem+json."""
+    if request.path.startswith(("/api/", "/audit/", "/oauth/token", "/oauth/re", "/oauth/in")):
+        body = {
+            "type": f"https://pds.invalid/problems/http_{exc.code}",
+            "title": exc.name,
+            "status": exc.code,
+            "detail": exc.description,
+            "instance": request.path,
+        }
+        return body, exc.code or 500, {"Content-Type": "application/problem+json"}
+    if exc.code == 401:
+        return error_page(401, "Sign in first.", title="Not signed in")
+    return error_page(exc.code or 500, exc.description or exc.name)
+
+
+def _login_page(status: int = 200, error: str | None = None, next_: str = "/") -> Any:
+    return (
+        render_template("login.html", csrf=security.csrf_token(), next=next_, error=error),
+        status,
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    vault = _vault()  # VaultLocked (problem+json) when the server runs without the key
+    next_ = security.safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if security.signed_in():
+            return redirect(next_, 303)
+        return _login_page(next_=next_)
+    if not security.csrf_ok():
+        return error_page(400, security.CSRF_MESSAGE)
+    throttle = security.throttle()
+    if wait := throttle.wait():
+        body, status = _login_page(
+            429, f"Too many failed attempts. Try again in {wait} seconds.", next_
+        )
+        return body, status, {"Retry-After": str(wait)}
+    try:
+        keys.unlock(vault.conn, request.form.get("passphrase", ""))
+    except VaultLocked:
+        throttle.failed()
+        vault.audit(
+            "login.failed", actor="anonymous", decision="refused", reason="wrong passphrase"
+        )
+        return _login_page(401, "That passphrase does not open this vault.", next_)
+    throttle.succeeded()
+    security.sign_in()
+    return redirect(next_, 303)
+
+
+@bp.post("/logout")
+@security.owner_required
+def logout() -> Any:
+    security.sign_out()
+    return redirect(url_for("owner.login"), 303)
+
+
+@bp.get("/grants")
+@security.owner_required
+def grants() -> Any:
+    vault = _vault()
+    names = {c.client_id: c.name for c in admin.list_clients(vault)}
+    now = store.now()
+    rows = [
+        {
+            "id": g.id,
+            "client_id": g.client_id,
+            "scope": g.scope,
+            "purpose": g.purpose,
+            "expires": store.iso(g.expires_at),
+            "status": "revoked"
+            if g.revoked_at
+            else ("expired" if g.expires_at <= now else "active"),
+        }
+        for g in admin.list_grants(vault, include_inactive=True)
+    ]
+    return render_template("grants.html", grants=rows, names=names, csrf=security.csrf_token())
+
+
+@bp.post("/grants/<int:grant_id>/revoke")
+@security.owner_required
+def revoke(grant_id: int) -> Any:
+    try:
+        admin.revoke_grant(_vault(), grant_id)
+    except PdsError as exc:
+        return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+    return redirect(url_for("owner.grants"), 303)

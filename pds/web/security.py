@@ -1,0 +1,170 @@
+"""The owner's session, CSRF tokens, security headers and the failed-login back-off.
+
+- The session is Flask's signed cookie; its key is derived from the vault's master key
+  (HKDF, info ``pds/session/v1``), so every gunicorn worker and every restart agrees on it,
+  and changing vault (or losing the key) signs everybody out.
+- Every POST form carries ``csrf_token``, a random value kept in the session and compared
+  in constant time.
+- Failed logins back off exponentially (per process): after :data:`FREE_FAILURES` failures
+  each further one blocks the form for 1, 2, 4 ... seconds, at most :data:`MAX_BLOCK`; a
+  success resets it. There is never a permanent lock-out.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
+
+CSRF_FIELD = "csrf_token"
+SESSION_SECONDS = 12 * 3600
+FREE_FAILURES = 3
+MAX_BLOCK = 300.0
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+HTML_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def session_key(master: bytes) -> bytes:
+    """The Flask SECRET_KEY: HKDF-SHA256 of the vault's master key, info ``pds/session/v1``."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"pds/session/v1").derive(
+        master
+    )
+
+
+def init_app(app: Flask, *, master: bytes | None, secure: bool) -> None:
+    if master is not None:
+        app.config["SECRET_KEY"] = session_key(master)
+    app.config.update(
+        SESSION_COOKIE_NAME="pds_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+    )
+    app.extensions["pds_login_throttle"] = LoginThrottle()
+    app.after_request(_headers)
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html":
+        for name, value in HTML_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# -- CSRF -----------------------------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use)."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def csrf_ok() -> bool:
+    expected = session.get("csrf")
+    sent = request.form.get(CSRF_FIELD, "")
+    return bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
+
+
+# -- the owner's session --------------------------------------------------------------------
+
+
+def signed_in() -> bool:
+    at = session.get("owner_at")
+    return isinstance(at, int | float) and 0 <= time.time() - at < SESSION_SECONDS
+
+
+def sign_in() -> None:
+    session.clear()
+    session["owner_at"] = int(time.time())
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go back to after signing in (never another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("web.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return url_for("web.home")
+    return target
+
+
+def owner_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Send a signed-out owner to the login page and back; check CSRF on every POST."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not signed_in():
+            if request.method != "GET":
+                abort(401)
+            return redirect(url_for("owner.login", next=request.full_path.rstrip("?")))
+        if request.method == "POST" and not csrf_ok():
+            abort(400, description=CSRF_MESSAGE)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+CSRF_MESSAGE = "This form has expired or did not come from pds. Reload the page and try again."
+
+
+# -- failed logins --------------------------------------------------------------------------
+
+
+class LoginThrottle:
+    """Exponential back-off after failed logins; capped; reset by a success. Per process."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.failures = 0
+        self.blocked_until = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> int:
+        """Seconds until the next attempt is allowed (0: now)."""
+        with self._lock:
+            left = self.blocked_until - self.clock()
+        return math.ceil(left) if left > 0 else 0
+
+    def failed(self) -> None:
+        with self._lock:
+            self.failures += 1
+            extra = self.failures - FREE_FAILURES
+            if extra >= 0:
+                self.blocked_until = self.clock() + min(2.0**extra, MAX_BLOCK)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.failures = 0
+            self.blocked_until = 0.0
+
+
+def throttle() -> LoginThrottle:
+    return current_app.extensions["pds_login_throttle"]

@@ -1,0 +1,314 @@
+"""The records API: bearer tokens only in the header, grants enforced, one audit entry each."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pds.oauth import store
+from pds.vault.records import query_rows
+
+from .oauth_kit import bearer, seed
+
+READ_SPRING = [
+    {
+        "type": "pds_records",
+        "actions": ["read"],
+        "categories": ["transactions"],
+        "fields": ["date", "amount"],
+        "time_range": {"from": "2024-02-01", "to": "2024-04-30"},
+        "purpose": "budgeting",
+    }
+]
+
+
+@pytest.fixture
+def ids(vault) -> list[int]:
+    return seed(vault)
+
+
+@pytest.fixture
+def token(kit, ids) -> str:
+    client_id, secret = kit.add_client()
+    return kit.tokens(client_id, secret, scope=None, authorization_details=json.dumps(READ_SPRING))[
+        "access_token"
+    ]
+
+
+def problem(resp, status: int, code: str, detail: str) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    body = resp.json
+    assert body["type"] == f"https://pds.invalid/problems/{code}"
+    assert body["detail"] == detail
+    return body
+
+
+def test_token_in_query_string_is_refused(kit, token) -> None:
+    resp = kit.http.get(f"/api/v1/records?category=transactions&access_token={token}")
+    problem(
+        resp,
+        400,
+        "invalid_request",
+        "send the access token in the Authorization header, never in the URL or body",
+    )
+    assert kit.audit_actions()[-1] == ("api.records.read", "refused")
+    form = kit.http.post("/api/v1/records", data={"access_token": token})
+    assert form.status_code == 400
+
+
+def test_missing_and_bad_tokens_get_401_with_www_authenticate(kit, token) -> None:
+    none = kit.http.get("/api/v1/grant")
+    problem(none, 401, "invalid_token", "no access token was sent")
+    assert none.headers["WWW-Authenticate"] == 'Bearer realm="pds"'
+    bad = kit.http.get("/api/v1/grant", headers=bearer("x" * 43))
+    problem(bad, 401, "invalid_token", "the access token is unknown, expired or revoked")
+    assert bad.headers["WWW-Authenticate"] == 'Bearer realm="pds", error="invalid_token"'
+    basic = kit.http.get("/api/v1/grant", headers={"Authorization": "Basic eDp5"})
+    problem(basic, 401, "invalid_token", "the Authorization header is not a Bearer token")
+    # expired
+    kit.vault.conn.execute("UPDATE tokens SET expires_at = ?", (store.now() - 1,))
+    expired = kit.http.get("/api/v1/grant", headers=bearer(token))
+    problem(expired, 401, "invalid_token", "the access token is unknown, expired or revoked")
+    assert kit.audit_actions()[-4:] == [("api.grant.read", "refused")] * 4
+
+
+def test_insufficient_scope(kit, token) -> None:
+    resp = kit.http.get("/api/v1/records?category=health", headers=bearer(token))
+    body = problem(resp, 403, "insufficient_scope", "the grant does not allow reading health")
+    assert body["title"] == "Insufficient scope"
+    assert resp.headers["WWW-Authenticate"] == (
+        'Bearer realm="pds", error="insufficient_scope", scope="read:health"'
+    )
+    write = kit.http.post(
+        "/api/v1/records",
+        json={"category": "transactions", "occurred_at": "2024-05-01", "payload": {}},
+        headers=bearer(token),
+    )
+    problem(write, 403, "insufficient_scope", "the grant does not allow adding transactions")
+    entry = json.loads(
+        kit.vault.conn.execute("SELECT entry FROM audit_log ORDER BY idx DESC LIMIT 1").fetchone()[
+            0
+        ]
+    )
+    assert (entry["action"], entry["decision"], entry["category"], entry["reason"]) == (
+        "api.records.write",
+        "refused",
+        "transactions",
+        "insufficient_scope: the grant does not allow adding transactions",
+    )
+
+
+def test_only_the_granted_slice(kit, token, ids) -> None:
+    resp = kit.http.get("/api/v1/records?category=transactions", headers=bearer(token))
+    assert resp.json == {
+        "records": [
+            {
+                "id": ids[m - 1],
+                "category": "transactions",
+                "occurred_at": f"2024-0{m}-05",
+                "payload": {"date": f"2024-0{m}-05", "amount": f"-{m}.00"},
+            }
+            for m in (2, 3, 4)
+        ],
+        "next_cursor": None,
+    }
+    # since/until intersect the grant's range (until is inclusive)
+    narrow = kit.http.get(
+        "/api/v1/records?category=transactions&since=2024-03-05&until=2024-03-05&limit=10",
+        headers=bearer(token),
+    )
+    assert [r["id"] for r in narrow.json["records"]] == [ids[2]]
+    outside = kit.http.get(
+        "/api/v1/records?category=transactions&since=2024-05-01", headers=bearer(token)
+    )
+    assert outside.json == {"records": [], "next_cursor": None}
+
+
+def test_pagination_with_cursor(kit, token, ids) -> None:
+    seen, cursor, pages = [], None, 0
+    while True:
+        q = {"category": "transactions", "limit": "2"}
+        if cursor:
+            q["cursor"] = cursor
+        page = kit.http.get("/api/v1/records", query_string=q, headers=bearer(token)).json
+        seen += [r["id"] for r in page["records"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert (seen, pages) == ([ids[1], ids[2], ids[3]], 2)
+    bad = kit.http.get(
+        "/api/v1/records?category=transactions&cursor=nonsense", headers=bearer(token)
+    )
+    problem(bad, 400, "bad_request", "cursor is not one this API gave out for this category")
+    for q, detail in [
+        ("", "category is required"),
+        ("category=pets", "'pets' is not a category"),
+        ("category=transactions&limit=0", "limit must be a whole number from 1 to 500"),
+        (
+            "category=transactions&since=2024-13-01",
+            "since '2024-13-01' is not a date like 2025-01-31",
+        ),
+    ]:
+        problem(
+            kit.http.get(f"/api/v1/records?{q}", headers=bearer(token)), 400, "bad_request", detail
+        )
+
+
+def test_record_outside_grant_is_indistinguishable_from_missing(kit, token, ids) -> None:
+    inside = kit.http.get(f"/api/v1/records/{ids[2]}", headers=bearer(token))
+    assert inside.json["payload"] == {"date": "2024-03-05", "amount": "-3.00"}
+    energy_id = ids[-1]
+    outside_time = kit.http.get(f"/api/v1/records/{ids[0]}", headers=bearer(token))
+    outside_cat = kit.http.get(f"/api/v1/records/{energy_id}", headers=bearer(token))
+    missing = kit.http.get("/api/v1/records/999999", headers=bearer(token))
+
+    def same(resp) -> tuple:
+        body = dict(resp.json)
+        body.pop("instance")  # the URL asked for, echoed
+        headers = {k: v for k, v in resp.headers.items() if k != "Content-Length"}
+        return resp.status_code, headers, body
+
+    assert same(outside_time) == same(outside_cat) == same(missing)
+    assert same(missing)[0] == 404
+    assert missing.json["detail"] == "there is no record with this id that your grant covers"
+
+
+def test_write_back(kit, ids, vault) -> None:
+    client_id, secret = kit.add_client("Energy Co")
+    tok = kit.tokens(client_id, secret, scope="write:transactions read:transactions")
+    record = {
+        "category": "transactions",
+        "occurred_at": "2024-07-01",
+        "payload": {
+            "date": "2024-07-01",
+            "amount": "-42.00",
+            "currency": "GBP",
+            "description": "ENERGY BILL JULY",
+        },
+    }
+    resp = kit.http.post("/api/v1/records", json=record, headers=bearer(tok["access_token"]))
+    assert resp.status_code == 201, resp.text
+    new_id = resp.json["id"]
+    assert resp.json == {
+        "id": new_id,
+        "category": "transactions",
+        "occurred_at": "2024-07-01",
+        "created": True,
+    }
+    assert resp.headers["Location"] == f"/api/v1/records/{new_id}"
+    stored = vault.get(new_id)
+    assert stored.payload["description"] == "ENERGY BILL JULY"
+    assert stored.payload["counterparty"] is None  # normalized by the schema
+    source = vault.conn.execute(
+        "SELECT connector, filename FROM sources WHERE id = ?", (stored.source_id,)
+    ).fetchone()
+    assert source == ("api", f"client:{client_id}")
+    again = kit.http.post("/api/v1/records", json=record, headers=bearer(tok["access_token"]))
+    assert (again.status_code, again.json["id"], again.json["created"]) == (200, new_id, False)
+    bad = dict(record, payload=dict(record["payload"], amount="lots"))
+    problem(
+        kit.http.post("/api/v1/records", json=bad, headers=bearer(tok["access_token"])),
+        422,
+        "validation_error",
+        'payload.amount: "lots" is not a decimal number like -12.30',
+    )
+    assert kit.audit_actions()[-3:] == [
+        ("api.records.write", "allowed"),
+        ("api.records.write", "allowed"),
+        ("api.records.write", "refused"),
+    ]
+
+
+def test_grant_endpoint(kit, token) -> None:
+    body = kit.http.get("/api/v1/grant", headers=bearer(token)).json
+    assert body["scope"] == "read:transactions"
+    assert body["purpose"] == "budgeting"
+    assert body["authorization_details"][0]["fields"] == ["date", "amount"]
+    assert set(body) == {
+        "id",
+        "client_id",
+        "scope",
+        "authorization_details",
+        "purpose",
+        "created_at",
+        "expires_at",
+    }
+
+
+def test_audit_read_grants_no_data(kit, ids) -> None:
+    client_id, secret = kit.add_client("Auditor")
+    tok = kit.tokens(client_id, secret, scope="audit:read")["access_token"]
+    resp = kit.http.get("/api/v1/records?category=transactions", headers=bearer(tok))
+    assert resp.status_code == 403
+    assert kit.http.get(f"/api/v1/records/{ids[0]}", headers=bearer(tok)).status_code == 404
+
+
+def test_every_api_call_writes_exactly_one_entry(kit, token, ids) -> None:
+    calls = [
+        ("get", "/api/v1/records?category=transactions", {}),
+        ("get", "/api/v1/records?category=health", {}),
+        ("get", f"/api/v1/records/{ids[2]}", {}),
+        ("get", "/api/v1/records/999", {}),
+        ("get", "/api/v1/grant", {}),
+        ("post", "/api/v1/records", {"json": {"category": "transactions"}}),
+    ]
+    for method, path, extra in calls:
+        for headers in (bearer(token), {}):
+            before = kit.vault.conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+            getattr(kit.http, method)(path, headers=headers, **extra)
+            after = kit.vault.conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+            assert after - before == 1, (method, path, headers)
+
+
+def test_openapi_document(kit) -> None:
+    resp = kit.http.get("/api/v1/openapi.json")
+    assert resp.status_code == 200
+    doc = resp.json
+    assert doc["openapi"] == "3.0.3"
+    assert set(doc["paths"]) == {"/records", "/records/{record_id}", "/grant"}
+    assert set(doc["components"]["schemas"]) >= {
+        "Problem",
+        "Record",
+        "RecordPage",
+        "RecordIn",
+        "Grant",
+    }
+    assert doc["servers"] == [{"url": "http://127.0.0.1:8000/api/v1"}]
+
+
+def plan(conn, sql: str, args: tuple) -> str:
+    return " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+
+
+def test_query_plans_use_indexes(vault) -> None:
+    conn = vault.conn
+    traced: list[str] = []
+    conn.set_trace_callback(traced.append)
+    query_rows(
+        conn,
+        category="transactions",
+        since="2024-01-01",
+        until="2024-12-31",
+        after=("2024-02-05", 2),
+        limit=51,
+    )
+    store.find_access_token(conn, "x")
+    store.find_refresh_token(conn, "x")
+    store.find_code(conn, "x")
+    conn.set_trace_callback(None)
+    for sql in traced:
+        p = plan(conn, sql, ())
+        assert "SCAN" not in p.replace("SCAN CONSTANT ROW", ""), (sql, p)
+        assert "TEMP B-TREE" not in p, (sql, p)
+
+
+def test_unknown_api_path_is_problem_json(kit) -> None:
+    resp = kit.http.get("/api/v1/nothing-here")
+    assert resp.status_code == 404
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    assert resp.json["type"] == "https://pds.invalid/problems/http_404"
+    wrong_method = kit.http.delete("/api/v1/records")
+    assert (wrong_method.status_code, wrong_method.json["title"]) == (405, "Method Not Allowed")

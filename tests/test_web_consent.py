@@ -1,0 +1,253 @@
+"""Owner login and the consent page: CSRF, framing headers, back-off, narrowing, cookies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pds.app import create_app
+from pds.oauth import store
+from pds.web.security import CSP, LoginThrottle, session_key
+
+from .conftest import PASSPHRASE
+from .oauth_kit import CB, csrf, pkce, query
+
+FRAMING = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def headers_of(resp) -> dict[str, str]:
+    return {k: resp.headers.get(k) for k in FRAMING}
+
+
+def test_framing_headers_on_login_and_consent(kit) -> None:
+    assert "frame-ancestors 'none'" in CSP
+    login = kit.http.get("/login")
+    assert headers_of(login) == FRAMING
+    assert '<label for="passphrase">Passphrase</label>' in login.text
+    assert '<button type="submit">Sign in</button>' in login.text
+    assert "<script" not in login.text
+    assert "http" not in login.text.split("<main>")[1]
+    client_id, _ = kit.add_client()
+    _, challenge = pkce()
+    kit.login()
+    consent = kit.http.get(kit.authorize_url(client_id, challenge))
+    assert consent.status_code == 200
+    assert headers_of(consent) == FRAMING
+    error = kit.http.get(kit.authorize_url("pds-nobody", challenge))
+    assert headers_of(error) == FRAMING
+
+
+def test_approve_without_csrf_is_refused(kit, vault) -> None:
+    client_id, _ = kit.add_client()
+    _, challenge = pkce()
+    url = kit.authorize_url(client_id, challenge)
+    kit.login()
+    assert kit.http.get(url).status_code == 200
+    for data in ({"decision": "allow"}, {"decision": "allow", "csrf_token": "forged"}):
+        resp = kit.http.post(url, data=data)
+        assert resp.status_code == 400
+        assert "Location" not in resp.headers
+        assert "This form has expired or did not come from pds." in resp.text
+    assert vault.conn.execute("SELECT count(*) FROM grants").fetchone()[0] == 0
+    assert vault.conn.execute("SELECT count(*) FROM authorization_codes").fetchone()[0] == 0
+
+
+def test_login_without_csrf_is_refused(kit) -> None:
+    resp = kit.http.post("/login", data={"passphrase": PASSPHRASE})
+    assert resp.status_code == 400
+    assert "pds_session" not in resp.headers.get("Set-Cookie", "") or "owner_at" not in resp.text
+
+
+def test_signed_out_post_to_authorize_is_refused(kit) -> None:
+    client_id, _ = kit.add_client()
+    _, challenge = pkce()
+    resp = kit.http.post(kit.authorize_url(client_id, challenge), data={"decision": "allow"})
+    assert resp.status_code == 401
+    assert "Location" not in resp.headers
+
+
+def test_failed_logins_back_off_but_never_lock_out(kit, app) -> None:
+    now = [1000.0]
+    app.extensions["pds_login_throttle"] = LoginThrottle(clock=lambda: now[0])
+    page = kit.http.get("/login")
+    token = csrf(page.text)
+
+    def attempt(passphrase: str):
+        return kit.http.post("/login", data={"passphrase": passphrase, "csrf_token": token})
+
+    for _ in range(3):
+        bad = attempt("wrong")
+        assert bad.status_code == 401
+        assert "That passphrase does not open this vault." in bad.text
+    blocked = attempt(PASSPHRASE)  # blocked before the passphrase is even checked
+    assert blocked.status_code == 429
+    assert blocked.headers["Retry-After"] == "1"
+    assert "Too many failed attempts. Try again in 1 seconds." in blocked.text
+    now[0] += 1
+    assert attempt("wrong").status_code == 401
+    assert attempt("wrong").headers["Retry-After"] == "2"
+    # capped: after many failures the wait is at most five minutes
+    throttle = app.extensions["pds_login_throttle"]
+    throttle.failures = 40
+    throttle.failed()
+    assert throttle.wait() == 300
+    now[0] += 300
+    ok = attempt(PASSPHRASE)
+    assert (ok.status_code, ok.headers["Location"]) == (303, "/")
+    assert throttle.failures == 0
+    assert kit.audit_actions().count(("login.failed", "refused")) == 4
+
+
+def test_session_cookie_flags_and_key(kit, app, vault) -> None:
+    resp = kit.login()
+    cookie = resp.headers["Set-Cookie"]
+    assert cookie.startswith("pds_session=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+    assert app.config["SECRET_KEY"] == session_key(vault.keyring.master)
+    # another worker (or a restart) accepts the same session
+    other = create_app(vault.settings, vault.keyring)
+    try:
+        assert other.config["SECRET_KEY"] == app.config["SECRET_KEY"]
+    finally:
+        for v in other.extensions["pds_vaults"].values():
+            v.close()
+    secure = create_app(
+        vault.settings.with_overrides(issuer="https://pds.example.org"), vault.keyring
+    )
+    assert secure.config["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example"])
+def test_login_never_redirects_off_site(kit, target) -> None:
+    resp = kit.login(target)
+    assert (resp.status_code, resp.headers["Location"]) == (303, "/")
+
+
+def test_consent_page_in_plain_words(kit) -> None:
+    client_id, _ = kit.add_client("Acme Bank")
+    details = [
+        {
+            "type": "pds_records",
+            "actions": ["read"],
+            "categories": ["transactions"],
+            "fields": ["date", "amount"],
+            "time_range": {"from": "2024-01-01", "to": "2024-12-31"},
+            "purpose": "credit-check",
+            "expires_in": 30 * 86400,
+        }
+    ]
+    _, challenge = pkce()
+    kit.login()
+    url = kit.authorize_url(
+        client_id,
+        challenge,
+        scope="write:energy audit:read",
+        authorization_details=json.dumps(details),
+    )
+    page = kit.http.get(url).text
+    assert "<h1>Acme Bank asks to use your data</h1>" in page
+    assert "Unverified" not in page
+    assert 'value="read:transactions" checked>' in page
+    assert "Read your transactions" in page
+    assert "Only these fields: date, amount." in page
+    assert "(from 2024-01-01 to 2024-12-31)" in page
+    assert "Add records to your energy" in page
+    assert "Read the access log" in page
+    assert "It can read the access log (who used your data, when, for what) but no data." in page
+    assert "<strong>Purpose:</strong> credit-check" in page
+    assert 'name="expires_days" type="number" min="1" max="30" value="30"' in page
+    assert f"sent back to <code>{CB}</code>" in page
+
+
+def test_narrowing_never_widens(kit, vault) -> None:
+    client_id, _ = kit.add_client()
+    details = [
+        {
+            "type": "pds_records",
+            "actions": ["read"],
+            "categories": ["transactions"],
+            "fields": ["date", "amount"],
+            "time_range": {"from": "2024-01-01", "to": "2024-06-30"},
+            "expires_in": 7 * 86400,
+        }
+    ]
+    _, challenge = pkce()
+    url = kit.authorize_url(
+        client_id, challenge, scope=None, authorization_details=json.dumps(details)
+    )
+    resp = kit.consent(
+        url,
+        narrowing="1",
+        item=["read:transactions", "read:health", "audit:read"],
+        **{
+            "field.transactions": ["date", "description"],
+            "from.transactions": "2023-01-01",
+            "to.transactions": "2025-01-01",
+            "expires_days": "365",
+        },
+    )
+    assert resp.status_code == 303
+    grant = store.get_grant(vault.conn, 1)
+    assert grant.scope == "read:transactions"
+    assert grant.access.authorization_details() == [
+        {
+            "type": "pds_records",
+            "actions": ["read"],
+            "categories": ["transactions"],
+            "fields": ["date"],
+            "time_range": {"from": "2024-01-01", "to": "2024-06-30"},
+            "expires_in": 7 * 86400,
+        }
+    ]
+
+
+def test_nothing_ticked(kit, vault) -> None:
+    client_id, _ = kit.add_client()
+    _, challenge = pkce()
+    resp = kit.consent(kit.authorize_url(client_id, challenge), narrowing="1")
+    assert resp.status_code == 400
+    assert "Nothing is ticked." in resp.text
+    assert vault.conn.execute("SELECT count(*) FROM grants").fetchone()[0] == 0
+
+
+def test_approve_as_asked_without_narrowing_fields(kit, vault) -> None:
+    """A script may answer with csrf_token and decision only: approved exactly as asked."""
+    client_id, _ = kit.add_client()
+    _, challenge = pkce()
+    resp = kit.consent(
+        kit.authorize_url(client_id, challenge, scope="read:transactions read:energy")
+    )
+    assert resp.status_code == 303
+    assert store.get_grant(vault.conn, 1).scope == "read:transactions read:energy"
+    assert query(resp.headers["Location"])["state"] == "st-123"
+
+
+def test_grants_page_and_revoke(kit, vault) -> None:
+    client_id, secret = kit.add_client("Acme Bank")
+    kit.tokens(client_id, secret)
+    signed_out = kit.app.test_client().get("/grants")
+    assert (signed_out.status_code, signed_out.headers["Location"]) == (
+        302,
+        "/login?next=/grants",
+    )
+    page = kit.http.get("/grants")
+    assert page.status_code == 200
+    assert "<td>Acme Bank</td>" in page.text
+    assert "<td>active</td>" in page.text
+    token = csrf(page.text)
+    assert kit.http.post("/grants/1/revoke").status_code == 400  # no CSRF token
+    resp = kit.http.post("/grants/1/revoke", data={"csrf_token": token})
+    assert (resp.status_code, resp.headers["Location"]) == (303, "/grants")
+    assert store.get_grant(vault.conn, 1).revoked_reason == "revoked by the owner"
+    assert "<td>revoked</td>" in kit.http.get("/grants").text
+    out = kit.http.post("/logout", data={"csrf_token": token})
+    assert out.status_code == 303
+    assert kit.http.get("/grants").status_code == 302
+    assert kit.audit_actions()[-1] == ("grant.revoke", "allowed")

@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
 def _oauth(app: Flask, settings: Settings, keyring: Keyring | None) -> None:
     """The authorization server, the owner's login and consent pages, the records API."""
     from pds.api import bp as api_bp
+    from pds.api.audit import bp as audit_bp
     from pds.oauth.server import PdsAuthorizationServer, check_issuer
     from pds.oauth.views import bp as oauth_bp
     from pds.web import security
@@ -50,7 +51,7 @@ def _oauth(app: Flask, settings: Settings, keyring: Keyring | None) -> None:
         secure=issuer.startswith("https://"),
     )
     app.extensions["pds_oauth"] = PdsAuthorizationServer(app, issuer, current_vault)
-    for bp in (oauth_bp, owner_bp, consent_bp, api_bp):
+    for bp in (oauth_bp, owner_bp, consent_bp, api_bp, audit_bp):
         app.register_blueprint(bp)
 
 

@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 DEMO_HOME := demo-vault
 DEMO_PASSPHRASE := correct horse battery staple
 
+NODE_DIR := tests/node
+
 .PHONY: run test lint bench clean
 
 $(BIN)/python:
@@ -17,13 +19,19 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The strict OAuth client the suite drives pds with (openid-client, pinned by the lockfile).
+# Node.js and npm come from Debian when the machine lacks them.
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
 run: $(VENV)/.installed
 	@PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds demo
 	@echo "Demo vault: $(DEMO_HOME)   passphrase: $(DEMO_PASSPHRASE)"
 	@echo "Serving on http://127.0.0.1:8000  (Ctrl-C stops it)"
 	PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds serve --host 127.0.0.1 --port 8000
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q

@@ -1,0 +1,214 @@
+"""A real `pds serve` on 127.0.0.1, driven by a strict off-the-shelf client (openid-client v6,
+Node), by `pds audit verify --url`, and killed with SIGKILL in the middle of a burst of reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pds.audit.verify import verify
+from pds.settings import load_settings
+from pds.vault import Vault
+
+from .conftest import PASSPHRASE
+from .test_durability import pds_env
+from .test_serve import free_port, get
+
+NODE_DIR = Path(__file__).parent / "node"
+NODE = shutil.which("node")
+
+
+@dataclass
+class Server:
+    home: Path
+    base: str
+    env: dict[str, str]
+    proc: subprocess.Popen
+    client_id: str
+    secret: str
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.base + "/cb"
+
+    def flow(self, *extra: str) -> dict:
+        """Run the Node client's flow; its one line of JSON."""
+        assert NODE, "node is needed (make test installs it)"
+        args = [self.base, self.client_id, self.secret, self.redirect_uri, PASSPHRASE, *extra]
+        done = subprocess.run(
+            [NODE, str(NODE_DIR / "flow.mjs"), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.stdout, done.stderr
+        return json.loads(done.stdout)
+
+
+def pds(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "pds", *args], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    home = tmp_path / "home"
+    env = {**pds_env(home), "PDS_ISSUER": base}
+    pds(env, "demo")
+    added = json.loads(
+        pds(env, "clients", "add", "--name", "Node Bank", "--redirect-uri", base + "/cb", "--json")
+    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pds", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                get(base + "/healthz")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        yield Server(home, base, env, proc, added["client_id"], added["client_secret"])
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_openid_client_full_flow(server: Server) -> None:
+    result = server.flow()
+    assert result == {
+        "discovered": {"issuer": server.base, "pkce": ["S256"], "iss_parameter": True},
+        "signed_in": True,
+        "consented": True,
+        "callback_has_iss": True,
+        "token": {"type": "bearer", "scope": "read:transactions", "expires_in": 3600},
+        "records": {"status": 200, "count": 5},
+        "refresh_rotated": True,
+        "read_after_refresh": 200,
+        "read_after_revoke": 401,
+        "challenge": "invalid_token",
+        "ok": True,
+    }
+
+
+@pytest.mark.slow
+def test_auditor_verifies_a_running_vault(server: Server, tmp_path: Path) -> None:
+    assert server.flow()["ok"] is True
+    got = server.flow("audit:read", "token")
+    assert got["ok"] is True
+    token_file = tmp_path / "token"
+    token_file.write_text(got["access_token"])
+    saved = tmp_path / "checkpoint"
+    out = pds(
+        server.env,
+        "audit",
+        "verify",
+        "--url",
+        server.base,
+        "--token-file",
+        str(token_file),
+        "--save-checkpoint",
+        str(saved),
+        "--json",
+    )
+    report = json.loads(out)
+    assert report["ok"] is True
+    assert report["problems"] == []
+    assert report["entries"] >= 10
+    # Later, against the checkpoint saved now: the log must extend it.
+    assert server.flow()["ok"] is True
+    again = json.loads(
+        pds(
+            server.env,
+            "audit",
+            "verify",
+            "--url",
+            server.base,
+            "--token-file",
+            str(token_file),
+            "--trusted-checkpoint",
+            str(saved),
+            "--json",
+        )
+    )
+    assert again["ok"] is True
+    assert again["trusted_checkpoints"] == [report["newest_checkpoint_size"]]
+    assert again["entries"] > report["entries"]
+
+
+@pytest.mark.slow
+def test_sigkill_during_reads_loses_no_entry_of_a_sent_response(server: Server) -> None:
+    token = server.flow("read:transactions", "token")["access_token"]
+    url = server.base + "/api/v1/records?category=transactions&limit=5"
+    received = 0
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def reader() -> None:
+        nonlocal received
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    body = json.loads(resp.read())
+            except (OSError, ValueError):
+                return  # the server is gone
+            if len(body["records"]) == 5:
+                with lock:
+                    received += 1
+
+    threads = [threading.Thread(target=reader) for _ in range(6)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while received < 150 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(timeout=30)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert received >= 150
+
+    with Vault.open(load_settings({"PDS_HOME": str(server.home)}), PASSPHRASE) as vault:
+        reads = vault.conn.execute(
+            "SELECT count(*) FROM audit_log WHERE json_extract(entry, '$.action') = "
+            "'api.records.read' AND json_extract(entry, '$.decision') = 'allowed'"
+        ).fetchone()[0]
+        latest = vault.log.latest_checkpoint()
+        size = vault.log.size()
+        report = verify(vault.log_source())
+    # Every response a reader got had its entry committed before it was sent.
+    assert reads >= received
+    assert latest.size <= size
+    assert report.ok, report.problems

@@ -235,3 +235,39 @@ def test_failed_import_writes_no_entry(vault: Vault) -> None:
         vault.ingest(SourceInfo("midata", "a.csv", b"d" * 32), batches())
     assert actions(vault) == ["vault.init"]
     assert vault.status()["records"] == 0
+
+
+_plain_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=127)), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(alphabet=st.characters(max_codepoint=127)), _plain_json))
+def test_fast_canonical_form_equals_rfc8785(entry: dict) -> None:
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(entry)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            canonical(entry)
+        return
+    assert canonical(entry) == expected
+
+
+def test_canonical_form_of_non_plain_values_uses_rfc8785() -> None:
+    import rfc8785
+
+    assert canonical({"b": 1.5, "a": "\u00e9", "\u00e9": [2]}) == (
+        '{"a":"\u00e9","b":1.5,"\u00e9":[2]}'.encode()
+    )
+    with pytest.raises(rfc8785.IntegerDomainError):
+        canonical({"count": 2**60})

@@ -23,6 +23,7 @@ never signs two checkpoints that contradict each other.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,9 +56,39 @@ class AuditError(PdsError):
     hint = "Run `pds audit verify` to find the damaged entry, then restore from a backup."
 
 
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """True for JSON made only of ASCII-keyed objects, strings, safe integers, booleans, null
+    and arrays of those: for such values RFC 8785 is exactly ``json.dumps`` with sorted keys
+    and no whitespace (same escapes, and code-point order equals UTF-16 order for ASCII)."""
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return False
+
+
 def canonical(entry: Mapping[str, Any]) -> bytes:
-    """The entry's bytes as hashed and stored: RFC 8785 JSON Canonicalization Scheme."""
-    return rfc8785.dumps(dict(entry))
+    """The entry's bytes as hashed and stored: RFC 8785 JSON Canonicalization Scheme.
+
+    Entries are nearly always plain (see :func:`_plain`), and then the standard library
+    writes the canonical form about three times faster than the general implementation; a
+    property test holds the two equal. Anything else goes through ``rfc8785``.
+    """
+    entry = dict(entry)
+    if _plain(entry):
+        try:
+            text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 refuse it with its own message
+    return rfc8785.dumps(entry)
 
 
 def now_iso() -> str:

@@ -10,7 +10,9 @@ The contract for a benchmark script: it accepts ``--rows N`` (scale; its own def
 absent), ``--repeats N`` and ``--json PATH``, prints its own report, and writes to PATH a
 JSON document with ``name`` and ``summary``, a list of ``{metric, value, target, met}``.
 
-    python benchmarks/run.py                 # the full run (1,000,000 rows for import)
+    python benchmarks/run.py                 # the full run (1,000,000 rows or entries each)
+    python benchmarks/run.py --only audit    # the access log: audit.py, --rows = log entries
+    python benchmarks/run.py --only policy   # policy decisions: policy.py, --rows = calls a round
     python benchmarks/run.py --rows 50000    # a quick run
     python benchmarks/run.py --only import --out results/   # keep the JSON
 """

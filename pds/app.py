@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from importlib.resources import files
 
 from flask import Flask, g
 
 from pds.errors import PdsError
+from pds.policy.loader import PolicySet
 from pds.settings import Settings, load_settings
 from pds.vault import Vault
 from pds.vault.keys import Keyring
@@ -23,13 +25,19 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         template_folder=str(files("pds") / "web" / "templates"),
     )
     app.config["PDS_SETTINGS"] = settings
+    # Every body pds accepts (a form, a record, client metadata) is small; refuse big ones.
+    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
     app.extensions["pds_keyring"] = keyring
     app.extensions["pds_vaults"] = {}
+    app.extensions["pds_policies"] = {}
+    app.config.setdefault("PDS_POLICY_CHECK_SECONDS", 1.0)
 
     from pds.web import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.register_error_handler(PdsError, _problem)
+    with app.app_context():
+        current_policies()  # a broken policy file stops the server here, not at a request
     _oauth(app, settings, keyring)
     return app
 
@@ -59,6 +67,10 @@ def _problem(exc: PdsError):
     from flask import request
 
     body = exc.to_problem(instance=request.path)
+    if exc.status >= 500 and request.path.startswith(("/api/", "/audit/", "/oauth/")):
+        # A caller from outside learns that it failed, not what the vault's insides said.
+        body["detail"] = "the vault could not answer this request; its owner can see why"
+        body.pop("hint", None)
     return body, exc.status, {**exc.headers(), "Content-Type": "application/problem+json"}
 
 
@@ -80,3 +92,21 @@ def current_vault() -> Vault:
         vault = vaults[pid] = Vault.with_keyring(current_app.config["PDS_SETTINGS"], keyring)
     g.pds_vault = vault
     return vault
+
+
+def current_policies() -> PolicySet:
+    """This worker process's policies in force (``pds.policy.loader.PolicySet``), loaded
+    once per process and re-checked for changed files at most every
+    ``PDS_POLICY_CHECK_SECONDS`` (call ``.current()`` per request)."""
+    from flask import current_app
+
+    sets: dict[int, PolicySet] = current_app.extensions["pds_policies"]
+    pid = os.getpid()
+    found = sets.get(pid)
+    if found is None:
+        found = sets[pid] = PolicySet(
+            current_app.config["PDS_SETTINGS"].home,
+            check_every=current_app.config["PDS_POLICY_CHECK_SECONDS"],
+            report=logging.getLogger("pds.policy").warning,
+        )
+    return found

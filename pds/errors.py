@@ -153,3 +153,33 @@ class BadRequest(PdsError, ValueError):
 
     code = "bad_request"
     status = 400
+
+
+class PolicyRefused(PdsError, PermissionError):
+    """The owner's sharing policies refuse this request, whatever the grant says (HTTP 403).
+
+    ``decision`` is the policy engine's ``Decision`` (its rules and reason go to the log).
+    """
+
+    code = "policy_refused"
+    status = 403
+    hint = "The owner's policies decide this; the grant cannot widen them."
+
+    def __init__(self, decision: Any, *, hint: str | None = None) -> None:
+        super().__init__(f"refused by the owner's policies: {decision.reason}", hint=hint)
+        self.decision = decision
+
+
+class RateLimited(PolicyRefused):
+    """The owner's rate-limit policy: no more requests from this business today (HTTP 429)."""
+
+    code = "rate_limited"
+    status = 429
+    hint = "Try again tomorrow (UTC)."
+
+    def __init__(self, decision: Any, retry_after: int) -> None:
+        super().__init__(decision)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -158,7 +158,7 @@ def first_error(messages: dict[str, Any] | list[Any] | str) -> str:
 
 # -- OAuth: RFC 9396 authorization_details of type "pds_records" ------------------------------
 
-ACTIONS = ("read", "write")
+ACTIONS = ("read", "write", "aggregate")
 RAR_TYPE = "pds_records"
 MAX_GRANT_SECONDS = 365 * 24 * 3600
 MIN_GRANT_SECONDS = 60

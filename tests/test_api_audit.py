@@ -129,6 +129,7 @@ def test_every_api_path_writes_exactly_one_entry(kit, auditor: str) -> None:
     reader = kit.tokens(client_id, secret, scope="read:transactions write:transactions")
     params = {
         "/api/v1/records": "?category=transactions",
+        "/api/v1/aggregates": "?category=transactions",
         "/audit/entries": "?start=0&end=2",
         "/audit/proof/inclusion": "?index=0&size=2",
         "/audit/proof/consistency": "?first=1&second=2",
@@ -143,6 +144,7 @@ def test_every_api_path_writes_exactly_one_entry(kit, auditor: str) -> None:
         "/api/v1/records",
         "/api/v1/records/<int:record_id>",
         "/api/v1/grant",
+        "/api/v1/aggregates",
         "/audit/key",
         "/audit/checkpoint",
         "/audit/entries",
@@ -160,4 +162,4 @@ def test_every_api_path_writes_exactly_one_entry(kit, auditor: str) -> None:
                 getattr(kit.http, method.lower())(path, headers=headers, **body)
                 assert kit.vault.log.size() - before == 1, (method, path, headers)
                 walked += 1
-    assert walked == 27
+    assert walked == 30

@@ -18,7 +18,7 @@ READ_SPRING = [
         "categories": ["transactions"],
         "fields": ["date", "amount"],
         "time_range": {"from": "2024-02-01", "to": "2024-04-30"},
-        "purpose": "budgeting",
+        "purpose": "dpv:ServiceProvision",
     }
 ]
 
@@ -225,7 +225,7 @@ def test_write_back(kit, ids, vault) -> None:
 def test_grant_endpoint(kit, token) -> None:
     body = kit.http.get("/api/v1/grant", headers=bearer(token)).json
     assert body["scope"] == "read:transactions"
-    assert body["purpose"] == "budgeting"
+    assert body["purpose"] == "dpv:ServiceProvision"
     assert body["authorization_details"][0]["fields"] == ["date", "amount"]
     assert set(body) == {
         "id",
@@ -268,7 +268,7 @@ def test_openapi_document(kit) -> None:
     assert resp.status_code == 200
     doc = resp.json
     assert doc["openapi"] == "3.0.3"
-    assert set(doc["paths"]) == {"/records", "/records/{record_id}", "/grant"}
+    assert set(doc["paths"]) == {"/records", "/records/{record_id}", "/grant", "/aggregates"}
     assert set(doc["components"]["schemas"]) >= {
         "Problem",
         "Record",

@@ -20,7 +20,7 @@ DETAILS = [
         "categories": ["transactions"],
         "fields": ["date", "amount", "description", "reference"],
         "time_range": {"from": "2024-01-01", "to": "2024-12-31"},
-        "purpose": "credit-check",
+        "purpose": "dpv:CreditChecking",
         "expires_in": 30 * 86400,
     }
 ]
@@ -75,7 +75,7 @@ def test_full_flow_with_narrowed_consent(kit, vault) -> None:
             "categories": ["transactions"],
             "fields": ["date", "amount", "description"],
             "time_range": {"from": "2024-03-01", "to": "2024-12-31"},
-            "purpose": "credit-check",
+            "purpose": "dpv:CreditChecking",
             "expires_in": 10 * 86400,
         }
     ]
@@ -110,7 +110,7 @@ def test_full_flow_with_narrowed_consent(kit, vault) -> None:
     }
     grant = kit.http.get("/api/v1/grant", headers=bearer(tok["access_token"])).json
     assert grant["client_id"] == client_id
-    assert grant["purpose"] == "credit-check"
+    assert grant["purpose"] == "dpv:CreditChecking"
     assert grant["scope"] == "read:transactions"
 
     # refresh: rotated; the old access token stops working
@@ -161,7 +161,7 @@ def test_full_flow_with_narrowed_consent(kit, vault) -> None:
         "grant": "1",
         "category": "transactions",
         "count": 4,
-        "purpose": "credit-check",
+        "purpose": "dpv:CreditChecking",
     }
     text = "\n".join(r[0] for r in vault.conn.execute("SELECT entry FROM audit_log"))
     for secret_value in (secret, tok["access_token"], tok["refresh_token"], q["code"], "SHOP 3"):
@@ -226,7 +226,8 @@ def test_metadata_advertises_exactly_what_is_supported(kit) -> None:
     assert resp.status_code == 200
     meta = resp.json
     AuthorizationServerMetadata(meta).validate(metadata_classes=[IssMetadata])
-    scopes = [f"{a}:{c}" for c in CATEGORIES for a in ("read", "write")] + ["audit:read"]
+    actions = ("read", "write", "aggregate")
+    scopes = [f"{a}:{c}" for c in CATEGORIES for a in actions] + ["audit:read"]
     assert meta == {
         "issuer": ISSUER,
         "authorization_endpoint": f"{ISSUER}/oauth/authorize",

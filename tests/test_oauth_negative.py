@@ -149,7 +149,7 @@ def test_unknown_scope_redirects_with_iss(kit) -> None:
 @pytest.mark.parametrize(
     ("details", "description"),
     [
-        ("not json", "authorization_details is not valid JSON"),
+        ("not json", "authorization_details is not valid JSON of at most 16384 bytes"),
         ("{}", "authorization_details must be a non-empty JSON array"),
         (
             json.dumps([{"type": "payment_initiation"}]),
@@ -158,7 +158,7 @@ def test_unknown_scope_redirects_with_iss(kit) -> None:
         ),
         (
             json.dumps([{"type": "pds_records", "actions": ["delete"], "categories": ["health"]}]),
-            "authorization_details[0].actions.0: Must be one of: read, write.",
+            "authorization_details[0].actions.0: Must be one of: read, write, aggregate.",
         ),
         (
             json.dumps(

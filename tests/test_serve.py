@@ -59,7 +59,8 @@ def test_serve_health_and_home(tmp_path: Path) -> None:
         status, ctype, body = get(base + "/")
         assert status == 200
         assert ctype == "text/html; charset=utf-8"
-        assert b"<p>600 records from 1 imported file(s).</p>" in body
+        # The home page is the owner's: a signed-out visitor lands on the sign-in form.
+        assert b'<label for="passphrase">Passphrase</label>' in body
         status, _, css = get(base + "/static/pds.css")
         assert status == 200
         assert css.startswith(b":root")

@@ -91,16 +91,25 @@ def test_failed_logins_back_off_but_never_lock_out(kit, app) -> None:
     now[0] += 1
     assert attempt("wrong").status_code == 401
     assert attempt("wrong").headers["Retry-After"] == "2"
+    # Someone else's failures (another address) never keep the owner out.
+    stranger = kit.app.test_client()
+    stranger.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    page = stranger.get("/login")
+    form = {"passphrase": "guess", "csrf_token": csrf(page.text)}
+    assert [stranger.post("/login", data=form).status_code for _ in range(5)] == [401] * 3 + [
+        429
+    ] * 2
     # capped: after many failures the wait is at most five minutes
     throttle = app.extensions["pds_login_throttle"]
-    throttle.failures = 40
-    throttle.failed()
-    assert throttle.wait() == 300
+    throttle.failed("127.0.0.1", at_least=40)
+    assert throttle.wait("127.0.0.1") == 300
+    assert throttle.wait("203.0.113.9") == 1
     now[0] += 300
     ok = attempt(PASSPHRASE)
     assert (ok.status_code, ok.headers["Location"]) == (303, "/")
-    assert throttle.failures == 0
-    assert kit.audit_actions().count(("login.failed", "refused")) == 4
+    assert throttle.failures("127.0.0.1") == 0
+    assert throttle.failures("203.0.113.9") == 3
+    assert kit.audit_actions().count(("login.failed", "refused")) == 7
 
 
 def test_session_cookie_flags_and_key(kit, app, vault) -> None:
@@ -139,7 +148,7 @@ def test_consent_page_in_plain_words(kit) -> None:
             "categories": ["transactions"],
             "fields": ["date", "amount"],
             "time_range": {"from": "2024-01-01", "to": "2024-12-31"},
-            "purpose": "credit-check",
+            "purpose": "dpv:CreditChecking",
             "expires_in": 30 * 86400,
         }
     ]
@@ -161,7 +170,10 @@ def test_consent_page_in_plain_words(kit) -> None:
     assert "Add records to your energy" in page
     assert "Read the access log" in page
     assert "It can read the access log (who used your data, when, for what) but no data." in page
-    assert "<strong>Purpose:</strong> credit-check" in page
+    assert (
+        "<strong>Purpose:</strong> checking your creditworthiness (<code>dpv:CreditChecking</code>)"
+        in page
+    )
     assert 'name="expires_days" type="number" min="1" max="30" value="30"' in page
     assert f"sent back to <code>{CB}</code>" in page
 

@@ -17,7 +17,9 @@ from flask import Blueprint, jsonify, request
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.api.auth import api_call, audit_allowed, current_access
+from pds.api.policy import enforce
 from pds.errors import BadRequest, InsufficientScope, NotFound, ValidationError
+from pds.policy import Decision
 from pds.schemas import CATEGORIES, RecordInSchema, first_error, schema_for
 from pds.vault.db import transaction
 
@@ -64,6 +66,8 @@ def decode_cursor(cursor: str, category: str) -> tuple[str, int]:
         cat, occurred_at, record_id = json.loads(raw)
         if cat != category or not isinstance(occurred_at, str) or type(record_id) is not int:
             raise ValueError
+        if not 0 < record_id < 2**63:
+            raise ValueError
     except (ValueError, TypeError, binascii.Error):
         raise BadRequest(
             "cursor is not one this API gave out for this category",
@@ -101,6 +105,8 @@ def list_records() -> Any:
     after = decode_cursor(cursor, category) if cursor else None
     lo = max(d for d in (since, allowed.time_from) if d) if since or allowed.time_from else None
     hi = min(d for d in (until, allowed.time_to) if d) if until or allowed.time_to else None
+    decision = enforce("read", category, allowed.fields, _as_date(lo), _as_date(hi))
+    lo = _as_iso(decision.constraints.clip_since(_as_date(lo)))
     records: list = []
     if not (lo and hi and lo > hi):
         records = _vault().page(
@@ -115,17 +121,28 @@ def list_records() -> Any:
     audit_allowed(category=category, count=len(records))
     last = records[-1] if records else None
     return jsonify(
-        records=[_out(r, allowed) for r in records],
+        records=[_out(r, allowed, decision) for r in records],
         next_cursor=encode_cursor(category, last.occurred_at, last.id) if more and last else None,
     )
 
 
-def _out(record: Any, allowed: Any) -> dict[str, Any]:
+def _as_date(day: str | None) -> date | None:
+    return date.fromisoformat(day) if day else None
+
+
+def _as_iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _out(record: Any, allowed: Any, decision: Decision) -> dict[str, Any]:
+    payload = allowed.filter_payload(record.payload)
+    if decision.constraints.redacted:  # fields the owner's policies withhold
+        payload = decision.constraints.redact(record.category, payload)
     return {
         "id": record.id,
         "category": record.category,
         "occurred_at": record.occurred_at,
-        "payload": allowed.filter_payload(record.payload),
+        "payload": payload,
     }
 
 
@@ -133,6 +150,8 @@ def _out(record: Any, allowed: Any) -> dict[str, Any]:
 @api_call("api.records.read")
 def get_record(record_id: int) -> Any:
     """One record, if the grant covers it; otherwise exactly as if it did not exist."""
+    if record_id >= 2**63:
+        raise NotFound(NO_SUCH_RECORD)
     try:
         record = _vault().get(record_id)
     except NotFound:
@@ -140,8 +159,12 @@ def get_record(record_id: int) -> Any:
     allowed = current_access().access.allows("read", record.category)
     if allowed is None or not allowed.covers_time(record.occurred_at):
         raise NotFound(NO_SUCH_RECORD)
+    decision = enforce("read", record.category, allowed.fields)
+    earliest = decision.constraints.earliest
+    if earliest is not None and record.occurred_at[:10] < earliest.isoformat():
+        raise NotFound(NO_SUCH_RECORD)  # older than the policies let out: as if not there
     audit_allowed(category=record.category, count=1)
-    return jsonify(_out(record, allowed))
+    return jsonify(_out(record, allowed, decision))
 
 
 @bp.post("/records")
@@ -165,6 +188,7 @@ def add_record() -> Any:
         raise InsufficientScope(
             f"the grant does not allow adding {category}", scope=f"write:{category}"
         )
+    enforce("write", category)
     schema = schema_for(category)
     if schema is None:
         raise ValidationError(f"pds cannot accept {category} records yet: it has no schema")
@@ -199,6 +223,15 @@ def show_grant() -> Any:
     body["authorization_details"] = acc.access.authorization_details()
     body.pop("revoked_at")
     return jsonify(body)
+
+
+def _register_aggregates() -> None:
+    from pds.api import aggregates
+
+    aggregates.register(bp, _day, _vault)
+
+
+_register_aggregates()
 
 
 @bp.get("/openapi.json")

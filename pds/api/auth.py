@@ -30,7 +30,7 @@ from authlib.oauth2.rfc6749 import MissingAuthorizationError, UnsupportedTokenTy
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
 from flask import g, request
 
-from pds.errors import InsufficientScope, InvalidRequest, InvalidToken, PdsError
+from pds.errors import InsufficientScope, InvalidRequest, InvalidToken, PdsError, PolicyRefused
 from pds.oauth import store
 from pds.oauth.access import Access
 
@@ -110,6 +110,8 @@ def current_access() -> GrantAccess:
 
 def audit_allowed(**fields: Any) -> int:
     """Write the "allowed" entry for this call (joins an open write transaction)."""
+    from pds.api.policy import decision_fields
+
     acc = current_access()
     g.pds_audited = True
     return _vault().audit(
@@ -118,7 +120,7 @@ def audit_allowed(**fields: Any) -> int:
         client_id=acc.client_id,
         grant_id=acc.grant.id,
         purpose=acc.grant.purpose,
-        **fields,
+        **{**decision_fields(), **fields},
     )
 
 
@@ -137,6 +139,10 @@ def _audit_refused(exc: PdsError | None) -> None:
     if category := g.get("pds_category"):
         fields["category"] = category
     fields["reason"] = f"{exc.code}: {exc.message}" if exc else "internal error"
+    if isinstance(exc, PolicyRefused):  # the policy engine's own rules and words
+        fields.update(exc.decision.audit_fields())
+    elif (decision := g.get("pds_decision")) is not None and decision.rule_ids:
+        fields["rule_ids"] = decision.rule_ids
     g.pds_audited = True
     _vault().audit(g.pds_action, **fields)
 

@@ -11,6 +11,7 @@ from flask import current_app
 
 from pds import __version__
 from pds.api import DEFAULT_LIMIT, MAX_LIMIT
+from pds.api.aggregates import BUCKETS, DEFAULT_BY, MEASURES
 from pds.schemas import (
     CATEGORIES,
     GrantOutSchema,
@@ -21,6 +22,39 @@ from pds.schemas import (
     RecordPageSchema,
 )
 
+_AGGREGATES = {
+    "type": "object",
+    "required": [
+        "category", "measure", "field", "by", "since", "until", "min_bucket", "buckets",
+        "suppressed",
+    ],
+    "properties": {
+        "category": {"type": "string"},
+        "measure": {"type": "string", "enum": list(MEASURES)},
+        "field": {"type": "string", "nullable": True},
+        "by": {"type": "string", "enum": list(BUCKETS)},
+        "since": {"type": "string", "format": "date", "nullable": True},
+        "until": {"type": "string", "format": "date", "nullable": True},
+        "min_bucket": {"type": "integer", "description": "k: smaller buckets are left out"},
+        "buckets": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["bucket", "count", "value"],
+                "properties": {
+                    "bucket": {"type": "string", "example": "2024-03"},
+                    "count": {"type": "integer"},
+                    "value": {
+                        "description": "an integer for count; a decimal string for sum and mean",
+                        "oneOf": [{"type": "integer"}, {"type": "string"}],
+                    },
+                },
+            },
+        },
+        "suppressed": {"type": "integer", "description": "buckets left out (fewer than k)"},
+    },
+}  # fmt: skip
+
 PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 
 
@@ -28,9 +62,12 @@ def _errors(*codes: int) -> dict[str, Any]:
     words = {
         400: "malformed request, or an access token in the URL",
         401: "missing, unknown, expired or revoked access token (see WWW-Authenticate)",
-        403: "insufficient_scope: the grant does not cover this",
+        403: "insufficient_scope: the grant does not cover this; or policy_refused: the "
+        "owner's sharing policies refuse it (the detail gives their reason)",
         404: "no such record, or one outside the grant (the two are indistinguishable)",
         422: "the record does not match its category's schema",
+        429: "rate_limited: the owner's policies allow no more requests from you today "
+        "(Retry-After: seconds to 00:00 UTC)",
     }
     return {str(c): {"description": words[c], "content": PROBLEM} for c in codes}
 
@@ -66,6 +103,7 @@ def _build(issuer: str) -> dict[str, Any]:
                     "scopes": {
                         **{f"read:{c}": f"read {c}" for c in CATEGORIES},
                         **{f"write:{c}": f"add {c} records" for c in CATEGORIES},
+                        **{f"aggregate:{c}": f"totals of {c}, never a record" for c in CATEGORIES},
                     },
                 }
             },
@@ -80,6 +118,7 @@ def _build(issuer: str) -> dict[str, Any]:
         ("Grant", GrantOutSchema),
     ):
         s.components.schema(name, schema=schema)
+    s.components.schema("Aggregates", component=_AGGREGATES)
     day = {"type": "string", "format": "date"}
     s.path(
         path="/records",
@@ -142,6 +181,57 @@ def _build(issuer: str) -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "the record", "content": _json("Record")},
                     **_errors(401, 404),
+                },
+            }
+        },
+    )
+    s.path(
+        path="/aggregates",
+        operations={
+            "get": {
+                "summary": "Counts, sums or means of one category by calendar cell; buckets "
+                "of fewer than min_bucket records are left out (needs aggregate:<category> or "
+                "read:<category>)",
+                "security": [{"oauth2": []}],
+                "parameters": [
+                    {
+                        "name": "category",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "enum": list(CATEGORIES)},
+                    },
+                    {
+                        "name": "measure",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": list(MEASURES), "default": "count"},
+                    },
+                    {
+                        "name": "field",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "a decimal field (e.g. amount); required for sum and mean",
+                    },
+                    {
+                        "name": "by",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": list(BUCKETS), "default": DEFAULT_BY},
+                    },
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "schema": day,
+                        "description": "inclusive; moved forward to the start of a whole bucket",
+                    },
+                    {
+                        "name": "until",
+                        "in": "query",
+                        "schema": day,
+                        "description": "inclusive; moved back to the end of a whole bucket",
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "the totals", "content": _json("Aggregates")},
+                    **_errors(400, 401, 403, 429),
                 },
             }
         },

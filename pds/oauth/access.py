@@ -1,14 +1,17 @@
 """What a business asks for and what the owner approves: one model for scopes and RAR.
 
-A request arrives as ``scope`` (``read:<category>``, ``write:<category>``, ``audit:read``)
+A request arrives as ``scope`` (``read:<category>``, ``write:<category>``,
+``aggregate:<category>`` (totals only, never a record), ``audit:read``)
 and/or RFC 9396 ``authorization_details`` items of type ``pds_records``. Both are turned into
 one :class:`Access`: per category the actions, the fields (None: every field) and the time
 range, plus the purpose, the expiry and whether the access log may be read. Items naming the
 same category are merged (their union). The consent page shows an ``Access``; the owner can
 only narrow it (:func:`narrow`); the grant stores the approved ``Access``.
 
-Fields and the time range limit what is *read*; a ``write`` lets the business add records of
-that category (validated by the category's schema).
+Fields and the time range limit what is *read* (and totalled); a ``write`` lets the business
+add records of that category (validated by the category's schema). ``purpose`` must be one of
+the DPV terms in ``pds.policy.PURPOSES``. The owner's policies then narrow an ``Access``
+further (``pds.oauth.policy``).
 
 authlib has no RAR support: parsing and validation live here, on the marshmallow schema
 ``pds.schemas.PdsRecordsDetailSchema``.
@@ -25,6 +28,7 @@ from typing import Any
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.errors import ValidationError
+from pds.policy.purposes import PURPOSES
 from pds.schemas import (
     ACTIONS,
     CATEGORIES,
@@ -38,6 +42,7 @@ from pds.schemas import (
 AUDIT_SCOPE = "audit:read"
 DEFAULT_GRANT_SECONDS = 90 * 24 * 3600
 MAX_DETAILS = 20
+MAX_DETAILS_BYTES = 16384
 
 
 def all_scopes() -> list[str]:
@@ -183,6 +188,13 @@ class Access:
         return cls(cats, doc["audit"], doc["purpose"], doc["expires_in"])
 
 
+def unknown_purpose(n: int, purpose: str) -> str:
+    return (
+        f"authorization_details[{n}].purpose: {purpose!r} is not a purpose pds knows; "
+        "use a W3C DPV purpose term such as 'dpv:ServiceProvision' (see docs/oauth.md)"
+    )
+
+
 def _add(cats: dict[str, CategoryAccess], item: CategoryAccess) -> None:
     old = cats.get(item.category)
     cats[item.category] = old.merged(item) if old else item
@@ -211,9 +223,13 @@ def parse_request(scope: str | None, authorization_details: str | None) -> Acces
     expiries: list[int] = []
     if authorization_details is not None:
         try:
+            if len(authorization_details) > MAX_DETAILS_BYTES:
+                raise ValueError
             items = json.loads(authorization_details)
-        except ValueError:
-            raise AccessError("authorization_details is not valid JSON") from None
+        except (ValueError, RecursionError):
+            raise AccessError(
+                f"authorization_details is not valid JSON of at most {MAX_DETAILS_BYTES} bytes"
+            ) from None
         if not isinstance(items, list) or not items:
             raise AccessError("authorization_details must be a non-empty JSON array")
         if len(items) > MAX_DETAILS:
@@ -246,6 +262,8 @@ def parse_request(scope: str | None, authorization_details: str | None) -> Acces
                     ),
                 )
             if item["purpose"] is not None:
+                if item["purpose"] not in PURPOSES:
+                    raise AccessError(unknown_purpose(n, item["purpose"]))
                 purposes.add(item["purpose"])
             if item["expires_in"] is not None:
                 expiries.append(item["expires_in"])
@@ -321,13 +339,3 @@ def narrow(requested: Access, form: Mapping[str, Any]) -> Access:
         audit=requested.audit and AUDIT_SCOPE in ticked,
         expires_in=expires_in,
     )
-
-
-def policy_refusals(client_id: str, access: Access) -> dict[str, str]:
-    """HOOK for the sharing-policy engine (issue 5, not built yet): which requested items
-    (keys like ``read:transactions``) the owner's policies refuse, with the reason.
-
-    Today there is no policy engine, so nothing is refused: this returns ``{}``. The consent
-    page already shows and disables refused items when this returns any.
-    """
-    return {}

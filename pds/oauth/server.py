@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -47,6 +48,7 @@ from flask import request as flask_request
 from pds.errors import ConfigError
 from pds.oauth import store
 from pds.oauth.access import AccessError, all_scopes, parse_request
+from pds.oauth.policy import GrantRevokedByPolicy, enforce_on_refresh
 from pds.vault.db import transaction
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ CODE_INVALID = "Invalid 'code' in request."
 REFRESH_REPLAYED = "The refresh token was already used; every token of this grant is now revoked."
 REFRESH_INVALID = "The refresh token is invalid, expired or revoked."
 GRANT_GONE = "The grant behind this code was revoked or has expired."
+POLICY_REVOKED = "The grant was revoked: the owner's policies no longer allow any of it"
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
@@ -227,6 +230,10 @@ class CodeGrant(_VaultGrant, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
 
     def validate_authorization_request(self) -> str:
+        raw = self.request.payload.redirect_uri
+        if raw is not None and not _printable_ascii(raw):
+            # authlib would echo it in an error description, where RFC 6749 forbids it.
+            raise InvalidRequestError("The redirect_uri is not one this client registered.")
         redirect_uri = grants.AuthorizationCodeGrant.validate_authorization_request(self)
         payload = self.request.payload
         try:
@@ -331,8 +338,18 @@ class RefreshGrant(_VaultGrant, grants.RefreshTokenGrant):
         client: store.Client = self.request.client
         old: store.Token = self.request.refresh_token
         grant = old.grant
+        with transaction(self.conn):
+            try:  # a grant wider than today's policies is narrowed (or revoked), never kept
+                grant = self.server.narrow_to_policies(grant)
+            except GrantRevokedByPolicy as exc:
+                revoked = exc
+            else:
+                revoked = None
+        if revoked is not None:
+            raise InvalidGrantError(_ascii(f"{POLICY_REVOKED}: {revoked.reason}"))
         self.request.user = grant
-        scope = self.request.payload.scope or old.scope
+        kept = set(grant.access.scopes())
+        scope = " ".join(s for s in (self.request.payload.scope or old.scope).split() if s in kept)
         token = self.generate_token(user=grant, scope=scope, include_refresh_token=True)
         with transaction(self.conn):
             won = store.rotate_refresh(self.conn, old.id)
@@ -519,9 +536,15 @@ class Registration(_VaultGrant, ClientRegistrationEndpoint):
         return 201, body, default_json_headers
 
 
+def _printable_ascii(text: str) -> bool:
+    return all(" " < ch < "\x7f" for ch in text)
+
+
 def redirect_uri_problem(uri: str) -> str | None:
     """Why a redirect URI cannot be registered, or None: https, or http on loopback; no
     fragment, no user name."""
+    if not _printable_ascii(uri):
+        return "a redirect URI must be printable ASCII with no spaces or control characters"
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -557,6 +580,13 @@ class PdsAuthorizationServer(AuthorizationServer):
         self.register_endpoint(Registration)
         self._iss = _Issuer(issuer)
         self.register_extension(self._iss)
+
+    def narrow_to_policies(self, grant: store.Grant) -> store.Grant:
+        """The grant within today's policies (stored narrowed, or GrantRevokedByPolicy)."""
+        from pds.app import current_policies
+
+        rules = current_policies().current()
+        return enforce_on_refresh(self.get_vault(), grant, rules, datetime.now(UTC))
 
     def _find_client(self, client_id: str) -> store.Client | None:
         return store.get_client(self.get_vault().conn, client_id)

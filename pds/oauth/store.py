@@ -72,8 +72,9 @@ class Client(ClientMixin):
         return scope or ""
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        """Exact string comparison with a registered URI (no normalisation at all)."""
-        return any(hmac.compare_digest(redirect_uri, u) for u in self.redirect_uris)
+        """Exact string comparison with a registered URI (no normalisation at all). Redirect
+        URIs are public, so a plain comparison is right (and works for any string)."""
+        return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
         if self.secret_hash is None:
@@ -349,10 +350,11 @@ class Token(TokenMixin):
         return now() >= min(self.expires_at, self.grant.expires_at)
 
     def is_revoked(self) -> bool:
+        # A rotated refresh token is dead too (its replay is caught before this is asked).
         return (
             self.revoked_at is not None
             or self.grant.revoked_at is not None
-            or (not self.is_refresh and self.rotated_at is not None)
+            or self.rotated_at is not None
         )
 
     def get_user(self) -> Grant:
@@ -428,3 +430,13 @@ def revoke_token(conn: sqlite3.Connection, token_id: int) -> None:
     conn.execute(
         "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now(), token_id)
     )
+
+
+def update_grant(conn: sqlite3.Connection, grant_id: int, access: Access, expires_at: int) -> Grant:
+    """Store a narrowed access (and expiry) for a live grant (the owner's policies changed)."""
+    row = conn.execute(
+        f"UPDATE grants SET scope = ?, access = ?, expires_at = ? WHERE id = ? "  # noqa: S608
+        f"RETURNING {_GRANT_COLS}",
+        (access.scope, access.to_json(), expires_at, grant_id),
+    ).fetchone()
+    return _grant(row)

@@ -212,7 +212,8 @@ class Vault:
 
         Runs in the caller's write transaction (so its audit entry commits with it). The
         record's source is one ``sources`` row per ``source`` (e.g. ``client:<id>``), with
-        connector ``api``. A record already present (same dedup key) is not stored again.
+        connector ``api``. A record this source already wrote (same payload) is not stored
+        again.
         """
         conn = self.conn
         created = recmod.now_iso()
@@ -229,7 +230,9 @@ class Vault:
             ).fetchone()
         source_id = row[0]
         plain = recmod.canonical(payload)
-        key = recmod.dedup_key(self.keyring.dedup_key, category, None, plain, 0)
+        # The source is part of the identity: a client re-sending its own record gets it
+        # back, but can never learn by writing that someone else holds the same payload.
+        key = recmod.dedup_key(self.keyring.dedup_key, category, source, plain, 0)
         found = conn.execute("SELECT id FROM records WHERE dedup_key = ?", (key,)).fetchone()
         if found is not None:
             return found[0], False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
 
+from pds.web.security import owner_required
+
 bp = Blueprint("web", __name__)
 
 
@@ -17,6 +19,7 @@ def healthz():
 
 
 @bp.get("/")
+@owner_required
 def home():
     from pds.app import current_vault
 

@@ -14,16 +14,19 @@ is approved: ``item`` (``read:<category>``, ``write:<category>``, ``audit:read``
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from pds.errors import ValidationError
+from pds.oauth import policy as grant_policy
 from pds.oauth import store
-from pds.oauth.access import Access, narrow, policy_refusals
-from pds.oauth.server import PdsAuthorizationServer
+from pds.oauth.access import Access, narrow
+from pds.oauth.server import PdsAuthorizationServer, _ascii
+from pds.policy import label
 from pds.schemas import category_fields
 from pds.vault.db import transaction
 from pds.web import security
@@ -31,7 +34,11 @@ from pds.web.owner import _vault, error_page
 
 bp = Blueprint("consent", __name__)
 
-WORDS = {"read": "Read your {c}", "write": "Add records to your {c}"}
+WORDS = {
+    "read": "Read your {c}",
+    "aggregate": "Learn totals of your {c} (never a single record)",
+    "write": "Add records to your {c}",
+}
 
 
 def _server() -> PdsAuthorizationServer:
@@ -58,12 +65,30 @@ def authorize() -> Any:
         return redirect(url_for("owner.login", next=request.full_path.rstrip("?")))
     client: store.Client = grant.client
     requested: Access = grant.request.pds_access
-    refusals = policy_refusals(client.client_id, requested)
+    vault = _vault()
+    rules = _rules()
+    view = grant_policy.apply(client.client_id, requested, rules, datetime.now(UTC))
+    if view.refused_entirely:
+        # nothing of it can ever be granted: answer without asking the owner
+        vault.audit(
+            "grant.create",
+            actor="owner",
+            decision="refused",
+            client_id=client.client_id,
+            purpose=requested.purpose,
+            rule_ids=view.rule_ids,
+            reason=view.reason,
+        )
+        error = AccessDeniedError(
+            description=_ascii(f"refused by the owner's policies: {view.reason}"),
+            state=grant.request.payload.state,
+            redirect_uri=grant.redirect_uri,
+        )
+        return srv.error_redirect(grant.request, error)
     if request.method == "GET":
-        return _page(client, grant.redirect_uri, requested, refusals)
+        return _page(client, grant.redirect_uri, requested, view)
     if not security.csrf_ok():
         return error_page(400, security.CSRF_MESSAGE)
-    vault = _vault()
     decision = request.form.get("decision")
     if decision == "deny":
         vault.audit(
@@ -81,9 +106,11 @@ def authorize() -> Any:
         approved = narrow(requested, request.form) if request.form.get("narrowing") else requested
     except ValidationError as exc:
         return error_page(400, exc.message, exc.hint)
-    approved = approved.restricted_to(s for s in approved.scopes() if s not in refusals)
-    if approved.empty:
+    # what is stored: what the owner approved, within what the policies allow
+    final = grant_policy.apply(client.client_id, approved, rules, datetime.now(UTC))
+    if final.access is None:
         return error_page(400, "Nothing is ticked.", "Tick what you allow, or press Deny.")
+    approved = final.access
     with transaction(vault.conn):
         row = store.create_grant(vault.conn, client.client_id, approved)
         vault.audit(
@@ -92,17 +119,25 @@ def authorize() -> Any:
             client_id=client.client_id,
             grant_id=row.id,
             purpose=row.purpose,
+            rule_ids=final.rule_ids,
+            reason=final.reason if final.rule_ids else None,
             detail={"scope": row.scope, "narrowed": approved != requested},
         )
         return srv.create_authorization_response(grant=grant, grant_user=row)
 
 
-def _page(
-    client: store.Client, redirect_uri: str, requested: Access, refusals: dict[str, str]
-) -> Any:
+def _rules() -> Any:
+    from pds.app import current_policies
+
+    return current_policies().current()
+
+
+def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any) -> Any:
+    refusals: dict[str, str] = view.refusals
+    allowed: Access = view.access
     items = []
     for name, c in requested.categories.items():
-        for action in ("read", "write"):
+        for action in ("read", "aggregate", "write"):
             if action not in c.actions:
                 continue
             key = f"{action}:{name}"
@@ -113,13 +148,30 @@ def _page(
                 "label": WORDS[action].format(c=name),
                 "refused": refusals.get(key),
                 "fields": None,
+                "policy_notes": [],
             }
+            ok = allowed.categories.get(name)
+            if action != "write" and ok is not None and not item["refused"]:
+                withheld = view.withheld.get(name, {})
+                for f, why in withheld.items():
+                    item["policy_notes"].append(f"the {f} field is withheld ({why})")
+                if name in view.time_notes:
+                    item["policy_notes"].append(
+                        f"records from {ok.time_from} on only ({view.time_notes[name]})"
+                    )
+                c = ok
             if action == "read":
                 item["fields"] = list(c.fields) if c.fields else category_fields(name)
                 item["time_from"], item["time_to"] = c.time_from, c.time_to
                 item["range_text"] = _range_text(c.time_from, c.time_to)
                 if c.fields:
                     item["note"] = "Only these fields: " + ", ".join(c.fields) + "."
+            elif action == "aggregate":
+                item["note"] = (
+                    "It can learn totals, counts and averages "
+                    f"({_range_text(c.time_from, c.time_to)}), built from at least a few "
+                    "records each; it never sees a single record."
+                )
             else:
                 item["note"] = "It can add new records; it cannot change or delete yours."
             items.append(item)
@@ -136,15 +188,18 @@ def _page(
                 "fields": None,
             }
         )
-    days = max(1, requested.expires_in // 86400)
+    expires_in = allowed.expires_in
+    days = max(1, expires_in // 86400)
     return render_template(
         "consent.html",
         client=client,
         redirect_uri=redirect_uri,
         items=items,
         purpose=requested.purpose,
+        purpose_label=label(requested.purpose),
         expires_days=days,
-        expires_on=(date.today() + timedelta(seconds=requested.expires_in)).isoformat(),
+        expires_on=(date.today() + timedelta(seconds=expires_in)).isoformat(),
+        expires_reason=view.expires_reason,
         csrf=security.csrf_token(),
         action=request.full_path.rstrip("?"),
     )

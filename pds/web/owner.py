@@ -70,8 +70,8 @@ def login() -> Any:
         return _login_page(next_=next_)
     if not security.csrf_ok():
         return error_page(400, security.CSRF_MESSAGE)
-    throttle = security.throttle()
-    if wait := throttle.wait():
+    throttle, who = security.throttle(), request.remote_addr or "unknown"
+    if wait := throttle.wait(who):
         body, status = _login_page(
             429, f"Too many failed attempts. Try again in {wait} seconds.", next_
         )
@@ -79,12 +79,12 @@ def login() -> Any:
     try:
         keys.unlock(vault.conn, request.form.get("passphrase", ""))
     except VaultLocked:
-        throttle.failed()
+        throttle.failed(who)
         vault.audit(
             "login.failed", actor="anonymous", decision="refused", reason="wrong passphrase"
         )
         return _login_page(401, "That passphrase does not open this vault.", next_)
-    throttle.succeeded()
+    throttle.succeeded(who)
     security.sign_in()
     return redirect(next_, 303)
 

@@ -139,31 +139,46 @@ CSRF_MESSAGE = "This form has expired or did not come from pds. Reload the page 
 
 
 class LoginThrottle:
-    """Exponential back-off after failed logins; capped; reset by a success. Per process."""
+    """Exponential back-off after failed logins, per client address; capped; reset by a
+    success from that address. Per process.
+
+    Keyed by address so that a stranger guessing passphrases slows down only themself: the
+    owner, from another address, is never kept out by someone else's failures. At most
+    ``MAX_TRACKED`` addresses are remembered (the longest-unblocked are forgotten first).
+    """
+
+    MAX_TRACKED = 4096
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.failures = 0
-        self.blocked_until = 0.0
+        self._state: dict[str, list[float]] = {}  # address -> [failures, blocked_until]
         self._lock = threading.Lock()
 
-    def wait(self) -> int:
-        """Seconds until the next attempt is allowed (0: now)."""
+    def failures(self, key: str) -> int:
         with self._lock:
-            left = self.blocked_until - self.clock()
+            return int(self._state.get(key, [0, 0.0])[0])
+
+    def wait(self, key: str) -> int:
+        """Seconds until the next attempt from ``key`` is allowed (0: now)."""
+        with self._lock:
+            left = self._state.get(key, [0, 0.0])[1] - self.clock()
         return math.ceil(left) if left > 0 else 0
 
-    def failed(self) -> None:
+    def failed(self, key: str, *, at_least: int = 0) -> None:
         with self._lock:
-            self.failures += 1
-            extra = self.failures - FREE_FAILURES
+            state = self._state.pop(key, [0, 0.0])
+            state[0] = max(state[0] + 1, at_least)
+            extra = int(state[0]) - FREE_FAILURES
             if extra >= 0:
-                self.blocked_until = self.clock() + min(2.0**extra, MAX_BLOCK)
+                state[1] = self.clock() + min(2.0 ** min(extra, 32), MAX_BLOCK)
+            self._state[key] = state  # most recent last
+            if len(self._state) > self.MAX_TRACKED:
+                oldest = min(self._state, key=lambda k: self._state[k][1])
+                del self._state[oldest]
 
-    def succeeded(self) -> None:
+    def succeeded(self, key: str) -> None:
         with self._lock:
-            self.failures = 0
-            self.blocked_until = 0.0
+            self._state.pop(key, None)
 
 
 def throttle() -> LoginThrottle:

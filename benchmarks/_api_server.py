@@ -1,0 +1,86 @@
+"""Server entry points for benchmarks/api.py (never product code, never imported by pds).
+
+    python benchmarks/_api_server.py noaudit --port P --workers W   # pds, audit write a no-op
+    python benchmarks/_api_server.py bare --port P --workers W      # a bare Flask JSON app
+
+Both serve through ``pds.server.run`` itself, so the gunicorn settings (sync workers,
+preload_app, timeout, logging) are exactly the ones ``pds serve`` uses:
+
+- ``noaudit``: unlocks the vault in PDS_HOME as ``pds serve`` does (PDS_PASSPHRASE), then,
+  in this process only, replaces ``audit_allowed`` in ``pds.api.auth`` (and the name
+  ``pds.api`` imported from it) with a function that only marks the call as audited. The
+  app ``pds.server.run`` builds with ``pds.app.create_app`` is otherwise pds's own: same
+  token check, grant check, query, decryption and rendering; no access-log entry.
+- ``bare``: ``pds.server.run`` with ``pds.app.create_app`` replaced (in this process) by a
+  function returning a one-route Flask app that answers a small JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+BARE_DOCUMENT = {"status": "ok", "service": "bare-flask", "items": [1, 2, 3]}
+
+
+def _no_audit(**fields: Any) -> int:
+    """Stand-in for pds.api.auth.audit_allowed: the call counts as audited, nothing written."""
+    from flask import g
+
+    g.pds_audited = True
+    return 0
+
+
+def serve_noaudit(host: str, port: int, workers: int) -> None:
+    import pds.api
+    import pds.api.auth
+    from pds.server import run
+    from pds.settings import load_settings
+    from pds.vault import Vault
+
+    settings = load_settings()
+    with Vault.open(settings, settings.read_passphrase() or "") as vault:
+        keyring = vault.keyring
+    pds.api.auth.audit_allowed = _no_audit  # used by the api_call decorator
+    pds.api.audit_allowed = _no_audit  # the name the records views imported
+    run(settings, keyring, host=host, port=port, workers=workers)
+
+
+def bare_app() -> Any:
+    from flask import Flask, jsonify
+
+    app = Flask("bare")
+
+    @app.get("/")
+    def index() -> Any:
+        return jsonify(BARE_DOCUMENT)
+
+    return app
+
+
+def serve_bare(host: str, port: int, workers: int) -> None:
+    import pds.app
+    from pds.server import run
+    from pds.settings import Settings
+
+    app = bare_app()
+    pds.app.create_app = lambda settings=None, keyring=None: app  # run() looks it up at call
+    run(Settings(home=Path("/nonexistent")), None, host=host, port=port, workers=workers)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["noaudit", "bare"])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--workers", type=int, required=True)
+    args = ap.parse_args(argv)
+    serve = serve_noaudit if args.mode == "noaudit" else serve_bare
+    serve(args.host, args.port, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

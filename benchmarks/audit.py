@@ -38,7 +38,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import random
 import resource
 import shutil
@@ -49,10 +48,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from _common import filesystem, machine, spread
 
 NAME = "audit"
 DEFAULT_ENTRIES = 1_000_000
@@ -145,62 +144,6 @@ def pds_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
     env.update({"PDS_HOME": str(home), "PDS_PASSPHRASE": PASSPHRASE})
     return env
-
-
-def machine() -> dict[str, Any]:
-    def first(path: str, prefix: str) -> str:
-        try:
-            with open(path) as fh:
-                for line in fh:
-                    if line.startswith(prefix):
-                        return line.split(":", 1)[1].strip()
-        except OSError:
-            pass
-        return "unknown"
-
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": first("/proc/cpuinfo", "model name"),
-        "memory": first("/proc/meminfo", "MemTotal"),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "cryptography": version("cryptography"),
-        "rfc8785": version("rfc8785"),
-        "platform": platform.platform(),
-    }
-
-
-def filesystem(path: Path) -> str:
-    """The type of the filesystem holding ``path`` (fsync cost depends on it)."""
-    best, kind = "", "unknown"
-    try:
-        with open("/proc/mounts") as fh:
-            for line in fh:
-                parts = line.split()
-                mount = parts[1]
-                if str(path).startswith(mount) and len(mount) > len(best):
-                    best, kind = mount, f"{parts[2]} on {parts[0]} ({mount})"
-    except OSError:
-        pass
-    return kind
-
-
-def spread(values: list[float]) -> dict[str, Any]:
-    med = statistics.median(values)
-    return {
-        "median": med,
-        "min": min(values),
-        "max": max(values),
-        "spread_pct": (max(values) - min(values)) / med * 100 if med else 0.0,
-        "runs": values,
-    }
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -380,7 +323,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from pds.vault import Vault
 
     pds = pds_executable()
-    info = machine()
+    info = machine(rfc8785="rfc8785")
     repeats = args.repeats
     with tempfile.TemporaryDirectory(prefix="pds-bench-audit-", dir=args.tmpdir) as tmp_s:
         tmp = Path(tmp_s)

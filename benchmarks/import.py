@@ -36,7 +36,6 @@ import csv
 import gc
 import json
 import os
-import platform
 import pstats
 import shutil
 import sqlite3
@@ -46,10 +45,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from _common import filesystem, machine, spread
 
 NAME = "import"
 DEFAULT_ROWS = 1_000_000
@@ -375,62 +374,6 @@ def profile_worker(rows: int, tmp: Path, repeats: int) -> dict[str, Any]:
 # -- orchestration ----------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    def first(path: str, prefix: str) -> str:
-        try:
-            with open(path) as fh:
-                for line in fh:
-                    if line.startswith(prefix):
-                        return line.split(":", 1)[1].strip()
-        except OSError:
-            pass
-        return "unknown"
-
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": first("/proc/cpuinfo", "model name"),
-        "memory": first("/proc/meminfo", "MemTotal"),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "sqlite_utils": version("sqlite-utils"),
-        "cryptography": version("cryptography"),
-        "platform": platform.platform(),
-    }
-
-
-def filesystem(path: Path) -> str:
-    """The type of the filesystem holding ``path`` (fsync cost depends on it)."""
-    best, kind = "", "unknown"
-    try:
-        with open("/proc/mounts") as fh:
-            for line in fh:
-                parts = line.split()
-                mount = parts[1]
-                if str(path).startswith(mount) and len(mount) > len(best):
-                    best, kind = mount, f"{parts[2]} on {parts[0]} ({mount})"
-    except OSError:
-        pass
-    return kind
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    med = statistics.median(values)
-    return {
-        "median": med,
-        "min": min(values),
-        "max": max(values),
-        "spread_pct": (max(values) - min(values)) / med * 100 if med else 0.0,
-        "runs": values,
-    }
-
-
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -465,7 +408,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
     rows, repeats = args.rows, args.repeats
     pds = pds_executable()
-    info = machine()
+    info = machine(sqlite_utils="sqlite-utils")
     with tempfile.TemporaryDirectory(prefix="pds-bench-import-", dir=args.tmpdir) as tmp_s:
         tmp = Path(tmp_s)
         info["filesystem"] = filesystem(tmp)

@@ -1,0 +1,72 @@
+"""What the benchmark scripts share: the machine report and the spread of repeated runs."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import statistics
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+
+def machine(**dists: str) -> dict[str, Any]:
+    """Date, CPUs, CPU model, memory, Python, SQLite, and the versions of ``dists``
+    (report key -> distribution name), e.g. ``machine(sqlite_utils="sqlite-utils")``."""
+
+    def first(path: str, prefix: str) -> str:
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    if line.startswith(prefix):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "unknown"
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": first("/proc/cpuinfo", "model name"),
+        "memory": first("/proc/meminfo", "MemTotal"),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "cryptography": version("cryptography"),
+        **{key: version(dist) for key, dist in dists.items()},
+        "platform": platform.platform(),
+    }
+
+
+def filesystem(path: Path) -> str:
+    """The type of the filesystem holding ``path`` (fsync cost depends on it)."""
+    best, kind = "", "unknown"
+    try:
+        with open("/proc/mounts") as fh:
+            for line in fh:
+                parts = line.split()
+                mount = parts[1]
+                if str(path).startswith(mount) and len(mount) > len(best):
+                    best, kind = mount, f"{parts[2]} on {parts[0]} ({mount})"
+    except OSError:
+        pass
+    return kind
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """Median, min, max and spread (%) of repeated measurements."""
+    med = statistics.median(values)
+    return {
+        "median": med,
+        "min": min(values),
+        "max": max(values),
+        "spread_pct": (max(values) - min(values)) / med * 100 if med else 0.0,
+        "runs": values,
+    }

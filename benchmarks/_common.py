@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
+import sys
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+PASSPHRASE = "benchmark passphrase: orchid kettle"  # noqa: S105 - throwaway vaults
 
 
 def machine(**dists: str) -> dict[str, Any]:
@@ -70,3 +74,21 @@ def spread(values: list[float]) -> dict[str, Any]:
         "spread_pct": (max(values) - min(values)) / med * 100 if med else 0.0,
         "runs": values,
     }
+
+
+def pds_executable() -> str:
+    """The ``pds`` command of this environment."""
+    beside = Path(sys.executable).with_name("pds")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("pds")
+    if found is None:
+        raise SystemExit("the pds command is not installed (run make bench, or pip install -e .)")
+    return found
+
+
+def pds_env(home: Path) -> dict[str, str]:
+    """The environment for a ``pds`` subprocess on the throwaway vault in ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
+    env.update({"PDS_HOME": str(home), "PDS_PASSPHRASE": PASSPHRASE})
+    return env

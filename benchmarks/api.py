@@ -69,9 +69,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from _common import PASSPHRASE, pds_env, pds_executable
+
 NAME = "api"
 DEFAULT_ROWS = 10_000
-PASSPHRASE = "benchmark passphrase: orchid kettle"  # noqa: S105 - throwaway vaults
 CB = "https://bench.example/cb"
 PATH = "/api/v1/records?category=transactions&limit=50"
 TARGET_RATIO = 0.35
@@ -107,27 +108,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def pds_executable() -> str:
-    beside = Path(sys.executable).with_name("pds")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("pds")
-    if found is None:
-        raise SystemExit("the pds command is not installed (run make bench, or pip install -e .)")
-    return found
-
-
 def default_workers() -> int:
     """The worker count `pds serve` uses when --workers is not given (its click default)."""
     from pds.cli import serve
 
     return next(int(p.default) for p in serve.params if p.name == "workers")  # type: ignore[arg-type]
-
-
-def pds_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
-    env.update({"PDS_HOME": str(home), "PDS_PASSPHRASE": PASSPHRASE})
-    return env
 
 
 def machine() -> dict[str, Any]:

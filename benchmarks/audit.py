@@ -37,10 +37,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import resource
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -51,14 +49,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import filesystem, machine, spread
+from _common import PASSPHRASE, filesystem, machine, pds_env, pds_executable, spread
 
 NAME = "audit"
 DEFAULT_ENTRIES = 1_000_000
 DEFAULT_BATCH = 10_000
 DEFAULT_SINGLE = 2_000
 DEFAULT_PROOFS = 1_000
-PASSPHRASE = "benchmark passphrase: orchid kettle"  # noqa: S105 - throwaway vaults
 TARGET_VERIFY_RATIO = 2.0
 TARGET_PROOF_MS = 5.0
 MB = 1024 * 1024
@@ -128,22 +125,6 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict[
         "max_rss_mb": maxrss_kib * 1024 / MB,  # ru_maxrss is in KiB on Linux
         "stdout": stdout,
     }
-
-
-def pds_executable() -> str:
-    beside = Path(sys.executable).with_name("pds")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("pds")
-    if found is None:
-        raise SystemExit("the pds command is not installed (run make bench, or pip install -e .)")
-    return found
-
-
-def pds_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
-    env.update({"PDS_HOME": str(home), "PDS_PASSPHRASE": PASSPHRASE})
-    return env
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

@@ -48,12 +48,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import filesystem, machine, spread
+from _common import PASSPHRASE, filesystem, machine, pds_env, pds_executable, spread
 
 NAME = "import"
 DEFAULT_ROWS = 1_000_000
 DEFAULT_PROFILE_ROWS = 200_000
-PASSPHRASE = "benchmark passphrase: orchid kettle"  # noqa: S105 - throwaway vaults
 TARGET_RATIO = 0.40
 TARGET_RSS_MB = 200.0
 MB = 1024 * 1024
@@ -81,22 +80,6 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict[
         "max_rss_mb": usage.ru_maxrss * 1024 / MB,  # ru_maxrss is in KiB on Linux
         "stdout": stdout,
     }
-
-
-def pds_executable() -> str:
-    beside = Path(sys.executable).with_name("pds")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("pds")
-    if found is None:
-        raise SystemExit("the pds command is not installed (run make bench, or pip install -e .)")
-    return found
-
-
-def pds_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
-    env.update({"PDS_HOME": str(home), "PDS_PASSPHRASE": PASSPHRASE})
-    return env
 
 
 # -- the baseline (runs in its own interpreter: --worker baseline) ----------------------------

@@ -18,7 +18,7 @@ import sqlite_utils
 
 from pds.errors import SchemaTooNew, VaultNotFound
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 6
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -150,6 +150,18 @@ def _v3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    """Profile changes, webhook subscriptions and their deliveries (pds.crm.propagation)."""
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    """Consent receipts (pds.crm.receipts)."""
+
+
+def _v6(conn: sqlite3.Connection) -> None:
+    """Data-rights requests to businesses (pds.crm.requests)."""
+
+
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the surrounding transaction first; run statement by statement.
     for statement in script.split(";"):
@@ -157,7 +169,14 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _v1,
+    2: _v2,
+    3: _v3,
+    4: _v4,
+    5: _v5,
+    6: _v6,
+}
 
 
 def connect(path: Path) -> sqlite3.Connection:

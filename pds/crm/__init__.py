@@ -1,0 +1,1 @@
+"""Customer-managed relationships: the profile told once, receipts, and data rights."""

@@ -918,3 +918,6 @@ def grants_revoke(v: Vault, grant_id: int, as_json: bool) -> None:
         emit({"id": g.id, "revoked_at": g.revoked_at})
     else:
         click.echo(f"Revoked grant {g.id}; its tokens no longer work.")
+
+
+# -- commands that live beside their features (each module's register(cli) adds its own) ----

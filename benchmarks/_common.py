@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: the machine report and the spread of repeated runs."""
+"""What the benchmark scripts share: the machine report, the spread of repeated runs, and
+running a child process with its wall time and peak memory."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import platform
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+MB = 1024 * 1024
 PASSPHRASE = "benchmark passphrase: orchid kettle"  # noqa: S105 - throwaway vaults
 
 
@@ -92,3 +98,25 @@ def pds_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PDS_")}
     env.update({"PDS_HOME": str(home), "PDS_PASSPHRASE": PASSPHRASE})
     return env
+
+
+def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``cmd``; its wall time, exit code, max RSS (kernel rusage via wait4) and output."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stdout}\n{stderr}")
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "max_rss_mb": usage.ru_maxrss * 1024 / MB,  # ru_maxrss is in KiB on Linux
+        "stdout": stdout,
+    }

@@ -40,7 +40,6 @@ import pstats
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,39 +47,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import PASSPHRASE, filesystem, machine, pds_env, pds_executable, spread
+from _common import (
+    MB,
+    PASSPHRASE,
+    filesystem,
+    machine,
+    pds_env,
+    pds_executable,
+    run_measured,
+    spread,
+)
 
 NAME = "import"
 DEFAULT_ROWS = 1_000_000
 DEFAULT_PROFILE_ROWS = 200_000
 TARGET_RATIO = 0.40
 TARGET_RSS_MB = 200.0
-MB = 1024 * 1024
-
-# -- measuring a child process ---------------------------------------------------------------
-
-
-def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``cmd``; its wall time, exit code, max RSS (kernel rusage via wait4) and output."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read().decode("utf-8", "replace")
-        stderr = err.read().decode("utf-8", "replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stdout}\n{stderr}")
-    return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "max_rss_mb": usage.ru_maxrss * 1024 / MB,  # ru_maxrss is in KiB on Linux
-        "stdout": stdout,
-    }
-
 
 # -- the baseline (runs in its own interpreter: --worker baseline) ----------------------------
 

@@ -1,14 +1,18 @@
 """The importer: runs a connector over a file and hands its records to the vault in batches.
 
 All or nothing per file: the vault stores a file in one transaction, so a malformed row,
-an interrupted run or a crash leaves the vault as it was. Every record is validated by its
+an interrupted run or a crash leaves the vault as it was. A directory (an unpacked Google
+Takeout, say) is expanded by ``expand_paths`` into the files in it that a connector
+recognises, and those are imported one by one, each all or nothing: one file's bad row
+does not undo its neighbours, and each file is its own source, so importing the folder
+again adds nothing. Every record is validated by its
 category's marshmallow schema before it is sealed.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -129,6 +133,43 @@ def choose_connector(path: Path, name: str | None) -> Connector:
     with path.open("rb") as fh:
         head = fh.read(registry.HEAD_BYTES)
     return registry.detect(head, path.name)
+
+
+def expand_paths(paths: Iterable[Path], connector: str | None = None) -> Iterator[Path]:
+    """Each path given; for a directory, every file in it (recursively, in name order,
+    hidden names and symlinks left out) that a connector recognises, or that ``connector``
+    recognises when one is named. A directory is imported file by file, each file all or
+    nothing, exactly as if its files had been named one by one."""
+    for path in paths:
+        path = Path(path)
+        if not path.is_dir():
+            yield path
+            continue
+        found = [f for f in _walk(path) if _recognised(f, connector)]
+        if not found:
+            raise ImportFormatError(
+                f"{path}: no file in this folder is in a format pds reads",
+                hint="`pds connectors` lists the formats pds reads.",
+            )
+        yield from found
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith(".") or entry.is_symlink():
+            continue
+        if entry.is_dir():
+            yield from _walk(entry)
+        elif entry.is_file() and entry.stat().st_size > 0:
+            yield entry
+
+
+def _recognised(path: Path, connector: str | None) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(registry.HEAD_BYTES)
+    if connector is not None:
+        return registry.get(connector).detect(head, path.name)
+    return any(c.detect(head, path.name) for c in registry.all_connectors())
 
 
 def _check_file(path: Path) -> None:

@@ -214,3 +214,36 @@ def test_occurrence_memory_is_bounded_and_exact_for_sorted_files() -> None:
     assert seen == [0, 0, 0, 0, 1] * 30
     # A date dropped long ago starts counting afresh: bounded memory's one cost.
     assert occ.nth("2024-01-01", b"2024-01-01-0") == 0
+
+
+# -- folders: expanded into the files a connector recognises ----------------------------------
+
+
+def test_folder_expands_to_recognised_files_in_name_order(tmp_path: Path) -> None:
+    from pds.importer import expand_paths
+
+    (tmp_path / "b").mkdir()
+    midata_file(tmp_path / "b" / "s.csv", [COFFEE])
+    midata_file(tmp_path / "a.csv", [COFFEE])
+    (tmp_path / ".hidden.csv").write_bytes((tmp_path / "a.csv").read_bytes())
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "a.csv")
+    assert list(expand_paths([tmp_path])) == [tmp_path / "a.csv", tmp_path / "b" / "s.csv"]
+
+
+def test_folder_with_a_named_connector_keeps_only_its_files(tmp_path: Path) -> None:
+    from pds.importer import expand_paths
+
+    midata_file(tmp_path / "a.csv", [COFFEE])
+    with pytest.raises(ImportFormatError) as exc:
+        list(expand_paths([tmp_path], "ofx"))
+    assert exc.value.message == f"{tmp_path}: no file in this folder is in a format pds reads"
+    assert list(expand_paths([tmp_path], "midata")) == [tmp_path / "a.csv"]
+
+
+def test_files_named_directly_pass_through_unchanged(tmp_path: Path) -> None:
+    from pds.importer import expand_paths
+
+    missing = tmp_path / "nope.csv"
+    assert list(expand_paths([missing])) == [missing]

@@ -31,7 +31,11 @@ run: $(VENV)/.installed
 	@echo "Serving on http://127.0.0.1:8000  (Ctrl-C stops it)"
 	PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds serve --host 127.0.0.1 --port 8000
 
-test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+/usr/bin/chromium:
+	apt-get update -qq && apt-get install -y -qq chromium
+
+test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q

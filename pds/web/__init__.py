@@ -1,27 +1,125 @@
-"""The owner's web UI. For now: the home page and the health check."""
+"""The owner's web UI: the blueprint for the health check, the home page and the rights page,
+the navigation every page shares, and the registration of the other page blueprints."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+import json
+from typing import Any
 
+from flask import Blueprint, Flask, jsonify, render_template
+
+from pds.web import security
 from pds.web.security import owner_required
 
 bp = Blueprint("web", __name__)
+
+NAV = (
+    ("web.home", "Home"),
+    ("data.browse", "Data"),
+    ("data.upload", "Import"),
+    ("owner.grants", "Businesses"),
+    ("policies.index", "Policies"),
+    ("history.index", "Access history"),
+    ("web.rights", "Your rights"),
+)
+EXPIRING_DAYS = 7
+RECENT = 10
+
+
+@bp.app_context_processor
+def _shared() -> dict[str, Any]:
+    return {
+        "owner_signed_in": security.signed_in,
+        "auditor_signed_in": security.auditor_signed_in,
+        "owner_nav": NAV,
+        "csrf_token": security.csrf_token,
+    }
+
+
+def register(app: Flask) -> None:
+    """Register the owner's pages (home, data, policies, history, auditor)."""
+    from pds.web.auditor import bp as auditor_bp
+    from pds.web.data import bp as data_bp
+    from pds.web.history import bp as history_bp
+    from pds.web.policies import bp as policies_bp
+
+    for blueprint in (bp, data_bp, policies_bp, history_bp, auditor_bp):
+        app.register_blueprint(blueprint)
+
+
+def _vault() -> Any:
+    from pds.app import current_vault
+
+    return current_vault()
 
 
 @bp.get("/healthz")
 def healthz():
     """Liveness for the container HEALTHCHECK: the process answers and the vault opens."""
-    from pds.app import current_vault
-
-    current_vault().conn.execute("SELECT 1").fetchone()
+    _vault().conn.execute("SELECT 1").fetchone()
     return jsonify(status="ok")
 
 
 @bp.get("/")
 @owner_required
 def home():
-    from pds.app import current_vault
+    from pds.oauth import admin, store
 
-    status = current_vault().status()
-    return render_template("home.html", status=status)
+    vault = _vault()
+    clients = admin.list_clients(vault)
+    names = {c.client_id: c.name for c in clients}
+    live = admin.list_grants(vault)
+    soon = store.now() + EXPIRING_DAYS * 86400
+    granted = {g.client_id for g in admin.list_grants(vault, include_inactive=True)}
+    return render_template(
+        "home.html",
+        status=vault.status(),
+        sources=vault.sources(),
+        grants=[_grant_row(g, names) for g in live],
+        expiring=[_grant_row(g, names) for g in live if g.expires_at <= soon],
+        pending=[c for c in clients if not c.verified and c.client_id not in granted],
+        accesses=recent_accesses(vault, names),
+    )
+
+
+def _grant_row(grant: Any, names: dict[str, str]) -> dict[str, Any]:
+    from pds.oauth import store
+
+    return {
+        "id": grant.id,
+        "business": names.get(grant.client_id, grant.client_id),
+        "scope": grant.scope,
+        "purpose": grant.purpose,
+        "expires": store.iso(grant.expires_at)[:10],
+    }
+
+
+def recent_accesses(vault: Any, names: dict[str, str], n: int = RECENT) -> list[dict[str, Any]]:
+    """The last ``n`` calls to the business and auditor APIs, newest first."""
+    rows = vault.conn.execute(
+        "SELECT idx, entry FROM audit_log WHERE json_extract(entry, '$.action') LIKE 'api.%' "
+        "ORDER BY idx DESC LIMIT ?",
+        (n,),
+    ).fetchall()
+    out = []
+    for idx, text in rows:
+        e = json.loads(text)
+        client = e.get("client")
+        out.append(
+            {
+                "index": idx,
+                "time": e["time"][:19].replace("T", " "),
+                "business": names.get(client, client) if client else "an unknown caller",
+                "action": e["action"],
+                "category": e.get("category", ""),
+                "count": e.get("count", ""),
+                "decision": e["decision"],
+            }
+        )
+    return out
+
+
+@bp.get("/rights")
+@owner_required
+def rights():
+    return render_template("rights.html")

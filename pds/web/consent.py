@@ -21,6 +21,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
+from pds.crm import receipts
 from pds.errors import ValidationError
 from pds.oauth import policy as grant_policy
 from pds.oauth import store
@@ -113,6 +114,7 @@ def authorize() -> Any:
     approved = final.access
     with transaction(vault.conn):
         row = store.create_grant(vault.conn, client.client_id, approved)
+        receipts.issue(vault, row)  # the consent receipt commits with the grant
         vault.audit(
             "grant.create",
             actor="owner",

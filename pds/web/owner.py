@@ -1,4 +1,5 @@
-"""The owner signs in with the vault passphrase; sees and revokes grants.
+"""The owner signs in with the vault passphrase; sees, narrows and revokes grants;
+registers clients.
 
 Login form: ``POST /login`` with ``passphrase``, ``csrf_token`` and ``next`` (a local path);
 success answers 303 to ``next``. A wrong passphrase answers 401 and writes one
@@ -14,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from pds.errors import PdsError, VaultLocked
 from pds.oauth import admin, store
+from pds.policy import label
 from pds.vault import keys
 from pds.web import security
 
@@ -100,22 +102,59 @@ def logout() -> Any:
 @security.owner_required
 def grants() -> Any:
     vault = _vault()
-    names = {c.client_id: c.name for c in admin.list_clients(vault)}
+    clients = admin.list_clients(vault)
+    names = {c.client_id: c.name for c in clients}
     now = store.now()
-    rows = [
-        {
-            "id": g.id,
-            "client_id": g.client_id,
-            "scope": g.scope,
-            "purpose": g.purpose,
-            "expires": store.iso(g.expires_at),
-            "status": "revoked"
-            if g.revoked_at
-            else ("expired" if g.expires_at <= now else "active"),
-        }
-        for g in admin.list_grants(vault, include_inactive=True)
-    ]
-    return render_template("grants.html", grants=rows, names=names, csrf=security.csrf_token())
+    rows = [_grant_view(g, now) for g in admin.list_grants(vault, include_inactive=True)]
+    return render_template(
+        "grants.html", grants=rows, names=names, clients=clients, csrf=security.csrf_token()
+    )
+
+
+def _grant_view(g: store.Grant, now: int) -> dict[str, Any]:
+    status = "revoked" if g.revoked_at else ("expired" if g.expires_at <= now else "active")
+    return {
+        "id": g.id,
+        "client_id": g.client_id,
+        "scope": g.scope,
+        "purpose": g.purpose,
+        "purpose_label": label(g.purpose) if g.purpose else None,
+        "expires": store.iso(g.expires_at),
+        "status": status,
+        "items": _grant_items(g.access),
+        "categories": list(g.access.categories),
+    }
+
+
+def _grant_items(access: Any) -> list[str]:
+    """What a grant lets the business do, in plain words, one line per category."""
+    out = []
+    for name, c in access.categories.items():
+        verbs = [v for v in ("read", "aggregate", "write") if v in c.actions]
+        fields = ", ".join(c.fields) if c.fields else "every field"
+        span = " from " + c.time_from if c.time_from else ""
+        span += " up to " + c.time_to if c.time_to else ""
+        out.append(f"{' and '.join(verbs)} {name} ({fields}{span})")
+    if access.audit:
+        out.append("read the access log (no data)")
+    return out
+
+
+@bp.get("/grants/<int:grant_id>/revoke")
+@security.owner_required
+def confirm_revoke(grant_id: int) -> Any:
+    vault = _vault()
+    try:
+        grant = store.get_grant(vault.conn, grant_id)
+    except PdsError as exc:
+        return error_page(404, exc.message)
+    client = store.get_client(vault.conn, grant.client_id)
+    return render_template(
+        "revoke.html",
+        grant=_grant_view(grant, store.now()),
+        name=client.name if client else grant.client_id,
+        csrf=security.csrf_token(),
+    )
 
 
 @bp.post("/grants/<int:grant_id>/revoke")
@@ -126,3 +165,43 @@ def revoke(grant_id: int) -> Any:
     except PdsError as exc:
         return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
     return redirect(url_for("owner.grants"), 303)
+
+
+@bp.post("/grants/<int:grant_id>/narrow")
+@security.owner_required
+def narrow(grant_id: int) -> Any:
+    from pds.web.grants import drop_category
+
+    try:
+        drop_category(_vault(), grant_id, request.form.get("category", ""))
+    except PdsError as exc:
+        return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+    return redirect(url_for("owner.grants"), 303)
+
+
+@bp.route("/clients/new", methods=["GET", "POST"])
+@security.owner_required
+def new_client() -> Any:
+    form = {"name": "", "redirect_uris": "", "public": False}
+    if request.method == "GET":
+        return render_template("client_new.html", form=form, csrf=security.csrf_token())
+    form = {
+        "name": request.form.get("name", ""),
+        "redirect_uris": request.form.get("redirect_uris", ""),
+        "public": request.form.get("public") == "1",
+    }
+    uris = [u.strip() for u in form["redirect_uris"].splitlines() if u.strip()]
+    try:
+        client, secret = admin.add_client(_vault(), form["name"], uris, public=form["public"])
+    except PdsError as exc:
+        return (
+            render_template(
+                "client_new.html",
+                form=form,
+                error=exc.message,
+                hint=exc.hint,
+                csrf=security.csrf_token(),
+            ),
+            exc.status if exc.status < 500 else 400,
+        )
+    return render_template("client_new.html", client=client, secret=secret, form=form)

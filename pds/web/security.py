@@ -3,6 +3,8 @@
 - The session is Flask's signed cookie; its key is derived from the vault's master key
   (HKDF, info ``pds/session/v1``), so every gunicorn worker and every restart agrees on it,
   and changing vault (or losing the key) signs everybody out.
+- Signing out moves the role's session generation on (``meta`` table), so a copy of the
+  signed cookie taken before stops working too (every browser of that role is signed out).
 - Every POST form carries ``csrf_token``, a random value kept in the session and compared
   in constant time.
 - Failed logins back off exponentially (per process): after :data:`FREE_FAILURES` failures
@@ -32,7 +34,8 @@ FREE_FAILURES = 3
 MAX_BLOCK = 300.0
 
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 HTML_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -93,17 +96,87 @@ def csrf_ok() -> bool:
 
 def signed_in() -> bool:
     at = session.get("owner_at")
-    return isinstance(at, int | float) and 0 <= time.time() - at < SESSION_SECONDS
+    return (
+        isinstance(at, int | float)
+        and 0 <= time.time() - at < SESSION_SECONDS
+        and session.get("gen") == generation("owner")
+    )
 
 
 def sign_in() -> None:
     session.clear()
     session["owner_at"] = int(time.time())
+    session["gen"] = generation("owner")
     session["csrf"] = secrets.token_urlsafe(32)
 
 
-def sign_out() -> None:
+def sign_out(role: str = "owner") -> None:
+    """End this session, and every copy of its cookie: the role's generation moves on."""
     session.clear()
+    _next_generation(role)
+
+
+GENERATIONS = {"owner": "web_owner_generation", "auditor": "web_auditor_generation"}
+
+
+def generation(role: str) -> int | None:
+    """The role's session generation (kept in the vault's ``meta`` table): a session is
+    valid only while it matches, so signing out invalidates a copied session cookie too
+    (Flask's session is a signed cookie, which signing out cannot recall). None on a
+    locked server."""
+    if current_app.extensions.get("pds_keyring") is None:
+        return None
+    from pds.app import current_vault
+
+    row = (
+        current_vault()
+        .conn.execute("SELECT value FROM meta WHERE key = ?", (GENERATIONS[role],))
+        .fetchone()
+    )
+    return int(row[0]) if row else 0
+
+
+def _next_generation(role: str) -> None:
+    if current_app.extensions.get("pds_keyring") is None:
+        return
+    from pds.app import current_vault
+    from pds.vault.db import transaction
+
+    with transaction(current_vault().conn) as conn:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (GENERATIONS[role],),
+        )
+
+
+# -- the auditor's session ------------------------------------------------------------------
+
+
+def auditor_sign_in(grant_id: int, client_id: str) -> None:
+    """Open an auditor session (and close any owner session in this browser)."""
+    session.clear()
+    session["auditor"] = {
+        "grant": grant_id,
+        "client": client_id,
+        "at": int(time.time()),
+        "gen": generation("auditor"),
+    }
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+def auditor() -> dict[str, Any] | None:
+    """The signed-in auditor's ``{"grant", "client", "at"}``, or None."""
+    found = session.get("auditor")
+    if not isinstance(found, dict) or not isinstance(found.get("at"), int):
+        return None
+    if found.get("gen") != generation("auditor"):
+        return None
+    return found if 0 <= time.time() - found["at"] < SESSION_SECONDS else None
+
+
+def auditor_signed_in() -> bool:
+    return auditor() is not None
 
 
 def safe_next(target: str | None) -> str:

@@ -1,0 +1,188 @@
+"""The owner's data pages: browse records by category and source, filter by date, search
+the decrypted text of one category, view one record, and import a file by upload.
+
+Records are read through the vault's decrypting API on the server; the owner reading their
+own data is not an access by a business, so browsing writes no audit entry (an import does,
+as in the CLI). The upload is copied from the request into a private temporary directory
+under the name the browser gave (reduced to a safe base name, so the importer's messages
+name the file) and imported by :func:`pds.importer.import_file`, the same code and the same
+messages as ``pds import``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, render_template, request
+from werkzeug.utils import secure_filename
+
+from pds import registry
+from pds.errors import NotFound, PdsError
+from pds.schemas import CATEGORIES
+from pds.web import security
+from pds.web.owner import error_page
+from pds.web.security import owner_required
+
+bp = Blueprint("data", __name__)
+
+PAGE = 50
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+"""The import form's own body limit (the rest of the app keeps its 256 KiB)."""
+
+
+def _vault() -> Any:
+    from pds.app import current_vault
+
+    return current_vault()
+
+
+@bp.before_request
+def _upload_limit() -> None:
+    if request.endpoint == "data.upload" and request.method == "POST":
+        request.max_content_length = MAX_UPLOAD_BYTES
+
+
+@bp.errorhandler(413)
+def _too_large(_exc: Exception) -> Any:
+    limit = MAX_UPLOAD_BYTES // (1024 * 1024)
+    return _import_page(
+        413,
+        error=f"the file is larger than the {limit} MiB the web page takes",
+        hint="Split the export into smaller files, or use `pds import FILE` on the server.",
+    )
+
+
+@bp.get("/data")
+@owner_required
+def browse() -> Any:
+    vault = _vault()
+    return render_template("data.html", status=vault.status(), sources=vault.sources())
+
+
+def _day(name: str) -> str | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise NotFound(f"{name}={raw[:20]!r} is not a date (YYYY-MM-DD)") from None
+
+
+def matches(payload: dict[str, Any], needle: str) -> bool:
+    """True when ``needle`` (already lower-case) is in any value of the payload."""
+    return any(needle in str(v).lower() for v in payload.values() if v is not None)
+
+
+@bp.get("/data/<category>")
+@owner_required
+def category(category: str) -> Any:
+    if category not in CATEGORIES:
+        return error_page(404, f'there is no category called "{category}"')
+    try:
+        since, until = _day("from"), _day("to")
+    except NotFound as exc:
+        return error_page(400, exc.message, "Use the date pickers, or leave the field empty.")
+    source = request.args.get("source", type=int)
+    needle = request.args.get("q", "").strip().lower()
+    skip = request.args.get("skip", 0, type=int)
+    vault = _vault()
+    end = (date.fromisoformat(until) + timedelta(days=1)).isoformat() if until else None
+    found, more = [], False
+    seen = 0
+    for rec in vault.records(category, since=since, until=end):
+        if source is not None and rec.source_id != source:
+            continue
+        if needle and not matches(rec.payload, needle):
+            continue
+        seen += 1
+        if seen <= skip:
+            continue
+        if len(found) == PAGE:
+            more = True
+            break
+        found.append(rec)
+    return render_template(
+        "records.html",
+        category=category,
+        records=found,
+        fields=_columns(found),
+        sources=vault.sources(),
+        args={"from": since or "", "to": until or "", "source": source, "q": needle},
+        skip=skip,
+        next_skip=skip + PAGE if more else None,
+    )
+
+
+def _columns(records: list[Any]) -> list[str]:
+    cols: dict[str, None] = {}
+    for rec in records:
+        cols.update(
+            dict.fromkeys(k for k, v in rec.payload.items() if v not in (None, "") and k != "date")
+        )
+    return list(cols)[:6]
+
+
+@bp.get("/records/<int:record_id>")
+@owner_required
+def record(record_id: int) -> Any:
+    try:
+        rec = _vault().get(record_id)
+    except NotFound as exc:
+        return error_page(404, exc.message)
+    names = {s["id"]: s["filename"] for s in _vault().sources()}
+    return render_template("record.html", rec=rec, source=names.get(rec.source_id, ""))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@owner_required
+def upload() -> Any:
+    if request.method == "GET":
+        return _import_page()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _import_page(422, error="Choose a file to import.")
+    connector = request.form.get("connector") or None
+    skip_bad = request.form.get("skip_bad") == "1"
+    name = secure_filename(Path(upload.filename.replace("\\", "/")).name) or "upload"
+    with tempfile.TemporaryDirectory(prefix="pds-upload-") as folder:
+        path = Path(folder) / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(upload.stream, out, 1 << 20)
+        try:
+            summary = import_upload(path, connector, skip_bad)
+        except PdsError as exc:
+            return _import_page(exc.status if exc.status < 500 else 400, exc=exc)
+    return _import_page(summary=summary)
+
+
+def import_upload(path: Path, connector: str | None, skip_bad: bool) -> Any:
+    from pds.importer import import_file
+
+    return import_file(_vault(), path, connector=connector, skip_bad=skip_bad)
+
+
+def _import_page(
+    status: int = 200,
+    *,
+    error: str | None = None,
+    hint: str | None = None,
+    exc: PdsError | None = None,
+    summary: Any = None,
+) -> Any:
+    return (
+        render_template(
+            "import.html",
+            connectors=registry.all_connectors(),
+            error=exc.message if exc else error,
+            hint=exc.hint if exc else hint,
+            summary=summary,
+            limit_mib=MAX_UPLOAD_BYTES // (1024 * 1024),
+            csrf=security.csrf_token(),
+        ),
+        status,
+    )

@@ -1,0 +1,99 @@
+"""Owner pages for receipts, the record of processing and the full export.
+
+- ``GET /grants/<id>/receipt``: the grant's newest consent receipt as a download (compact
+  JWS, ``application/jose``);
+- ``GET /processing`` (one line per business), ``/processing/<client_id>`` (the record of
+  processing) and ``/processing/<client_id>.json`` (the same as JSON);
+- ``GET /export`` (a page with one button) and ``POST /export`` (CSRF-checked): the zip of
+  ``pds export``, built in an unnamed temporary file and streamed as a download; it is one
+  ``export`` entry in the access log.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, render_template, request, send_file
+
+from pds.crm import export as exportmod
+from pds.crm import processing as procmod
+from pds.crm import receipts as rmod
+from pds.errors import NotFound, PdsError
+from pds.vault.records import now_iso
+from pds.web import security
+from pds.web.owner import _vault, error_page
+
+bp = Blueprint("receipts", __name__)
+
+
+@bp.get("/grants/<int:grant_id>/receipt")
+@security.owner_required
+def receipt(grant_id: int) -> Any:
+    try:
+        found = rmod.latest(_vault().conn, grant_id)
+    except NotFound as exc:
+        return error_page(404, exc.message, exc.hint)
+    return Response(
+        found.jws + "\n",
+        mimetype="application/jose",
+        headers={
+            "Content-Disposition": f'attachment; filename="receipt-grant-{grant_id}.jws"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.get("/processing")
+@security.owner_required
+def processing_index() -> Any:
+    return render_template("processing.html", rows=procmod.overview(_vault()))
+
+
+@bp.get("/processing/<client_id>.json")
+@security.owner_required
+def processing_json(client_id: str) -> Any:
+    try:
+        doc = procmod.record(_vault(), client_id)
+    except PdsError as exc:
+        return error_page(exc.status, exc.message, exc.hint)
+    response = jsonify(doc)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/processing/<client_id>")
+@security.owner_required
+def processing_client(client_id: str) -> Any:
+    try:
+        doc = procmod.record(_vault(), client_id)
+    except PdsError as exc:
+        return error_page(exc.status, exc.message, exc.hint)
+    return render_template("processing_client.html", doc=doc)
+
+
+@bp.route("/export", methods=["GET", "POST"])
+@security.owner_required
+def export() -> Any:
+    vault = _vault()
+    if request.method == "GET":
+        return render_template(
+            "export.html", counts=exportmod.counts(vault), csrf=security.csrf_token()
+        )
+    created_at = now_iso()
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - send_file closes it after the response
+    try:
+        found = exportmod.write_zip(vault, out, created_at)
+        exportmod.audit(vault, found)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    response = send_file(
+        out,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=exportmod.default_name(created_at),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

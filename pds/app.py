@@ -32,9 +32,9 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
     app.extensions["pds_policies"] = {}
     app.config.setdefault("PDS_POLICY_CHECK_SECONDS", 1.0)
 
-    from pds.web import bp as web_bp
+    from pds.web import register as register_web
 
-    app.register_blueprint(web_bp)
+    register_web(app)  # the owner's pages (home, data, policies, history, auditor)
     app.register_error_handler(PdsError, _problem)
     with app.app_context():
         current_policies()  # a broken policy file stops the server here, not at a request
@@ -51,6 +51,9 @@ def _oauth(app: Flask, settings: Settings, keyring: Keyring | None) -> None:
     from pds.web import security
     from pds.web.consent import bp as consent_bp
     from pds.web.owner import bp as owner_bp
+    from pds.web.profile import bp as profile_bp
+    from pds.web.receipts import bp as receipts_bp
+    from pds.web.requests import bp as requests_bp
 
     issuer = check_issuer(settings.issuer)
     security.init_app(
@@ -59,8 +62,17 @@ def _oauth(app: Flask, settings: Settings, keyring: Keyring | None) -> None:
         secure=issuer.startswith("https://"),
     )
     app.extensions["pds_oauth"] = PdsAuthorizationServer(app, issuer, current_vault)
-    for bp in (oauth_bp, owner_bp, consent_bp, api_bp, audit_bp):
+    blueprints = (oauth_bp, owner_bp, consent_bp, api_bp, audit_bp, requests_bp, receipts_bp)
+    for bp in (*blueprints, profile_bp):
         app.register_blueprint(bp)
+    _deliveries(app)
+
+
+def _deliveries(app: Flask) -> None:
+    """Under ``pds serve``, each worker process runs the webhook sender (pds.crm.delivery)."""
+    from pds.crm.delivery import ensure_worker
+
+    app.before_request(lambda: ensure_worker(app))
 
 
 def _problem(exc: PdsError):

@@ -179,18 +179,36 @@ def passphrase(v: Vault, new_passphrase_file: Path | None, as_json: bool) -> Non
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--connector", "connector_name", help="Read the files as this format.")
 @click.option("--skip-bad", is_flag=True, help="Leave out rows that fail validation.")
+@click.option("--fulfils", type=int, metavar="N", help="The file answers access request N.")
+@click.option(
+    "--mapping",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read bank CSV files with this mapping file (see docs/connectors.md).",
+)
 @json_option
 @with_vault
 def import_(
-    v: Vault, files: tuple[Path, ...], connector_name: str | None, skip_bad: bool, as_json: bool
+    v: Vault,
+    files: tuple[Path, ...],
+    connector_name: str | None,
+    skip_bad: bool,
+    fulfils: int | None,
+    mapping: Path | None,
+    as_json: bool,
 ) -> None:
-    """Import statement and export files, each all or nothing."""
-    from pds.importer import import_file
+    """Import statement and export files, each all or nothing (a folder: each file in it
+    that pds recognises)."""
+    from pds.crm.requests_cli import check_fulfils, fulfil_by_import
+    from pds.importer import expand_paths, import_file
 
+    if fulfils is not None:
+        check_fulfils(v, fulfils, files)
+    if mapping is not None:
+        connector_name = _mapping_connector(mapping, connector_name)
     results: list[dict[str, Any]] = []
     errors: list[str] = []
     show_bar = not as_json and sys.stderr.isatty()
-    for path in files:
+    for path in expand_paths(files, connector_name):
         try:
             size = path.stat().st_size if path.is_file() else 0
             with click.progressbar(
@@ -213,6 +231,7 @@ def import_(
             )
             for row in summary.rejected_rows:
                 click.echo(f"  rejected: {row}")
+    done = fulfil_by_import(v, fulfils, results, as_json) if fulfils and not errors else {}
     if as_json:
         emit(
             {
@@ -221,10 +240,21 @@ def import_(
                 "rejected": sum(r["rejected"] for r in results),
                 "files": results,
                 "errors": errors,
+                **done,
             }
         )
     if errors:
         sys.exit(EXIT_ERROR)
+
+
+def _mapping_connector(mapping: Path, connector_name: str | None) -> str:
+    """Register the bank CSV engine with one mapping file for this run; return its name."""
+    if connector_name is not None:
+        raise click.UsageError("--mapping and --connector cannot be used together")
+    conn = registry.get("bankcsv").with_mapping(mapping)  # type: ignore[attr-defined]
+    registry.register(conn)
+    click.get_current_context().call_on_close(lambda: registry.unregister(conn.name))
+    return conn.name
 
 
 class _Null:
@@ -254,9 +284,10 @@ def connectors(as_json: bool) -> None:
     if as_json:
         emit(items)
         return
+    width = max((len(c["name"]) for c in items), default=0) + 2
     for c in items:
         click.echo(
-            f"{c['name']:<10}{c['title']}  [{', '.join(c['extensions'])}] -> "
+            f"{c['name']:<{width}}{c['title']}  [{', '.join(c['extensions'])}] -> "
             f"{', '.join(c['categories'])}"
         )
     for name, why in registry.broken:
@@ -907,17 +938,32 @@ def grants_list(v: Vault, include_all: bool, as_json: bool) -> None:
 
 @grants.command("revoke")
 @click.argument("grant_id", type=int)
+@click.option("--request-erasure", is_flag=True, help="Also start an Art. 17 erasure request.")
 @json_option
 @with_vault
-def grants_revoke(v: Vault, grant_id: int, as_json: bool) -> None:
+def grants_revoke(v: Vault, grant_id: int, request_erasure: bool, as_json: bool) -> None:
     """Revoke a grant: its tokens stop working on their next call."""
+    from pds.crm.requests import erasure_for_grant
     from pds.oauth import admin
 
     g = admin.revoke_grant(v, grant_id)
+    erasure = erasure_for_grant(v, g.id) if request_erasure else None
     if as_json:
-        emit({"id": g.id, "revoked_at": g.revoked_at})
+        extra = {"erasure_request": erasure.id} if erasure else {}
+        emit({"id": g.id, "revoked_at": g.revoked_at, **extra})
     else:
         click.echo(f"Revoked grant {g.id}; its tokens no longer work.")
+        if erasure:
+            click.echo(f"Erasure request {erasure.id} started: `pds requests show {erasure.id}`.")
 
 
 # -- commands that live beside their features (each module's register(cli) adds its own) ----
+from pds.crm.requests_cli import register as _register_requests  # noqa: E402
+
+_register_requests(cli)
+from pds.crm.receipts_cli import register as _register_receipts  # noqa: E402
+
+_register_receipts(cli)
+from pds.crm.profile_cli import register as _register_profile  # noqa: E402
+
+_register_profile(cli)

@@ -32,6 +32,10 @@ class Settings:
     passphrase: str | None = field(default=None, repr=False)
     passphrase_file: Path | None = None
     kdf: KdfParams = KdfParams()
+    webhooks_allow_private: bool = False
+    """PDS_WEBHOOKS_ALLOW_PRIVATE=1: let webhooks go to loopback and private addresses (and
+    plain http to loopback). Off by default: a business could otherwise make the vault POST
+    into the owner's own network (pds.crm.webhook_net)."""
 
     @property
     def db_path(self) -> Path:
@@ -64,4 +68,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         issuer=env.get("PDS_ISSUER") or DEFAULT_ISSUER,
         passphrase=env.get("PDS_PASSPHRASE") or None,
         passphrase_file=Path(pfile).expanduser() if pfile else None,
+        webhooks_allow_private=_flag(env, "PDS_WEBHOOKS_ALLOW_PRIVATE"),
     )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """An on/off setting: 1, true, yes or on (any case) is on; unset or anything else off."""
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")

@@ -144,7 +144,11 @@ def test_every_api_path_writes_exactly_one_entry(kit, auditor: str) -> None:
         "/api/v1/records",
         "/api/v1/records/<int:record_id>",
         "/api/v1/grant",
+        "/api/v1/grant/receipt",
         "/api/v1/aggregates",
+        "/api/v1/subscriptions",
+        "/api/v1/subscriptions/<sub_id>",
+        "/api/v1/changes",
         "/audit/key",
         "/audit/checkpoint",
         "/audit/entries",
@@ -162,4 +166,4 @@ def test_every_api_path_writes_exactly_one_entry(kit, auditor: str) -> None:
                 getattr(kit.http, method.lower())(path, headers=headers, **body)
                 assert kit.vault.log.size() - before == 1, (method, path, headers)
                 walked += 1
-    assert walked == 30
+    assert walked == 45

@@ -268,7 +268,16 @@ def test_openapi_document(kit) -> None:
     assert resp.status_code == 200
     doc = resp.json
     assert doc["openapi"] == "3.0.3"
-    assert set(doc["paths"]) == {"/records", "/records/{record_id}", "/grant", "/aggregates"}
+    assert set(doc["paths"]) == {
+        "/records",
+        "/records/{record_id}",
+        "/grant",
+        "/grant/receipt",
+        "/aggregates",
+        "/subscriptions",
+        "/subscriptions/{sub_id}",
+        "/changes",
+    }
     assert set(doc["components"]["schemas"]) >= {
         "Problem",
         "Record",

@@ -234,6 +234,24 @@ def _register_aggregates() -> None:
 _register_aggregates()
 
 
+def _register_receipts() -> None:
+    from pds.api import receipts
+
+    receipts.register(bp, _vault)
+
+
+_register_receipts()
+
+
+def _register_subscriptions() -> None:
+    from pds.api import subscriptions
+
+    subscriptions.register(bp, _vault)
+
+
+_register_subscriptions()
+
+
 @bp.get("/openapi.json")
 def openapi() -> Any:
     from pds.api.openapi import spec

@@ -249,4 +249,12 @@ def _build(issuer: str) -> dict[str, Any]:
             }
         },
     )
+    from pds.api import receipts
+
+    s.components.schema("GrantReceipt", component=receipts.RECEIPT_RESPONSE)
+    s.path(path="/grant/receipt", operations=receipts.OPERATIONS)
+    from pds.api import subscriptions
+
+    for path, operations in subscriptions.openapi_paths(_errors).items():
+        s.path(path=path, operations=operations)
     return s.to_dict()

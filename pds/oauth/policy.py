@@ -188,6 +188,9 @@ def enforce_on_refresh(
     if view.access == grant.access and expires_at == grant.expires_at:
         return grant
     narrowed = store.update_grant(conn, grant.id, view.access, expires_at)
+    from pds.crm import receipts  # a new consent receipt for the narrowed grant
+
+    receipts.issue(vault, narrowed, "narrow")
     vault.audit(
         "grant.narrow",
         actor=actor,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,14 @@ import sqlite_utils
 from pds.audit.checkpoint import verifier_key
 from pds.audit.log import AuditLog, make_entry
 from pds.audit.verify import VaultSource
-from pds.errors import BackupError, ConfigError, VaultExists, VaultLocked, VaultNotFound
+from pds.errors import (
+    BackupError,
+    ConfigError,
+    NotFound,
+    VaultExists,
+    VaultLocked,
+    VaultNotFound,
+)
 from pds.settings import Settings
 from pds.vault import db as dbmod
 from pds.vault import keys
@@ -73,6 +80,11 @@ class Vault:
     def log_source(self) -> VaultSource:
         """The access log as a source for ``pds.audit.verify.verify``."""
         return VaultSource(self.log, self.log.origin, self.log_verifier_key())
+
+    def derived_secret(self, purpose: str, salt: bytes) -> bytes:
+        """A 256-bit secret from the master key, ``purpose`` and a stored random ``salt``
+        (e.g. a webhook's HMAC key): only the salt is kept, never the secret."""
+        return keys._hkdf(self.keyring.master, f"pds/derived/{purpose}/v1".encode(), salt)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -160,10 +172,16 @@ class Vault:
             next_id = recmod.next_id(conn)
             dkey = self.keyring.dedup_key
             created = recmod.now_iso()
+            keys: dict[str, tuple] = {}  # checked against the stored key once per category
             for batch in items:
                 rows = []
                 for item in batch:
-                    version, aead = self.keyring.category_aead(conn, item.category)
+                    found = keys.get(item.category)
+                    if found is None:
+                        found = keys[item.category] = self.keyring.category_aead(
+                            conn, item.category, check=True
+                        )
+                    version, aead = found
                     key = recmod.dedup_key(dkey, item.category, item.identity, item.plain, item.nth)
                     nonce, ct = recmod.seal(aead, next_id, item.category, version, item.plain)
                     rows.append(
@@ -237,13 +255,56 @@ class Vault:
         if found is not None:
             return found[0], False
         rid = recmod.next_id(conn)
-        version, aead = self.keyring.category_aead(conn, category)
+        version, aead = self.keyring.category_aead(conn, category, check=True)
         nonce, ct = recmod.seal(aead, rid, category, version, plain)
         recmod.insert_rows(
             conn, [(rid, category, source_id, occurred_at, key, version, nonce, ct, created)]
         )
         conn.execute("UPDATE sources SET new = new + 1 WHERE id = ?", (source_id,))
         return rid, True
+
+    def forget_category(
+        self, category: str, cleanup: Callable[[sqlite3.Connection], None] | None = None
+    ) -> dict[str, Any]:
+        """Crypto-shred a category: destroy its key, delete its records, log that it happened.
+
+        One transaction sets the key's salt to NULL (version kept: the category's next record
+        gets a new key), deletes its records and the sources left with none, runs ``cleanup``
+        (derived rows) and writes ``category.forget`` (category and count only). The delete
+        runs with ``secure_delete`` (freed space zeroed); a WAL checkpoint afterwards leaves
+        no old page in ``vault.db-wal``. Returns the count, the destroyed key version and
+        whether the checkpoint completed (not while another connection is reading).
+        """
+        conn = self.conn
+        was = conn.execute("PRAGMA secure_delete").fetchone()[0]
+        conn.execute("PRAGMA secure_delete=ON")
+        try:
+            with dbmod.transaction(conn):
+                sql = "SELECT DISTINCT source_id FROM records WHERE category = ?"
+                sources = [r[0] for r in conn.execute(sql, (category,))]
+                count = conn.execute("DELETE FROM records WHERE category = ?", (category,)).rowcount
+                conn.executemany(
+                    "DELETE FROM sources WHERE id = ?1 AND NOT EXISTS "
+                    "(SELECT 1 FROM records WHERE source_id = ?1)",
+                    [(s,) for s in sources],
+                )
+                key = conn.execute(
+                    "UPDATE category_keys SET salt = NULL, destroyed_at = ? "
+                    "WHERE category = ? AND salt IS NOT NULL RETURNING version",
+                    (recmod.now_iso(), category),
+                ).fetchone()
+                if not count and key is None:
+                    raise NotFound(
+                        f'the vault holds nothing in "{category}"; nothing was forgotten'
+                    )
+                if cleanup is not None:
+                    cleanup(conn)
+                self.audit("category.forget", actor="owner", category=category, count=count)
+        finally:
+            conn.execute(f"PRAGMA secure_delete={int(was)}")
+            self.keyring.forget_cached()
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return {"records": count, "key_version": key and key[0], "checkpointed": not busy}
 
     # -- reading ----------------------------------------------------------------------------
 

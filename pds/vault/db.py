@@ -151,15 +151,97 @@ def _v3(conn: sqlite3.Connection) -> None:
 
 
 def _v4(conn: sqlite3.Connection) -> None:
-    """Profile changes, webhook subscriptions and their deliveries (pds.crm.propagation)."""
+    """Profile changes, webhook subscriptions and their deliveries (pds.crm.propagation).
+
+    A change holds the names of the changed fields, never values. A subscription stores a
+    random salt, not its secret: the secret is derived from the master key and the salt.
+    ``deliveries`` is the delivery log, one row per attempt. ``intention_expiry`` keeps each
+    intention's last day in plaintext so expired ones are removed without decrypting.
+    """
+    _run_script(
+        conn,
+        """
+        CREATE TABLE profile_changes (
+            seq INTEGER PRIMARY KEY,
+            category TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE subscriptions (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients(client_id),
+            grant_id INTEGER NOT NULL REFERENCES grants(id),
+            url TEXT NOT NULL,
+            categories TEXT NOT NULL,
+            salt BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            deleted_at TEXT
+        );
+        CREATE INDEX subscriptions_by_grant ON subscriptions (grant_id);
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            subscription_id TEXT NOT NULL REFERENCES subscriptions(id),
+            seq INTEGER NOT NULL REFERENCES profile_changes(seq),
+            attempt INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            next_attempt_at INTEGER NOT NULL,
+            claimed_until INTEGER,
+            last_error TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+        CREATE TABLE intention_expiry (
+            record_id INTEGER PRIMARY KEY,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX intention_expiry_by_day ON intention_expiry (expires_at);
+        """,
+    )
 
 
 def _v5(conn: sqlite3.Connection) -> None:
-    """Consent receipts (pds.crm.receipts)."""
+    """Consent receipts (pds.crm.receipts): one signed JWS per grant as approved, and one
+    more each time the grant is narrowed. Receipts hold no record contents."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE receipts (
+            id INTEGER PRIMARY KEY,
+            grant_id INTEGER NOT NULL REFERENCES grants(id),
+            receipt_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            jws TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX receipts_by_grant ON receipts (grant_id, id);
+        """,
+    )
 
 
 def _v6(conn: sqlite3.Connection) -> None:
-    """Data-rights requests to businesses (pds.crm.requests)."""
+    """Data-rights requests to businesses (pds.crm.requests): GDPR Art. 15 access and
+    Art. 17 erasure, their one-month deadline, and the import that fulfilled one."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE rights_requests (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('access', 'erasure')),
+            business TEXT NOT NULL,
+            client_id TEXT REFERENCES clients(client_id),
+            grant_id INTEGER REFERENCES grants(id),
+            created_at TEXT NOT NULL,
+            sent_on TEXT NOT NULL,
+            due_on TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'fulfilled', 'withdrawn')),
+            fulfilled_at TEXT,
+            fulfilled_by_source INTEGER REFERENCES sources(id) ON DELETE SET NULL,
+            note TEXT
+        );
+        CREATE INDEX rights_requests_by_status ON rights_requests (status, due_on)
+        """,
+    )
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:

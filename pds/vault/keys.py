@@ -121,17 +121,24 @@ class Keyring:
     def digest_key(self) -> bytes:
         return _hkdf(self.master, b"pds/source-digest/v1")
 
-    def category_aead(self, conn: sqlite3.Connection, category: str) -> tuple[int, AESGCM]:
+    def category_aead(
+        self, conn: sqlite3.Connection, category: str, *, check: bool = False
+    ) -> tuple[int, AESGCM]:
         """(key version, AESGCM) for the category, creating its salt on first use.
 
-        Must be called inside a write transaction when the category may be new.
+        Must be called inside a write transaction when the category may be new. Writers pass
+        ``check=True`` (once per transaction and category): the cached key is then compared
+        with the stored one, so a key another process destroyed (``pds forget``) is never
+        used to seal a new record.
         """
         cached = self._aead.get(category)
-        if cached is not None:
+        if cached is not None and not check:
             return cached
         row = conn.execute(
             "SELECT version, salt FROM category_keys WHERE category = ?", (category,)
         ).fetchone()
+        if cached is not None and row is not None and row[1] is not None and row[0] == cached[0]:
+            return cached
         if row is None or row[1] is None:
             version = 1 if row is None else row[0] + 1
             salt = secrets.token_bytes(32)

@@ -99,7 +99,7 @@ def signed_in() -> bool:
     return (
         isinstance(at, int | float)
         and 0 <= time.time() - at < SESSION_SECONDS
-        and session.get("gen") == generation("owner")
+        and session.get("gen") == generation("owner") is not None
     )
 
 
@@ -170,7 +170,7 @@ def auditor() -> dict[str, Any] | None:
     found = session.get("auditor")
     if not isinstance(found, dict) or not isinstance(found.get("at"), int):
         return None
-    if found.get("gen") != generation("auditor"):
+    if found.get("gen") != generation("auditor") or found.get("gen") is None:
         return None
     return found if 0 <= time.time() - found["at"] < SESSION_SECONDS else None
 

@@ -24,7 +24,8 @@ start's offset is kept in ``tz_offset`` (``+01:00``). ``Me`` and ``ExportDate`` 
 records; ``Correlation`` elements are skipped because Apple repeats their Records at the top
 level. A bad element (no type, a date that is not Apple's format) becomes a record whose
 payload fails the ``health`` schema, so the importer names its line and ``--skip-bad`` can
-leave it out.
+leave it out; an ActivitySummary whose ``dateComponents`` is not a real date is yielded as
+a ``Rejected``, which ``--skip-bad`` leaves out too.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any, BinaryIO, ClassVar
 from xml.etree.ElementTree import Element
 
 from connectors.archive import SafeZip, first_entry_name, is_zip
-from connectors.base import Connector, Record
+from connectors.base import Connector, Record, Rejected
 from connectors.xmlsafe import iterparse
 from pds.errors import ImportFormatError
 
@@ -76,7 +77,7 @@ class AppleHealthConnector(Connector):
             return (first_entry_name(head) or "").startswith(ZIP_FOLDER)
         return b"<HealthData" in head or b"<!DOCTYPE HealthData" in head
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         head = stream.read(4)
         if not is_zip(head):
             yield from _export(_Prefixed(head, stream), filename)  # type: ignore[arg-type]
@@ -93,7 +94,7 @@ class AppleHealthConnector(Connector):
                 yield from _export(entry, ZIP_ENTRY)
 
 
-def _export(stream: BinaryIO, filename: str) -> Iterator[Record]:
+def _export(stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
     """The records of one export.xml stream."""
     name = os.path.basename(filename)
     events = iterparse(stream, filename, ("start", "end"), allow_dtd=True, max_bytes=MAX_BYTES)
@@ -109,7 +110,7 @@ def _export(stream: BinaryIO, filename: str) -> Iterator[Record]:
         depth -= 1
         if depth != 1:
             continue
-        record = _record(element, name, events.line)
+        record = _record(element, events.line)
         if record is not None:
             yield record
         root.clear()  # type: ignore[union-attr]  # drop what was read: memory stays flat
@@ -138,7 +139,7 @@ def _check_root(name: str, root: Element) -> None:
         )
 
 
-def _record(element: Element, name: str, line: int) -> Record | None:
+def _record(element: Element, line: int) -> Record | Rejected | None:
     tag = element.tag
     if tag == "Record":
         payload = _timed(element, "record", element.get("type", ""))
@@ -151,7 +152,11 @@ def _record(element: Element, name: str, line: int) -> Record | None:
         totals = {k: element.get(k) for k in WORKOUT_TOTALS if element.get(k) is not None}
         payload["details"] = _details(totals, element)
     elif tag == "ActivitySummary":
-        payload = _summary(element, name, line)
+        payload = _summary(element)
+        if payload is None:
+            day = element.get("dateComponents", "")
+            what = f'ActivitySummary dateComponents "{day}" is not a real date'
+            return Rejected(f"line {line}", what)
     else:
         return None
     return Record("health", _occurred(payload), payload, None, f"line {line} ({tag})")
@@ -177,16 +182,15 @@ def _timed(element: Element, kind: str, type_: str) -> dict[str, Any]:
     }
 
 
-def _summary(element: Element, name: str, line: int) -> dict[str, Any]:
+def _summary(element: Element) -> dict[str, Any] | None:
+    """The payload of an ActivitySummary; None when its date has the form of a date but is
+    not a real one (2024-02-30)."""
     day = element.get("dateComponents", "")
     if _DAY.fullmatch(day):
         try:
             date.fromisoformat(day)
         except ValueError:
-            raise ImportFormatError(
-                f'{name} line {line}: ActivitySummary dateComponents "{day}" is not a real date',
-                hint=HINT,
-            ) from None
+            return None
     rest = {k: v for k, v in element.attrib.items() if k not in SUMMARY_VALUE}
     return {
         "kind": "activity_summary",

@@ -11,7 +11,9 @@ Reading: ``TextLines`` (charset, NUL, line cap), CR CR LF endings read as one li
 hand-edited ``NL77RABO0311467415",...``) loses that stray quote: ``csv`` keeps it as text.
 Each row is one transaction; see docs/connectors.md for the fields. Rows whose date cell is
 one of the mapping's ``skip_dates`` (John Lewis ``Pending``) are not booked yet and are left
-out. Any other bad row stops the file with a message naming the line.
+out. Any other bad row (column count, date, amount, currency, balance) is yielded as a
+``Rejected`` naming the line: it stops the file unless ``--skip-bad`` leaves it out. A row
+``csv`` cannot read (broken quoting) stops the file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from connectors.base import Connector, Record
+from connectors.base import Connector, Record, Rejected
 from connectors.csvmapping import Mapping, builtin_mappings, position, read_mapping, user_mappings
 from connectors.csvsniff import cells, normalized, parse_amount, sniff_delimiter
 from connectors.textlines import TextLines, show
@@ -74,7 +76,7 @@ class BankCsvConnector(Connector):
                 break
         return False
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         lines = TextLines(stream, name, HINT)
         numbered = iter(lines)
@@ -184,7 +186,7 @@ class _Rows:
 
     def read(
         self, lines: Iterator[tuple[int, str]], delimiter: str, header_line: int
-    ) -> Iterator[Record]:
+    ) -> Iterator[Record | Rejected]:
         state = {"line": header_line}
 
         def feed() -> Iterator[str]:
@@ -201,9 +203,13 @@ class _Rows:
                 raise self._error(start, f"not a readable CSV row ({exc})") from None
             if row is None:
                 return
-            record = self._record(row, start) if any(c.strip() for c in row) else None
-            if record is not None:
-                yield record
+            try:
+                record = self._record(row, start) if any(c.strip() for c in row) else None
+            except _BadRow as bad:
+                yield bad.rejected
+            else:
+                if record is not None:
+                    yield record
             start = state["line"] + 1
 
     def _record(self, row: list[str], number: int) -> Record | None:
@@ -211,7 +217,7 @@ class _Rows:
         while len(row) > self.width and not row[-1].strip():
             row.pop()
         if len(row) != self.width:
-            raise self._error(number, f"expected {self.width} columns, found {len(row)}")
+            raise self._bad(number, f"expected {self.width} columns, found {len(row)}")
         raw_date = row[self.col["date"]].strip()
         if raw_date.casefold() in self.m.skip_dates:
             return None
@@ -243,7 +249,7 @@ class _Rows:
                 iso = datetime.strptime(raw, self.m.date_format).date().isoformat()
             except ValueError:
                 what = f'date "{show(raw)}" is not a date like {self.example}'
-                raise self._error(number, what) from None
+                raise self._bad(number, what) from None
             if len(self.dates) >= _CACHE_LIMIT:
                 self.dates.clear()
             self.dates[raw] = iso
@@ -253,13 +259,13 @@ class _Rows:
         try:
             return parse_amount(raw, self.m.decimal, self.m.thousands)
         except ValueError as exc:
-            raise self._error(number, f'{field} "{show(raw.strip())}" {exc}') from None
+            raise self._bad(number, f'{field} "{show(raw.strip())}" {exc}') from None
 
     def _amount(self, row: list[str], number: int) -> str:
         if "amount" in self.col:
             raw = row[self.col["amount"]]
             if not raw.strip():
-                raise self._error(number, f'the amount ("{self.m.columns["amount"]}") is empty')
+                raise self._bad(number, f'the amount ("{self.m.columns["amount"]}") is empty')
             value = self._money(raw, "amount", number)
             marker = self._marker(row, raw)
             if marker is not None:
@@ -269,7 +275,7 @@ class _Rows:
         names = f'"{self.m.columns["debit"]}" and "{self.m.columns["credit"]}"'
         if bool(debit) == bool(credit):
             what = "both have an amount" if debit else "are both empty"
-            raise self._error(number, f"{names} {what}")
+            raise self._bad(number, f"{names} {what}")
         if debit:
             return _signed(self._money(debit, "debit", number), False)
         return _signed(self._money(credit, "credit", number), True)
@@ -291,7 +297,7 @@ class _Rows:
             return self.m.currency or ""
         code = row[self.col["currency"]].strip().upper()
         if not (len(code) == 3 and code.isascii() and code.isalpha()):
-            raise self._error(number, f'currency "{show(code)}" is not an ISO 4217 code like EUR')
+            raise self._bad(number, f'currency "{show(code)}" is not an ISO 4217 code like EUR')
         return code
 
     def _balance(self, row: list[str], number: int) -> str | None:
@@ -302,6 +308,18 @@ class _Rows:
 
     def _error(self, number: int, what: str) -> ImportFormatError:
         return ImportFormatError(f"{self.name} line {number}: {what}", hint=HINT)
+
+    @staticmethod
+    def _bad(number: int, what: str) -> _BadRow:
+        return _BadRow(Rejected(f"line {number}", what))
+
+
+class _BadRow(Exception):
+    """A row that cannot be read; ``read`` yields its Rejected and goes on."""
+
+    def __init__(self, rejected: Rejected) -> None:
+        super().__init__(rejected.message)
+        self.rejected = rejected
 
 
 def _unquote(cell: str) -> str:

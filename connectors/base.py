@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
 
@@ -29,8 +30,32 @@ class Record:
     where: str = field(default="", compare=False)
 
 
+SKIP_BAD_HINT = "Fix or remove that row, or pass --skip-bad to leave it out."
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A bad row or element the connector stepped over: where it is and what is wrong.
+
+    ``where`` has the shape of ``Record.where`` ("line 12", "element Ntry at line 40");
+    ``message`` says what is wrong, without the file name. The importer turns it into
+    ``"<file> <where>: <message>"``: an error without ``--skip-bad``, a listed row with it.
+    """
+
+    where: str
+    message: str
+
+
 class Connector:
-    """Base class for a file format. Subclasses set the class attributes and two methods."""
+    """Base class for a file format. Subclasses set the class attributes and two methods.
+
+    ``parse`` yields a ``Record`` per good row and a ``Rejected`` for a bad row or element
+    it can step over: one that is self-contained, so the rest of the file is still sound
+    (an unparseable amount, a bad date, one malformed entry). It raises
+    ``ImportFormatError`` for what makes the file unreadable: not the format, bad encoding,
+    broken XML structure, a cap exceeded, a header missing. Without ``--skip-bad`` the
+    importer refuses the file at the first ``Rejected``, with the same message.
+    """
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -41,9 +66,30 @@ class Connector:
         """True if ``head`` (the file's first bytes) and ``filename`` look like this format."""
         raise NotImplementedError
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
-        """Yield the file's records; raise ImportFormatError naming the line or element."""
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
+        """Yield the file's records and rejected rows; raise ImportFormatError naming the
+        line or element for a file that cannot be read."""
         raise NotImplementedError
+
+
+def rejected_message(filename: str, rejected: Rejected) -> str:
+    """``"<file> <where>: <message>"``, the file named by its base name."""
+    name = os.path.basename(filename)
+    place = f"{name} {rejected.where}" if rejected.where else name
+    return f"{place}: {rejected.message}"
+
+
+def rejected_error(filename: str, rejected: Rejected) -> ImportFormatError:
+    """The error a ``Rejected`` row stops an import with when ``--skip-bad`` is not given."""
+    return ImportFormatError(rejected_message(filename, rejected), hint=SKIP_BAD_HINT)
+
+
+def strict(items: Iterable[Record | Rejected], filename: str) -> Iterator[Record]:
+    """The records, raising at the first ``Rejected`` as an import without --skip-bad does."""
+    for item in items:
+        if isinstance(item, Rejected):
+            raise rejected_error(filename, item)
+        yield item
 
 
 def decode_text(data: bytes, filename: str, declared: str | None = None) -> str:

@@ -5,7 +5,9 @@ any ``urn:iso:std:iso:20022:tech:xsd:camt.053.001.NN`` namespace (or none). Read
 ``connectors.xmlsafe.iterparse`` (defusedxml: no DTD, no entities), streamed: each ``Bal``
 and ``Ntry`` is handled at its end tag and then dropped from the tree, so memory stays flat
 for a statement of any length. A run of more than ``MAX_RUN`` bytes without a ``<`` or ``>``
-(a giant text node or tag) is refused before the parser buffers it.
+(a giant text node or tag) is refused before the parser buffers it. A ``Bal`` or ``Ntry``
+with a missing or bad amount, currency, credit/debit mark, date or balance type is yielded
+as a ``Rejected`` naming it (``Stmt 1 Ntry 3 (line 92)``); broken XML refuses the file.
 
 One ``transactions`` record per booked ``Ntry`` (an entry whose ``Sts`` is ``PDNG`` or
 ``INFO`` is not booked and is left out; a batch entry with several ``TxDtls`` stays one
@@ -23,7 +25,7 @@ from datetime import date
 from typing import Any, BinaryIO, ClassVar
 from xml.etree.ElementTree import Element
 
-from connectors.base import Connector, Record
+from connectors.base import Connector, Record, Rejected
 from connectors.textlines import show
 from connectors.xmlsafe import iterparse, local
 from pds.errors import ImportFormatError
@@ -46,7 +48,7 @@ class Camt053Connector(Connector):
         """True for XML whose head names camt.053 or its BkToCstmrStmt element."""
         return b"<" in head and (b"BkToCstmrStmt" in head or b"camt.053.001." in head)
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         source = _RunCap(stream, name)
         yield from _Reader(name).read(iterparse(source, name, ("start", "end"), False, MAX_BYTES))
@@ -94,12 +96,12 @@ class _Reader:
         self.balances = 0
         self.held = 0  # elements started since the last one dropped from the tree
 
-    def read(self, events: Iterator[tuple[str, Any]]) -> Iterator[Record]:
+    def read(self, events: Iterator[tuple[str, Any]]) -> Iterator[Record | Rejected]:
         yield from self._events(events)
         if not self.statements:
             raise ImportFormatError(f"{self.name}: the file has no Stmt (statement)", hint=HINT)
 
-    def _events(self, events: Iterator[tuple[str, Any]]) -> Iterator[Record]:
+    def _events(self, events: Iterator[tuple[str, Any]]) -> Iterator[Record | Rejected]:
         self.events = events
         for event, elem in events:
             if event == "start":
@@ -136,7 +138,14 @@ class _Reader:
                 f"{self.name}: not a camt.053 statement (the root is {what})", hint=HINT
             )
 
-    def _statement_child(self, tag: str, elem: Element) -> Record | None:
+    def _statement_child(self, tag: str, elem: Element) -> Record | Rejected | None:
+        """The Record of a Bal or Ntry (a Rejected for a bad one); Acct sets the account."""
+        try:
+            return self._statement_part(tag, elem)
+        except _BadElement as bad:
+            return bad.rejected
+
+    def _statement_part(self, tag: str, elem: Element) -> Record | None:
         if tag == "Acct":
             self.account = _text(elem, "Id", "IBAN") or _text(elem, "Id", "Othr", "Id")
             self.currency = _text(elem, "Ccy")
@@ -232,8 +241,16 @@ class _Reader:
                 pass
         raise self._error(where, f'{name} "{show(raw)}" is not a date like 2024-01-31')
 
-    def _error(self, where: str, what: str) -> ImportFormatError:
-        return ImportFormatError(f"{self.name} {where}: {what}", hint=HINT)
+    def _error(self, where: str, what: str) -> _BadElement:
+        return _BadElement(Rejected(where, what))
+
+
+class _BadElement(Exception):
+    """A Bal or Ntry that cannot be read: the reader yields its Rejected and goes on."""
+
+    def __init__(self, rejected: Rejected) -> None:
+        super().__init__(rejected.message)
+        self.rejected = rejected
 
 
 def _child(elem: Element | None, name: str) -> Element | None:

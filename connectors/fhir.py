@@ -17,10 +17,14 @@ value/unit from ``valueQuantity``; and ``resource`` = the resource itself withou
 size), at most ``MAX_RESOURCE_BYTES`` of JSON. A resource with no date has start null and
 ``occurred_at`` ``0001-01-01``: it sorts first and no time-limited grant covers it.
 
-Refused with a reason: JSON that is not FHIR (no ``resourceType``), a resource that is not a
-Bundle in a ``.json`` file, a Bundle type FHIR R4 does not define, a resource type that FHIR
-removed before R4 (``MedicationOrder``...), a date FHIR does not allow (it fails the schema,
-naming the entry, so ``--skip-bad`` can leave it out).
+The whole file is refused with a reason for: JSON that is not FHIR (no ``resourceType``), a
+resource that is not a Bundle in a ``.json`` file, a Bundle type FHIR R4 does not define, a
+resource type that FHIR removed before R4 (``MedicationOrder``...: the export is of an older
+version). One entry or NDJSON line is yielded as a ``Rejected`` naming it, which
+``--skip-bad`` leaves out: an entry or resource that is not a JSON object, a resourceType
+that is not a resource type, an NDJSON line that is not JSON or has no ``resourceType``, a
+resource over ``MAX_RESOURCE_BYTES``, a date that is not a real one; a date FHIR does not
+allow fails the schema, naming the entry, and is left out the same way.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO, ClassVar
 
-from connectors.base import Connector, Record
+from connectors.base import Connector, Record, Rejected
 from pds.errors import ImportFormatError
 
 MAX_BUNDLE_BYTES = 64 * 1024**2
@@ -118,7 +122,7 @@ class FhirConnector(Connector):
             return False
         return b'"resourceType"' in head
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         if name.lower().endswith(".ndjson"):
             yield from _ndjson(stream, name)
@@ -126,7 +130,7 @@ class FhirConnector(Connector):
             yield from _bundle(stream, name)
 
 
-def _bundle(stream: BinaryIO, name: str) -> Iterator[Record]:
+def _bundle(stream: BinaryIO, name: str) -> Iterator[Record | Rejected]:
     data = stream.read(MAX_BUNDLE_BYTES + 1)
     if len(data) > MAX_BUNDLE_BYTES:
         raise ImportFormatError(
@@ -134,7 +138,10 @@ def _bundle(stream: BinaryIO, name: str) -> Iterator[Record]:
             "as one JSON document",
             hint="Export the records as NDJSON (one resource a line) instead.",
         )
-    bundle = _json(data, name, "")
+    try:
+        bundle = _json(data, name, "")
+    except _Bad as bad:
+        raise bad.error(name) from None
     kind = bundle.get("resourceType")
     if kind != "Bundle":
         raise ImportFormatError(
@@ -155,14 +162,15 @@ def _bundle(stream: BinaryIO, name: str) -> Iterator[Record]:
     for number, entry in enumerate(entries, 1):
         where = f"entry {number}"
         if not isinstance(entry, dict):
-            raise ImportFormatError(f"{name} {where}: the entry is not a JSON object", hint=HINT)
+            yield Rejected(where, "the entry is not a JSON object")
+            continue
         resource = entry.get("resource")
         if resource is None:
             continue
-        yield _record(resource, name, where)
+        yield _record_or_rejected(resource, name, where)
 
 
-def _ndjson(stream: BinaryIO, name: str) -> Iterator[Record]:
+def _ndjson(stream: BinaryIO, name: str) -> Iterator[Record | Rejected]:
     number = 0
     while raw := stream.readline(MAX_LINE + 1):
         number += 1
@@ -172,8 +180,12 @@ def _ndjson(stream: BinaryIO, name: str) -> Iterator[Record]:
             )
         if not raw.strip():
             continue
-        resource = _json(raw, name, f" line {number}")
-        yield _record(resource, name, f"line {number}")
+        try:
+            resource = _json(raw, name, f" line {number}")
+        except _Bad as bad:
+            yield bad.rejected
+            continue
+        yield _record_or_rejected(resource, name, f"line {number}")
 
 
 def _json(data: bytes, name: str, where: str) -> dict[str, Any]:
@@ -185,37 +197,49 @@ def _json(data: bytes, name: str, where: str) -> dict[str, Any]:
             "UTF-8",
             hint=HINT,
         ) from None
+    where = where.strip()
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        place = where or f" line {exc.lineno}"
-        raise ImportFormatError(
-            f"{name}{place}: not valid JSON ({exc.msg} at column {exc.colno})", hint=HINT
-        ) from None
+        place = where or f"line {exc.lineno}"
+        raise _Bad(place, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
-        raise ImportFormatError(
-            f"{name}{where}: the JSON is nested too deeply", hint=HINT
-        ) from None
+        raise _Bad(where, "the JSON is nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        raise ImportFormatError(
-            f"{name}{where}: the JSON cannot be read ({exc})", hint=HINT
-        ) from None
+        raise _Bad(where, f"the JSON cannot be read ({exc})") from None
     if not isinstance(value, dict) or "resourceType" not in value:
-        raise ImportFormatError(
-            f'{name}{where}: JSON but not FHIR: no "resourceType" in the top-level object',
-            hint=HINT,
-        )
+        raise _Bad(where, 'JSON but not FHIR: no "resourceType" in the top-level object')
     return value
+
+
+class _Bad(Exception):
+    """A resource (an NDJSON line, a Bundle entry) that cannot be read: a Rejected row, or
+    the whole file's error when it is the Bundle itself."""
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(what)
+        self.rejected = Rejected(where, what)
+
+    def error(self, name: str) -> ImportFormatError:
+        where = f" {self.rejected.where}" if self.rejected.where else ""
+        return ImportFormatError(f"{name}{where}: {self.rejected.message}", hint=HINT)
+
+
+def _record_or_rejected(resource: Any, name: str, where: str) -> Record | Rejected:
+    """The resource's Record; a Rejected for a defect of its own (an older FHIR version
+    refuses the file)."""
+    try:
+        return _record(resource, name, where)
+    except _Bad as bad:
+        return bad.rejected
 
 
 def _record(resource: Any, name: str, where: str) -> Record:
     if not isinstance(resource, dict):
-        raise ImportFormatError(f"{name} {where}: the resource is not a JSON object", hint=HINT)
+        raise _Bad(where, "the resource is not a JSON object")
     kind = resource.get("resourceType")
     if not (isinstance(kind, str) and _RESOURCE_TYPE.fullmatch(kind)):
-        raise ImportFormatError(
-            f'{name} {where}: resourceType "{_show(kind)}" is not a FHIR resource type', hint=HINT
-        )
+        raise _Bad(where, f'resourceType "{_show(kind)}" is not a FHIR resource type')
     if kind in PRE_R4:
         raise ImportFormatError(
             f"{name} {where}: {kind} is a resource of an older FHIR version (not R4)",
@@ -224,18 +248,18 @@ def _record(resource: Any, name: str, where: str) -> Record:
     kept = {k: v for k, v in resource.items() if k != "text"}
     size = len(json.dumps(kept, ensure_ascii=False, separators=(",", ":")).encode())
     if size > MAX_RESOURCE_BYTES:
-        raise ImportFormatError(
-            f"{name} {where}: the {kind} resource is {size:,} bytes, more than the "
+        raise _Bad(
+            where,
+            f"the {kind} resource is {size:,} bytes, more than the "
             f"{MAX_RESOURCE_BYTES:,} pds keeps in one record",
-            hint=HINT,
         )
     try:
         start, end, offset = _dates(resource)
     except ValueError as exc:
-        raise ImportFormatError(
-            f'{name} {where}: date "{_show(str(exc.args[0]) if exc.args else "")}" is not a '
+        raise _Bad(
+            where,
+            f'date "{_show(str(exc.args[0]) if exc.args else "")}" is not a '
             "real calendar date and time",
-            hint=HINT,
         ) from None
     code, display = _coding(resource)
     value, unit = _quantity(resource)

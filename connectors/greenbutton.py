@@ -23,7 +23,9 @@ and MeterReading ``self`` hrefs, and the ReadingQuality codes.
 Refused with a reason, never guessed: a ReadingType with no ``uom`` (the unit of every value
 would be unknown), an unknown ``uom`` or currency code, a ``start`` or ``duration`` that is
 not whole seconds (one utility writes fractional export times), an IntervalBlock that no
-MeterReading owns, a MeterReading that names no ReadingType.
+MeterReading owns, a MeterReading that names no ReadingType. These feed defects refuse the
+whole file; one IntervalReading with a bad start, duration, value or cost is yielded as a
+``Rejected`` naming its line (``--skip-bad`` leaves it out).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from decimal import Decimal
 from typing import Any, BinaryIO, ClassVar
 from xml.etree.ElementTree import Element
 
-from connectors.base import Connector, Record
+from connectors.base import Connector, Record, Rejected
 from connectors.xmlsafe import iterparse, local
 from pds.errors import ImportFormatError
 
@@ -114,7 +116,7 @@ class _Feed:
     reading_types: dict[str, _ReadingType] = field(default_factory=dict)
     pending: list[_Block] = field(default_factory=list)
     pending_count: int = 0
-    readings: int = 0  # records yielded so far
+    readings: int = 0  # readings yielded so far, as Records or Rejected
 
 
 class GreenButtonConnector(Connector):
@@ -127,7 +129,7 @@ class GreenButtonConnector(Connector):
         """The ESPI namespace URI and an Atom feed start in the first bytes."""
         return ESPI.encode() in head and b"feed" in head and ATOM.encode() in head
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         feed = _Feed(os.path.basename(filename))
         events = iterparse(stream, filename, ("start", "end"), max_bytes=MAX_BYTES)
         root: Element | None = None
@@ -171,7 +173,9 @@ def _check_root(name: str, root: Element) -> None:
         )
 
 
-def _entry(feed: _Feed, element: Element, line: int, lines: dict[int, int]) -> Iterator[Record]:
+def _entry(
+    feed: _Feed, element: Element, line: int, lines: dict[int, int]
+) -> Iterator[Record | Rejected]:
     entry = _Entry(line)
     resources: list[Element] = []
     for child in element:
@@ -265,7 +269,7 @@ def _readings(block: Element, lines: dict[int, int]) -> list[_Reading]:
     return readings
 
 
-def _resolve(feed: _Feed, final: bool, only_last: bool = False) -> Iterator[Record]:
+def _resolve(feed: _Feed, final: bool, only_last: bool = False) -> Iterator[Record | Rejected]:
     """Records of every waiting block (or only the newest) whose links can now be followed.
 
     Only a new UsagePoint, MeterReading or ReadingType can link an older block, so a feed of
@@ -284,7 +288,7 @@ def _resolve(feed: _Feed, final: bool, only_last: bool = False) -> Iterator[Reco
     feed.pending = waiting
 
 
-def _finish(feed: _Feed) -> Iterator[Record]:
+def _finish(feed: _Feed) -> Iterator[Record | Rejected]:
     yield from _resolve(feed, final=True)
     if not feed.pending:
         return
@@ -330,7 +334,7 @@ def _records(
     meter: _Entry,
     reading_type: _ReadingType,
     usage: tuple[_Entry, str | None] | None,
-) -> Iterator[Record]:
+) -> Iterator[Record | Rejected]:
     name = feed.name
     scale = _Scale.of(name, reading_type)
     base = {
@@ -340,8 +344,11 @@ def _records(
         "meter_reading": meter.self_href or None,
     }
     for reading in block.readings:
-        payload = _payload(name, reading, scale, base)
+        payload = _payload(reading, scale, base)
         feed.readings += 1
+        if isinstance(payload, Rejected):
+            yield payload
+            continue
         yield Record("energy", payload["start"], payload, None, f"line {reading.line}")
 
 
@@ -390,39 +397,31 @@ class _Scale:
         return cls(UNITS[code], power, currency, flow)  # type: ignore[index]
 
 
-def _payload(name: str, reading: _Reading, scale: _Scale, base: dict[str, Any]) -> dict[str, Any]:
-    where = f"{name} line {reading.line}: IntervalReading"
+def _payload(reading: _Reading, scale: _Scale, base: dict[str, Any]) -> dict[str, Any] | Rejected:
+    """The reading's payload, or a Rejected naming its line and the field that is wrong."""
+
+    def bad(what: str) -> Rejected:
+        return Rejected(f"line {reading.line}", f"IntervalReading {what}")
+
     start = _int(reading.start)
     if start is None or start < 0:
-        raise ImportFormatError(
-            f'{where} start "{_show(reading.start)}" is not whole seconds since 1970-01-01 UTC',
-            hint=HINT,
-        )
+        return bad(f'start "{_show(reading.start)}" is not whole seconds since 1970-01-01 UTC')
     duration = _int(reading.duration)
     if duration is None or duration < 0:
-        raise ImportFormatError(
-            f'{where} duration "{_show(reading.duration)}" is not a whole number of seconds',
-            hint=HINT,
-        )
+        return bad(f'duration "{_show(reading.duration)}" is not a whole number of seconds')
     value = _int(reading.value)
     if value is None:
-        raise ImportFormatError(
-            f'{where} value "{_show(reading.value)}" is not a whole number', hint=HINT
-        )
+        return bad(f'value "{_show(reading.value)}" is not a whole number')
     cost = None
     if reading.cost:
         cents = _int(reading.cost)
         if cents is None:
-            raise ImportFormatError(
-                f'{where} cost "{_show(reading.cost)}" is not a whole number', hint=HINT
-            )
+            return bad(f'cost "{_show(reading.cost)}" is not a whole number')
         cost = _money(cents)
     try:
         when = datetime.fromtimestamp(start, UTC)
     except (OverflowError, OSError, ValueError):
-        raise ImportFormatError(
-            f'{where} start "{_show(reading.start)}" is out of range', hint=HINT
-        ) from None
+        return bad(f'start "{_show(reading.start)}" is out of range')
     return {
         "start": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration": str(duration),

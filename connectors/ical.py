@@ -4,8 +4,10 @@ Parsing is the ``icalendar`` library's (folding with spaces or TABs, escapes, VT
 definitions with seconds in their offsets, several VCALENDARs in one file). Text after the
 last ``END:VCALENDAR`` (Podio appends a comment line) is ignored. A VTIMEZONE must be read
 before the events that use it, so a file is read whole: it is capped at ``MAX_BYTES`` with a
-clear message (calendar exports are kilobytes to a few megabytes). Any failure inside the
-library on a hostile file is reported as an ``ImportFormatError``.
+clear message (calendar exports are kilobytes to a few megabytes). A file the library cannot
+parse is refused with an ``ImportFormatError``; one VEVENT whose values the library cannot
+turn into dates or text is yielded as a ``Rejected`` naming it (``--skip-bad`` leaves it
+out).
 
 Mapping: SUMMARY, DESCRIPTION, LOCATION, STATUS, UID; ORGANIZER without ``mailto:``; RRULE
 kept as its text (``FREQ=WEEKLY;BYDAY=MO``), occurrences are not expanded. DTSTART/DTEND
@@ -33,7 +35,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import icalendar
 
-from connectors.base import Connector, Record, decode_text
+from connectors.base import Connector, Record, Rejected, decode_text
 from pds.errors import ImportFormatError
 
 HINT = "Export the calendar again as iCalendar (.ics)."
@@ -52,7 +54,7 @@ class IcalConnector(Connector):
         start = head.removeprefix(b"\xef\xbb\xbf").lstrip()
         return start[:15].upper() == b"BEGIN:VCALENDAR"
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         data = stream.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
@@ -62,7 +64,7 @@ class IcalConnector(Connector):
                 hint="Export the calendar in parts (by year) and import each.",
             )
         for number, event in enumerate(_events(_calendar_text(data, name), name), 1):
-            yield _record(event, name, f"VEVENT #{number}")
+            yield _record(event, f"VEVENT #{number}")
 
 
 def _calendar_text(data: bytes, name: str) -> str:
@@ -84,7 +86,8 @@ def _events(text: str, name: str) -> Iterator[Any]:
         yield from calendar.walk("VEVENT")
 
 
-def _record(event: Any, name: str, where: str) -> Record:
+def _record(event: Any, where: str) -> Record | Rejected:
+    """The VEVENT's Record, or a Rejected when a value cannot be read as a date or text."""
     uid = _text(event, "UID")
     if uid:
         where = f"{where} (UID {_short(uid)})"
@@ -101,10 +104,8 @@ def _record(event: Any, name: str, where: str) -> Record:
             "organizer": _organizer(event),
         }
         identity = _identity(event, uid)
-    except ImportFormatError:
-        raise
     except Exception as exc:  # a value the library cannot turn into a date or text
-        raise ImportFormatError(f"{name} {where}: {_reason(exc)}", hint=HINT)
+        return Rejected(where, _reason(exc))
     return Record("events", payload["start"] or "", payload, identity, where)
 
 
@@ -153,7 +154,7 @@ def _instant(value: Any) -> str | None:
         return utc.isoformat() + "Z"
     if isinstance(value, date):
         return value.isoformat()
-    raise ImportFormatError(f"{value!r} is not a date or a time")
+    raise ValueError(f"{value!r} is not a date or a time")
 
 
 def _local(value: Any) -> str | None:

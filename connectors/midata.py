@@ -36,7 +36,7 @@ from collections.abc import Generator, Iterator
 from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
-from connectors.base import Connector, Record, decode_text
+from connectors.base import Connector, Record, Rejected, decode_text
 from pds.errors import ImportFormatError
 
 HEADER = ("date", "type", "merchant/description", "debit/credit", "balance")
@@ -69,7 +69,7 @@ class MidataConnector(Connector):
                 break
         return False
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         lines = _text_lines(stream, name)
         delimiter, account, header_line = _read_preamble(lines, name)
@@ -144,19 +144,20 @@ def _account_number(line: str) -> str | None:
     return None
 
 
-def _rows(reader: Any, offset: int, account: str | None, name: str) -> Iterator[Record]:
+def _rows(reader: Any, offset: int, account: str | None, name: str) -> Iterator[Record | Rejected]:
     """Records from the rows after the header (line ``offset``); csv errors name the line."""
     try:
-        if (yield from _transactions(reader, offset, account, name)):
+        if (yield from _transactions(reader, offset, account)):
             _only_blank_rows(reader, offset, name)
     except csv.Error as exc:
         raise _error(name, offset + reader.line_num, f"not a readable CSV row ({exc})")
 
 
 def _transactions(
-    reader: Any, offset: int, account: str | None, name: str
-) -> Generator[Record, None, bool]:
-    """Yield a Record per row up to the trailer; return True if the trailer was seen."""
+    reader: Any, offset: int, account: str | None
+) -> Generator[Record | Rejected, None, bool]:
+    """Yield a Record per row up to the trailer (a Rejected for a row with a bad date,
+    amount, balance or column count); return True if the trailer was seen."""
     dates: dict[str, str] = {}  # raw date -> ISO date, so each distinct date is checked once
     previous = 0  # reader.line_num after the previous row
     for row in reader:
@@ -170,7 +171,8 @@ def _transactions(
                 continue
             if _is_trailer(row):
                 return True
-            raise _error(name, number, f"expected 5 columns ({HEADER_TEXT}), found {width}")
+            yield _rejected(number, f"expected 5 columns ({HEADER_TEXT}), found {width}")
+            continue
         iso = dates.get(row[0])
         if iso is None:
             if _is_trailer(row):
@@ -179,18 +181,21 @@ def _transactions(
                 continue  # ",,,," pads a blank line in some exports
             iso = _iso_date(row[0])
             if iso is None:
-                raise _error(name, number, f'date "{_show(row[0])}" is not a date like 31/12/2024')
+                yield _rejected(number, f'date "{_show(row[0])}" is not a date like 31/12/2024')
+                continue
             if len(dates) >= _CACHE_LIMIT:
                 dates.clear()
             dates[row[0]] = iso
         amount = _money(row[3])
         if amount is None:
-            raise _error(name, number, f'amount "{_show(row[3])}" is not a number')
+            yield _rejected(number, f'amount "{_show(row[3])}" is not a number')
+            continue
         balance = None
         if row[4].strip():
             balance = _money(row[4])
             if balance is None:
-                raise _error(name, number, f'balance "{_show(row[4])}" is not a number')
+                yield _rejected(number, f'balance "{_show(row[4])}" is not a number')
+                continue
         payload = {
             "date": iso,
             "amount": amount,
@@ -260,6 +265,10 @@ def _show(value: str) -> str:
     """A field for a message: control characters escaped, long values cut."""
     shown = value if value.isprintable() else repr(value)[1:-1]
     return shown if len(shown) <= 40 else shown[:40] + "..."
+
+
+def _rejected(number: int, what: str) -> Rejected:
+    return Rejected(f"line {number}", what)
 
 
 def _error(name: str, number: int, what: str) -> ImportFormatError:

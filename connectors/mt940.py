@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import BinaryIO, ClassVar
 
-from connectors.base import Connector, Record
+from connectors.base import Connector, Record, Rejected
 from connectors.textlines import TextLines, show
 from pds.errors import ImportFormatError
 
@@ -68,7 +68,7 @@ class Mt940Connector(Connector):
         text = _ENVELOPE.sub("", head.decode("latin-1")).encode("latin-1")
         return all(p.search(text) for p in _HEAD)
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         yield from _Reader(name).read(TextLines(stream, name, HINT))
 
@@ -93,7 +93,7 @@ class _Reader:
         self.statement: _Statement | None = None
         self.statements = 0
 
-    def read(self, lines: TextLines) -> Iterator[Record]:
+    def read(self, lines: TextLines) -> Iterator[Record | Rejected]:
         current: _Field | None = None
         junk = 0
         for number, raw in lines:
@@ -126,7 +126,7 @@ class _Reader:
                 f"{self.name}: no MT940 statement (a :20: field) was found", hint=HINT
             )
 
-    def _field(self, f: _Field) -> Iterator[Record]:
+    def _field(self, f: _Field) -> Iterator[Record | Rejected]:
         if f.tag == "20":
             yield from self._end()
             self.statement = _Statement()
@@ -148,23 +148,25 @@ class _Reader:
             yield self._transaction(st.pending, f)
             st.pending = None
 
-    def _end(self) -> Iterator[Record]:
+    def _end(self) -> Iterator[Record | Rejected]:
         """The statement ends (a ``-`` line, the next :20:, or the end of the file)."""
         st = self.statement
         if st is not None and st.pending:
             yield self._transaction(st.pending, None)
         self.statement = None
 
-    def _balance(self, f: _Field) -> Record:
+    def _balance(self, f: _Field) -> Record | Rejected:
+        """A balances Record; a bad opening balance (:60F:/:60M:, which gives the
+        statement's currency) refuses the file, any other bad balance is Rejected."""
         assert self.statement is not None
         match = _BALANCE.match(f.value.strip())
         if match is None:
             what = f':{f.tag}: "{show(f.value)}" is not a balance like C110522EUR3236,28'
-            raise self._error(f.line, what)
+            return self._bad_balance(f, what)
         mark, yymmdd, currency, amount = match.groups()
         day = _yymmdd(yymmdd)
         if day is None:
-            raise self._error(f.line, f':{f.tag}: date "{yymmdd}" is not a real date')
+            return self._bad_balance(f, f':{f.tag}: date "{yymmdd}" is not a real date')
         if f.tag.startswith("60"):
             self.statement.currency = currency
         payload = {
@@ -176,19 +178,25 @@ class _Reader:
         }
         return Record("balances", payload["date"], payload, None, f"line {f.line} :{f.tag}:")
 
-    def _transaction(self, f: _Field, info: _Field | None) -> Record:
+    def _bad_balance(self, f: _Field, what: str) -> Rejected:
+        if f.tag.startswith("60"):
+            raise self._error(f.line, what)
+        return _rejected(f.line, what)
+
+    def _transaction(self, f: _Field, info: _Field | None) -> Record | Rejected:
+        """A transactions Record; a malformed :61: or one with a bad date is Rejected."""
         st = self.statement
         assert st is not None
         match = _LINE61.match(f.value.strip(" "))
         if match is None:
             what = f':61: "{show(f.value)}" is not a statement line like 1105240524D9,N192NONREF'
-            raise self._error(f.line, what)
+            return _rejected(f.line, what)
         vdate, edate, mark, _funds, amount, kind, ref, bank_ref, extra = match.groups()
         if st.currency is None:
             raise self._error(f.line, ":61: comes before the opening balance (:60F:)")
         day = _booking_date(vdate, edate)
         if day is None:
-            raise self._error(f.line, f':61: date "{vdate}{edate or ""}" is not a real date')
+            return _rejected(f.line, f':61: date "{vdate}{edate or ""}" is not a real date')
         ref = ref.strip()
         bank_ref = (bank_ref or "").strip() or None
         supplementary = " ".join((extra or "").split())
@@ -209,6 +217,10 @@ class _Reader:
 
     def _error(self, number: int, what: str) -> ImportFormatError:
         return ImportFormatError(f"{self.name} line {number}: {what}", hint=HINT)
+
+
+def _rejected(number: int, what: str) -> Rejected:
+    return Rejected(f"line {number}", what)
 
 
 def _unwrap(raw: str) -> tuple[str, bool]:

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
-from connectors.base import Connector, Record, decode_text
+from connectors.base import Connector, Record, Rejected, decode_text
 from pds.errors import ImportFormatError
 
 HINT = "Download the statement again from your bank as OFX, QFX or Quicken Web Connect."
@@ -89,7 +89,7 @@ class OfxConnector(Connector):
         extension = os.path.splitext(filename)[1].lower()
         return extension in self.extensions and b"<OFX>" in start
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         data = stream.read()
         if not data.strip():
@@ -159,7 +159,7 @@ class _Reader:
         self.stack: list[list[Any]] = []
         self.count = 0  # STMTTRN elements seen so far
 
-    def records(self, pos: int) -> Iterator[Record]:
+    def records(self, pos: int) -> Iterator[Record | Rejected]:
         text = self.text
         while True:
             lt = text.find("<", pos)
@@ -213,7 +213,7 @@ class _Reader:
         if chunk and self.stack:
             self.stack[-1][1].append(_unescape(chunk))
 
-    def _tag(self, body: str, offset: int) -> Iterator[Record]:
+    def _tag(self, body: str, offset: int) -> Iterator[Record | Rejected]:
         match = _TAG.fullmatch(body)
         if match is None:
             raise self._error(f'"<{_show(body)}>" is not an OFX tag', offset)
@@ -235,7 +235,7 @@ class _Reader:
         if empty:
             yield from self._pop()
 
-    def _close(self, tag: str, offset: int) -> Iterator[Record]:
+    def _close(self, tag: str, offset: int) -> Iterator[Record | Rejected]:
         if not any(frame[0] == tag for frame in self.stack):
             raise self._error(f"</{tag}> closes an element that is not open", offset)
         while True:
@@ -250,7 +250,7 @@ class _Reader:
             return False
         return frame[0] in LEAVES or any(part.strip() for part in frame[1])
 
-    def _pop(self) -> Iterator[Record]:
+    def _pop(self) -> Iterator[Record | Rejected]:
         frame = self.stack.pop()
         tag = frame[0]
         if tag == "STMTTRN":
@@ -281,15 +281,21 @@ class _Reader:
                 return frame[2]
         return None
 
-    def _record(self, txn: dict[str, str], offset: int) -> Record:
+    def _record(self, txn: dict[str, str], offset: int) -> Record | Rejected:
+        """The STMTTRN's Record; a Rejected for a defect of its own (a missing or bad
+        leaf, its own bad CURSYM); a statement's defect (no ACCTID, no or bad CURDEF)
+        refuses the file."""
         where = f"STMTTRN #{txn['#']}"
 
         def fail(what: str) -> ImportFormatError:
             return self._error(what, offset, where)
 
+        def reject(what: str) -> Rejected:
+            return Rejected(f"{where} (line {self._line(offset)})", what)
+
         for required in ("DTPOSTED", "TRNAMT", "FITID"):
             if not txn.get(required):
-                raise fail(f"{required} is missing")
+                return reject(f"{required} is missing")
         statement = self._nearest(STATEMENTS)
         if statement is None:
             raise fail("it is not inside a bank (STMTRS) or credit-card (CCSTMTRS) statement")
@@ -300,16 +306,19 @@ class _Reader:
         if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
             if not currency:
                 raise fail("its statement has no CURDEF (currency)")
-            raise fail(f'currency "{_show(currency)}" is not an ISO 4217 code like USD')
+            what = f'currency "{_show(currency)}" is not an ISO 4217 code like USD'
+            if txn.get("CURRENCY/CURSYM"):
+                return reject(what)
+            raise fail(what)
         day = _date(txn["DTPOSTED"])
         if day is None:
-            raise fail(
+            return reject(
                 f'DTPOSTED "{_show(txn["DTPOSTED"])}" is not an OFX date like 20240131'
                 " or 20240131120000.000[-5:EST]"
             )
         amount = _amount(txn["TRNAMT"])
         if amount is None:
-            raise fail(f'TRNAMT "{_show(txn["TRNAMT"])}" is not a number')
+            return reject(f'TRNAMT "{_show(txn["TRNAMT"])}" is not a number')
         counterparty = txn.get("NAME") or txn.get("PAYEE/NAME") or None
         payload = {
             "date": day,
@@ -335,8 +344,11 @@ class _Reader:
         if extra:
             raise self._error("unexpected content after </OFX>", pos + len(rest) - len(extra))
 
+    def _line(self, offset: int) -> int:
+        return self.text.count("\n", 0, offset) + 1
+
     def _error(self, what: str, offset: int, where: str = "") -> ImportFormatError:
-        line = self.text.count("\n", 0, offset) + 1
+        line = self._line(offset)
         place = f"{where} (line {line})" if where else f"line {line}"
         return ImportFormatError(f"{self.name} {place}: {what}", hint=HINT)
 

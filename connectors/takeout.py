@@ -22,7 +22,10 @@ seven places (values past the int32 wrap that old exports hold are unwrapped); `
 in metres; ``source`` (``WIFI``, ``GPS``...); ``device`` = ``deviceTag``. Activity
 ``time``, ``product`` (``products`` joined by ", "), ``title``, ``url`` (``titleUrl``),
 ``header``. A missing or malformed value is passed on as null, so the category's schema
-names it and ``--skip-bad`` can leave the element out.
+names it and ``--skip-bad`` can leave the element out; an element that is JSON but not an
+object is yielded as a ``Rejected``, left out the same way. Rejected rows of the vCard and
+iCalendar connectors inside a zip are named by the entry's path too. JSON that cannot be
+decoded (the stream would not know where the next element starts) refuses the file.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, ClassVar
 
 from connectors.archive import ArchiveError, SafeZip, first_entry_name, is_zip
-from connectors.base import Connector, Record
+from connectors.base import Connector, Record, Rejected
 from connectors.ical import IcalConnector
 from connectors.vcard import VcardConnector
 from pds.errors import ImportFormatError
@@ -73,7 +76,7 @@ class TakeoutConnector(Connector):
             return all(key in start for key in (b'"header"', b'"title"', b'"time"'))
         return False
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         head = stream.read(4)
         stream.seek(0)
@@ -83,17 +86,18 @@ class TakeoutConnector(Connector):
             yield from _parse_json(stream, name)
 
 
-def _parse_json(stream: BinaryIO, name: str) -> Iterator[Record]:
+def _parse_json(stream: BinaryIO, name: str) -> Iterator[Record | Rejected]:
     reader = _JsonArray(stream, name)
-    if reader.kind == "locations":
-        for number, item in reader.items("location"):
-            yield _location(item, f"location #{number}")
-    else:
-        for number, item in reader.items("item"):
-            yield _activity(item, f"item #{number}")
+    what, make = ("location", _location) if reader.kind == "locations" else ("item", _activity)
+    for number, item in reader.items(what):
+        where = f"{what} #{number}"
+        if isinstance(item, dict):
+            yield make(item, where)
+        else:
+            yield Rejected(where, "not a JSON object")
 
 
-def _route(entry: str) -> Callable[[BinaryIO, str], Iterator[Record]] | None:
+def _route(entry: str) -> Callable[[BinaryIO, str], Iterator[Record | Rejected]] | None:
     base = posixpath.basename(entry)
     lower = base.lower()
     parts = entry.split("/")
@@ -109,7 +113,7 @@ def _route(entry: str) -> Callable[[BinaryIO, str], Iterator[Record]] | None:
     return None
 
 
-def _parse_zip(stream: BinaryIO, name: str) -> Iterator[Record]:
+def _parse_zip(stream: BinaryIO, name: str) -> Iterator[Record | Rejected]:
     found = 0
     with SafeZip(stream, name) as archive:
         for entry in archive.names():
@@ -137,6 +141,9 @@ def _within(name: str, entry: str, exc: ImportFormatError) -> ImportFormatError:
     folder = posixpath.dirname(entry)
     where = f"{name} {folder}/" if folder else f"{name} "
     return ImportFormatError(where + exc.message, hint=exc.hint)
+
+
+_VALUE_START = frozenset('{["-0123456789tfn')
 
 
 class _JsonArray:
@@ -202,7 +209,7 @@ class _JsonArray:
                 self.pos += 1
                 char = self._skip_ws()
             number += 1
-            if char != "{":
+            if char not in _VALUE_START:
                 raise self._error(f"{what} #{number}: not a JSON object")
             yield number, self._element(f"{what} #{number}")
 
@@ -217,6 +224,8 @@ class _JsonArray:
                     raise self._error(f"{where}: {exc.msg}; the file looks truncated") from None
                 self.buffer, self.pos = self.buffer[self.pos :], 0
                 continue
+            if end == len(self.buffer) and isinstance(value, (int, float)) and self._more():
+                continue  # a number may go on in the next chunk
             self.pos = end
             return value
 

@@ -15,7 +15,9 @@ this module does three things vobject does not:
 
 Each card's bytes are decoded with ``decode_text`` (UTF-8, else Windows-1252). vobject can
 fail on hostile input with many exception types; any failure inside it for one card is
-reported as an ``ImportFormatError`` naming the card and its first line.
+yielded as a ``Rejected`` naming the card and its first line (the cards are delimited before
+vobject sees them, so the next card is still sound): it stops the file unless
+``--skip-bad`` leaves the card out.
 
 Mapping (strings stripped; TYPE labels lower case, from ``TYPE=a,b`` and 2.1 bare params):
 FN -> full_name; N -> name (family, given, additional, prefix, suffix); NICKNAME; EMAIL ->
@@ -37,7 +39,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import vobject
 
-from connectors.base import Connector, Record, decode_text
+from connectors.base import Connector, Record, Rejected, decode_text
 from pds.errors import ImportFormatError
 
 HINT = "Export the address book again as vCard (.vcf)."
@@ -59,13 +61,14 @@ class VcardConnector(Connector):
         start = head.removeprefix(b"\xef\xbb\xbf").lstrip()
         return start[:11].upper() == b"BEGIN:VCARD"
 
-    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         number = 0
         for first_line, lines in _cards(stream, name):
             number += 1
             where = f"card {number} (line {first_line})"
-            yield _record(_read_card(lines, name, where), where)
+            card = _read_card(lines, name, where)
+            yield card if isinstance(card, Rejected) else _record(card, where)
         if number == 0:
             raise ImportFormatError(f"{name}: no BEGIN:VCARD ... END:VCARD card found", hint=HINT)
 
@@ -163,11 +166,12 @@ def _repair_qp(line: bytes) -> bytes:
 
 
 def _read_card(lines: list[bytes], name: str, where: str) -> Any:
+    """The vobject card, or a Rejected when vobject cannot read it."""
     text = decode_text(b"\n".join(lines) + b"\n", name)
     try:
         return vobject.readOne(text, ignoreUnreadable=False)
     except Exception as exc:  # vobject raises many types on hostile input
-        raise ImportFormatError(f"{name} {where}: not a readable vCard ({_reason(exc)})", hint=HINT)
+        return Rejected(where, f"not a readable vCard ({_reason(exc)})")
 
 
 def _record(card: Any, where: str) -> Record:

@@ -178,7 +178,9 @@ def passphrase(v: Vault, new_passphrase_file: Path | None, as_json: bool) -> Non
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--connector", "connector_name", help="Read the files as this format.")
-@click.option("--skip-bad", is_flag=True, help="Leave out rows that fail validation.")
+@click.option(
+    "--skip-bad", is_flag=True, help="Leave out bad rows (each is listed), not the whole file."
+)
 @click.option("--fulfils", type=int, metavar="N", help="The file answers access request N.")
 @click.option(
     "--mapping",

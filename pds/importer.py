@@ -6,7 +6,9 @@ Takeout, say) is expanded by ``expand_paths`` into the files in it that a connec
 recognises, and those are imported one by one, each all or nothing: one file's bad row
 does not undo its neighbours, and each file is its own source, so importing the folder
 again adds nothing. Every record is validated by its
-category's marshmallow schema before it is sealed.
+category's marshmallow schema before it is sealed. A row the connector yields as
+``Rejected``, or one the schema refuses, refuses the file unless ``skip_bad``; with it the
+row is left out, counted and listed in the summary.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from typing import BinaryIO
 
 from marshmallow import ValidationError as MarshmallowError
 
-from connectors.base import Connector, Record
+from connectors.base import (
+    SKIP_BAD_HINT,
+    Connector,
+    Record,
+    Rejected,
+    rejected_error,
+    rejected_message,
+)
 from pds import registry
 from pds.errors import ImportFormatError, PdsError
 from pds.schemas import CATEGORIES, fast_validator, first_error, schema_for
@@ -201,13 +210,22 @@ def _at(filename: str, rec: Record) -> str:
 
 
 def prepare(
-    records: Iterator[Record], filename: str, summary: ImportSummary, skip_bad: bool
+    records: Iterator[Record | Rejected], filename: str, summary: ImportSummary, skip_bad: bool
 ) -> Iterator[list[Prepared]]:
-    """Validate each record by its category's schema and batch them, counting repeats."""
+    """Validate each record by its category's schema and batch them, counting repeats.
+
+    A row the connector rejected, or one its schema refuses, stops the file unless
+    ``skip_bad``; then it is counted and listed in ``summary.rejected_rows``."""
     validators: dict[str, tuple] = {}
     occurrences = _Occurrences()
     batch: list[Prepared] = []
     for rec in records:
+        if isinstance(rec, Rejected):
+            if not skip_bad:
+                raise rejected_error(filename, rec)
+            summary.rejected += 1
+            summary.rejected_rows.append(rejected_message(filename, rec))
+            continue
         checks = validators.get(rec.category)
         if checks is None:
             schema = schema_for(rec.category)
@@ -222,9 +240,7 @@ def prepare(
             except MarshmallowError as exc:
                 message = f"{_at(filename, rec)}: {first_error(exc.messages)}"
                 if not skip_bad:
-                    raise ImportFormatError(
-                        message, hint="Fix or remove that row, or pass --skip-bad to leave it out."
-                    ) from None
+                    raise ImportFormatError(message, hint=SKIP_BAD_HINT) from None
                 summary.rejected += 1
                 summary.rejected_rows.append(message)
                 continue

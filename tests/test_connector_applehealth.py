@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.applehealth import AppleHealthConnector
-from connectors.base import Record
+from connectors.base import Record, strict
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.importer import import_file
@@ -23,6 +23,7 @@ from pds.schemas import HealthSchema, fast_validator
 from pds.vault import Vault
 
 from .factories import mutations
+from .skipbad import assert_skip_bad
 
 FIXTURES = Path(__file__).parent / "fixtures" / "apple-health"
 TDDA = "tdda-export6s3sample.xml"
@@ -32,12 +33,12 @@ FAST = fast_validator(HealthSchema())
 
 
 def parse(data: bytes, filename: str = "export.xml") -> list[Record]:
-    return list(AppleHealthConnector().parse(io.BytesIO(data), filename))
+    return list(strict(AppleHealthConnector().parse(io.BytesIO(data), filename), filename))
 
 
 def parse_fixture(name: str) -> list[Record]:
     with (FIXTURES / name).open("rb") as stream:
-        return list(AppleHealthConnector().parse(stream, str(FIXTURES / name)))
+        return list(strict(AppleHealthConnector().parse(stream, name), name))
 
 
 def health(**fields) -> dict:
@@ -265,6 +266,27 @@ def test_impossible_activity_summary_date():
     assert caught.value.message == (
         'export.xml line 3: ActivitySummary dateComponents "2016-02-30" is not a real date'
     )
+
+
+def test_skip_bad_leaves_out_the_impossible_summary(vault, tmp_path):
+    path = tmp_path / "export.xml"
+    path.write_bytes(
+        export(
+            STEPS.format(start="2020-01-01 10:00:00 +0100"),
+            '<ActivitySummary dateComponents="2016-02-30"/>',
+            '<ActivitySummary dateComponents="2016-02-28" activeEnergyBurned="1"/>',
+        )
+    )
+    assert_skip_bad(
+        vault,
+        path,
+        ['export.xml line 4: ActivitySummary dateComponents "2016-02-30" is not a real date'],
+        new=2,
+    )
+    assert [r.payload["type"] for r in vault.records()] == [
+        "ActivitySummary",
+        "HKQuantityTypeIdentifierStepCount",
+    ]
 
 
 def test_not_health_data():

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.bankcsv import BankCsvConnector, MappedCsvConnector
-from connectors.base import Record
+from connectors.base import Record, strict
 from connectors.csvmapping import builtin_mappings, parse_mapping, read_mapping
 from connectors.csvsniff import parse_amount, sniff_delimiter
 from pds import registry
@@ -19,6 +19,7 @@ from pds.errors import ImportFormatError
 from pds.schemas import TransactionSchema
 
 from .factories import mutations
+from .skipbad import assert_skip_bad
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bank-csv"
 RABO = "rabobank-nl-CSV_A_20180414_112204.csv"
@@ -51,12 +52,14 @@ def home_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def parse(data: bytes, filename: str = "statement.csv", connector=None) -> list[Record]:
-    return list((connector or BankCsvConnector()).parse(io.BytesIO(data), filename))
+    return list(
+        strict((connector or BankCsvConnector()).parse(io.BytesIO(data), filename), filename)
+    )
 
 
 def parse_fixture(name: str) -> list[Record]:
     with (FIXTURES / name).open("rb") as stream:
-        return list(BankCsvConnector().parse(stream, str(FIXTURES / name)))
+        return list(strict(BankCsvConnector().parse(stream, name), name))
 
 
 def txn(date, amount, description, **rest) -> dict:
@@ -322,6 +325,27 @@ def test_bad_row_names_the_line(row, message):
     with pytest.raises(ImportFormatError) as exc:
         parse(SCHWAB_HEADER + good + row, "schwab.csv")
     assert exc.value.message == message
+
+
+def test_skip_bad_leaves_out_the_bad_rows(vault, tmp_path):
+    path = tmp_path / "schwab.csv"
+    path.write_bytes(
+        SCHWAB_HEADER
+        + b'"08/17/2022","Posted","DEPOSIT","","D","","$20.00","$878.47"\n'
+        + b'"08/14/2022","Posted","ATM","","X","$1.0O","",""\n'
+        + b'"08/14/2022","Posted"\n'
+        + b'"08/13/2022","Posted","ATM","","Y","$1.00","",""\n'
+    )
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            'schwab.csv line 3: debit "$1.0O" is not a number',
+            "schwab.csv line 4: expected 8 columns, found 2",
+        ],
+        new=2,
+    )
+    assert [r.payload["description"] for r in vault.records()] == ["Y", "D"]
 
 
 def test_blank_lines_and_multiline_quoted_cells_keep_line_numbers():

@@ -9,13 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import Record
+from connectors.base import Record, strict
 from connectors.camt053 import Camt053Connector
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.schemas import BalanceSchema, TransactionSchema
 
 from .factories import mutations
+from .skipbad import assert_skip_bad
 
 FIXTURES = Path(__file__).parent / "fixtures" / "camt053"
 V2 = "camt053.v2.minimal.xml"
@@ -24,12 +25,12 @@ ACCOUNT = "NL26VAYB8060476890"
 
 
 def parse(data: bytes, filename: str = "statement.xml") -> list[Record]:
-    return list(Camt053Connector().parse(io.BytesIO(data), filename))
+    return list(strict(Camt053Connector().parse(io.BytesIO(data), filename), filename))
 
 
 def parse_fixture(name: str) -> list[Record]:
     with (FIXTURES / name).open("rb") as stream:
-        return list(Camt053Connector().parse(stream, str(FIXTURES / name)))
+        return list(strict(Camt053Connector().parse(stream, name), name))
 
 
 def entry(body: str, ns: str = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.04") -> bytes:
@@ -168,6 +169,25 @@ def test_bad_elements_are_named(change, message):
     with pytest.raises(ImportFormatError) as exc:
         parse(entry(NTRY.replace(*change)))
     assert exc.value.message == message
+
+
+def test_skip_bad_leaves_out_the_bad_entries(vault, tmp_path):
+    path = tmp_path / "statement.xml"
+    tea = NTRY.replace("Coffee", "Tea").replace("1.50", "2.00")
+    no_amount = NTRY.replace("<Amt Ccy='EUR'>1.50</Amt>", "")
+    bad_date = NTRY.replace("2024-02-29", "2023-02-29")
+    path.write_bytes(entry("\n".join(["", NTRY, no_amount, bad_date, tea, ""])))
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            "statement.xml Stmt 1 Ntry 2 (line 3): Amt is missing",
+            'statement.xml Stmt 1 Ntry 3 (line 4): BookgDt "2023-02-29" is not a date like '
+            "2024-01-31",
+        ],
+        new=2,
+    )
+    assert [r.payload["amount"] for r in vault.records()] == ["-1.50", "-2.00"]
 
 
 @pytest.mark.parametrize(

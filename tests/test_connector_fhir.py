@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors import fhir
-from connectors.base import Record
+from connectors.base import Record, strict
 from connectors.fhir import FhirConnector
 from pds import registry
 from pds.errors import ImportFormatError
@@ -21,6 +21,7 @@ from pds.schemas import HealthSchema, fast_validator
 from pds.vault import Vault
 
 from .factories import mutations
+from .skipbad import assert_skip_bad
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
 SYNTHEA = "synthea-r4-transaction-bundle.json"
@@ -29,12 +30,12 @@ FAST = fast_validator(HealthSchema())
 
 
 def parse(data: bytes, filename: str = "records.json") -> list[Record]:
-    return list(FhirConnector().parse(io.BytesIO(data), filename))
+    return list(strict(FhirConnector().parse(io.BytesIO(data), filename), filename))
 
 
 def parse_fixture(name: str) -> list[Record]:
     with (FIXTURES / name).open("rb") as stream:
-        return list(FhirConnector().parse(stream, str(FIXTURES / name)))
+        return list(strict(FhirConnector().parse(stream, name), name))
 
 
 def refusal(data: bytes, filename: str = "records.json") -> str:
@@ -292,6 +293,48 @@ def test_bad_ndjson_line_is_named():
     assert refusal(data, "o.ndjson") == (
         "o.ndjson line 2: not valid JSON (Expecting property name enclosed in double quotes "
         "at column 2)"
+    )
+
+
+def test_skip_bad_leaves_out_the_bad_lines(vault: Vault, tmp_path: Path):
+    path = tmp_path / "o.ndjson"
+    lines = [
+        json.dumps(observation(id="o1")),
+        "{oops",
+        json.dumps({"name": "not fhir"}),
+        json.dumps(observation(id="o4", effectiveDateTime="2019-02-30")),
+        json.dumps({"resourceType": "observation!"}),
+        json.dumps(observation(id="o6")),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            "o.ndjson line 2: not valid JSON (Expecting property name enclosed in double quotes "
+            "at column 2)",
+            'o.ndjson line 3: JSON but not FHIR: no "resourceType" in the top-level object',
+            'o.ndjson line 4: date "2019-02-30" is not a real calendar date and time',
+            'o.ndjson line 5: resourceType "observation!" is not a FHIR resource type',
+        ],
+        new=2,
+    )
+    assert [r.payload["id"] for r in vault.records()] == ["o1", "o6"]
+
+
+def test_skip_bad_leaves_out_a_bad_bundle_entry(vault: Vault, tmp_path: Path):
+    path = tmp_path / "records.json"
+    path.write_bytes(
+        bundle(observation(), observation(effectiveDateTime="2019-02-30"), ["not", "a", "resource"])
+    )
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            'records.json entry 2: date "2019-02-30" is not a real calendar date and time',
+            "records.json entry 3: the resource is not a JSON object",
+        ],
+        new=1,
     )
 
 

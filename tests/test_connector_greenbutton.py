@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors import greenbutton
-from connectors.base import Record
+from connectors.base import Record, strict
 from connectors.greenbutton import GreenButtonConnector
 from pds import registry
 from pds.errors import ImportFormatError
@@ -21,6 +21,7 @@ from pds.schemas import EnergySchema, fast_validator
 from pds.vault import Vault
 
 from .factories import mutations
+from .skipbad import assert_skip_bad
 
 FIXTURES = Path(__file__).parent / "fixtures" / "greenbutton"
 NIST = "TestGBDataHourlyNineDaysBinnedDaily.xml"
@@ -31,12 +32,12 @@ FAST = fast_validator(EnergySchema())
 
 
 def parse(data: bytes, filename: str = "usage.xml") -> list[Record]:
-    return list(GreenButtonConnector().parse(io.BytesIO(data), filename))
+    return list(strict(GreenButtonConnector().parse(io.BytesIO(data), filename), filename))
 
 
 def parse_fixture(name: str) -> list[Record]:
     with (FIXTURES / name).open("rb") as stream:
-        return list(GreenButtonConnector().parse(stream, str(FIXTURES / name)))
+        return list(strict(GreenButtonConnector().parse(stream, name), name))
 
 
 def refusal(data: bytes, filename: str = "usage.xml") -> str:
@@ -336,6 +337,17 @@ def test_meter_reading_without_reading_type_is_refused():
 )
 def test_bad_values_are_refused_naming_the_line(change, message):
     assert refusal(feed(**change)) == message
+
+
+def test_skip_bad_leaves_out_the_bad_reading(vault, tmp_path):
+    path = tmp_path / "usage.xml"
+    path.write_bytes(feed(value="12,5"))
+    assert_skip_bad(
+        vault, path, ['usage.xml line 6: IntervalReading value "12,5" is not a whole number'], new=1
+    )
+    assert [r.payload for r in vault.records()] == [
+        reading(start="2023-11-14T22:28:20Z", value="-7", cost="-0.50")
+    ]
 
 
 def test_not_an_atom_feed():

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from connectors.base import Rejected, strict
 from connectors.ical import IcalConnector
 from pds import registry
 from pds.errors import ImportFormatError
@@ -20,12 +21,13 @@ from pds.schemas import EventSchema
 from pds.vault import Vault
 
 from .conftest import fixture
+from .skipbad import assert_skip_bad
 
 ICAL = IcalConnector()
 
 
 def parse(text: str, name: str = "c.ics") -> list:
-    return list(ICAL.parse(io.BytesIO(text.encode()), name))
+    return list(strict(ICAL.parse(io.BytesIO(text.encode()), name), name))
 
 
 def calendar(*events: str) -> str:
@@ -143,6 +145,28 @@ def test_event_without_start_is_refused_or_skipped(vault: Vault, tmp_path: Path)
     assert (summary.new, summary.rejected, summary.rejected_rows) == (1, 1, [exc.value.message])
 
 
+def test_skip_bad_leaves_out_the_unreadable_event(vault: Vault, tmp_path: Path) -> None:
+    path = tmp_path / "cal.ics"
+    path.write_text(
+        calendar(
+            "UID:ok\r\nDTSTART:20240101T100000Z\r\n",
+            "UID:bad\r\nDTSTART:2024-13-45\r\n",
+            "UID:ok2\r\nDTSTART:20240102\r\n",
+        ),
+        encoding="utf-8",
+    )
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            "cal.ics VEVENT #2 (UID bad): Cannot access 'dt' on broken property 'DTSTART' "
+            "(expected 'vDDDTypes'): Expected datetime, date, or ..."
+        ],
+        new=2,
+    )
+    assert [r.payload["uid"] for r in vault.records()] == ["ok", "ok2"]
+
+
 def test_not_a_calendar() -> None:
     with pytest.raises(ImportFormatError) as exc:
         parse("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n")
@@ -166,6 +190,9 @@ SAMPLES = [fixture(n).read_bytes() for n, *_ in CASES]
 def _survives(data: bytes) -> None:
     try:
         for rec in ICAL.parse(io.BytesIO(data), "f.ics"):
+            if isinstance(rec, Rejected):
+                assert rec.where.startswith("VEVENT #")
+                continue
             with contextlib.suppress(ValidationError):
                 EventSchema().load(rec.payload)
     except ImportFormatError:

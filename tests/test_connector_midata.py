@@ -10,13 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import Record
+from connectors.base import Record, strict
 from connectors.midata import MidataConnector
 from connectors.ofx import OfxConnector
 from pds.errors import ImportFormatError
 from pds.schemas import TransactionSchema
 
 from .factories import mutations
+from .skipbad import assert_skip_bad
 
 FIXTURES = Path(__file__).parent / "fixtures" / "midata"
 SPEC = "midata-spec-example.csv"
@@ -25,12 +26,12 @@ HEADER = b"Date,Type,Merchant/Description,Debit/Credit,Balance\n"
 
 
 def parse(data: bytes, filename: str = "midata.csv") -> list[Record]:
-    return list(MidataConnector().parse(io.BytesIO(data), filename))
+    return list(strict(MidataConnector().parse(io.BytesIO(data), filename), filename))
 
 
 def parse_fixture(name: str) -> list[Record]:
     with (FIXTURES / name).open("rb") as stream:
-        return list(MidataConnector().parse(stream, str(FIXTURES / name)))
+        return list(strict(MidataConnector().parse(stream, name), name))
 
 
 def txn(date, amount, balance, type_, description, account=None) -> dict:
@@ -303,6 +304,27 @@ def test_error_line_too_long():
         HEADER + b"x" * (1 << 20),
         f"midata.csv line 2: the line is longer than {1 << 20} bytes",
     )
+
+
+def test_skip_bad_leaves_out_the_bad_rows(vault, tmp_path):
+    path = tmp_path / "statement.csv"
+    path.write_bytes(
+        HEADER
+        + b"03/02/2024,VIS,COFFEE,-3.20,96.80\n"
+        + b"02/02/2024,VIS,BOOKS,-1O.00,100.00\n"
+        + b"31/02/2024,VIS,BAD DATE,-1.00,110.00\n"
+        + b"01/02/2024,BGC,SALARY,110.00,111.00\n"
+    )
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            'statement.csv line 3: amount "-1O.00" is not a number',
+            'statement.csv line 4: date "31/02/2024" is not a date like 31/12/2024',
+        ],
+        new=2,
+    )
+    assert [r.payload["description"] for r in vault.records()] == ["SALARY", "COFFEE"]
 
 
 def test_error_has_a_hint():

@@ -11,13 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import Record
+from connectors.base import Record, strict
 from connectors.mt940 import Mt940Connector
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.schemas import BalanceSchema, TransactionSchema
 
 from .factories import mutations
+from .skipbad import assert_skip_bad
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mt940"
 ABN = "abnamro.sta"
@@ -31,12 +32,12 @@ GOOD = (
 
 
 def parse(data: bytes, filename: str = "statement.sta") -> list[Record]:
-    return list(Mt940Connector().parse(io.BytesIO(data), filename))
+    return list(strict(Mt940Connector().parse(io.BytesIO(data), filename), filename))
 
 
 def parse_fixture(name: str) -> list[Record]:
     with (FIXTURES / name).open("rb") as stream:
-        return list(Mt940Connector().parse(stream, str(FIXTURES / name)))
+        return list(strict(Mt940Connector().parse(stream, name), name))
 
 
 def of(records: list[Record], category: str) -> list[Record]:
@@ -201,6 +202,30 @@ def test_bad_fields_name_the_line(change, message):
     with pytest.raises(ImportFormatError) as exc:
         parse(GOOD.replace(*change).encode())
     assert exc.value.message == message
+
+
+def test_skip_bad_leaves_out_the_bad_lines(vault, tmp_path):
+    path = tmp_path / "statement.sta"
+    path.write_text(
+        GOOD.replace(
+            ":86:Coffee\n",
+            ":86:Coffee\n:61:2001010101D6X,00NOVBNONREF\n:86:Bad\n"
+            ":61:2002300230D1,00NOVBNONREF\n:86:Feb 30\n:61:2001020102C5,00NTRFNONREF\n:86:Tea\n",
+        ).replace(":62F:C200101EUR379,29", ":62F:C200101EUR379.29")
+    )
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            'statement.sta line 7: :61: "2001010101D6X,00NOVBNONREF" is not a statement line '
+            "like 1105240524D9,N192NONREF",
+            'statement.sta line 9: :61: date "2002300230" is not a real date',
+            'statement.sta line 13: :62F: "C200101EUR379.29" is not a balance like '
+            "C110522EUR3236,28",
+        ],
+        new=3,
+    )
+    assert [r.payload["description"] for r in vault.records("transactions")] == ["Coffee", "Tea"]
 
 
 def test_not_mt940():

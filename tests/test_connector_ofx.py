@@ -10,13 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import Record
+from connectors.base import Record, strict
 from connectors.midata import MidataConnector
 from connectors.ofx import OfxConnector
 from pds.errors import ImportFormatError
 from pds.schemas import TransactionSchema
 
 from .factories import mutations
+from .skipbad import assert_skip_bad
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ofx"
 CHECKING = "ofxparse-checking.ofx"
@@ -28,12 +29,12 @@ COUNTS = {CHECKING: 3, SUNCORP: 1, ANZCC: 1, BB: 1, ACTUAL: 2}
 
 
 def parse(data: bytes, filename: str = "bank.ofx") -> list[Record]:
-    return list(OfxConnector().parse(io.BytesIO(data), filename))
+    return list(strict(OfxConnector().parse(io.BytesIO(data), filename), filename))
 
 
 def parse_fixture(name: str) -> list[Record]:
     with (FIXTURES / name).open("rb") as stream:
-        return list(OfxConnector().parse(stream, str(FIXTURES / name)))
+        return list(strict(OfxConnector().parse(stream, name), name))
 
 
 def txn(**fields) -> dict:
@@ -393,6 +394,31 @@ def test_error_bad_date():
         'bank.ofx STMTTRN #1 (line 10): DTPOSTED "31/01/2024" is not an OFX date like 20240131 '
         "or 20240131120000.000[-5:EST]",
     )
+
+
+def test_skip_bad_leaves_out_the_bad_transactions(vault, tmp_path):
+    path = tmp_path / "bank.ofx"
+    two = ONE.replace(b"F1", b"F2").replace(b"20240131", b"20240201")
+    path.write_bytes(
+        sgml(
+            ONE
+            + ONE.replace(b"F1", b"F9").replace(b"-1.50", b"12,3O")
+            + ONE.replace(b"F1", b"F8")
+            .replace(b"<CURDEF>", b"")
+            .replace(b"<NAME>", b"<CURRENCY><CURSYM>EURO</CURRENCY><NAME>")
+            + two
+        )
+    )
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            'bank.ofx STMTTRN #2 (line 11): TRNAMT "12,3O" is not a number',
+            'bank.ofx STMTTRN #3 (line 12): currency "EURO" is not an ISO 4217 code like USD',
+        ],
+        new=2,
+    )
+    assert [r.payload["reference"] for r in vault.records()] == ["F1", "F2"]
 
 
 def test_error_no_ofx_element():

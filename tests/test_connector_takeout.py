@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from connectors.base import Rejected
 from connectors.takeout import TakeoutConnector
 from pds import registry
 from pds.errors import ImportFormatError
@@ -22,6 +23,7 @@ from pds.schemas import CATEGORIES, schema_for
 from pds.vault import Vault
 
 from .conftest import fixture
+from .skipbad import assert_skip_bad
 
 TAKEOUT = TakeoutConnector()
 # Where each real file sits inside a Takeout archive.
@@ -221,6 +223,41 @@ def test_bad_location_values_are_named_by_the_schema(
     assert exc.value.message == f"Records.json location #1: {message}"
 
 
+def test_skip_bad_leaves_out_bad_elements_and_cards_in_a_zip(vault: Vault, tmp_path: Path) -> None:
+    point = {"timestampMs": "1437263846012", "latitudeE7": 376955289, "longitudeE7": 1}
+    history = json.dumps({"locations": [point, 5, {**point, "timestampMs": "1437263846013"}]})
+    cards = (
+        b"BEGIN:VCARD\nFN:A\nEND:VCARD\nBEGIN:VCARD\nno colon here\nEND:VCARD\n"
+        b"BEGIN:VCARD\nFN:B\nEND:VCARD\n"
+    )
+    path = tmp_path / "takeout-1.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("Takeout/Location History/Records.json", history)
+        z.writestr("Takeout/Contacts/c.vcf", cards)
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            "takeout-1.zip Takeout/Location History/Records.json location #2: not a JSON object",
+            "takeout-1.zip Takeout/Contacts/c.vcf card 2 (line 4): not a readable vCard (At "
+            "line 3: Failed to parse line: no colon here)",
+        ],
+        new=4,
+    )
+    assert vault.status()["categories"] == {"contacts": 2, "locations": 2}
+
+
+def test_a_bare_number_split_across_chunks_is_one_element() -> None:
+    point = '{"timestampMs": "0", "latitudeE7": 1, "longitudeE7": 1}'
+    pad = " " * (65536 - len('{"locations":[') - len(point) - 3)  # "12" | "3"
+    data = ('{"locations":[' + point + "," + pad + "123,\n4" + "]}").encode()
+    items = list(TAKEOUT.parse(io.BytesIO(data), "LH.json"))
+    assert items[1:] == [
+        Rejected("location #2", "not a JSON object"),
+        Rejected("location #3", "not a JSON object"),
+    ]
+
+
 def test_e7_wrapped_int32_values_are_unwrapped(vault: Vault, tmp_path: Path) -> None:
     path = tmp_path / "Records.json"
     point = {"timestampMs": "0", "latitudeE7": 4294967296 - 337000000, "longitudeE7": -1}
@@ -332,6 +369,9 @@ SAMPLES = [fixture(s).read_bytes() for s in LAYOUT.values() if s and s.startswit
 def _survives(data: bytes) -> None:
     try:
         for rec in TAKEOUT.parse(io.BytesIO(data), "f.json"):
+            if isinstance(rec, Rejected):
+                assert rec.message == "not a JSON object"
+                continue
             with contextlib.suppress(ValidationError):
                 schema_for(rec.category).load(rec.payload)
     except ImportFormatError:

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from connectors.base import strict
 from connectors.vcard import VcardConnector
 from pds import registry
 from pds.errors import ImportFormatError
@@ -21,12 +22,13 @@ from pds.schemas import ContactSchema
 from pds.vault import Vault
 
 from .conftest import fixture
+from .skipbad import assert_skip_bad
 
 VCARD = VcardConnector()
 
 
 def parse(data: bytes, name: str = "c.vcf") -> list:
-    return list(VCARD.parse(io.BytesIO(data), name))
+    return list(strict(VCARD.parse(io.BytesIO(data), name), name))
 
 
 def contacts(vault: Vault) -> list[dict]:
@@ -154,6 +156,24 @@ def test_unparseable_card_names_card_and_line() -> None:
     with pytest.raises(ImportFormatError) as exc:
         parse(b"BEGIN:VCARD\nFN:A\nEND:VCARD\nBEGIN:VCARD\nno colon here\nEND:VCARD\n")
     assert exc.value.message.startswith("c.vcf card 2 (line 4): not a readable vCard (")
+
+
+def test_skip_bad_leaves_out_the_unreadable_card(vault: Vault, tmp_path: Path) -> None:
+    path = tmp_path / "book.vcf"
+    path.write_bytes(
+        b"BEGIN:VCARD\nFN:A\nEND:VCARD\nBEGIN:VCARD\nno colon here\nEND:VCARD\n"
+        b"BEGIN:VCARD\nFN:B\nEND:VCARD\n"
+    )
+    assert_skip_bad(
+        vault,
+        path,
+        [
+            "book.vcf card 2 (line 4): not a readable vCard (At line 3: Failed to parse line: "
+            "no colon here)"
+        ],
+        new=2,
+    )
+    assert sorted(r.payload["full_name"] for r in vault.records()) == ["A", "B"]
 
 
 def test_empty_card_stops_the_file_or_is_skipped(vault: Vault, tmp_path: Path) -> None:

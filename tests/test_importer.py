@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from marshmallow import ValidationError as MarshmallowError
 
-from connectors.base import Connector, Record
+from connectors.base import Connector, Record, Rejected, strict
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.importer import import_file
@@ -104,6 +104,53 @@ def test_skip_bad_leaves_out_and_lists(vault: Vault, tmp_path: Path, plugin) -> 
     summary = import_file(vault, lst(tmp_path), skip_bad=True)
     assert (summary.new, summary.rejected) == (2, 1)
     assert summary.rejected_rows == ['x.lst row 2: date: "2024-02-30" is not a real calendar date']
+
+
+def test_rejected_row_stops_the_file_after_earlier_batches(
+    vault: Vault, tmp_path: Path, plugin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pds.importer.BATCH", 2)  # rows 1-4 reach the vault before row 5
+    good = [rec(transaction(amount=f"-{n}.00"), f"row {n}") for n in range(1, 5)]
+    plugin([*good, Rejected("row 5", 'amount "1,0O" is not a number')])
+    with pytest.raises(ImportFormatError) as exc:
+        import_file(vault, lst(tmp_path))
+    assert exc.value.message == 'x.lst row 5: amount "1,0O" is not a number'
+    assert exc.value.hint == "Fix or remove that row, or pass --skip-bad to leave it out."
+    assert (vault.status()["records"], vault.sources()) == (0, [])
+
+
+def test_skip_bad_lists_rejected_and_invalid_rows_in_file_order(
+    vault: Vault, tmp_path: Path, plugin
+) -> None:
+    plugin(
+        [
+            Rejected("line 2", 'date "31/02/2024" is not a date like 31/12/2024'),
+            rec(transaction(), "line 3"),
+            rec(transaction(date="2024-02-30"), "line 4"),
+            Rejected("", "the last row is cut short"),
+            rec(transaction(amount="-1.00"), "line 6"),
+        ]
+    )
+    summary = import_file(vault, lst(tmp_path), skip_bad=True)
+    assert (summary.new, summary.duplicate, summary.rejected) == (2, 0, 3)
+    assert summary.rejected_rows == [
+        'x.lst line 2: date "31/02/2024" is not a date like 31/12/2024',
+        'x.lst line 4: date: "2024-02-30" is not a real calendar date',
+        "x.lst: the last row is cut short",
+    ]
+    assert vault.status()["records"] == 2
+
+
+def test_strict_raises_what_the_importer_would(tmp_path: Path) -> None:
+    rows = [rec(transaction(), "row 1"), Rejected("row 2", "bad")]
+    items = strict(iter(rows), "/some/dir/x.lst")
+    assert next(items) == rows[0]
+    with pytest.raises(ImportFormatError) as exc:
+        next(items)
+    assert (exc.value.message, exc.value.hint) == (
+        "x.lst row 2: bad",
+        "Fix or remove that row, or pass --skip-bad to leave it out.",
+    )
 
 
 def test_missing_optional_fields_are_normalized(vault: Vault, tmp_path: Path, plugin) -> None:

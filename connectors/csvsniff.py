@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import re
+from functools import lru_cache
 
 DELIMITERS = (",", ";", "\t", "|")
 DECIMALS = ("auto", ".", ",")
@@ -57,6 +58,13 @@ def parse_amount(raw: str, decimal: str = "auto", thousands: str | None = None) 
     decimal mark when both appear; a lone ``.``/``,`` followed by exactly three digits is
     ambiguous (``1,100`` or ``1.1``) and refused. Raises ValueError saying what is wrong.
     """
+    plain = _plain(decimal, thousands)
+    if plain is not None:
+        found = plain.match(raw.strip())
+        if found is not None:  # the common forms: "-1,036.47", "$20.00", "1234,5"
+            sign, whole, fraction = found.groups()
+            number = whole.replace(_GROUP[decimal], "") + (f".{fraction}" if fraction else "")
+            return "-" + number if sign and number.strip("0.") else number
     text, negative = _strip_decorations(raw)
     if not _NUMBER.match(text):
         raise ValueError("is not a number")
@@ -69,6 +77,25 @@ def parse_amount(raw: str, decimal: str = "auto", thousands: str | None = None) 
         raise ValueError("is not a number")
     number = digits + (f".{fraction}" if fraction else "")
     return "-" + number if negative and number.strip("0.") else number
+
+
+_GROUP = {".": ",", ",": "."}
+
+
+@lru_cache(maxsize=32)
+def _plain(decimal: str, thousands: str | None) -> re.Pattern[str] | None:
+    """The fast path of ``parse_amount``: a pattern for the plain forms under one mapping's
+    conventions (an optional leading minus, an optional currency symbol, digits grouped by
+    the other mark or not at all, an optional fraction), read exactly as the full rules
+    would read them. None when the decimal mark is ``auto`` or the thousands separator is
+    another one (those go through the full rules only)."""
+    if decimal not in _GROUP:
+        return None
+    group = _GROUP[decimal]
+    if thousands not in (None, "", group):
+        return None
+    grouped = "" if thousands == "" else rf"[0-9]{{1,3}}(?:{re.escape(group)}[0-9]{{3}})+|"
+    return re.compile(rf"(-?)[{_SYMBOLS}]?({grouped}[0-9]+)(?:{re.escape(decimal)}([0-9]+))?\Z")
 
 
 def _strip_decorations(raw: str) -> tuple[str, bool]:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors import csvsniff
 from connectors.bankcsv import BankCsvConnector, MappedCsvConnector
 from connectors.base import Record, strict
 from connectors.csvmapping import builtin_mappings, parse_mapping, read_mapping
@@ -542,3 +543,52 @@ def test_cli_import_with_a_mapping_file(runner, initialised: Path, tmp_path: Pat
     )
     assert result.exit_code == 2
     assert "--mapping and --connector cannot be used together" in result.stderr
+
+
+def _full_rules(raw: str, decimal: str, thousands: str | None) -> str:
+    """parse_amount with its fast path switched off: the full rules only."""
+    saved = csvsniff._plain
+    csvsniff._plain = lambda decimal, thousands: None
+    try:
+        return parse_amount(raw, decimal, thousands)
+    finally:
+        csvsniff._plain = saved
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    raw=st.text(alphabet="0123456789.,-+$£ '", max_size=14),
+    style=st.sampled_from(
+        [(".", ","), (".", None), (".", ""), (",", "."), (",", None), (",", ""), (",", " ")]
+    ),
+)
+def test_the_fast_path_reads_amounts_exactly_as_the_full_rules(
+    raw: str, style: tuple[str, str | None]
+) -> None:
+    decimal, thousands = style
+    try:
+        expected: str | type[ValueError] = _full_rules(raw, decimal, thousands)
+    except ValueError:
+        expected = ValueError
+    try:
+        got: str | type[ValueError] = parse_amount(raw, decimal, thousands)
+    except ValueError:
+        got = ValueError
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "decimal", "thousands", "expected"),
+    [
+        ("$1,036.47", ".", ",", "1036.47"),
+        ("-$57.27", ".", ",", "-57.27"),
+        ("-0.00", ".", ",", "0.00"),
+        ("1.234,50", ",", ".", "1234.50"),
+        ("-337,49", ",", None, "-337.49"),
+    ],
+)
+def test_plain_amounts_take_the_fast_path(
+    raw: str, decimal: str, thousands: str | None, expected: str
+) -> None:
+    assert csvsniff._plain(decimal, thousands).match(raw) is not None
+    assert parse_amount(raw, decimal, thousands) == expected

@@ -317,7 +317,7 @@ def report(r: dict[str, Any]) -> str:
     m = r["machine"]
     h = r["health"]
     lines = [
-        f"Connectors benchmark, {m.get('date', '')}, {m.get('cpu', '')}, {m.get('cpus', '')} CPUs",
+        f"Connectors benchmark, {m.get('date', '')}, {m.get('cpu', '')}, {m.get('nproc', '')} CPUs",
         f"  midata:   {r['midata_rows_per_s']['median']:,.0f} rows/s (median of {len(r['pairs'])})",
         f"  bank CSV: {r['bank_csv_rows_per_s']['median']:,.0f} rows/s "
         f"({r['bank_csv_bytes'] / MB:,.0f} MB, {r['pairs'][0]['bank_csv']['connector']})",

@@ -25,7 +25,7 @@ from pds.vault import Vault
 
 from .conftest import PASSPHRASE
 from .test_durability import pds_env
-from .test_serve import free_port, get
+from .test_serve import free_port, serving
 
 NODE_DIR = Path(__file__).parent / "node"
 NODE = shutil.which("node")
@@ -77,30 +77,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     added = json.loads(
         pds(env, "clients", "add", "--name", "Node Bank", "--redirect-uri", base + "/cb", "--json")
     )
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pds", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get(base + "/healthz")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+    with serving(env, port, tmp_path / "serve.log", workers=2) as proc:
         yield Server(home, base, env, proc, added["client_id"], added["client_secret"])
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
 
 @pytest.mark.slow

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,31 +34,46 @@ def get(url: str) -> tuple[int, str, bytes]:
         return exc.code, exc.headers["Content-Type"], exc.read()
 
 
+@contextmanager
+def serving(
+    env: dict[str, str], port: int, log: Path, workers: int = 2
+) -> Iterator[subprocess.Popen]:
+    """A real `pds serve` on 127.0.0.1:``port`` (its output in ``log``), answering /healthz,
+    stopped with its workers (SIGTERM to its process group) when the block ends."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pds", "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
 @pytest.mark.slow
 def test_serve_health_and_home(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = pds_env(home)
     subprocess.run([sys.executable, "-m", "pds", "demo"], env=env, check=True, capture_output=True)
     port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pds", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, ctype, body = get(base + "/healthz")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+    base = f"http://127.0.0.1:{port}"
+    with serving(env, port, tmp_path / "serve.log"):
+        status, ctype, body = get(base + "/healthz")
         assert (status, ctype, json.loads(body)) == (200, "application/json", {"status": "ok"})
         status, ctype, body = get(base + "/")
         assert status == 200
@@ -64,9 +83,6 @@ def test_serve_health_and_home(tmp_path: Path) -> None:
         status, _, css = get(base + "/static/pds.css")
         assert status == 200
         assert css.startswith(b":root")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_serve_wrong_passphrase_exits_cleanly(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from pds.crm import webhook_net
 from pds.errors import NotFound, PdsError, ValidationError
 from pds.oauth import store
+from pds.oauth.server import loopback_host
 from pds.vault.db import atomic
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ def url_problem(url: str, *, allow_private: bool = False) -> str | None:
         return "url must not contain a user name or password"
     if parts.fragment:
         return "url must not contain a fragment"
-    if parts.scheme == "http" and not (allow_private and _loopback(host)):
+    if parts.scheme == "http" and not (allow_private and loopback_host(host)):
         return "url must use https"
     return None
 
@@ -196,15 +197,6 @@ class UnsafeWebhookUrl(PdsError, ValueError):
     code = "unsafe_webhook_url"
     status = 400
     hint = "Register an https endpoint on a public host that you control."
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create(

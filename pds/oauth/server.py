@@ -80,7 +80,7 @@ def check_issuer(issuer: str) -> str:
         )
     if parts.path not in ("", "/"):
         raise ConfigError(f"PDS_ISSUER {issuer!r} must be an origin, without a path", hint=hint)
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not loopback_host(parts.hostname):
         raise ConfigError(
             f"PDS_ISSUER {issuer!r} uses plain http on a host that is not loopback",
             hint=hint + " Plain http is allowed only on 127.0.0.1, ::1 or localhost.",
@@ -88,7 +88,8 @@ def check_issuer(issuer: str) -> str:
     return issuer.rstrip("/")
 
 
-def _loopback(host: str) -> bool:
+def loopback_host(host: str) -> bool:
+    """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:
@@ -555,7 +556,7 @@ def redirect_uri_problem(uri: str) -> str | None:
         return f"redirect URI {uri!r} must not have a fragment"
     if parts.username is not None or parts.password is not None:
         return f"redirect URI {uri!r} must not have a user name"
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not loopback_host(parts.hostname):
         return f"redirect URI {uri!r} uses http on a host that is not loopback; use https"
     return None
 

@@ -8,12 +8,8 @@ Screenshots go to tests/browser/screenshots/ (ignored by git) for a reviewer to 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ..test_durability import pds_env
-from ..test_serve import free_port, get
+from ..test_serve import free_port, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).parent / "screenshots"
@@ -77,30 +73,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             "--json",
         )
     )
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pds", "serve", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get(base + "/healthz")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+    with serving(env, port, tmp / "serve.log", workers=1):
         yield Live(base, home, env, added["client_id"], added["client_secret"])
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
 
 @dataclass

@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import _common  # noqa: F401 - first: moves benchmarks/ behind pds's own packages on sys.path
+
 BARE_DOCUMENT = {"status": "ok", "service": "bare-flask", "items": [1, 2, 3]}
 
 

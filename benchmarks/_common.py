@@ -3,6 +3,7 @@ running a child process with its wall time and peak memory."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -17,6 +18,25 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+# The scripts here are named after what they measure, and one is ``connectors.py``: with this
+# folder first on ``sys.path`` (as it is for a script), pds's own ``connectors`` package would
+# be shadowed (an editable install finds pds's packages after the path entries). Every script
+# imports this module first, so take the folder off the path here; ``load_helper`` loads the
+# private helper modules by file.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+
+def load_helper(name: str) -> Any:
+    """The helper module ``benchmarks/<name>.py`` (e.g. ``_api_server``), loaded by file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, _HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 MB = 1024 * 1024
 PASSPHRASE = "benchmark passphrase: orchid kettle"  # noqa: S105 - throwaway vaults
@@ -120,3 +140,19 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict[
         "max_rss_mb": usage.ru_maxrss * 1024 / MB,  # ru_maxrss is in KiB on Linux
         "stdout": stdout,
     }
+
+
+def verdicts(summary: list[dict[str, Any]]) -> list[str]:
+    """One report line per target: metric, value, target, met or NOT met."""
+    return [
+        f"  {s['metric']}: {s['value']} (target {s['target']}): {'met' if s['met'] else 'NOT met'}"
+        for s in summary
+    ]
+
+
+def finish(result: dict[str, Any], text: str, json_out: str | None) -> int:
+    """Print the report and, when asked, write the results as JSON (run.py reads it)."""
+    print(text)
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0

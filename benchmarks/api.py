@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from _common import PASSPHRASE, pds_env, pds_executable
+from _common import PASSPHRASE, finish, load_helper, pds_env, pds_executable
 
 NAME = "api"
 DEFAULT_ROWS = 10_000
@@ -633,14 +633,12 @@ def profile_inprocess(home: Path, token: str, n: int) -> dict[str, Any]:
     from pds.settings import Settings
     from pds.vault import Vault
 
-    sys.path.insert(0, str(HERE))
-    from _api_server import _no_audit, bare_app
-
+    helper = load_helper("_api_server")
     settings = Settings(home=home)
     with Vault.open(settings, PASSPHRASE) as vault:
         app = create_app(settings, vault.keyring)
     http = app.test_client()
-    bare = bare_app().test_client()
+    bare = helper.bare_app().test_client()
     headers = {"Authorization": f"Bearer {token}"}
 
     def loop(client: Any, path: str, count: int) -> float:
@@ -657,7 +655,7 @@ def profile_inprocess(home: Path, token: str, n: int) -> dict[str, Any]:
 
     audited = timed(lambda: loop(http, PATH, n))
     real = pds.api.auth.audit_allowed
-    pds.api.auth.audit_allowed = pds.api.audit_allowed = _no_audit
+    pds.api.auth.audit_allowed = pds.api.audit_allowed = helper._no_audit
     try:
         unaudited = timed(lambda: loop(http, PATH, n))
     finally:
@@ -1148,10 +1146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rows < 50 or args.repeats < 1:
         ap.error("--rows must be at least 50 and --repeats at least 1")
     result = run_benchmark(args)
-    print(report(result))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return finish(result, report(result), args.json_out)
 
 
 if __name__ == "__main__":

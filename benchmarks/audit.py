@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import PASSPHRASE, filesystem, machine, pds_env, pds_executable, spread
+from _common import PASSPHRASE, filesystem, finish, machine, pds_env, pds_executable, spread
 
 NAME = "audit"
 DEFAULT_ENTRIES = 1_000_000
@@ -615,10 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if min(args.entries, args.batch, args.single, args.proofs, args.repeats) < 1:
         ap.error("--entries, --batch, --single, --proofs and --repeats must be at least 1")
     result = run_benchmark(args)
-    print(report(result))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return finish(result, report(result), args.json_out)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import MB, filesystem, machine, pds_env, pds_executable, run_measured, spread
+from _common import (
+    MB,
+    filesystem,
+    finish,
+    machine,
+    pds_env,
+    pds_executable,
+    run_measured,
+    spread,
+    verdicts,
+)
 
 NAME = "connectors"
 DEFAULT_ROWS = 1_000_000
@@ -203,15 +213,7 @@ def _check(res: dict[str, Any], expected: int, what: str) -> None:
         raise RuntimeError(f"{what}: pds import stored the wrong records: {res}")
 
 
-def _pds_importable() -> None:
-    """This script is named ``connectors.py`` and its folder is ``sys.path[0]``: take the
-    folder off the path so that pds's own ``connectors`` package is the one imported."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-
-
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    _pds_importable()
     from pds.demo import write_synthetic_midata
 
     pds = pds_executable()
@@ -326,9 +328,7 @@ def report(r: dict[str, Any]) -> str:
         f"peak RSS {h['max_rss_mb']:.0f} MB",
         "",
     ]
-    for s in r["summary"]:
-        verdict = "met" if s["met"] else "NOT met"
-        lines.append(f"  {s['metric']}: {s['value']} (target {s['target']}): {verdict}")
+    lines.extend(verdicts(r["summary"]))
     return "\n".join(lines)
 
 
@@ -349,10 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.health_mb is None:
         args.health_mb = max(1, round(DEFAULT_HEALTH_MB * args.rows / DEFAULT_ROWS))
     result = run_benchmark(args)
-    print(report(result))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return finish(result, report(result), args.json_out)
 
 
 if __name__ == "__main__":

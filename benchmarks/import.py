@@ -51,11 +51,13 @@ from _common import (
     MB,
     PASSPHRASE,
     filesystem,
+    finish,
     machine,
     pds_env,
     pds_executable,
     run_measured,
     spread,
+    verdicts,
 )
 
 NAME = "import"
@@ -587,9 +589,7 @@ def report(r: dict[str, Any]) -> str:
     for f in prof["top_functions"][:10]:
         lines.append(f"    {f['self_us_per_row']:7.2f}  {f['calls']:>9,}  {f['function']}")
     lines.append("")
-    for s in r["summary"]:
-        verdict = "met" if s["met"] else "NOT met"
-        lines.append(f"  {s['metric']}: {s['value']} (target {s['target']}): {verdict}")
+    lines.extend(verdicts(r["summary"]))
     return "\n".join(lines)
 
 
@@ -620,10 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rows < 1 or args.repeats < 1:
         ap.error("--rows and --repeats must be at least 1")
     result = run_benchmark(args)
-    print(report(result))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return finish(result, report(result), args.json_out)
 
 
 if __name__ == "__main__":

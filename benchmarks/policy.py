@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import statistics
@@ -33,6 +32,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+from _common import finish, verdicts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -189,9 +190,7 @@ def report(r: dict[str, Any]) -> str:
     for name, s in u.items():
         lines.append(f"  {name:<18} {s['median']:9.3f} ({s['min']:.3f}, {s['max']:.3f})")
     lines.append(f"  ratio decide / plain call: {r['ratio_vs_call']:.0f}x")
-    for s in r["summary"]:
-        verdict = "met" if s["met"] else "NOT met"
-        lines.append(f"  {s['metric']}: {s['value']} (target {s['target']}): {verdict}")
+    lines.extend(verdicts(r["summary"]))
     return "\n".join(lines)
 
 
@@ -202,10 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", dest="json_out", help="also write the results as JSON here")
     args = ap.parse_args(argv)
     result = run(args.rows, args.repeats)
-    print(report(result))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2), encoding="utf-8")
-    return 0
+    return finish(result, report(result), args.json_out)
 
 
 if __name__ == "__main__":

@@ -337,6 +337,17 @@ def test_ruleset_and_list_decide_the_same() -> None:
     )
 
 
+def test_ruleset_words_with_a_detail_are_memoised_and_the_same() -> None:
+    rs = RuleSet([YEAR, REDACT])
+    detail = (date(2025, 11, 23), None)
+    first = rs.words(YEAR, detail)
+    assert first == YEAR.words(detail)
+    assert rs.words(YEAR, (date(2025, 11, 23), None)) is first  # from the memo
+    assert rs.words(YEAR, (date(2025, 11, 24), None)) == YEAR.words((date(2025, 11, 24), None))
+    assert rs.words(REDACT, ["unhashable"]) == REDACT.words(["unhashable"])
+    assert rs.words(YEAR) == YEAR.words()
+
+
 def test_a_request_needs_a_known_action() -> None:
     with pytest.raises(ValueError, match="action 'delete' is not one of read, write, aggregate"):
         Request("acme", "delete", ("transactions",))

@@ -32,15 +32,27 @@ class RuleSet:
         }
         self._cache: dict[tuple[tuple[str, ...], str, str | None], tuple[Rule, ...]] = {}
         # each rule's request-independent words, made once (the rules live as long as this)
-        self._words = {id(r): r.words() for r in self.rules}
+        self._words: dict[object, str] = {id(r): r.words() for r in self.rules}
 
     def words(self, rule: Rule, detail: object = None) -> str:
-        """``rule.words(detail)``, from the precomputed ones when there is no detail."""
+        """``rule.words(detail)``, from the precomputed ones when there is no detail, else
+        memoised by (rule, detail): details are dates and field names, which repeat from one
+        request to the next (the same day, the same fields)."""
         if detail is None:
             found = self._words.get(id(rule))
             if found is not None:
                 return found
-        return rule.words(detail)
+            return rule.words(detail)
+        try:
+            key = (id(rule), detail)
+            found = self._words.get(key)
+        except TypeError:  # an unhashable detail: say it afresh
+            return rule.words(detail)
+        if found is None:
+            if len(self._words) >= len(self.rules) + self.CACHE_SIZE:
+                self._words = {id(r): r.words() for r in self.rules}
+            found = self._words[key] = rule.words(detail)
+        return found
 
     def for_request(self, req: Request) -> tuple[Rule, ...]:
         """The rules that can apply to the request's categories, action and purpose, in

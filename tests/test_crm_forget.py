@@ -268,7 +268,7 @@ def test_web_forget_needs_the_typed_name_and_csrf(kit, vault) -> None:
     )
     assert ok.status_code == 303
     page = kit.http.get("/requests")
-    assert "Forgot energy: 1 records deleted and their key destroyed." in page.text
+    assert "Forgot energy: 1 record deleted and their key destroyed." in page.text
     assert list(vault.records("energy")) == []
 
 

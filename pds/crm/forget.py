@@ -42,6 +42,12 @@ class Forgotten:
     key_version: int | None
     checkpointed: bool
 
+    @property
+    def said(self) -> str:
+        """What happened, in a sentence for the owner."""
+        noun = "record" if self.records == 1 else "records"
+        return f"Forgot {self.category}: {self.records} {noun} deleted and their key destroyed."
+
     def as_dict(self) -> dict[str, object]:
         return {
             "category": self.category,

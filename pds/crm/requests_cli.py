@@ -196,7 +196,7 @@ def forget(v: Vault, category: str, yes: bool, as_json: bool) -> None:
     if as_json:
         emit(done.as_dict())
         return
-    click.echo(f"Forgot {category}: {done.records} records deleted and their key destroyed.")
+    click.echo(done.said)
     click.echo(forgetmod.OLD_BACKUPS)
     if not done.checkpointed:
         click.echo(

@@ -120,7 +120,4 @@ def forget() -> Any:
         done = forgetmod.forget(_vault(), category)
     except PdsError as exc:
         return _failed(exc)
-    return _done(
-        f"Forgot {category}: {done.records} records deleted and their key destroyed. "
-        + forgetmod.OLD_BACKUPS
-    )
+    return _done(f"{done.said} {forgetmod.OLD_BACKUPS}")

@@ -5,9 +5,10 @@ streamed out of the archive through ``connectors.archive.SafeZip``, never extrac
 
 The file is streamed (``connectors.xmlsafe.iterparse``): each top-level element of
 ``<HealthData>`` is read at its end tag, turned into a record, and then the root is cleared,
-so memory stays flat for a multi-gigabyte export. The export's internal DTD subset
-(ATTLIST/ELEMENT declarations) is allowed; an ENTITY declaration, an external DTD or an
-external entity is refused.
+so memory stays flat for a multi-gigabyte export; one top-level element holding more than
+``MAX_HELD`` elements is refused, so it stays flat inside one too. The export's internal
+DTD subset (ATTLIST/ELEMENT declarations) is allowed, without applying its attribute
+defaults; an ENTITY declaration, an external DTD or an external entity is refused.
 
 Mapping (docs/categories.md, ``health``):
 
@@ -43,6 +44,7 @@ from connectors.xmlsafe import iterparse
 from pds.errors import ImportFormatError
 
 MAX_BYTES = 4 * 1024**3
+MAX_HELD = 10_000  # elements inside one top-level element (a Record's MetadataEntry, ...)
 ZIP_FOLDER = "apple_health_export/"
 ZIP_ENTRY = ZIP_FOLDER + "export.xml"
 HINT = "Export again from the Health app (profile picture > Export All Health Data)."
@@ -98,7 +100,7 @@ def _export(stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
     """The records of one export.xml stream."""
     name = os.path.basename(filename)
     events = iterparse(stream, filename, ("start", "end"), allow_dtd=True, max_bytes=MAX_BYTES)
-    depth = 0
+    depth = held = 0
     root: Element | None = None
     for event, element in events:
         if event == "start":
@@ -106,10 +108,19 @@ def _export(stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
             if root is None:
                 root = element
                 _check_root(name, element)
+            elif depth > 2:
+                held += 1
+                if held > MAX_HELD:
+                    raise ImportFormatError(
+                        f"{name} line {events.line}: more than {MAX_HELD:,} elements inside "
+                        "one top-level element",
+                        hint=HINT,
+                    )
             continue
         depth -= 1
         if depth != 1:
             continue
+        held = 0
         record = _record(element, events.line)
         if record is not None:
             yield record

@@ -270,10 +270,10 @@ def _count_entries(stream: BinaryIO, size: int, filename: str, limit: int) -> in
     if locator >= 0 and tail[locator : locator + 4] == _ZIP64_LOCATOR:
         record_at = cd_end - 20 - 56  # where it is unless an extensible data sector follows
         record = _read_at(stream, record_at, 56)
-        if record[:4] != _ZIP64_EOCD:
+        if len(record) < 56 or record[:4] != _ZIP64_EOCD:
             record_at = struct.unpack_from("<Q", tail, locator + 8)[0]
             record = _read_at(stream, record_at, 56)
-        if record[:4] != _ZIP64_EOCD:
+        if len(record) < 56 or record[:4] != _ZIP64_EOCD:  # a short read: cut or forged
             raise _not_zip(filename, "its zip64 end record is missing")
         count64, cd_size = struct.unpack_from("<QQ", record, 32)
         count, cd_end = max(count, count64), record_at

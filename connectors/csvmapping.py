@@ -10,6 +10,7 @@ naming the file and the field (validated with marshmallow).
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,7 +59,7 @@ def _date_format(value: str) -> None:
     try:
         datetime(2024, 1, 31).strftime(value)
         ok = datetime.strptime(datetime(2024, 1, 31).strftime(value), value).date()
-    except ValueError:
+    except (ValueError, re.error):  # re.error: a repeated directive such as "%d %d"
         ok = None
     if ok is None or ok.isoformat() != "2024-01-31":
         raise ValidationError(f'"{value}" is not a date format with day, month and year')

@@ -18,7 +18,8 @@ DECIMALS = ("auto", ".", ",")
 THOUSANDS = ("", ",", ".", "'", " ")
 _MARKERS = ("CR", "DR")
 _SYMBOLS = "£$€¥₣₹"
-_CODE = re.compile(r"(?:[A-Z]{3}\s+)?(.*?)(?:\s+[A-Z]{3})?\Z")
+_CODE = re.compile(r"[A-Z]{3}\Z")
+MAX_AMOUNT_CHARS = 64  # longer money cells are refused before any pattern is tried
 _NUMBER = re.compile(r"[0-9][0-9.,' \u00a0\u202f]*\Z|[.,][0-9]+\Z")
 
 
@@ -57,7 +58,10 @@ def parse_amount(raw: str, decimal: str = "auto", thousands: str | None = None) 
     any separator other than the decimal one. In ``auto``, the last of ``.``/``,`` is the
     decimal mark when both appear; a lone ``.``/``,`` followed by exactly three digits is
     ambiguous (``1,100`` or ``1.1``) and refused. Raises ValueError saying what is wrong.
+    Cells longer than ``MAX_AMOUNT_CHARS`` are refused first, so no pattern sees them.
     """
+    if len(raw.strip()) > MAX_AMOUNT_CHARS:
+        raise ValueError(f"is longer than {MAX_AMOUNT_CHARS} characters")
     plain = _plain(decimal, thousands)
     if plain is not None:
         found = plain.match(raw.strip())
@@ -118,9 +122,20 @@ def _strip_decorations(raw: str) -> tuple[str, bool]:
             negative = negative or text[-1] == "-"
             text = text[:-1].rstrip()
         text = text.strip(_SYMBOLS).strip()
-    match = _CODE.match(text)
-    text = match.group(1) if match else text
-    return text, negative
+    return _strip_code(text), negative
+
+
+def _strip_code(text: str) -> str:
+    """Drop an ISO currency code before or after the number (``CHF 5``, ``5 EUR``).
+
+    Done on whitespace-split tokens, not with one pattern, so the time stays linear."""
+    first = text.split(maxsplit=1)
+    if len(first) == 2 and _CODE.match(first[0]):
+        text = first[1]
+    last = text.rsplit(maxsplit=1)
+    if len(last) == 2 and _CODE.match(last[1]):
+        text = last[0]
+    return text
 
 
 def _decimal_mark(text: str, decimal: str) -> str:

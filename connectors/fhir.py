@@ -2,8 +2,9 @@
 
 One ``health`` record (kind ``fhir``) per resource: each ``entry[].resource`` of a Bundle, or
 each line of an ``.ndjson`` file. Entries without a resource (a DELETE in a transaction) are
-skipped. A Bundle is parsed whole with ``json`` and so is capped at ``MAX_BUNDLE_BYTES``;
-NDJSON is streamed line by line, each line capped at ``MAX_LINE``.
+skipped. A Bundle is parsed whole with ``json`` and so is capped at ``MAX_BUNDLE_BYTES``
+(16 MiB: a Bundle of many small entries takes up to 25 times its size in memory, about
+400 MB at the cap); NDJSON is streamed line by line, each line capped at ``MAX_LINE``.
 
 Payload (docs/categories.md, ``health``): type = ``resourceType``, id = ``id``, start = the
 resource's clinical date (the first of ``DATE_PATHS`` present: effective[x], occurrence[x],
@@ -23,8 +24,9 @@ resource type that FHIR removed before R4 (``MedicationOrder``...: the export is
 version). One entry or NDJSON line is yielded as a ``Rejected`` naming it, which
 ``--skip-bad`` leaves out: an entry or resource that is not a JSON object, a resourceType
 that is not a resource type, an NDJSON line that is not JSON or has no ``resourceType``, a
-resource over ``MAX_RESOURCE_BYTES``, a date that is not a real one; a date FHIR does not
-allow fails the schema, naming the entry, and is left out the same way.
+resource over ``MAX_RESOURCE_BYTES`` or nested more than ``MAX_DEPTH`` deep (deeper data
+could be stored but not read back from a ``pds export``), a date that is not a real one;
+a date FHIR does not allow fails the schema, naming the entry, and is left out the same way.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ from typing import Any, BinaryIO, ClassVar
 from connectors.base import Connector, Record, Rejected
 from pds.errors import ImportFormatError
 
-MAX_BUNDLE_BYTES = 64 * 1024**2
+MAX_BUNDLE_BYTES = 16 * 1024**2  # json.loads of a Bundle can take 25 times its size
 MAX_LINE = 16 * 1024**2
 MAX_RESOURCE_BYTES = 256 * 1024
+MAX_DEPTH = 64  # nesting of objects and lists in one resource (real ones nest about 10 deep)
 UNDATED = "0001-01-01"
 HINT = "Export the records again as a FHIR R4 Bundle (JSON) or as NDJSON."
 BUNDLE_TYPES = frozenset(
@@ -212,6 +215,20 @@ def _json(data: bytes, name: str, where: str) -> dict[str, Any]:
     return value
 
 
+def _too_deep(value: Any) -> bool:
+    """Whether objects and lists nest more than MAX_DEPTH deep (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 class _Bad(Exception):
     """A resource (an NDJSON line, a Bundle entry) that cannot be read: a Rejected row, or
     the whole file's error when it is the Bundle itself."""
@@ -246,6 +263,8 @@ def _record(resource: Any, name: str, where: str) -> Record:
             hint="Ask for the records as FHIR R4.",
         )
     kept = {k: v for k, v in resource.items() if k != "text"}
+    if _too_deep(kept):
+        raise _Bad(where, f"the {kind} resource is nested more than {MAX_DEPTH} levels deep")
     size = len(json.dumps(kept, ensure_ascii=False, separators=(",", ":")).encode())
     if size > MAX_RESOURCE_BYTES:
         raise _Bad(

@@ -25,6 +25,9 @@ Mapping of one ``STMTTRN`` inside a bank (``STMTRS``) or credit-card (``CCSTMTRS
 
 ``identity`` is ``ACCTID:FITID``: FITID is the bank's id for the transaction, unique within
 one account only. Investment statements (``INVSTMTRS``) are refused, not half read.
+
+Limits: a file is read whole, so it is capped at ``MAX_BYTES``; elements nested more than
+``MAX_DEPTH`` deep are refused (real statements nest about 8 deep).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from typing import Any, BinaryIO, ClassVar
@@ -39,6 +43,8 @@ from typing import Any, BinaryIO, ClassVar
 from connectors.base import Connector, Record, Rejected, decode_text
 from pds.errors import ImportFormatError
 
+MAX_BYTES = 64 << 20  # a statement is kilobytes; read whole, so capped
+MAX_DEPTH = 64  # open elements at once
 HINT = "Download the statement again from your bank as OFX, QFX or Quicken Web Connect."
 STATEMENTS = frozenset({"STMTRS", "CCSTMTRS"})
 ACCOUNTS = frozenset({"BANKACCTFROM", "CCACCTFROM"})
@@ -91,7 +97,13 @@ class OfxConnector(Connector):
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
-        data = stream.read()
+        data = stream.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise ImportFormatError(
+                f"{name}: the statement is larger than {MAX_BYTES:,} bytes, the most pds reads "
+                "from one OFX file",
+                hint="Download the statement in parts (by month or year) and import each.",
+            )
         if not data.strip():
             raise ImportFormatError(f"{name}: the file is empty", hint=HINT)
         text = decode_text(data, name, _declared_charset(data))
@@ -149,15 +161,19 @@ def _entity(match: re.Match[str]) -> str:
 class _Reader:
     """One pass over the tags from ``<OFX>`` on, yielding a Record per closed STMTTRN.
 
-    The stack holds one frame per open element: [tag, text parts, data, offset]; ``data``
-    collects the leaves of a STMTTRN (and its number, under "#") or of a statement.
+    The stack holds one frame per open element: [tag, text parts, data, offset, has text];
+    ``data`` collects the leaves of a STMTTRN (and its number, under "#") or of a statement.
+    ``opened`` counts the open frames per tag, so a closing tag is checked without a scan;
+    the depth is capped at ``MAX_DEPTH``, so every scan of the stack is short.
     """
 
     def __init__(self, text: str, name: str) -> None:
         self.text = text
         self.name = name
         self.stack: list[list[Any]] = []
+        self.opened: Counter[str] = Counter()
         self.count = 0  # STMTTRN elements seen so far
+        self.counted = (0, 1)  # (offset, line there): lines are counted on from the last ask
 
     def records(self, pos: int) -> Iterator[Record | Rejected]:
         text = self.text
@@ -174,8 +190,7 @@ class _Reader:
             self._add_text(text[pos:lt])
             if text.startswith("<![CDATA[", lt):
                 end = self._find("]]>", lt, "a CDATA section")
-                if self.stack:
-                    self.stack[-1][1].append(text[lt + 9 : end])
+                self._add_part(text[lt + 9 : end])
                 pos = end + 3
             elif text.startswith("<!--", lt):
                 pos = self._find("-->", lt, "a comment") + 3
@@ -211,7 +226,13 @@ class _Reader:
 
     def _add_text(self, chunk: str) -> None:
         if chunk and self.stack:
-            self.stack[-1][1].append(_unescape(chunk))
+            self._add_part(_unescape(chunk))
+
+    def _add_part(self, part: str) -> None:
+        if self.stack:
+            top = self.stack[-1]
+            top[1].append(part)
+            top[4] = top[4] or bool(part.strip())
 
     def _tag(self, body: str, offset: int) -> Iterator[Record | Rejected]:
         match = _TAG.fullmatch(body)
@@ -231,12 +252,15 @@ class _Reader:
             data = {"#": str(self.count)}
         elif tag in STATEMENTS:
             data = {}
-        self.stack.append([tag, [], data, offset])
+        if len(self.stack) >= MAX_DEPTH:
+            raise self._error(f"elements are nested more than {MAX_DEPTH} deep", offset)
+        self.stack.append([tag, [], data, offset, False])
+        self.opened[tag] += 1
         if empty:
             yield from self._pop()
 
     def _close(self, tag: str, offset: int) -> Iterator[Record | Rejected]:
-        if not any(frame[0] == tag for frame in self.stack):
+        if not self.opened[tag]:
             raise self._error(f"</{tag}> closes an element that is not open", offset)
         while True:
             closed = self.stack[-1][0]
@@ -248,11 +272,12 @@ class _Reader:
     def _is_leaf(frame: list[Any]) -> bool:
         if frame[0] in AGGREGATES:
             return False
-        return frame[0] in LEAVES or any(part.strip() for part in frame[1])
+        return frame[0] in LEAVES or frame[4]
 
     def _pop(self) -> Iterator[Record | Rejected]:
         frame = self.stack.pop()
         tag = frame[0]
+        self.opened[tag] -= 1
         if tag == "STMTTRN":
             yield self._record(frame[2], frame[3])
         elif self._is_leaf(frame):
@@ -345,7 +370,12 @@ class _Reader:
             raise self._error("unexpected content after </OFX>", pos + len(rest) - len(extra))
 
     def _line(self, offset: int) -> int:
-        return self.text.count("\n", 0, offset) + 1
+        """The line of an offset; offsets are asked for in order, so this counts on from the
+        last one (a whole recount each time would be quadratic under --skip-bad)."""
+        start, line = self.counted if offset >= self.counted[0] else (0, 1)
+        line += self.text.count("\n", start, offset)
+        self.counted = (offset, line)
+        return line
 
     def _error(self, what: str, offset: int, where: str = "") -> ImportFormatError:
         line = self._line(offset)

@@ -49,9 +49,15 @@ def _load(archive: SafeZip, filename: str, name: str) -> Any:
     with archive.open(name) as fh:
         try:
             return json.load(fh)
+        except ImportFormatError:  # SafeZip's own refusal (a bomb, a cap), already clear
+            raise
         except (ValueError, UnicodeError) as exc:
             raise ImportFormatError(
                 f"{filename} {name}: not valid JSON ({exc})", hint=HINT
+            ) from None
+        except RecursionError:
+            raise ImportFormatError(
+                f"{filename} {name}: nested too deeply to read", hint=HINT
             ) from None
 
 

@@ -224,6 +224,8 @@ class _JsonArray:
                     raise self._error(f"{where}: {exc.msg}; the file looks truncated") from None
                 self.buffer, self.pos = self.buffer[self.pos :], 0
                 continue
+            except RecursionError:
+                raise self._error(f"{where}: nested too deeply to read") from None
             if end == len(self.buffer) and isinstance(value, (int, float)) and self._more():
                 continue  # a number may go on in the next chunk
             self.pos = end

@@ -169,9 +169,14 @@ def _read_card(lines: list[bytes], name: str, where: str) -> Any:
     """The vobject card, or a Rejected when vobject cannot read it."""
     text = decode_text(b"\n".join(lines) + b"\n", name)
     try:
-        return vobject.readOne(text, ignoreUnreadable=False)
+        card = vobject.readOne(text, ignoreUnreadable=False)
     except Exception as exc:  # vobject raises many types on hostile input
         return Rejected(where, f"not a readable vCard ({_reason(exc)})")
+    for child in card.getChildren():
+        if isinstance(child, vobject.base.Component):  # BEGIN:EMAIL ... END:EMAIL in a card
+            shown = child.name if child.name.isprintable() else repr(child.name)
+            return Rejected(where, f"not a readable vCard (BEGIN:{shown[:40]} inside a card)")
+    return card
 
 
 def _record(card: Any, where: str) -> Record:

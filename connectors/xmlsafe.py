@@ -44,10 +44,16 @@ class ExternalDtdForbidden(DefusedXmlException):
 
 
 class _Parser(DefusedXMLParser):
-    """defusedxml's parser; with a DTD allowed, an external DTD identifier is still refused."""
+    """defusedxml's parser; with a DTD allowed, an external DTD identifier is still refused.
+
+    Only attributes written in the document are reported: a DTD's ``<!ATTLIST ... "default">``
+    would otherwise add its default value to every element (defusedxml allows ATTLIST), so
+    a small file could inflate into huge records.
+    """
 
     def __init__(self, allow_dtd: bool) -> None:
         super().__init__(target=TreeBuilder(), forbid_dtd=not allow_dtd)
+        self.parser.specified_attributes = True
         if allow_dtd:
             self.parser.StartDoctypeDeclHandler = self._external_dtd
 

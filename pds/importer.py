@@ -9,10 +9,17 @@ again adds nothing. Every record is validated by its
 category's marshmallow schema before it is sealed. A row the connector yields as
 ``Rejected``, or one the schema refuses, refuses the file unless ``skip_bad``; with it the
 row is left out, counted and listed in the summary.
+
+Whatever a connector lets escape on hostile input that is not a ``PdsError`` but says the
+file is bad (a ``RecursionError`` from deep nesting, ``struct``/``zlib``/``zipfile`` errors
+from a damaged archive, a ``ValueError``) becomes an ``ImportFormatError`` naming the file.
 """
 
 from __future__ import annotations
 
+import struct
+import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -164,18 +171,41 @@ def expand_paths(paths: Iterable[Path], connector: str | None = None) -> Iterato
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith(".") or entry.is_symlink():
+    """The files under ``folder``, depth first in name order; an explicit stack, so a folder
+    nested thousands deep cannot overflow Python's recursion limit."""
+    stack = [iter(_listing(folder))]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+        elif entry.name.startswith(".") or entry.is_symlink():
             continue
-        if entry.is_dir():
-            yield from _walk(entry)
+        elif entry.is_dir():
+            stack.append(iter(_listing(entry)))
         elif entry.is_file() and entry.stat().st_size > 0:
             yield entry
 
 
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise _unreadable(folder, exc) from None
+
+
+def _unreadable(path: Path, exc: OSError) -> ImportFormatError:
+    return ImportFormatError(
+        f"{path}: cannot be read ({exc.strerror or type(exc).__name__})",
+        hint="Check that the file or folder is readable by you.",
+    )
+
+
 def _recognised(path: Path, connector: str | None) -> bool:
-    with path.open("rb") as fh:
-        head = fh.read(registry.HEAD_BYTES)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(registry.HEAD_BYTES)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
     if connector is not None:
         return registry.get(connector).detect(head, path.name)
     return any(c.detect(head, path.name) for c in registry.all_connectors())
@@ -265,16 +295,29 @@ def import_file(
     """Import one file into the vault, all or nothing. Returns what happened."""
     path = Path(path)
     _check_file(path)
-    conn = choose_connector(path, connector)
-    summary = ImportSummary(file=path.name, connector=conn.name)
-    digest = file_digest(vault, path)
-    with path.open("rb") as raw:
+    try:
+        conn = choose_connector(path, connector)
+        summary = ImportSummary(file=path.name, connector=conn.name)
+        digest = file_digest(vault, path)
+        raw = path.open("rb")
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    with raw:
         stream = _CountingReader(raw, progress)
         try:
             batches = prepare(conn.parse(stream, path.name), path.name, summary, skip_bad)
             result = vault.ingest(SourceInfo(conn.name, path.name, digest), batches)
         except PdsError:
             raise
+        except RecursionError:
+            raise ImportFormatError(
+                f"{path.name}: the {conn.title} file is nested too deeply to read"
+            ) from None
+        except (struct.error, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise ImportFormatError(
+                f"{path.name}: the {conn.title} file is damaged ({str(exc) or type(exc).__name__})",
+                hint="Download it again; it may be truncated.",
+            ) from None
         except (UnicodeError, ValueError) as exc:
             raise ImportFormatError(
                 f"{path.name}: the {conn.title} file could not be read ({exc})"

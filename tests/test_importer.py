@@ -294,3 +294,41 @@ def test_files_named_directly_pass_through_unchanged(tmp_path: Path) -> None:
 
     missing = tmp_path / "nope.csv"
     assert list(expand_paths([missing])) == [missing]
+
+
+def test_a_folder_thousands_deep_is_walked_without_recursion(tmp_path: Path) -> None:
+    from pds.importer import expand_paths
+
+    folder = tmp_path
+    for _ in range(1100):  # deeper than Python's recursion limit
+        folder = folder / "d"
+        folder.mkdir()
+    try:
+        midata_file(folder / "s.csv", [COFFEE])
+        assert list(expand_paths([tmp_path])) == [folder / "s.csv"]
+    finally:  # pytest's own clean-up (shutil.rmtree) recurses: remove it bottom up here
+        (folder / "s.csv").unlink(missing_ok=True)
+        while folder != tmp_path:
+            folder.rmdir()
+            folder = folder.parent
+
+
+def test_a_folder_file_that_cannot_be_opened_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pds.importer import expand_paths
+
+    midata_file(tmp_path / "a.csv", [COFFEE])
+    locked = midata_file(tmp_path / "locked.csv", [COFFEE])
+    real_open = Path.open
+
+    def open_(self: Path, *args, **kwargs):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)  # the tests run as root, which reads any file
+    with pytest.raises(ImportFormatError) as exc:
+        list(expand_paths([tmp_path]))
+    assert exc.value.message == f"{locked}: cannot be read (Permission denied)"
+    assert exc.value.hint == "Check that the file or folder is readable by you."

@@ -328,3 +328,28 @@ def test_auditor_signs_in_with_a_token_and_sees_only_the_log(kit, vault) -> None
     admin.revoke_grant(vault, grant_id)
     gone = browser.get("/auditor")
     assert (gone.status_code, gone.headers["Location"]) == (302, "/auditor/login")
+
+
+def test_an_unexpected_upload_failure_shows_a_generic_error(
+    kit, vault, monkeypatch, caplog
+) -> None:
+    from connectors.midata import MidataConnector
+
+    real = MidataConnector.parse
+
+    def broken(self, stream, filename):
+        yield from real(self, stream, filename)  # six records reach the vault's transaction
+        raise KeyError("COSTA COFFEE -3.20")
+
+    monkeypatch.setattr(MidataConnector, "parse", broken)
+    kit.login()
+    before = (vault.status()["records"], count(vault, "sources"))
+    resp = upload(kit, MIDATA)
+    assert resp.status_code == 500
+    text = main_of(resp.text)
+    assert f"Error: {data_pages.UPLOAD_FAILED}" in text, text
+    assert data_pages.UPLOAD_FAILED_HINT in text
+    assert "COSTA" not in resp.text
+    assert (vault.status()["records"], count(vault, "sources")) == before
+    logged = [r.getMessage() for r in caplog.records if r.name == "pds.web.data"]
+    assert logged == ["import of an upload failed unexpectedly (KeyError)"]

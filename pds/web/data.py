@@ -11,6 +11,7 @@ messages as ``pds import``.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from datetime import date, timedelta
@@ -32,6 +33,9 @@ bp = Blueprint("data", __name__)
 PAGE = 50
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 """The import form's own body limit (the rest of the app keeps its 256 KiB)."""
+UPLOAD_FAILED = "pds could not import this file (an unexpected error); nothing was stored."
+UPLOAD_FAILED_HINT = "Check that the file is the export you meant; if it is, report a bug."
+_log = logging.getLogger(__name__)
 
 
 def _vault() -> Any:
@@ -157,6 +161,9 @@ def upload() -> Any:
             summary = import_upload(path, connector, skip_bad)
         except PdsError as exc:
             return _import_page(exc.status if exc.status < 500 else 400, exc=exc)
+        except Exception as exc:  # a connector bug: the vault's transaction rolled back
+            _log.error("import of an upload failed unexpectedly (%s)", type(exc).__name__)
+            return _import_page(500, error=UPLOAD_FAILED, hint=UPLOAD_FAILED_HINT)
     return _import_page(summary=summary)
 
 

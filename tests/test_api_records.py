@@ -7,8 +7,10 @@ import json
 import pytest
 
 from pds.oauth import store
+from pds.vault import SourceInfo
 from pds.vault.records import query_rows
 
+from .factories import prepared, transaction
 from .oauth_kit import bearer, seed
 
 READ_SPRING = [
@@ -155,6 +157,37 @@ def test_pagination_with_cursor(kit, token, ids) -> None:
         problem(
             kit.http.get(f"/api/v1/records?{q}", headers=bearer(token)), 400, "bad_request", detail
         )
+
+
+def test_whole_payloads_are_passed_on_as_stored_and_read_the_same(kit, ids, vault) -> None:
+    """A grant that cuts nothing gets the stored canonical JSON spliced in: byte for byte
+    what jsonify writes for ASCII payloads, the same document for any other."""
+    vault.ingest(
+        SourceInfo("test", "cafe.csv", b"cafe"),
+        [[prepared(transaction("2024-07-01", "-2.50", 'CAF\u00c9 \u2603 "quoted"'))]],
+    )
+    client_id, secret = kit.add_client("Whole")
+    whole = kit.tokens(client_id, secret, scope="read:transactions")["access_token"]
+    pages, cursor = [], None
+    while True:
+        q = {"category": "transactions", "limit": "4"} | ({"cursor": cursor} if cursor else {})
+        resp = kit.http.get("/api/v1/records", query_string=q, headers=bearer(whole))
+        assert (resp.status_code, resp.mimetype) == (200, "application/json")
+        pages.append(resp)
+        cursor = resp.json["next_cursor"]
+        if cursor is None:
+            break
+    got = [r for page in pages for r in page.json["records"]]
+    expected = [
+        {"category": r.category, "id": r.id, "occurred_at": r.occurred_at, "payload": r.payload}
+        for r in vault.records("transactions")
+    ]
+    assert got == expected
+    assert got[-1]["payload"]["description"] == 'CAF\u00c9 \u2603 "quoted"'
+    first = pages[0].json
+    assert (
+        pages[0].data == (json.dumps(first, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    )
 
 
 def test_record_outside_grant_is_indistinguishable_from_missing(kit, token, ids) -> None:

@@ -107,9 +107,12 @@ def list_records() -> Any:
     hi = min(d for d in (until, allowed.time_to) if d) if until or allowed.time_to else None
     decision = enforce("read", category, allowed.fields, _as_date(lo), _as_date(hi))
     lo = _as_iso(decision.constraints.clip_since(_as_date(lo)))
+    # Nothing cut from the payloads: pass their stored canonical JSON on without parsing it.
+    whole = allowed.fields is None and not decision.constraints.redacted_fields(category)
     records: list = []
     if not (lo and hi and lo > hi):
-        records = _vault().page(
+        fetch = _vault().page_plain if whole else _vault().page
+        records = fetch(
             category,
             since=lo,
             until=_next_day(hi) if hi else None,
@@ -119,11 +122,30 @@ def list_records() -> Any:
     more = len(records) > limit
     records = records[:limit]
     audit_allowed(category=category, count=len(records))
+    if whole:
+        last_id, last_at = (records[-1][0], records[-1][1]) if records else (0, "")
+        cursor = encode_cursor(category, last_at, last_id) if more and records else None
+        return _spliced(category, records, cursor)
     last = records[-1] if records else None
     return jsonify(
         records=[_out(r, allowed, decision) for r in records],
         next_cursor=encode_cursor(category, last.occurred_at, last.id) if more and last else None,
     )
+
+
+def _spliced(category: str, records: list[tuple[int, str, bytes]], cursor: str | None) -> Any:
+    """The page as ``jsonify`` would write it (keys sorted, compact), the payloads' stored
+    canonical JSON (sorted keys, compact, UTF-8) spliced in as they are."""
+    from flask import current_app
+
+    cat = json.dumps(category).encode()
+    items = b",".join(
+        b'{"category":%s,"id":%d,"occurred_at":%s,"payload":%s}'
+        % (cat, rid, json.dumps(occurred_at).encode(), plain)
+        for rid, occurred_at, plain in records
+    )
+    body = b'{"next_cursor":%s,"records":[%s]}\n' % (json.dumps(cursor).encode(), items)
+    return current_app.response_class(body, mimetype="application/json")
 
 
 def _as_date(day: str | None) -> date | None:

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
 from pds.errors import NotFound, PdsError, ValidationError
+from pds.locking import begin_immediate, end
 
 ENTRY_VERSION = 1
 CHECKPOINT_EVERY = 1000
@@ -192,14 +193,14 @@ class AuditLog:
         conn = self.conn
         if conn.in_transaction:
             return self._append(data, leaf)
-        conn.execute("BEGIN IMMEDIATE")
+        begin_immediate(conn)
         try:
             index = self._append(data, leaf)
         except BaseException:
-            conn.execute("ROLLBACK")
+            end(conn, "ROLLBACK")
             self._acc = None
             raise
-        conn.execute("COMMIT")
+        end(conn, "COMMIT")
         return index
 
     def _append(self, data: bytes, leaf: bytes) -> int:
@@ -252,7 +253,7 @@ class AuditLog:
         conn = self.conn
         own = not conn.in_transaction
         if own:
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn)
         try:
             acc = self._accumulator()
             latest = self.latest_checkpoint()
@@ -261,11 +262,11 @@ class AuditLog:
             result = self.latest_checkpoint()
         except BaseException:
             if own:
-                conn.execute("ROLLBACK")
+                end(conn, "ROLLBACK")
             self._acc = None
             raise
         if own:
-            conn.execute("COMMIT")
+            end(conn, "COMMIT")
         assert result is not None
         return result
 

@@ -308,13 +308,18 @@ class Vault:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _open_row(self, row: tuple) -> StoredRecord:
-        rid, category, source_id, occurred_at, version, nonce, ct = row
+    def _plain(self, row: tuple) -> bytes:
+        """The row's payload, decrypted: its canonical JSON bytes."""
+        rid, category, _, _, version, nonce, ct = row
         cur_version, aead = self.keyring.category_aead(self.conn, category)
         if version != cur_version:
             raise recmod.SealError(f"record {rid} is sealed under a key that no longer exists")
-        plain = recmod.open_sealed(aead, rid, category, version, nonce, ct)
-        return StoredRecord(rid, category, source_id, occurred_at, json.loads(plain))
+        return recmod.open_sealed(aead, rid, category, version, nonce, ct)
+
+    def _open_row(self, row: tuple) -> StoredRecord:
+        rid, category, source_id, occurred_at = row[:4]
+        payload = json.loads(self._plain(row).decode("utf-8"))
+        return StoredRecord(rid, category, source_id, occurred_at, payload)
 
     def records(
         self,
@@ -340,6 +345,22 @@ class Vault:
             self.conn, category=category, since=since, until=until, after=after, limit=limit
         )
         return [self._open_row(r) for r in rows]
+
+    def page_plain(
+        self,
+        category: str,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        after: tuple[str, int] | None = None,
+        limit: int = recmod.PAGE,
+    ) -> list[tuple[int, str, bytes]]:
+        """:meth:`page` as (id, occurred_at, canonical payload JSON bytes), not parsed: for
+        a reader that passes whole payloads on unchanged (the API, when nothing is cut)."""
+        rows = recmod.query_rows(
+            self.conn, category=category, since=since, until=until, after=after, limit=limit
+        )
+        return [(r[0], r[3], self._plain(r)) for r in rows]
 
     def get(self, record_id: int) -> StoredRecord:
         return self._open_row(recmod.row_by_id(self.conn, record_id))

@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from pds.errors import SchemaTooNew, VaultNotFound
+from pds.locking import WriterLock, begin_immediate, end
 
 SCHEMA_VERSION = 6
 
@@ -261,9 +262,23 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
 }
 
 
-def connect(path: Path) -> sqlite3.Connection:
+class VaultConnection(sqlite3.Connection):
+    """A connection with, for the vault's own file, its writer lock (``pds.locking``)."""
+
+    writer_lock: WriterLock | None = None
+
+    def close(self) -> None:
+        if self.writer_lock is not None:
+            self.writer_lock.close()
+            self.writer_lock = None
+        super().close()
+
+
+def connect(path: Path) -> VaultConnection:
     """A connection with pds's pragmas: WAL, synchronous=FULL, foreign keys, busy wait."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, factory=VaultConnection
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -278,6 +293,7 @@ def open_db(path: Path, *, create: bool = False) -> sqlite_utils.Database:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     conn = connect(path)
     try:
+        conn.writer_lock = WriterLock(path.with_name(path.name + "-lock"))
         migrate(conn)
     except BaseException:
         conn.close()
@@ -306,14 +322,15 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (also KeyboardInterrupt)."""
-    conn.execute("BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (also KeyboardInterrupt);
+    queued on the vault's writer lock (``pds.locking``)."""
+    begin_immediate(conn)
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        end(conn, "ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    end(conn, "COMMIT")
 
 
 @contextmanager

@@ -245,10 +245,20 @@ def test_saving_a_policy_replaces_a_symlink_instead_of_following_it(kit, vault, 
     kit.login()
     page = kit.http.get("/policies/edit")
     text = '[[rule]]\nid = "p1"\nkind = "deny-category"\ncategory = "health"\n'
-    resp = kit.http.post(
-        "/policies/edit", data={"name": "mine", "text": text, "csrf_token": csrf(page.text)}
-    )
+    resp = kit.http.post("/policies/edit/mine", data={"text": text, "csrf_token": csrf(page.text)})
     assert resp.status_code == 303
     assert outside.read_text() == "# not the vault's\n"
     assert not (folder / "mine.toml").is_symlink()
     assert (folder / "mine.toml").read_text() == text
+
+
+def test_strict_transport_security_only_when_served_over_https(settings, vault) -> None:
+    from pds.app import create_app
+
+    plain = create_app(settings, vault.keyring).test_client().get("/healthz")
+    assert "Strict-Transport-Security" not in plain.headers
+    https = create_app(
+        settings.with_overrides(issuer="https://vault.example"), vault.keyring
+    ).test_client()
+    resp = https.get("/healthz")
+    assert resp.headers["Strict-Transport-Security"] == "max-age=31536000"

@@ -144,6 +144,16 @@ def test_save_enable_and_disable_policies(kit, vault) -> None:
     assert (resp.status_code, resp.headers["Location"]) == (303, "/policies")
     saved = vault.settings.home / "policies" / "mine.toml"
     assert saved.read_text() == GOOD_RULE
+    again = kit.http.post(
+        "/policies/edit",
+        data={"csrf_token": csrf(page.text), "name": "mine", "text": "# nothing\n"},
+    )
+    assert again.status_code == 422
+    assert (
+        "you already have a policy file &#34;mine&#34;: edit it, or choose another name"
+        in again.text
+    )
+    assert saved.read_text() == GOOD_RULE
     listing = kit.http.get("/policies").text
     assert "<li><strong>no-health</strong>: health data never leaves this vault</li>" in listing
     off = kit.http.post("/policies/mine/disable", data={"csrf_token": csrf(page.text)})

@@ -129,6 +129,10 @@ def edit(name: str | None) -> Any:
     text = request.form.get("text", "").replace("\r\n", "\n")
     try:
         check(_home(), new_name, text)
+        if name is None and (policy_dir(_home()) / f"{new_name}.toml").exists():
+            raise PolicyError(
+                f'you already have a policy file "{new_name}": edit it, or choose another name'
+            )
     except PolicyError as exc:
         return _edit_page(new_name, text, is_new=name is None, error=exc.message, status=422)
     save(_home(), new_name, text)

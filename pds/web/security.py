@@ -63,6 +63,13 @@ def init_app(app: Flask, *, master: bytes | None, secure: bool) -> None:
     )
     app.extensions["pds_login_throttle"] = LoginThrottle()
     app.after_request(_headers)
+    if secure:  # served over https: browsers must never fall back to http (RFC 6797)
+        app.after_request(_strict_transport)
+
+
+def _strict_transport(response: Response) -> Response:
+    response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
 
 
 def _headers(response: Response) -> Response:

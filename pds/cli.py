@@ -45,10 +45,22 @@ class PdsGroup(click.Group):
             raise
         except KeyboardInterrupt:
             fail("interrupted; nothing was changed by the unfinished step")
+        except BrokenPipeError:  # `pds records | head`: the reader has all it wanted
+            _quiet_stdout()
+            sys.exit(0)
         except Exception as exc:  # never a stack trace to a person
             click.echo(f"Error: pds failed unexpectedly ({type(exc).__name__}: {exc})", err=True)
             click.echo("Hint: this is a bug in pds; please report it with the command.", err=True)
             sys.exit(EXIT_INTERNAL)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def emit(data: Any) -> None:

@@ -409,3 +409,27 @@ def test_demo_creates_then_reuses(runner: CliRunner, home: Path) -> None:
 def test_version() -> None:
     result = CliRunner().invoke(cli, ["--version"])
     assert result.stdout == "pds, version 0.1.0\n"
+
+
+def test_a_closed_pipe_ends_quietly(vault, tmp_path) -> None:
+    """`pds records | head -1`: the reader stops early; no error, no stack trace."""
+    import os
+    import subprocess
+    import sys
+
+    from pds.demo import write_synthetic_midata
+    from pds.importer import import_file
+
+    import_file(vault, write_synthetic_midata(tmp_path / "many.csv", 3000))
+    env = {**os.environ, "PDS_HOME": str(vault.settings.home), "PDS_PASSPHRASE": PASSPHRASE}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pds", "records", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout.read(1) == b"["
+    proc.stdout.close()  # like head: gone long before pds has written ~1 MB
+    assert proc.wait(timeout=60) == 0
+    with proc.stderr:
+        assert proc.stderr.read() == b""

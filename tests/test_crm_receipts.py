@@ -290,7 +290,7 @@ def test_cli_show_and_verify_against_the_vault(runner, initialised: Path, tmp_pa
     )
     missing = runner.invoke(cli, ["receipts", "show", "99"])
     assert missing.exit_code == 1
-    assert missing.output.splitlines()[0] == "Error: grant 99 has no consent receipt"
+    assert missing.output.splitlines()[0] == "Error: there is no grant 99"
 
 
 def test_owner_downloads_the_receipt(kit, granted) -> None:

@@ -302,11 +302,13 @@ def for_grant(conn: sqlite3.Connection, grant_id: int) -> list[StoredReceipt]:
 def latest(conn: sqlite3.Connection, grant_id: int) -> StoredReceipt:
     """The grant's current receipt; NotFound if it has none (a grant from before schema 5)."""
     found = for_grant(conn, grant_id)
-    if not found:
+    if not found and conn.execute("SELECT 1 FROM grants WHERE id = ?", (grant_id,)).fetchone():
         raise NotFound(
             f"grant {grant_id} has no consent receipt",
             hint="Grants made before pds issued receipts have none; see `pds grants list`.",
         )
+    if not found:
+        raise NotFound(f"there is no grant {grant_id}", hint="`pds grants list` shows them.")
     return found[-1]
 
 

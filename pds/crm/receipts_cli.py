@@ -114,6 +114,8 @@ def register(cli: click.Group) -> None:
             if as_json:
                 emit(rows)
                 return
+            if not rows:
+                click.echo("No business has been registered yet (`pds clients add`).")
             for r in rows:
                 click.echo(
                     f"{r['client_id']}  {r['name']}  grants: {r['grants']} "

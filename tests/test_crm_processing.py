@@ -158,6 +158,11 @@ def test_cli_processing_unknown_client(runner, initialised: Path) -> None:
     listed = runner.invoke(cli, ["processing", "--json"])
     assert listed.exit_code == 0
     assert json.loads(listed.output) == []
+    plain = runner.invoke(cli, ["processing"])
+    assert (plain.exit_code, plain.output) == (
+        0,
+        "No business has been registered yet (`pds clients add`).\n",
+    )
     from pds.oauth.access import parse_request
     from pds.settings import Settings
     from pds.vault import Vault

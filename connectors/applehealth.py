@@ -44,6 +44,7 @@ from connectors.xmlsafe import iterparse
 from pds.errors import ImportFormatError
 
 MAX_BYTES = 4 * 1024**3
+MAX_RUN = 1 << 20  # bytes without a "<" or ">": one giant attribute or text is refused
 MAX_HELD = 10_000  # elements inside one top-level element (a Record's MetadataEntry, ...)
 ZIP_FOLDER = "apple_health_export/"
 ZIP_ENTRY = ZIP_FOLDER + "export.xml"
@@ -99,7 +100,9 @@ class AppleHealthConnector(Connector):
 def _export(stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
     """The records of one export.xml stream."""
     name = os.path.basename(filename)
-    events = iterparse(stream, filename, ("start", "end"), allow_dtd=True, max_bytes=MAX_BYTES)
+    events = iterparse(
+        stream, filename, ("start", "end"), allow_dtd=True, max_bytes=MAX_BYTES, max_run=MAX_RUN
+    )
     depth = held = 0
     root: Element | None = None
     for event, element in events:

@@ -92,6 +92,21 @@ def strict(items: Iterable[Record | Rejected], filename: str) -> Iterator[Record
         yield item
 
 
+def refuse_nul(data: bytes, name: str, hint: str, line: int = 1, start: int = 0) -> None:
+    """Refuse text holding a NUL byte from offset ``start`` on, naming its line and byte
+    column (``data`` starts at ``line``), in the words ``connectors/textlines.py`` uses: a
+    text export never holds one, a spreadsheet or UTF-16 file does."""
+    at = data.find(b"\x00", start)
+    if at < 0:
+        return
+    number = line + data.count(b"\n", 0, at)
+    column = at - (data.rfind(b"\n", 0, at) + 1) + 1
+    raise ImportFormatError(
+        f"{name} line {number}: a NUL byte at column {column}; this is not a text file",
+        hint=hint,
+    )
+
+
 def decode_text(data: bytes, filename: str, declared: str | None = None) -> str:
     """Decode bytes as UTF-8 (BOM stripped) if they are valid UTF-8, else as the declared
     charset, else as cp1252.

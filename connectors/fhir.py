@@ -205,7 +205,8 @@ def _json(data: bytes, name: str, where: str) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         place = where or f"line {exc.lineno}"
-        raise _Bad(place, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        reason = exc.msg.removesuffix(" at")  # json's "Invalid control character at"
+        raise _Bad(place, f"not valid JSON ({reason} at column {exc.colno})") from None
     except RecursionError:
         raise _Bad(where, "the JSON is nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits

@@ -46,6 +46,7 @@ from pds.errors import ImportFormatError
 ATOM = "http://www.w3.org/2005/Atom"
 ESPI = "http://naesb.org/espi"
 MAX_BYTES = 512 * 1024**2
+MAX_RUN = 1 << 20  # bytes without a "<" or ">": no ESPI value or title is near this
 MAX_PENDING = 250_000  # readings kept while waiting for their MeterReading or ReadingType
 HINT = "Download the Green Button (ESPI XML) file again from your utility."
 # ESPI UnitSymbolKind codes (ReadingType/uom) -> unit symbols.
@@ -142,7 +143,7 @@ class GreenButtonConnector(Connector):
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         feed = _Feed(os.path.basename(filename))
-        events = iterparse(stream, filename, ("start", "end"), max_bytes=MAX_BYTES)
+        events = iterparse(stream, filename, ("start", "end"), max_bytes=MAX_BYTES, max_run=MAX_RUN)
         root: Element | None = None
         lines: dict[int, int] = {}  # id(element) -> start line, for this entry's elements
         depth = 0

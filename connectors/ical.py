@@ -36,7 +36,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import icalendar
 
-from connectors.base import Connector, Record, Rejected, decode_text
+from connectors.base import Connector, Record, Rejected, decode_text, refuse_nul
 from pds.errors import ImportFormatError
 
 HINT = "Export the calendar again as iCalendar (.ics)."
@@ -64,6 +64,7 @@ class IcalConnector(Connector):
                 "from one .ics file",
                 hint="Export the calendar in parts (by year) and import each.",
             )
+        refuse_nul(data, name, HINT)
         for number, event in enumerate(_events(_calendar_text(data, name), name), 1):
             yield _record(event, f"VEVENT #{number}")
 

@@ -36,7 +36,7 @@ from collections.abc import Generator, Iterator
 from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
-from connectors.base import Connector, Record, Rejected, decode_text
+from connectors.base import Connector, Record, Rejected, decode_text, refuse_nul
 from pds.errors import ImportFormatError
 
 HEADER = ("date", "type", "merchant/description", "debit/credit", "balance")
@@ -106,6 +106,7 @@ def _text_lines(stream: BinaryIO, name: str) -> Iterator[str]:
             raise ImportFormatError(
                 f"{name} line {number}: the line is longer than {MAX_LINE} bytes", hint=HINT
             )
+        refuse_nul(raw, name, HINT, number)
         if number == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8)
         try:

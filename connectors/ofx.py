@@ -27,7 +27,9 @@ Mapping of one ``STMTTRN`` inside a bank (``STMTRS``) or credit-card (``CCSTMTRS
 one account only. Investment statements (``INVSTMTRS``) are refused, not half read.
 
 Limits: a file is read whole, so it is capped at ``MAX_BYTES``; elements nested more than
-``MAX_DEPTH`` deep are refused (real statements nest about 8 deep).
+``MAX_DEPTH`` deep are refused (real statements nest about 8 deep), and so are a leaf value
+longer than ``MAX_VALUE`` characters and a NUL byte from ``<OFX>`` to the trailing padding
+(the header before it is only searched for a charset).
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
-from connectors.base import Connector, Record, Rejected, decode_text
+from connectors.base import Connector, Record, Rejected, decode_text, refuse_nul
 from pds.errors import ImportFormatError
 
 MAX_BYTES = 64 << 20  # a statement is kilobytes; read whole, so capped
 MAX_DEPTH = 64  # open elements at once
+MAX_VALUE = 64 << 10  # characters in one leaf value (OFX caps MEMO at 255, NAME at 32)
+CHUNK = 1 << 20
 HINT = "Download the statement again from your bank as OFX, QFX or Quicken Web Connect."
 STATEMENTS = frozenset({"STMTRS", "CCSTMTRS"})
 ACCOUNTS = frozenset({"BANKACCTFROM", "CCACCTFROM"})
@@ -70,6 +74,7 @@ LEAVES = frozenset({
 # fmt: on
 _TAG = re.compile(r"(/?)([A-Za-z][A-Za-z0-9._:-]*)(?:\s[^<>]*?)?(/?)", re.ASCII)
 _OFX_START = re.compile(r"<OFX(?:\s[^<>]*)?>", re.IGNORECASE)
+_OFX_START_BYTES = re.compile(rb"<OFX(?:\s[^<>]*)?>", re.IGNORECASE)
 _ENTITY = re.compile(r"&(lt|gt|amp|quot|apos|nbsp|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'", "nbsp": "\xa0"}
 _AMOUNT = re.compile(r"(-?)(\d*)(?:\.(\d*))?", re.ASCII)
@@ -97,13 +102,7 @@ class OfxConnector(Connector):
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
-        data = stream.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
-            raise ImportFormatError(
-                f"{name}: the statement is larger than {MAX_BYTES:,} bytes, the most pds reads "
-                "from one OFX file",
-                hint="Download the statement in parts (by month or year) and import each.",
-            )
+        data = _read_capped(stream, name)
         if not data.strip():
             raise ImportFormatError(f"{name}: the file is empty", hint=HINT)
         text = decode_text(data, name, _declared_charset(data))
@@ -112,7 +111,28 @@ class OfxConnector(Connector):
             raise ImportFormatError(
                 f"{name}: no <OFX> element; this is not an OFX statement", hint=HINT
             )
+        body = _OFX_START_BYTES.search(data)
+        nul = data.find(b"\x00", body.start() if body else 0)
+        if nul >= 0 and data[nul:].lstrip(_TRAILING.encode() + b" \t\r\n\f\v"):
+            refuse_nul(data, name, HINT, start=nul)  # not just padding after </OFX>
         yield from _Reader(text, name).records(start.start())
+
+
+def _read_capped(stream: BinaryIO, name: str) -> bytes:
+    """The whole stream, read in chunks (one ``read(MAX_BYTES + 1)`` would allocate the
+    whole cap up front, however small the file); refused past ``MAX_BYTES``."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(CHUNK):
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise ImportFormatError(
+                f"{name}: the statement is larger than {MAX_BYTES:,} bytes, the most pds reads "
+                "from one OFX file",
+                hint="Download the statement in parts (by month or year) and import each.",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _declared_charset(data: bytes) -> str | None:
@@ -281,7 +301,12 @@ class _Reader:
         if tag == "STMTTRN":
             yield self._record(frame[2], frame[3])
         elif self._is_leaf(frame):
-            self._leaf(tag, "".join(frame[1]).strip())
+            value = "".join(frame[1]).strip()
+            if len(value) > MAX_VALUE:
+                raise self._error(
+                    f"the <{tag}> value is longer than {MAX_VALUE:,} characters", frame[3]
+                )
+            self._leaf(tag, value)
 
     def _leaf(self, tag: str, value: str) -> None:
         """File a leaf under the innermost STMTTRN, statement or part that holds it."""

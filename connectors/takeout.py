@@ -218,6 +218,12 @@ class _JsonArray:
             try:
                 value, end = self.json.raw_decode(self.buffer, self.pos)
             except json.JSONDecodeError as exc:
+                if exc.msg.startswith("Invalid control character"):  # more text cannot mend it
+                    code = ord(self.buffer[exc.pos])
+                    raise self._error(
+                        f"{where}: a control character (U+{code:04X}) inside a string is not "
+                        "valid JSON"
+                    ) from None
                 if len(self.buffer) - self.pos > MAX_ELEMENT:
                     raise self._error(f"{where}: longer than {MAX_ELEMENT:,} characters") from None
                 if not self._more():

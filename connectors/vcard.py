@@ -39,7 +39,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import vobject
 
-from connectors.base import Connector, Record, Rejected, decode_text
+from connectors.base import Connector, Record, Rejected, decode_text, refuse_nul
 from pds.errors import ImportFormatError
 
 HINT = "Export the address book again as vCard (.vcf)."
@@ -81,6 +81,7 @@ def _physical_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
             raise ImportFormatError(
                 f"{name} line {number}: longer than {MAX_LINE:,} bytes", hint=HINT
             )
+        refuse_nul(line, name, HINT, number)
         yield number, line.rstrip(b"\r\n")
 
 

@@ -10,8 +10,10 @@ names an external DTD, although expat would not fetch it anyway). Nothing is eve
 Every failure, from a mismatched tag to a billion-laughs bomb, becomes an
 ``ImportFormatError`` whose message names the file and the line, and says in plain words
 what was refused. ``max_bytes`` caps how much of the stream is read, with a message that
-says so. Callers stream: they handle each element at its ``end`` event and clear it (and
-drop it from its parent), so memory stays flat however large the file.
+says so; ``max_run`` refuses a run of more bytes than that without a ``<`` or ``>`` (one giant
+text node or attribute), before expat buffers it whole. Callers stream: they handle each
+element at its ``end`` event and clear it (and drop it from its parent), so memory stays
+flat however large the file.
 """
 
 from __future__ import annotations
@@ -84,20 +86,53 @@ class _Capped:
         return data
 
 
+class _RunCap:
+    """A stream view that refuses more than ``limit`` bytes without a ``<`` or ``>``."""
+
+    def __init__(self, raw: _Capped, limit: int, name: str) -> None:
+        self._raw = raw
+        self._limit = limit
+        self._name = name
+        self._run = 0
+        self._offset = 0
+
+    def read(self, n: int = CHUNK) -> bytes:
+        data = self._raw.read(n)
+        first = min((i for i in (data.find(b"<"), data.find(b">")) if i >= 0), default=-1)
+        if first < 0:
+            self._check(self._run + len(data), self._offset + len(data))
+        else:
+            self._check(self._run + first, self._offset + first)
+            self._run = len(data) - 1 - max(data.rfind(b"<"), data.rfind(b">"))
+        self._offset += len(data)
+        return data
+
+    def _check(self, run: int, position: int) -> None:
+        self._run = run
+        if run > self._limit:
+            raise ImportFormatError(
+                f"{self._name}: more than {self._limit:,} bytes of text without an XML tag "
+                f"(by byte {position:,})",
+                hint=HINT,
+            )
+
+
 def iterparse(
     stream: BinaryIO,
     filename: str,
     events: tuple[str, ...] = ("end",),
     allow_dtd: bool = False,
     max_bytes: int | None = None,
+    max_run: int | None = None,
 ) -> XmlEvents:
     """``(event, element)`` pairs like ElementTree's iterparse, safely (see the module doc).
 
     ``events`` may hold "start" and "end". The result's ``line`` is the line where the
     current element starts. Iterating raises ImportFormatError naming ``filename`` and the
-    line for any malformed or hostile input, and when more than ``max_bytes`` would be read.
+    line for any malformed or hostile input, when more than ``max_bytes`` would be read, and
+    at a run of more than ``max_run`` bytes without a tag bracket.
     """
-    return XmlEvents(stream, filename, events, allow_dtd, max_bytes)
+    return XmlEvents(stream, filename, events, allow_dtd, max_bytes, max_run)
 
 
 class XmlEvents:
@@ -110,6 +145,7 @@ class XmlEvents:
         events: tuple[str, ...],
         allow_dtd: bool,
         max_bytes: int | None,
+        max_run: int | None = None,
     ) -> None:
         unknown = set(events) - {"start", "end"}
         if unknown:
@@ -117,9 +153,10 @@ class XmlEvents:
         self.name = os.path.basename(filename)
         self.line = 0
         self._parser = _Parser(allow_dtd)
-        self._events = defused_iterparse(
-            _Capped(stream, max_bytes, self.name), events, parser=self._parser
-        )
+        source = _Capped(stream, max_bytes, self.name)
+        if max_run is not None:
+            source = _RunCap(source, max_run, self.name)
+        self._events = defused_iterparse(source, events, parser=self._parser)
         self._lines: deque[int] = deque()
         self._track_lines("start" in events, "end" in events)
         self._iter = self._run()

@@ -346,20 +346,11 @@ class Vault:
         )
         return [self._open_row(r) for r in rows]
 
-    def page_plain(
-        self,
-        category: str,
-        *,
-        since: str | None = None,
-        until: str | None = None,
-        after: tuple[str, int] | None = None,
-        limit: int = recmod.PAGE,
-    ) -> list[tuple[int, str, bytes]]:
-        """:meth:`page` as (id, occurred_at, canonical payload JSON bytes), not parsed: for
-        a reader that passes whole payloads on unchanged (the API, when nothing is cut)."""
-        rows = recmod.query_rows(
-            self.conn, category=category, since=since, until=until, after=after, limit=limit
-        )
+    def page_plain(self, category: str, **where: Any) -> list[tuple[int, str, bytes]]:
+        """:meth:`page` (same arguments) as (id, occurred_at, canonical payload JSON bytes),
+        not parsed: for a reader that passes whole payloads on unchanged (the API, when
+        nothing is cut)."""
+        rows = recmod.query_rows(self.conn, category=category, **where)
         return [(r[0], r[3], self._plain(r)) for r in rows]
 
     def get(self, record_id: int) -> StoredRecord:

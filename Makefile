@@ -19,7 +19,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# The strict OAuth client the suite drives pds with (openid-client, pinned by the lockfile).
+# The strict OAuth client the suite drives pds with (openid-client) and axe-core for the
+# browser tests' accessibility audit, both pinned by the lockfile.
 # Node.js and npm come from Debian when the machine lacks them.
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)

@@ -398,3 +398,10 @@ def test_requests_page_create_fulfil_withdraw_with_csrf(kit, vault) -> None:
     assert gone.status_code == 303
     assert "Request 2 (Beta) withdrawn." in kit.http.get("/requests").text
     assert reqmod.get(vault, 2).status == "withdrawn"
+
+
+def test_the_cli_offers_exactly_the_request_kinds() -> None:
+    from pds.cli import cli as root
+
+    kind = next(p for p in root.commands["requests"].commands["new"].params if p.name == "kind")
+    assert tuple(kind.type.choices) == reqmod.KINDS

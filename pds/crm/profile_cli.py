@@ -9,8 +9,12 @@ from typing import Any
 import click
 
 from pds.cli import emit, json_option, with_vault
-from pds.crm import delivery, intentions, profile
 from pds.errors import ValidationError
+from pds.lazy import lazy_module
+
+delivery = lazy_module("pds.crm.delivery")
+intentions = lazy_module("pds.crm.intentions")
+profile = lazy_module("pds.crm.profile")
 
 
 def register(cli: click.Group) -> None:

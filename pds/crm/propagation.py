@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 
 from pds.crm import webhook_net
 from pds.errors import NotFound, PdsError, ValidationError
+from pds.net import loopback_host
 from pds.oauth import store
-from pds.oauth.server import loopback_host
 from pds.vault.db import atomic
 
 if TYPE_CHECKING:

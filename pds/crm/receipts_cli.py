@@ -8,10 +8,12 @@ from pathlib import Path
 
 import click
 
-from pds.crm import export as exportmod
-from pds.crm import processing as procmod
-from pds.crm import receipts as rmod
+from pds.lazy import lazy_module
 from pds.vault import Vault
+
+exportmod = lazy_module("pds.crm.export")
+procmod = lazy_module("pds.crm.processing")
+rmod = lazy_module("pds.crm.receipts")
 
 
 def _read_receipt(path: Path) -> str:

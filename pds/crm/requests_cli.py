@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pds.crm import forget as forgetmod
-from pds.crm import requests as reqmod
+from pds.lazy import lazy_module
+
+forgetmod = lazy_module("pds.crm.forget")
+reqmod = lazy_module("pds.crm.requests")
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -86,7 +88,7 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print one JSON doc
 
 
 @click.command("new")
-@click.argument("kind", type=click.Choice(reqmod.KINDS))
+@click.argument("kind", type=click.Choice(("access", "erasure")))  # reqmod.KINDS
 @click.argument("business")
 @click.option("--client", "client_id", help="The business's client id, if it has one.")
 @click.option("--grant", "grant_id", type=int, help="For erasure: the revoked grant.")

@@ -15,7 +15,6 @@ What pds adds by subclassing (each says so in its docstring):
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -46,6 +45,7 @@ from flask import Flask
 from flask import request as flask_request
 
 from pds.errors import ConfigError
+from pds.net import loopback_host
 from pds.oauth import store
 from pds.oauth.access import AccessError, all_scopes, parse_request
 from pds.oauth.policy import GrantRevokedByPolicy, enforce_on_refresh
@@ -86,16 +86,6 @@ def check_issuer(issuer: str) -> str:
             hint=hint + " Plain http is allowed only on 127.0.0.1, ::1 or localhost.",
         )
     return issuer.rstrip("/")
-
-
-def loopback_host(host: str) -> bool:
-    """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class InvalidAuthorizationDetailsError(OAuth2Error):

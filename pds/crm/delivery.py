@@ -44,7 +44,17 @@ class Attempt:
     attempt: int
 
 
+_DUE = (
+    "SELECT 1 FROM deliveries WHERE (status = 'pending' AND next_attempt_at <= ?1) "
+    "OR (status = 'sending' AND claimed_until < ?1) LIMIT 1"
+)
+
+
 def claim(vault: Vault, now: int) -> Attempt | None:
+    """The next due delivery, marked as being sent by this process (None: nothing due).
+    Looks first without the write lock: the common case, nothing due, takes no lock."""
+    if vault.conn.execute(_DUE, (now,)).fetchone() is None:
+        return None
     with transaction(vault.conn) as conn:
         row = conn.execute(
             "UPDATE deliveries SET status = 'sending', claimed_until = ?, updated_at = ? "

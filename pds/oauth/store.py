@@ -440,3 +440,13 @@ def update_grant(conn: sqlite3.Connection, grant_id: int, access: Access, expire
         (access.scope, access.to_json(), expires_at, grant_id),
     ).fetchone()
     return _grant(row)
+
+
+def narrow_tokens(conn: sqlite3.Connection, grant_id: int, keep: set[str]) -> None:
+    """Cut every live token of the grant down to the scopes in ``keep`` (a narrowed grant)."""
+    tokens = conn.execute(
+        "SELECT id, scope FROM tokens WHERE grant_id = ? AND revoked_at IS NULL", (grant_id,)
+    ).fetchall()
+    for token_id, scope in tokens:
+        narrowed = " ".join(s for s in scope.split() if s in keep)
+        conn.execute("UPDATE tokens SET scope = ? WHERE id = ?", (narrowed, token_id))

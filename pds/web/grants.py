@@ -2,9 +2,9 @@
 
 The grant keeps its id, purpose and expiry; its stored access and scope lose the category,
 and every live token of the grant loses the category's scopes, so the business's next call
-for it is refused (403). Written here, on the ``grants`` and ``tokens`` tables through the
-vault's connection, because pds.oauth has no "narrow" yet (only create and revoke); the
-change, its audit entry and the business's new consent receipt commit in one transaction.
+for it is refused (403). The grant and its tokens are changed through
+``pds.oauth.store``; the change, its audit entry and the business's new consent receipt
+commit in one transaction.
 """
 
 from __future__ import annotations
@@ -34,19 +34,10 @@ def drop_category(vault: Any, grant_id: int, category: str) -> store.Grant:
             f'"{category}" is all that grant {grant_id} covers',
             hint="Revoke the grant instead.",
         )
-    keep = set(access.scopes())
     conn = vault.conn
     with transaction(conn):
-        conn.execute(
-            "UPDATE grants SET access = ?, scope = ? WHERE id = ?",
-            (access.to_json(), access.scope, grant_id),
-        )
-        tokens = conn.execute(
-            "SELECT id, scope FROM tokens WHERE grant_id = ? AND revoked_at IS NULL", (grant_id,)
-        ).fetchall()
-        for token_id, scope in tokens:
-            narrowed = " ".join(s for s in scope.split() if s in keep)
-            conn.execute("UPDATE tokens SET scope = ? WHERE id = ?", (narrowed, token_id))
+        narrowed_grant = store.update_grant(conn, grant_id, access, grant.expires_at)
+        store.narrow_tokens(conn, grant_id, set(access.scopes()))
         vault.audit(
             "grant.narrow",
             actor="owner",
@@ -56,6 +47,5 @@ def drop_category(vault: Any, grant_id: int, category: str) -> store.Grant:
             category=category,
             detail={"scope": access.scope},
         )
-        narrowed_grant = store.get_grant(conn, grant_id)
         receipts.issue(vault, narrowed_grant, "narrow")  # the business's new consent receipt
     return narrowed_grant

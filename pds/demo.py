@@ -1,4 +1,5 @@
-"""Demo data: a synthetic UK midata statement, deterministic, for `pds demo` and benchmarks."""
+"""Demo data, deterministic, for `pds demo` and benchmarks: a synthetic UK midata statement,
+an address book and a calendar."""
 
 from __future__ import annotations
 
@@ -57,8 +58,76 @@ def write_synthetic_midata(path: Path, rows: int, seed: int = 7) -> Path:
     return path
 
 
+DEMO_CONTACTS = """BEGIN:VCARD\r
+VERSION:3.0\r
+UID:demo-contact-1\r
+FN:Priya Shah\r
+N:Shah;Priya;;;\r
+EMAIL;TYPE=home:priya@example.org\r
+TEL;TYPE=cell:+44 7700 900123\r
+ADR;TYPE=home:;;12 Elm Road;Oxford;;OX1 2AB;United Kingdom\r
+BDAY:1988-04-12\r
+END:VCARD\r
+BEGIN:VCARD\r
+VERSION:3.0\r
+UID:demo-contact-2\r
+FN:Tom Okafor\r
+N:Okafor;Tom;;;\r
+EMAIL;TYPE=work:tom@example.com\r
+ORG:Octopus Energy\r
+END:VCARD\r
+BEGIN:VCARD\r
+VERSION:3.0\r
+UID:demo-contact-3\r
+FN:Dr Anne Lewis\r
+N:Lewis;Anne;;Dr;\r
+TEL;TYPE=work:+44 20 7946 0018\r
+ORG:Oxford Street Surgery\r
+END:VCARD\r
+"""
+
+DEMO_CALENDAR = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//pds//demo//EN\r
+BEGIN:VEVENT\r
+UID:demo-event-1@pds\r
+DTSTAMP:20261001T090000Z\r
+DTSTART;TZID=Europe/London:20261103T093000\r
+DTEND;TZID=Europe/London:20261103T100000\r
+SUMMARY:GP appointment\r
+LOCATION:Oxford Street Surgery\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:demo-event-2@pds\r
+DTSTAMP:20261001T090000Z\r
+DTSTART;VALUE=DATE:20261114\r
+DTEND;VALUE=DATE:20261115\r
+SUMMARY:Priya's birthday dinner\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:demo-event-3@pds\r
+DTSTAMP:20261001T090000Z\r
+DTSTART:20261201T180000Z\r
+DTEND:20261201T190000Z\r
+SUMMARY:Energy tariff ends: compare offers\r
+RRULE:FREQ=YEARLY\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
 def load_demo(vault: Vault) -> list[ImportSummary]:
-    """Import the demo statement; a second run adds nothing (deduplicated)."""
+    """Import the demo statement, address book and calendar; a second run adds nothing
+    (deduplicated)."""
     with tempfile.TemporaryDirectory(prefix="pds-demo-") as tmp:
-        path = write_synthetic_midata(Path(tmp) / "demo-current-account-midata.csv", 600)
-        return [import_file(vault, path, connector="midata")]
+        folder = Path(tmp)
+        path = write_synthetic_midata(folder / "demo-current-account-midata.csv", 600)
+        contacts = folder / "demo-contacts.vcf"
+        contacts.write_bytes(DEMO_CONTACTS.encode())
+        calendar = folder / "demo-calendar.ics"
+        calendar.write_bytes(DEMO_CALENDAR.encode())
+        return [
+            import_file(vault, path, connector="midata"),
+            import_file(vault, contacts, connector="vcard"),
+            import_file(vault, calendar, connector="ical"),
+        ]

@@ -298,6 +298,14 @@ def _maybe(**kwargs: Any) -> fields.String:
     return fields.String(load_default=None, allow_none=True, **kwargs)
 
 
+def _utc_time() -> fields.String:
+    """A required UTC instant like ``2024-03-31T09:30:00Z`` (fractions of a second allowed)."""
+    return fields.String(
+        required=True,
+        validate=validate.Regexp(_INSTANT, error="is not a UTC time like 2024-03-31T09:30:00Z"),
+    )
+
+
 class TypedValueSchema(Schema):
     """An email address or phone number with its vCard TYPE labels (lower case)."""
 
@@ -414,10 +422,7 @@ SCHEMAS["events"] = EventSchema
 class LocationSchema(Schema):
     """One recorded position (category ``locations``); coordinates in decimal degrees."""
 
-    time = fields.String(
-        required=True,
-        validate=validate.Regexp(_INSTANT, error="is not a UTC time like 2024-03-31T09:30:00Z"),
-    )
+    time = _utc_time()
     latitude = fields.String(
         required=True,
         validate=validate.Regexp(_COORDINATE, error="is not a latitude like 51.5007292"),
@@ -442,10 +447,7 @@ SCHEMAS["locations"] = LocationSchema
 class ActivitySchema(Schema):
     """One entry of an online activity history (category ``activity``), e.g. Google My Activity."""
 
-    time = fields.String(
-        required=True,
-        validate=validate.Regexp(_INSTANT, error="is not a UTC time like 2024-03-31T09:30:00Z"),
-    )
+    time = _utc_time()
     product = fields.String(required=True)
     title = fields.String(required=True)
     url = _maybe()

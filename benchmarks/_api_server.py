@@ -1,9 +1,9 @@
 """Server entry points for benchmarks/api.py (never product code, never imported by pds).
 
-    python benchmarks/_api_server.py noaudit --port P --workers W   # pds, audit write a no-op
-    python benchmarks/_api_server.py bare --port P --workers W      # a bare Flask JSON app
+    python benchmarks/_api_server.py noaudit --port P --workers W --threads T  # audit a no-op
+    python benchmarks/_api_server.py bare --port P --workers W --threads T     # bare Flask
 
-Both serve through ``pds.server.run`` itself, so the gunicorn settings (sync workers,
+Both serve through ``pds.server.run`` itself, so the gunicorn settings (gthread workers,
 preload_app, timeout, logging) are exactly the ones ``pds serve`` uses:
 
 - ``noaudit``: unlocks the vault in PDS_HOME as ``pds serve`` does (PDS_PASSPHRASE), then,
@@ -35,7 +35,7 @@ def _no_audit(**fields: Any) -> int:
     return 0
 
 
-def serve_noaudit(host: str, port: int, workers: int) -> None:
+def serve_noaudit(host: str, port: int, workers: int, threads: int) -> None:
     import pds.api
     import pds.api.auth
     from pds.server import run
@@ -47,7 +47,7 @@ def serve_noaudit(host: str, port: int, workers: int) -> None:
         keyring = vault.keyring
     pds.api.auth.audit_allowed = _no_audit  # used by the api_call decorator
     pds.api.audit_allowed = _no_audit  # the name the records views imported
-    run(settings, keyring, host=host, port=port, workers=workers)
+    run(settings, keyring, host=host, port=port, workers=workers, threads=threads)
 
 
 def bare_app() -> Any:
@@ -62,14 +62,15 @@ def bare_app() -> Any:
     return app
 
 
-def serve_bare(host: str, port: int, workers: int) -> None:
+def serve_bare(host: str, port: int, workers: int, threads: int) -> None:
     import pds.app
     from pds.server import run
     from pds.settings import Settings
 
     app = bare_app()
     pds.app.create_app = lambda settings=None, keyring=None: app  # run() looks it up at call
-    run(Settings(home=Path("/nonexistent")), None, host=host, port=port, workers=workers)  # type: ignore[arg-type]
+    home = Settings(home=Path("/nonexistent"))
+    run(home, None, host=host, port=port, workers=workers, threads=threads)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,9 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--workers", type=int, required=True)
+    ap.add_argument("--threads", type=int, required=True)
     args = ap.parse_args(argv)
     serve = serve_noaudit if args.mode == "noaudit" else serve_bare
-    serve(args.host, args.port, args.workers)
+    serve(args.host, args.port, args.workers, args.threads)
     return 0
 
 

@@ -108,11 +108,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def default_workers() -> int:
-    """The worker count `pds serve` uses when --workers is not given (its click default)."""
+def own_vault(app: Any) -> Any:
+    """The vault ``pds.app.current_vault`` opened for this thread of this process."""
+    import threading
+
+    return app.extensions["pds_vaults"][(os.getpid(), threading.get_ident())]
+
+
+def serve_default(option: str) -> int:
+    """What `pds serve` uses when ``--<option>`` is not given (its click default)."""
     from pds.cli import serve
 
-    return next(int(p.default) for p in serve.params if p.name == "workers")  # type: ignore[arg-type]
+    return next(int(p.default) for p in serve.params if p.name == option)  # type: ignore[arg-type]
 
 
 def machine() -> dict[str, Any]:
@@ -587,7 +594,7 @@ def query_plans(home: Path, token: str) -> dict[str, Any]:
     http = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     assert http.get(PATH, headers=headers).status_code == 200
-    conn: sqlite3.Connection = app.extensions["pds_vaults"][os.getpid()].conn
+    conn: sqlite3.Connection = own_vault(app).conn
     seen: list[str] = []
     conn.set_trace_callback(seen.append)
     try:
@@ -603,7 +610,7 @@ def query_plans(home: Path, token: str) -> dict[str, Any]:
             entry["plan"] = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql)]
         statements.append(entry)
     records = [s for s in statements if re.match(r"\s*SELECT .* FROM records WHERE", s["sql"])]
-    app.extensions["pds_vaults"][os.getpid()].close()
+    own_vault(app).close()
     return {
         "statements": statements,
         "records_query": records[0] if records else None,
@@ -689,7 +696,7 @@ def profile_inprocess(home: Path, token: str, n: int) -> dict[str, Any]:
         }
         for key, v in top
     ]
-    app.extensions["pds_vaults"][os.getpid()].close()
+    own_vault(app).close()
     return {
         "requests": n,
         "audited_us": audited,
@@ -788,7 +795,8 @@ def _stat(values: Sequence[float]) -> dict[str, float]:
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     started = datetime.now(UTC)
-    workers = default_workers()
+    workers = serve_default("workers")
+    server_threads = args.server_threads or serve_default("threads")
     result: dict[str, Any] = {
         "name": NAME,
         "started": started.isoformat(timespec="seconds"),
@@ -801,6 +809,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "connections": args.connections,
             "threads": args.threads,
             "workers": workers,
+            "server_threads": server_threads,
             "path": PATH,
         },
     }
@@ -833,13 +842,15 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             env = pds_env(home)
             targets: dict[str, tuple[Server, str]] = {}
             port = free_port()
-            srv = Server(PDS, [pds_executable(), "serve", "--port", str(port)], port, env, logdir)
+            per_worker = ["--workers", str(workers), "--threads", str(server_threads)]
+            cmd = [pds_executable(), "serve", "--port", str(port), *per_worker]
+            srv = Server(PDS, cmd, port, env, logdir)
             servers.append(srv)
             targets[PDS] = (srv, PATH)
             helper = str(HERE / "_api_server.py")
             for name, mode, path in ((NOAUDIT, "noaudit", PATH), (BARE, "bare", "/")):
                 port = free_port()
-                cmd = [py, helper, mode, "--port", str(port), "--workers", str(workers)]
+                cmd = [py, helper, mode, "--port", str(port), *per_worker]
                 srv = Server(name, cmd, port, env, logdir)
                 servers.append(srv)
                 targets[name] = (srv, path)
@@ -1023,8 +1034,8 @@ def report(r: dict[str, Any]) -> str:
         f" SQLite {m['sqlite']}, gunicorn {m['gunicorn']}, Flask {m['flask']}",
         f"  vault: {r['vault']['records']:,} records ({r['vault']['imported']:,} transactions"
         f" imported); token for {r['token']['scope']} from the OAuth code flow",
-        f"  servers: gunicorn sync, {s['workers']} workers (the `pds serve` default),"
-        " preload_app, via pds.server.run",
+        f"  servers: gunicorn gthread, {s['workers']} workers x {s['server_threads']} threads"
+        " (`pds serve` defaults unless --server-threads), preload_app, via pds.server.run",
         f"  load: {r['loader']['tool']} {r['loader'].get('version', '')} ({r['loader']['note']}),"
         f" {s['threads']} threads, {s['connections']} connections, {s['duration_s']:g} s per run"
         f" after a {s['warmup_s']:g} s warm-up, {s['repeats']} rounds",
@@ -1127,6 +1138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--connections", type=int, default=32, help="open connections (32)")
     ap.add_argument("--threads", type=int, default=2, help="load generator threads (2)")
+    ap.add_argument(
+        "--server-threads", type=int, default=0, help="threads per server worker (pds's default)"
+    )
     ap.add_argument("--loader", choices=["wrk", "python"], default="wrk")
     ap.add_argument("--no-peer", action="store_true", help="skip the Community Solid Server")
     ap.add_argument(

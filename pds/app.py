@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from importlib.resources import files
 
 from flask import Flask, g
@@ -87,21 +88,23 @@ def _problem(exc: PdsError):
 
 
 def current_vault() -> Vault:
-    """This worker process's vault: one long-lived connection per process."""
+    """This worker thread's vault: one long-lived connection per thread of each process
+    (SQLite transactions belong to a connection, so threads never share one). A thread that
+    ends leaves its vault to the next thread given the same identifier."""
     from flask import current_app
 
     if "pds_vault" in g:
         return g.pds_vault
-    vaults: dict[int, Vault] = current_app.extensions["pds_vaults"]
-    pid = os.getpid()
-    vault = vaults.get(pid)
+    vaults: dict[tuple[int, int], Vault] = current_app.extensions["pds_vaults"]
+    key = (os.getpid(), threading.get_ident())
+    vault = vaults.get(key)
     if vault is None:
         keyring = current_app.extensions["pds_keyring"]
         if keyring is None:
             from pds.errors import VaultLocked
 
             raise VaultLocked("the vault is locked", hint="Start the server with the passphrase.")
-        vault = vaults[pid] = Vault.with_keyring(current_app.config["PDS_SETTINGS"], keyring)
+        vault = vaults[key] = Vault.with_keyring(current_app.config["PDS_SETTINGS"], keyring)
     g.pds_vault = vault
     return vault
 

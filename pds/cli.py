@@ -827,14 +827,21 @@ def audit_verify(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Threads per worker process (their access-log writes share commits).",
+)
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app and APIs (unlocks the vault once, before the workers start)."""
     from pds.server import run
 
     settings = get_settings()
     with open_vault(settings) as v:
         keyring = v.keyring
-    run(settings, keyring, host=host, port=port, workers=workers)
+    run(settings, keyring, host=host, port=port, workers=workers, threads=threads)
 
 
 @cli.command()

@@ -1,5 +1,9 @@
 """Production serving: gunicorn with the app built once in the master (the vault unlocked
-once, by Argon2id) and one SQLite connection opened per worker on its first request."""
+once, by Argon2id), worker processes of ``threads`` threads each (gunicorn's ``gthread``
+worker, keep-alive connections), and one SQLite connection per thread opened on its first
+request. Threads of one worker share the access log's commits
+(``pds.audit.log.GroupCommit``): while one thread's entry is being written to disk, the
+entries of the others queue for the next commit instead of each waiting for an fsync."""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ from gunicorn.app.base import BaseApplication
 
 from pds.settings import Settings
 from pds.vault.keys import Keyring
+
+
+THREADS = 8
+"""Threads per worker process by default (``pds serve --threads``)."""
 
 
 class _Server(BaseApplication):
@@ -25,7 +33,15 @@ class _Server(BaseApplication):
         return self._app
 
 
-def run(settings: Settings, keyring: Keyring, *, host: str, port: int, workers: int) -> None:
+def run(
+    settings: Settings,
+    keyring: Keyring,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int = THREADS,
+) -> None:
     from pds.app import create_app
 
     app = create_app(settings, keyring)
@@ -34,7 +50,8 @@ def run(settings: Settings, keyring: Keyring, *, host: str, port: int, workers: 
         {
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "sync",
+            "worker_class": "gthread",
+            "threads": threads,
             "preload_app": True,
             "accesslog": None,
             "errorlog": "-",

@@ -10,9 +10,11 @@ Storage (schema 2, see ``pds.vault.db``):
 - ``audit_checkpoints(size, root, note, created_at)``: signed C2SP checkpoints, one per size.
 
 An append joins the caller's transaction when there is one (a write and its entry commit
-together) and otherwise commits a short ``BEGIN IMMEDIATE`` transaction of its own, so the
-entry is on disk before the caller answers. Appends from several processes serialise on
-SQLite's write lock; each reads the tree's right edge inside its transaction.
+together) and otherwise commits a short ``BEGIN IMMEDIATE`` transaction, so the entry is on
+disk before the caller answers; appends from threads of one process that arrive while
+another's commit is in flight share the next commit (:class:`GroupCommit`). Appends from
+several processes serialise on SQLite's write lock; each reads the tree's right edge inside
+its transaction.
 
 The vault signs a checkpoint after every :data:`CHECKPOINT_EVERY` entries, when
 :data:`CHECKPOINT_SECONDS` have passed since the last one and the log has grown, and on
@@ -24,12 +26,14 @@ never signs two checkpoints that contradict each other.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -155,6 +159,85 @@ class StoredCheckpoint:
     created_at: str
 
 
+@dataclass(eq=False)
+class _Pending:
+    """One entry waiting for its group commit, then its outcome."""
+
+    data: bytes
+    leaf: bytes
+    index: int = -1
+    error: BaseException | None = None
+    settled: bool = False
+
+
+class GroupCommit:
+    """Group commit of one vault's access log among the threads of one process.
+
+    An entry written outside a transaction must be on disk before its caller answers, and
+    each commit costs an fsync (``synchronous=FULL``) taken under the one writer lock, so
+    appends one commit each cap a server at one request per fsync. Here each appending thread
+    queues its entry and waits its turn at the commit; the thread whose turn comes first
+    commits every entry queued by then in one transaction of its own connection, one fsync
+    for all, and the others then find theirs settled. No thread returns before its own entry
+    is committed; if the batch fails, every thread in it raises the batch's error and none
+    of its entries is in the log. A lone caller (the CLI, a sync worker) commits alone, as
+    before. Written by hand: this is the leader/follower pattern SQLite itself does not
+    offer across connections.
+    """
+
+    _groups: ClassVar[dict[tuple[int, str], GroupCommit]] = {}
+    _groups_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        self._queue: list[_Pending] = []
+        self._committing = False
+        self._cond = threading.Condition(threading.Lock())
+        self.batches = 0
+        """Commits made (read by tests and the API benchmark)."""
+        self.entries = 0
+        """Entries those commits carried."""
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection) -> GroupCommit:
+        """The group of ``conn``'s vault in this process (a forked worker gets its own);
+        a connection without a writer lock gets a group of its own."""
+        lock = getattr(conn, "writer_lock", None)
+        if lock is None:
+            return cls()
+        key = (os.getpid(), str(lock.path))
+        with cls._groups_lock:
+            group = cls._groups.get(key)
+            if group is None:
+                group = cls._groups[key] = cls()
+            return group
+
+    def append(self, log: AuditLog, data: bytes, leaf: bytes) -> int:
+        """Queue one entry, see it committed (by this thread or another), return its index."""
+        mine = _Pending(data, leaf)
+        with self._cond:
+            self._queue.append(mine)
+            while self._committing and not mine.settled:
+                self._cond.wait()
+            lead = not mine.settled
+            if lead:  # nobody is committing and this entry is still queued: commit them all
+                self._committing = True
+                batch, self._queue = self._queue, []
+        if lead:
+            try:
+                log._commit(batch)
+            finally:
+                with self._cond:
+                    for pending in batch:
+                        pending.settled = True
+                    self._committing = False
+                    self.batches += 1
+                    self.entries += len(batch)
+                    self._cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return mine.index
+
+
 class AuditLog:
     """The access log of one vault connection.
 
@@ -193,15 +276,29 @@ class AuditLog:
         conn = self.conn
         if conn.in_transaction:
             return self._append(data, leaf)
-        begin_immediate(conn)
+        return GroupCommit.of(conn).append(self, data, leaf)
+
+    def _commit(self, batch: Sequence[_Pending]) -> None:
+        """Append ``batch`` in one transaction of this connection (one fsync for all) and
+        settle each: its index, or the error that kept the whole batch off the disk."""
+        conn = self.conn
         try:
-            index = self._append(data, leaf)
-        except BaseException:
-            end(conn, "ROLLBACK")
+            begin_immediate(conn)
+            try:
+                indexes = [self._append(p.data, p.leaf) for p in batch]
+            except BaseException:
+                end(conn, "ROLLBACK")
+                raise
+            end(conn, "COMMIT")
+        except BaseException as exc:
             self._acc = None
+            if conn.in_transaction:  # a failed COMMIT can leave it open
+                end(conn, "ROLLBACK")
+            for p in batch:
+                p.error = exc
             raise
-        end(conn, "COMMIT")
-        return index
+        for p, index in zip(batch, indexes, strict=True):
+            p.index = index
 
     def _append(self, data: bytes, leaf: bytes) -> int:
         conn = self.conn

@@ -194,10 +194,10 @@ def test_soft_break_before_end_and_many_folded_lines() -> None:
     (rec,) = parse(b"BEGIN:VCARD\nVERSION:2.1\nFN;ENCODING=QUOTED-PRINTABLE:A=\nEND:VCARD\n")
     assert rec.payload["full_name"] == "A"
     folded = b"".join(b" x\n" for _ in range(200_000))
-    start = time.perf_counter()
+    start = time.process_time()
     (rec,) = parse(b"BEGIN:VCARD\nVERSION:3.0\nFN:A\nNOTE:n\n" + folded + b"END:VCARD\n")
     assert rec.payload["note"] == "n" + "x" * 200_000
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 def test_card_size_cap() -> None:

@@ -34,26 +34,26 @@ def items(connector: str, data: bytes, filename: str) -> list[Record | Rejected]
 
 
 def timed(connector: str, data: bytes, filename: str) -> tuple[list[Record | Rejected], float]:
-    started = time.perf_counter()
+    started = time.process_time()
     found = items(connector, data, filename)
-    return found, time.perf_counter() - started
+    return found, time.process_time() - started
 
 
 def refusal(connector: str, data: bytes, filename: str) -> tuple[str, float]:
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ImportFormatError) as exc:
         list(strict(registry.get(connector).parse(io.BytesIO(data), filename), filename))
-    return exc.value.message, time.perf_counter() - started
+    return exc.value.message, time.process_time() - started
 
 
 # -- csvsniff: money cells ------------------------------------------------------------------
 
 
 def test_a_money_cell_of_spaces_is_refused_before_any_pattern_runs() -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ValueError, match=r"\Ais longer than 64 characters\Z"):
         csvsniff.parse_amount("1" + " " * 20_000 + "x")  # took 2.7 s before the fix
-    assert time.perf_counter() - started < 0.1
+    assert time.process_time() - started < 0.1
 
 
 def test_currency_codes_are_still_split_off_and_64_characters_pass() -> None:

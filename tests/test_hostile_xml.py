@@ -95,11 +95,11 @@ def assert_no_connection(sock: socket.socket) -> None:
 def refuse(connector: str, data: bytes, filename: str = "hostile.xml") -> str:
     """Parse through the connector; return the refusal after checking time and memory."""
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         with pytest.raises(ImportFormatError) as caught:
             list(registry.get(connector).parse(io.BytesIO(data), filename))
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -84,9 +84,9 @@ def test_zip_bomb_refused_quickly_in_bounded_memory() -> None:
     data = make_zip({"Takeout/Location History/Records.json": b"\0" * (200 << 20)})
     assert 200 * 2**20 / len(data) > 1000  # a real >= 1000:1 bomb
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()
     exc = refused(data)
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert exc.message == (
@@ -136,10 +136,10 @@ def many_entries(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 def _refused_in_constant_memory(data: bytes) -> ImportFormatError:
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ImportFormatError) as exc:
         SafeZip(io.BytesIO(data), "many.zip")
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert seconds < 2.0  # measured 0.04 s without tracemalloc

@@ -22,7 +22,12 @@ from .conftest import Live, Watch, shot
 from .test_owner import MIDATA, Business, sign_in
 
 VCARD = fixture("vcard/rfc6350-example.vcf")
-TODAY = datetime.now(UTC).date().isoformat()  # the server stamps imports in UTC
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()  # the server stamps imports in UTC
+
+
 FORGET_ALL = (
     "Forgot contacts: 1 record deleted and their key destroyed. "
     "Backups made before now still hold it (sealed under the old key): delete them too."
@@ -166,7 +171,9 @@ def access_request(page, watch: Watch, live: Live) -> None:
     page.goto(live.base + "/requests")
     chooser = page.get_by_label("The import of the file they sent")
     # sources 1 and 2 are the profile's and the intention's (not files, so not offered)
-    assert chooser.locator("option").all_inner_texts() == [f"3: midata-spec-example.csv ({TODAY})"]
+    assert chooser.locator("option").all_inner_texts() == [
+        f"3: midata-spec-example.csv ({today()})"
+    ]
     page.get_by_role("button", name="Mark fulfilled").click()
     page.wait_for_url(live.base + "/requests")
     assert page.get_by_role("status").inner_text() == "Request 1 (Acme Bank) marked fulfilled."
@@ -292,13 +299,13 @@ def processing(page, watch: Watch, live: Live) -> None:
     assert rows.count() == 1
     got = cells(rows.first)
     assert got[:3] == ["Browser Bank", "1", "1"]
-    assert got[3].startswith(TODAY)
+    assert got[3].startswith(today())
     seen(page, watch, live, "35-processing", "What each business does with your data")
     rows.first.get_by_role("link", name="Browser Bank").click()
     page.wait_for_url(live.base + "/processing/" + live.client_id)
     dl = page.locator("main dd")
     assert dl.nth(0).inner_text() == f"Browser Bank ({live.client_id})"
-    assert dl.nth(4).inner_text().startswith("1 calls allowed, 0 refused; first " + TODAY)
+    assert dl.nth(4).inner_text().startswith("1 calls allowed, 0 refused; first " + today())
     data = page.get_by_role("table", name="Data it was allowed to use").locator("tbody tr")
     assert [cells(data.nth(i)) for i in range(data.count())] == [
         ["transactions", "read", "all fields", "6", "0"]

@@ -143,10 +143,11 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict[
 
 
 def verdicts(summary: list[dict[str, Any]]) -> list[str]:
-    """One report line per target: metric, value, target, met or NOT met."""
+    """One report line per target: metric, value, target, met or NOT met (or no target,
+    when ``met`` is None)."""
+    word = {True: "met", False: "NOT met", None: "no target"}
     return [
-        f"  {s['metric']}: {s['value']} (target {s['target']}): {'met' if s['met'] else 'NOT met'}"
-        for s in summary
+        f"  {s['metric']}: {s['value']} (target {s['target']}): {word[s['met']]}" for s in summary
     ]
 
 

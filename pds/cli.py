@@ -829,10 +829,11 @@ def audit_verify(
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option(
     "--threads",
-    default=8,
+    default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Threads per worker process (their access-log writes share commits).",
+    help="Threads per worker; more than 1 lets their access-log writes share one disk "
+    "sync (for a slow disk).",
 )
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app and APIs (unlocks the vault once, before the workers start)."""

@@ -1,12 +1,19 @@
 """Production serving: gunicorn with the app built once in the master (the vault unlocked
-once, by Argon2id), worker processes of ``threads`` threads each (gunicorn's ``gthread``
-worker, keep-alive connections), and one SQLite connection per thread opened on its first
-request. Threads of one worker share the access log's commits
-(``pds.audit.log.GroupCommit``): while one thread's entry is being written to disk, the
-entries of the others queue for the next commit instead of each waiting for an fsync."""
+once, by Argon2id) and one SQLite connection per worker thread, opened on its first request.
+
+By default each worker is one process of one thread (gunicorn's ``sync`` worker): on a
+machine whose disk syncs fast (a few hundred microseconds) the read path is CPU work, and
+Python threads only add contention for the interpreter lock. With ``threads`` > 1 the
+workers are gunicorn's ``gthread`` workers, and the threads of a worker share the access
+log's commits (``pds.audit.log.GroupCommit``): while one thread's entry is being written to
+disk the others' entries queue for the next commit, so a slow disk (an SD card, a network
+volume, where one fsync takes milliseconds) no longer caps the server at one request per
+fsync. ``docs/benchmarks.md`` has the measurements.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -14,9 +21,11 @@ from gunicorn.app.base import BaseApplication
 from pds.settings import Settings
 from pds.vault.keys import Keyring
 
-
-THREADS = 8
+THREADS = 1
 """Threads per worker process by default (``pds serve --threads``)."""
+SWITCH_INTERVAL = 0.0005
+"""The interpreter's thread switch interval in threaded workers (Python's default is 5 ms:
+a thread back from the disk or the network waits that long for a busy one to let go)."""
 
 
 class _Server(BaseApplication):
@@ -50,8 +59,7 @@ def run(
         {
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "gthread",
-            "threads": threads,
+            **_worker_options(threads),
             "preload_app": True,
             "accesslog": None,
             "errorlog": "-",
@@ -59,3 +67,13 @@ def run(
             "timeout": 60,
         },
     ).run()
+
+
+def _worker_options(threads: int) -> dict[str, Any]:
+    if threads <= 1:
+        return {"worker_class": "sync"}
+    return {
+        "worker_class": "gthread",
+        "threads": threads,
+        "post_worker_init": lambda worker: sys.setswitchinterval(SWITCH_INTERVAL),
+    }

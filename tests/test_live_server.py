@@ -68,8 +68,10 @@ def pds(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(params=[1, 4], ids=["sync-workers", "4-threads-each"])
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """`pds serve` with its default single-threaded workers, and with threaded ones (whose
+    access-log entries share commits)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     home = tmp_path / "home"
@@ -78,7 +80,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     added = json.loads(
         pds(env, "clients", "add", "--name", "Node Bank", "--redirect-uri", base + "/cb", "--json")
     )
-    with serving(env, port, tmp_path / "serve.log", workers=2) as proc:
+    with serving(env, port, tmp_path / "serve.log", workers=2, threads=request.param) as proc:
         yield Server(home, base, env, proc, added["client_id"], added["client_secret"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -36,13 +37,14 @@ def get(url: str) -> tuple[int, str, bytes]:
 
 @contextmanager
 def serving(
-    env: dict[str, str], port: int, log: Path, workers: int = 2
+    env: dict[str, str], port: int, log: Path, workers: int = 2, threads: int = 1
 ) -> Iterator[subprocess.Popen]:
     """A real `pds serve` on 127.0.0.1:``port`` (its output in ``log``), answering /healthz,
     stopped with its workers (SIGTERM to its process group) when the block ends."""
+    sizes = ["--workers", str(workers), "--threads", str(threads)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pds", "serve", "--port", str(port), "--workers", str(workers)],
+            [sys.executable, "-m", "pds", "serve", "--port", str(port), *sizes],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -54,7 +56,7 @@ def serving(
             try:
                 get(f"http://127.0.0.1:{port}/healthz")
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except (OSError, http.client.HTTPException):  # refused, reset, timed out, cut off
                 assert proc.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
@@ -100,3 +102,18 @@ def test_serve_wrong_passphrase_exits_cleanly(tmp_path: Path) -> None:
         "Error: the passphrase is wrong, or the vault's key is damaged\n"
         "Hint: Check the passphrase (PDS_PASSPHRASE, PDS_PASSPHRASE_FILE or the prompt).\n"
     )
+
+
+def test_threaded_workers_take_gthread_and_a_short_switch_interval() -> None:
+    from pds.server import _worker_options
+
+    assert _worker_options(1) == {"worker_class": "sync"}
+    threaded = _worker_options(4)
+    hook = threaded.pop("post_worker_init")
+    assert threaded == {"worker_class": "gthread", "threads": 4}
+    before = sys.getswitchinterval()
+    try:
+        hook(None)
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)

@@ -183,3 +183,22 @@ class RateLimited(PolicyRefused):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyRefusals(PdsError, PermissionError):
+    """Too many API calls without a valid access token from one address (HTTP 429); the
+    further ones are refused without an access-log entry until the window ends."""
+
+    code = "too_many_refusals"
+    status = 429
+    hint = "Send a valid access token; calls with one are not affected."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "too many calls without a valid access token from this address; "
+            f"try again in {retry_after} seconds"
+        )
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -15,7 +15,10 @@ form body is refused: 400). A missing, unknown, expired or revoked token is 401 
 ``WWW-Authenticate``; a scope the grant does not cover is 403 ``insufficient_scope``.
 Every call writes exactly one audit entry, committed before the response leaves: the view
 writes the "allowed" one (:func:`audit_allowed`, or inside its write transaction); if it
-does not, the decorator does; a refused call (any PdsError) gets a "refused" one.
+does not, the decorator does; a refused call (any PdsError) gets a "refused" one. The one
+exception: calls without a valid token (401, or 400 for a token in the URL) are counted per
+address, and past ``pds.web.limits.ANONYMOUS_REFUSALS_PER_WINDOW`` in a window one
+``api.refused.throttled`` entry stands for the rest (429, unlogged) until the window ends.
 """
 
 from __future__ import annotations
@@ -27,15 +30,28 @@ from typing import Any
 
 from authlib.oauth2 import OAuth2Error, ResourceProtector
 from authlib.oauth2.rfc6749 import MissingAuthorizationError, UnsupportedTokenTypeError
-from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
+from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import g, request
 
-from pds.errors import InsufficientScope, InvalidRequest, InvalidToken, PdsError, PolicyRefused
+from pds.errors import (
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    PdsError,
+    PolicyRefused,
+    TooManyRefusals,
+)
 from pds.oauth import store
 from pds.oauth.access import Access
+from pds.web import limits
 
 TOKEN_IN_URL = "send the access token in the Authorization header, never in the URL or body"  # noqa: S105
 BAD_TOKEN = "the access token is unknown, expired or revoked"  # noqa: S105
+THROTTLED_ACTION = "api.refused.throttled"
+THROTTLED_REASON = (
+    "more than {limit} calls without a valid access token from one address in {window} "
+    "seconds; further ones from it are refused (429) and not logged until {until}"
+)
 
 
 @dataclass(frozen=True)
@@ -75,8 +91,9 @@ class _Header:
         self.headers = request.headers
 
 
+_validator = _Validator(realm="pds")
 _protector = ResourceProtector()
-_protector.register_token_validator(_Validator(realm="pds"))
+_protector.register_token_validator(_validator)
 
 
 def authenticate(scope: str | None = None) -> GrantAccess:
@@ -85,7 +102,8 @@ def authenticate(scope: str | None = None) -> GrantAccess:
     if "access_token" in request.args or "access_token" in request.form:
         raise InvalidRequest(TOKEN_IN_URL, hint="Use the header Authorization: Bearer <token>.")
     try:
-        token: store.Token = _protector.validate_request([scope] if scope else None, _Header())
+        # The scope is checked below, once the caller is known: its refusal names the client.
+        token: store.Token = _protector.validate_request(None, _Header())
     except MissingAuthorizationError:
         raise InvalidToken(
             "no access token was sent", hint="Send Authorization: Bearer <token>.", missing=True
@@ -95,12 +113,12 @@ def authenticate(scope: str | None = None) -> GrantAccess:
             "the Authorization header is not a Bearer token",
             hint="Send Authorization: Bearer <token>.",
         ) from None
-    except InsufficientScopeError:
-        raise InsufficientScope(f"the grant does not cover {scope}", scope=scope or "") from None
     except OAuth2Error:
         raise InvalidToken(BAD_TOKEN) from None
     found = GrantAccess(token, token.grant, token.grant.access.restricted_to(token.scope.split()))
     g.pds_access = found
+    if scope and _validator.scope_insufficient(token.get_scope(), [scope]):
+        raise InsufficientScope(f"the grant does not cover {scope}", scope=scope)
     return found
 
 
@@ -126,6 +144,8 @@ def audit_allowed(**fields: Any) -> int:
 
 def _audit_refused(exc: PdsError | None) -> None:
     acc: GrantAccess | None = g.get("pds_access")
+    if acc is None and isinstance(exc, InvalidToken | InvalidRequest):
+        _count_anonymous()  # raises TooManyRefusals past the limit
     fields: dict[str, Any] = {"decision": "refused"}
     if acc is not None:
         fields.update(
@@ -145,6 +165,27 @@ def _audit_refused(exc: PdsError | None) -> None:
         fields["rule_ids"] = decision.rule_ids
     g.pds_audited = True
     _vault().audit(g.pds_action, **fields)
+
+
+def _count_anonymous() -> None:
+    """Count a refusal of a call without a valid token against the caller's address
+    (``pds.web.limits``). Within the limit, return: it is logged as any refusal. The call
+    that passes the limit writes one ``api.refused.throttled`` entry (no address, no token);
+    it and every further one in the window get TooManyRefusals (429), the rest unlogged."""
+    hit = limits.anonymous_refusals().hit(limits.address())
+    if hit.allowed:
+        return
+    g.pds_audited = True
+    if hit.first_over:
+        _vault().audit(
+            THROTTLED_ACTION,
+            actor="anonymous",
+            decision="refused",
+            reason=THROTTLED_REASON.format(
+                limit=hit.limit, window=limits.ANONYMOUS_REFUSAL_WINDOW, until=hit.ends_iso()
+            ),
+        )
+    raise TooManyRefusals(hit.retry_after) from None
 
 
 def api_call(action: str, scope: str | None = None) -> Callable[[Callable], Callable]:

@@ -67,8 +67,11 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "no such record, or one outside the grant (the two are indistinguishable)",
         422: "the record does not match its category's schema",
         429: "rate_limited: the owner's policies allow no more requests from you today "
-        "(Retry-After: seconds to 00:00 UTC)",
+        "(Retry-After: seconds to 00:00 UTC); or too_many_refusals: too many calls without a "
+        "valid access token from your address (Retry-After: seconds until that ends)",
     }
+    if 401 in codes and 429 not in codes:  # every authenticated call can meet the latter
+        codes = (*codes, 429)
     return {str(c): {"description": words[c], "content": PROBLEM} for c in codes}
 
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from pds.oauth.server import PdsAuthorizationServer
+from pds.web import limits
 
 bp = Blueprint("oauth", __name__)
+
+REGISTRATIONS_REFUSED = "too many registrations from this address; try again in {seconds} seconds"
 
 
 def server() -> PdsAuthorizationServer:
@@ -34,11 +37,36 @@ def introspect() -> Any:
 
 @bp.post("/oauth/register")
 def register() -> Any:
+    """RFC 7591 registration, at most ``limits.REGISTRATIONS_PER_WINDOW`` per address per
+    window (``pds.web.limits``); only registrations that made a client count."""
     srv = server()
+    limiter, who = limits.registrations(), limits.address()
+    hit = limiter.hit(who)
+    if not hit.allowed:
+        return too_many_registrations(hit.retry_after)
+    made = False
     try:
-        return srv.create_endpoint_response("client_registration")
-    except OAuth2Error as error:  # registration errors are not caught by authlib
-        return srv.handle_error_response(None, error)
+        try:
+            response = srv.create_endpoint_response("client_registration")
+        except OAuth2Error as error:  # registration errors are not caught by authlib
+            response = srv.handle_error_response(None, error)
+        made = response.status_code == 201
+        return response
+    finally:
+        if not made:
+            limiter.release(who)
+
+
+def too_many_registrations(retry_after: int) -> Response:
+    """429 in RFC 6749 §5.2 shape: nothing stored, nothing logged."""
+    response = jsonify(
+        error="temporarily_unavailable",
+        error_description=REGISTRATIONS_REFUSED.format(seconds=retry_after),
+    )
+    response.status_code = 429
+    response.headers["Retry-After"] = str(retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/.well-known/oauth-authorization-server")

@@ -5,7 +5,9 @@ An auditor signs in by presenting, once, an access token whose grant holds ``aud
 (the same token the auditor API takes). pds looks the token up by its hash and opens a
 separate auditor session (the signed session cookie holds the grant id, never the token);
 the session ends when the grant is revoked or expires, after 12 hours, or on sign-out. Every
-sign-in attempt and every page the auditor opens writes one audit entry.
+sign-in attempt and every page the auditor opens writes one audit entry, except attempts
+refused by the failed-login back-off (429): the owner's ``LoginThrottle``, keyed
+``auditor:<address>``, is what bounds a stranger's refused entries here (``pds.web.limits``).
 """
 
 from __future__ import annotations

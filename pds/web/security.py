@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
 
+from pds.web import limits
+
 CSRF_FIELD = "csrf_token"
 SESSION_SECONDS = 12 * 3600
 FREE_FAILURES = 3
@@ -62,6 +64,7 @@ def init_app(app: Flask, *, master: bytes | None, secure: bool) -> None:
         SESSION_COOKIE_SECURE=secure,
     )
     app.extensions["pds_login_throttle"] = LoginThrottle()
+    limits.init_app(app)  # per-address limits on anonymous writes
     app.after_request(_headers)
     if secure:  # served over https: browsers must never fall back to http (RFC 6797)
         app.after_request(_strict_transport)

@@ -1,0 +1,290 @@
+"""Callers without credentials cannot make the vault write without limit (pds.web.limits)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from pds.web import limits
+from pds.web.limits import RateLimiter
+
+from .oauth_kit import CB, bearer, csrf, seed
+
+T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+BAD = bearer("x" * 43)
+RECORDS = "/api/v1/records?category=transactions"
+THROTTLED_REASON = (
+    "more than 30 calls without a valid access token from one address in 60 seconds; "
+    "further ones from it are refused (429) and not logged until 2023-11-14T22:14:20Z"
+)
+
+
+def clocked(app, extension: str) -> list[float]:
+    now = [T0]
+    app.extensions[extension].clock = lambda: now[0]
+    return now
+
+
+def entries(vault) -> list[dict]:
+    rows = vault.conn.execute("SELECT entry FROM audit_log ORDER BY idx").fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def clients(vault) -> int:
+    return vault.conn.execute("SELECT COUNT(*) FROM clients").fetchone()[0]
+
+
+def register(http, name: str, uris: list[str] | None = None):
+    return http.post("/oauth/register", json={"client_name": name, "redirect_uris": uris or [CB]})
+
+
+@pytest.fixture
+def token(kit, vault) -> str:
+    seed(vault)
+    client_id, secret = kit.add_client()
+    return kit.tokens(client_id, secret)["access_token"]
+
+
+# -- the limiter ----------------------------------------------------------------------------
+
+
+def test_limiter_counts_within_a_fixed_window() -> None:
+    now = [100.0]
+    limiter = RateLimiter(2, 60, clock=lambda: now[0])
+    first, second, third = (limiter.hit("a") for _ in range(3))
+    assert [h.count for h in (first, second, third)] == [1, 2, 3]
+    assert [h.allowed for h in (first, second, third)] == [True, True, False]
+    assert [h.first_over for h in (first, second, third)] == [False, False, True]
+    assert (third.ends_at, third.retry_after) == (160.0, 60)
+    assert limiter.hit("b").count == 1  # another key has its own window
+    now[0] = 159.2
+    fourth = limiter.hit("a")
+    assert (fourth.count, fourth.allowed, fourth.first_over, fourth.retry_after) == (
+        4,
+        False,
+        False,
+        1,
+    )
+    now[0] = 160.0  # the window has ended: a new one opens at this hit
+    fresh = limiter.hit("a")
+    assert (fresh.count, fresh.allowed, fresh.ends_at, fresh.retry_after) == (1, True, 220.0, 60)
+
+
+def test_limiter_window_end_and_release() -> None:
+    now = [T0 + 0.4]
+    limiter = RateLimiter(1, 60, clock=lambda: now[0])
+    assert limiter.hit("a").ends_iso() == "2023-11-14T22:14:21Z"  # rounded up, never early
+    limiter.release("a")
+    assert limiter.hit("a").allowed  # the released hit does not count
+    limiter.release("nobody")  # nothing to give back: no error, nothing remembered
+    assert limiter.tracked() == 1
+    now[0] -= 30  # the clock went back: the window closes early rather than run long
+    assert limiter.hit("a").ends_at == T0 + 0.4 - 30 + 60
+
+
+def test_limiter_forgets_the_oldest_addresses_beyond_its_cap() -> None:
+    now = [0.0]
+    limiter = RateLimiter(1, 60, clock=lambda: now[0], max_tracked=3)
+    for key in ("a", "b", "c"):
+        limiter.hit(key)
+        now[0] += 1
+    assert limiter.hit("a").count == 2  # an open window stays where it is
+    limiter.hit("d")
+    assert limiter.tracked() == 3
+    assert limiter.hit("a").count == 1  # "a" opened first, so it was forgotten
+    assert limiter.hit("c").count == 2
+    assert RateLimiter.MAX_TRACKED == 4096
+
+
+def test_limits_are_registered_per_app_with_the_documented_constants(app) -> None:
+    reg = app.extensions["pds_registration_limit"]
+    anon = app.extensions["pds_anonymous_refusal_limit"]
+    assert (reg.limit, reg.window) == (10, 3600)
+    assert (anon.limit, anon.window) == (30, 60)
+    assert (limits.REGISTRATIONS_PER_WINDOW, limits.REGISTRATION_WINDOW) == (10, 3600)
+    assert (limits.ANONYMOUS_REFUSALS_PER_WINDOW, limits.ANONYMOUS_REFUSAL_WINDOW) == (30, 60)
+
+
+# -- dynamic registration -------------------------------------------------------------------
+
+
+def test_eleventh_registration_from_an_address_is_refused_without_a_write(kit, app, vault) -> None:
+    now = clocked(app, "pds_registration_limit")
+    for n in range(10):
+        assert register(kit.http, f"Spam {n}").status_code == 201
+    before_clients, before_log = clients(vault), len(entries(vault))
+    assert before_clients == 10
+    now[0] += 600
+    refused = register(kit.http, "Spam 10")
+    assert refused.status_code == 429
+    assert refused.json == {
+        "error": "temporarily_unavailable",
+        "error_description": "too many registrations from this address; try again in 3000 seconds",
+    }
+    assert refused.headers["Retry-After"] == "3000"
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert refused.headers["Content-Type"] == "application/json"
+    assert (clients(vault), len(entries(vault))) == (before_clients, before_log)
+    # over the limit even a malformed body gets the 429, not a metadata error
+    assert register(kit.http, "Spam", ["http://evil.example/cb"]).status_code == 429
+    # another address is not affected
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.0.0.2"
+    assert register(other, "Someone else").status_code == 201
+    # when the window has passed, the first address may register again
+    now[0] = T0 + 3600
+    again = register(kit.http, "Spam 11")
+    assert again.status_code == 201, again.text
+    assert clients(vault) == 12
+    assert [e["action"] for e in entries(vault)].count("client.register") == 12
+
+
+def test_refused_registrations_do_not_use_up_the_limit(kit, app, vault) -> None:
+    clocked(app, "pds_registration_limit")
+    for n in range(15):
+        bad = register(kit.http, f"Bad {n}", ["http://evil.example/cb"])
+        assert (bad.status_code, bad.json["error"]) == (400, "invalid_client_metadata")
+    assert [register(kit.http, f"Good {n}").status_code for n in range(11)] == [201] * 10 + [429]
+    assert clients(vault) == 10
+
+
+# -- API calls without a valid token --------------------------------------------------------
+
+
+def test_anonymous_refusals_are_logged_up_to_the_limit_then_throttled(
+    kit, app, vault, token
+) -> None:
+    now = clocked(app, "pds_anonymous_refusal_limit")
+    start = len(entries(vault))
+    for _ in range(30):
+        assert kit.http.get(RECORDS, headers=BAD).status_code == 401
+    logged = entries(vault)[start:]
+    assert len(logged) == 30
+    assert {(e["action"], e["actor"], e["decision"]) for e in logged} == {
+        ("api.records.read", "anonymous", "refused")
+    }
+    # the 31st: one entry saying so, and 429
+    resp = kit.http.get(RECORDS, headers=BAD)
+    assert resp.status_code == 429
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    assert resp.headers["Retry-After"] == "60"
+    assert resp.json == {
+        "type": "https://pds.invalid/problems/too_many_refusals",
+        "title": "Too many refusals",
+        "status": 429,
+        "detail": "too many calls without a valid access token from this address; "
+        "try again in 60 seconds",
+        "hint": "Send a valid access token; calls with one are not affected.",
+        "instance": "/api/v1/records",
+    }
+    log = entries(vault)
+    assert len(log) == start + 31
+    throttled = dict(log[-1])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", throttled.pop("time"))
+    assert throttled == {
+        "v": 1,
+        "actor": "anonymous",
+        "action": "api.refused.throttled",
+        "decision": "refused",
+        "reason": THROTTLED_REASON,
+    }
+    # the 32nd..40th: 429 and nothing written, whatever the kind of bad credential
+    now[0] += 10
+    kinds = [{"headers": BAD}, {}, {"headers": {"Authorization": "Basic eDp5"}}]
+    for n in range(9):
+        extra = kinds[n % 3]
+        again = kit.http.get(RECORDS, **extra)
+        assert (again.status_code, again.headers["Retry-After"]) == (429, "50")
+    in_url = kit.http.get(RECORDS + "&access_token=" + token)
+    assert in_url.status_code == 429
+    assert len(entries(vault)) == start + 31
+    # a valid token from the same address is never affected, and is logged
+    ok = kit.http.get(RECORDS, headers=bearer(token))
+    assert ok.status_code == 200, ok.text
+    last = entries(vault)[-1]
+    assert (last["action"], last["decision"], last["actor"]) == (
+        "api.records.read",
+        "allowed",
+        f"client:{last['client']}",
+    )
+    # nor is a valid token's refusal (its grant decides): still 403 and logged
+    scope = kit.http.get("/api/v1/records?category=health", headers=bearer(token))
+    assert scope.status_code == 403
+    assert (entries(vault)[-1]["action"], entries(vault)[-1]["decision"]) == (
+        "api.records.read",
+        "refused",
+    )
+    assert len(entries(vault)) == start + 33
+    # another address is logged as before
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.0.0.2"
+    assert other.get(RECORDS, headers=BAD).status_code == 401
+    assert len(entries(vault)) == start + 34
+    # after the window, bad tokens from the first address are logged again
+    now[0] = T0 + 60
+    back = kit.http.get(RECORDS, headers=BAD)
+    assert back.status_code == 401
+    assert back.json["detail"] == "the access token is unknown, expired or revoked"
+    assert (entries(vault)[-1]["action"], entries(vault)[-1]["actor"]) == (
+        "api.records.read",
+        "anonymous",
+    )
+    assert len(entries(vault)) == start + 35
+
+
+def test_auditor_api_refusals_share_the_limit(kit, app, vault) -> None:
+    clocked(app, "pds_anonymous_refusal_limit")
+    start = len(entries(vault))
+    codes = [kit.http.get("/audit/key", headers=BAD).status_code for _ in range(32)]
+    assert codes == [401] * 30 + [429] * 2
+    assert [e["action"] for e in entries(vault)[start:]] == ["api.audit.key"] * 30 + [
+        "api.refused.throttled"
+    ]
+
+
+# -- sign-in forms keep the owner's back-off ------------------------------------------------
+
+
+def test_auditor_sign_in_refusals_are_bounded_by_the_login_back_off(kit, vault) -> None:
+    page = kit.http.get("/auditor/login")
+    form = {"access_token": "x" * 43, "csrf_token": csrf(page.text)}
+    start = len(entries(vault))
+    codes = [kit.http.post("/auditor/login", data=form).status_code for _ in range(10)]
+    assert codes == [401] * 3 + [429] * 7
+    logged = entries(vault)[start:]
+    assert [(e["action"], e["decision"]) for e in logged] == [("auditor.signin", "refused")] * 3
+
+
+def test_a_valid_tokens_scope_refusal_is_not_counted_as_anonymous(kit, app, vault, token) -> None:
+    clocked(app, "pds_anonymous_refusal_limit")
+    for _ in range(31):
+        kit.http.get(RECORDS, headers=BAD)
+    start = len(entries(vault))
+    codes = [kit.http.get("/audit/key", headers=bearer(token)).status_code for _ in range(3)]
+    assert codes == [403] * 3
+    logged = entries(vault)[start:]
+    assert [(e["action"], e["decision"], e["reason"]) for e in logged] == [
+        ("api.audit.key", "refused", "insufficient_scope: the grant does not cover audit:read")
+    ] * 3
+    # the refusal names the client and grant that asked, not "anonymous"
+    client = vault.conn.execute("SELECT client_id, id FROM grants").fetchone()
+    assert {(e["actor"], e["client"], e["grant"]) for e in logged} == {
+        (f"client:{client[0]}", client[0], str(client[1]))
+    }
+
+
+@pytest.mark.parametrize(
+    ("remote", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # same /64: one allowance
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # IPv4-mapped: the IPv4 caller
+        ("", "unknown"),
+    ],
+)
+def test_callers_are_keyed_by_ipv4_address_or_ipv6_slash_64(app, remote: str, key: str) -> None:
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": remote}):
+        assert limits.address() == key

@@ -12,8 +12,10 @@ What one run does (see docs/benchmarks.md, section "API reads"):
    access token for ``read:transactions`` from the real OAuth flow driven in-process with
    Flask's test client (authorize with PKCE, owner login, consent, token endpoint), as
    tests/oauth_kit.py does. The token is a real row in the vault's token table.
-2. Servers on 127.0.0.1, all with the worker count ``pds serve`` uses by default:
-   - **pds**: the real CLI, ``pds serve --port P`` (gunicorn via ``pds.server.run``);
+2. Servers on 127.0.0.1, all with the worker and thread counts ``pds serve`` uses by
+   default (``--server-threads T`` gives every server T threads per worker instead):
+   - **pds**: the real CLI, ``pds serve --port P --workers W --threads T`` (gunicorn via
+     ``pds.server.run``);
    - **pds, no audit**: ``benchmarks/_api_server.py noaudit``: the same app and the same
      ``pds.server.run``, with ``pds.api.auth.audit_allowed`` replaced by a no-op in that
      process only (product code is unchanged);

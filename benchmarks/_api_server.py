@@ -3,8 +3,8 @@
     python benchmarks/_api_server.py noaudit --port P --workers W --threads T  # audit a no-op
     python benchmarks/_api_server.py bare --port P --workers W --threads T     # bare Flask
 
-Both serve through ``pds.server.run`` itself, so the gunicorn settings (gthread workers,
-preload_app, timeout, logging) are exactly the ones ``pds serve`` uses:
+Both serve through ``pds.server.run`` itself, so the gunicorn settings (worker class for
+the thread count, preload_app, timeout, logging) are exactly the ones ``pds serve`` uses:
 
 - ``noaudit``: unlocks the vault in PDS_HOME as ``pds serve`` does (PDS_PASSPHRASE), then,
   in this process only, replaces ``audit_allowed`` in ``pds.api.auth`` (and the name

@@ -21,8 +21,6 @@ from gunicorn.app.base import BaseApplication
 from pds.settings import Settings
 from pds.vault.keys import Keyring
 
-THREADS = 1
-"""Threads per worker process by default (``pds serve --threads``)."""
 SWITCH_INTERVAL = 0.0005
 """The interpreter's thread switch interval in threaded workers (Python's default is 5 ms:
 a thread back from the disk or the network waits that long for a busy one to let go)."""
@@ -49,7 +47,7 @@ def run(
     host: str,
     port: int,
     workers: int,
-    threads: int = THREADS,
+    threads: int,
 ) -> None:
     from pds.app import create_app
 

@@ -80,6 +80,7 @@ def app(vault: Vault):
     yield application
     for v in application.extensions["pds_vaults"].values():
         v.close()
+    application.extensions["pds_counters"].close()
 
 
 @pytest.fixture

@@ -7,9 +7,12 @@ import re
 
 import pytest
 
+from pds.app import create_app
+from pds.vault.counters import Counters
 from pds.web import limits
-from pds.web.limits import RateLimiter
+from pds.web.limits import LoginThrottle, RateLimiter
 
+from .conftest import PASSPHRASE
 from .oauth_kit import CB, bearer, csrf, seed
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -98,13 +101,32 @@ def test_limiter_forgets_the_oldest_addresses_beyond_its_cap() -> None:
     assert RateLimiter.MAX_TRACKED == 4096
 
 
-def test_limits_are_registered_per_app_with_the_documented_constants(app) -> None:
-    reg = app.extensions["pds_registration_limit"]
-    anon = app.extensions["pds_anonymous_refusal_limit"]
-    assert (reg.limit, reg.window) == (10, 3600)
-    assert (anon.limit, anon.window) == (30, 60)
+def test_limits_are_registered_per_app_with_the_documented_constants(app, vault) -> None:
+    found = {
+        name: (app.extensions[name].limit, app.extensions[name].window, app.extensions[name].scope)
+        for name in (
+            "pds_registration_limit",
+            "pds_anonymous_refusal_limit",
+            "pds_client_failure_limit",
+            "pds_address_failure_limit",
+        )
+    }
+    assert found == {
+        "pds_registration_limit": (10, 3600, "registration"),
+        "pds_anonymous_refusal_limit": (30, 60, "anonymous"),
+        "pds_client_failure_limit": (10, 60, "client-failure"),
+        "pds_address_failure_limit": (20, 60, "address-failure"),
+    }
     assert (limits.REGISTRATIONS_PER_WINDOW, limits.REGISTRATION_WINDOW) == (10, 3600)
     assert (limits.ANONYMOUS_REFUSALS_PER_WINDOW, limits.ANONYMOUS_REFUSAL_WINDOW) == (30, 60)
+    assert (limits.CLIENT_FAILURES_PER_WINDOW, limits.ADDRESS_FAILURES_PER_WINDOW) == (10, 20)
+    assert (limits.FAILURE_WINDOW, limits.FORGET_FAILURES_AFTER) == (60, 86400)
+    assert (limits.FREE_FAILURES, limits.MAX_BLOCK) == (3, 300.0)
+    # all of them, and the login back-off, count in one file beside the vault
+    counters = app.extensions["pds_counters"]
+    assert counters.path == vault.settings.home / "limits.db"
+    assert app.extensions["pds_login_throttle"].counters is counters
+    assert {app.extensions[name].counters for name in found} == {counters}
 
 
 # -- dynamic registration -------------------------------------------------------------------
@@ -251,8 +273,9 @@ def test_auditor_sign_in_refusals_are_bounded_by_the_login_back_off(kit, vault) 
     page = kit.http.get("/auditor/login")
     form = {"access_token": "x" * 43, "csrf_token": csrf(page.text)}
     start = len(entries(vault))
-    codes = [kit.http.post("/auditor/login", data=form).status_code for _ in range(10)]
-    assert codes == [401] * 3 + [429] * 7
+    answers = [kit.http.post("/auditor/login", data=form) for _ in range(10)]
+    assert [a.status_code for a in answers] == [401] * 3 + [429] * 7
+    assert [a.headers.get("Retry-After") for a in answers[2:4]] == [None, "1"]
     logged = entries(vault)[start:]
     assert [(e["action"], e["decision"]) for e in logged] == [("auditor.signin", "refused")] * 3
 
@@ -288,3 +311,175 @@ def test_a_valid_tokens_scope_refusal_is_not_counted_as_anonymous(kit, app, vaul
 def test_callers_are_keyed_by_ipv4_address_or_ipv6_slash_64(app, remote: str, key: str) -> None:
     with app.test_request_context("/", environ_base={"REMOTE_ADDR": remote}):
         assert limits.address() == key
+
+
+# -- counted across worker processes (pds.vault.counters) -----------------------------------
+
+
+@pytest.fixture
+def second(app, vault):
+    """Another worker: a second app on the same vault (its own connections and memory)."""
+    other = create_app(vault.settings, vault.keyring)
+    yield other
+    other.extensions["pds_counters"].close()
+    for v in other.extensions["pds_vaults"].values():
+        v.close()
+
+
+def login_attempts(http, passphrase: str, times: int) -> list:
+    token = csrf(http.get("/login").text)
+    form = {"passphrase": passphrase, "csrf_token": token}
+    return [http.post("/login", data=form) for _ in range(times)]
+
+
+def test_login_back_off_is_shared_by_two_app_instances(kit, app, second, vault) -> None:
+    now = [T0]
+    for a in (app, second):
+        a.extensions["pds_login_throttle"].clock = lambda: now[0]
+    other = second.test_client()
+    assert [r.status_code for r in login_attempts(kit.http, "wrong", 2)] == [401, 401]
+    assert [r.status_code for r in login_attempts(other, "wrong", 1)] == [401]
+    # the third failure, in the other worker, started the back-off for both
+    for http in (kit.http, other):
+        (blocked,) = login_attempts(http, PASSPHRASE, 1)
+        assert (blocked.status_code, blocked.headers["Retry-After"]) == (429, "1")
+    now[0] += 1
+    assert [r.status_code for r in login_attempts(other, "wrong", 1)] == [401]
+    (blocked,) = login_attempts(kit.http, PASSPHRASE, 1)
+    assert (blocked.status_code, blocked.headers["Retry-After"]) == (429, "2")
+    now[0] += 2
+    (ok,) = login_attempts(kit.http, PASSPHRASE, 1)
+    assert ok.status_code == 303
+    assert second.extensions["pds_login_throttle"].failures("127.0.0.1") == 0
+    assert [e["action"] for e in entries(vault)].count("login.failed") == 4
+
+
+def test_owner_login_back_off_is_keyed_by_address_or_ipv6_slash_64(kit, app) -> None:
+    now = [T0]
+    app.extensions["pds_login_throttle"].clock = lambda: now[0]
+    codes = []
+    for n in range(4):  # four addresses of one /64 are one caller
+        http = app.test_client()
+        http.environ_base["REMOTE_ADDR"] = f"2001:db8:1:2::{n + 1}"
+        codes += [r.status_code for r in login_attempts(http, "wrong", 1)]
+    assert codes == [401, 401, 401, 429]
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "2001:db8:1:3::1"
+    assert [r.status_code for r in login_attempts(elsewhere, "wrong", 1)] == [401]
+
+
+def test_registration_limit_is_shared_by_two_app_instances(kit, app, second, vault) -> None:
+    clocked(app, "pds_registration_limit")
+    clocked(second, "pds_registration_limit")
+    other = second.test_client()
+    codes = [register(kit.http if n % 2 else other, f"App {n}").status_code for n in range(10)]
+    assert codes == [201] * 10
+    for http in (kit.http, other):
+        refused = register(http, "One too many")
+        assert (refused.status_code, refused.headers["Retry-After"]) == (429, "3600")
+    assert clients(vault) == 10
+
+
+def test_counts_outlive_a_restart(kit, app, vault) -> None:
+    clocked(app, "pds_registration_limit")
+    assert [register(kit.http, f"App {n}").status_code for n in range(10)] == [201] * 10
+    app.extensions["pds_counters"].close()
+    restarted = create_app(vault.settings, vault.keyring)
+    try:
+        clocked(restarted, "pds_registration_limit")
+        assert register(restarted.test_client(), "After").status_code == 429
+    finally:
+        restarted.extensions["pds_counters"].close()
+        for v in restarted.extensions["pds_vaults"].values():
+            v.close()
+
+
+def test_the_counter_file_holds_no_address_or_client_id(kit, app, vault) -> None:
+    remote = "203.0.113.77"
+    http = app.test_client()
+    http.environ_base["REMOTE_ADDR"] = remote
+    login_attempts(http, "wrong", 1)
+    http.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": "r"},
+        headers={"Authorization": "Basic " + "cGRzLXNlY3JldC1jbGllbnQ6cw=="},  # pds-secret-client
+    )
+    app.extensions["pds_counters"].close()  # checkpoint: everything in limits.db itself
+    path = vault.settings.home / "limits.db"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    data = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith("limits.db"))
+    assert b"pds-secret-client" not in data
+    for text in (remote, remote.replace(".", "")):
+        assert text.encode() not in data
+        assert text.encode("utf-16-le") not in data
+    rows = Counters(path, b"k" * 32)
+    with rows.reading() as conn:
+        keys = conn.execute("SELECT key FROM windows UNION ALL SELECT key FROM backoff").fetchall()
+    rows.close()
+    assert [len(k[0]) for k in keys] == [16, 16, 16]  # client, address; login
+
+
+def test_a_damaged_or_foreign_counter_file_is_started_again(tmp_path) -> None:
+    path = tmp_path / "limits.db"
+    path.write_bytes(b"this is not an SQLite file, but long enough to look at" * 40)
+    damaged = RateLimiter(1, 60, counters=Counters(path, b"k" * 32))
+    assert [damaged.hit("a").count for _ in range(2)] == [1, 2]
+    damaged.counters.close()
+    foreign = Counters(path, b"k" * 32)
+    with foreign.reading() as conn:  # make it another version of the file
+        conn.execute("PRAGMA user_version=99")
+        conn.execute("CREATE TABLE leftover (x)")
+    foreign.close()
+    fresh = RateLimiter(1, 60, counters=Counters(path, b"k" * 32))
+    assert fresh.hit("a").count == 1
+    with fresh.counters.reading() as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        assert (sorted(tables), conn.execute("PRAGMA user_version").fetchone()[0]) == (
+            ["backoff", "windows"],
+            1,
+        )
+    fresh.counters.close()
+
+
+def test_concurrent_hits_from_two_processes_are_each_counted_once(tmp_path) -> None:
+    """Two connections (as two worker processes have) hitting one key at once: no count is
+    lost or doubled, and exactly one hit is the first over the limit."""
+    import threading
+
+    path = tmp_path / "limits.db"
+    limiters = [RateLimiter(150, 60, counters=Counters(path, b"k" * 32)) for _ in range(2)]
+    hits: list[list] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        hits[i] = [limiters[i].hit("203.0.113.1") for _ in range(200)]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counts = sorted(h.count for h in hits[0] + hits[1])
+    assert counts == list(range(1, 401))
+    assert sum(h.first_over for h in hits[0] + hits[1]) == 1
+    assert sum(h.allowed for h in hits[0] + hits[1]) == 150
+    for limiter in limiters:
+        limiter.counters.close()
+
+
+def test_login_throttle_forgets_failures_a_day_after_the_last(tmp_path) -> None:
+    now = [T0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for _ in range(4):
+        throttle.failed("a")
+    assert (throttle.failures("a"), throttle.wait("a")) == (4, 2)
+    now[0] += 86399
+    throttle.failed("a")
+    assert (throttle.failures("a"), throttle.wait("a")) == (5, 4)
+    now[0] += 86400
+    assert (throttle.failures("a"), throttle.wait("a")) == (0, 0)
+    throttle.failed("a")
+    assert (throttle.failures("a"), throttle.wait("a")) == (1, 0)
+    throttle.succeeded("a")
+    assert throttle.failures("a") == 0

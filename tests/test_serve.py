@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -117,3 +118,78 @@ def test_threaded_workers_take_gthread_and_a_short_switch_interval() -> None:
         assert sys.getswitchinterval() == pytest.approx(0.0005)
     finally:
         sys.setswitchinterval(before)
+
+
+def call(port: int, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Retry-After"), json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+@contextmanager
+def one_worker_held(port: int, method: str, path: str) -> Iterator[socket.socket]:
+    """A request whose headers are not finished: the sync worker that accepted it waits for
+    the rest, so until the block finishes it, every other request goes to the other worker."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())
+        time.sleep(0.5)  # accepted by a worker by now
+        yield sock
+    finally:
+        sock.close()
+
+
+def finish(sock: socket.socket, body: bytes, headers: dict[str, str]) -> tuple:
+    """Send the rest of the held request; its answer."""
+    rest = "".join(f"{k}: {v}\r\n" for k, v in {**headers, "Connection": "close"}.items())
+    sock.sendall(f"{rest}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    resp = http.client.HTTPResponse(sock)
+    resp.begin()
+    return resp.status, resp.getheader("Retry-After"), json.loads(resp.read())
+
+
+@pytest.mark.slow
+def test_limits_hold_across_two_workers(tmp_path: Path) -> None:
+    """Both workers serve requests, and the limits count them together: 10 registrations an
+    hour from an address, and 10 failures a minute for a client id, not 10 per worker."""
+    home = tmp_path / "home"
+    env = pds_env(home)
+    subprocess.run([sys.executable, "-m", "pds", "init"], env=env, check=True, capture_output=True)
+    port = free_port()
+    json_type = {"Content-Type": "application/json"}
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    wrong = {**form_type, "Authorization": "Basic " + base64.b64encode(b"pds-nobody:x").decode()}
+    failure = b"grant_type=refresh_token&refresh_token=r"
+
+    def registration(n: int) -> bytes:
+        return json.dumps({"client_name": f"App {n}", "redirect_uris": ["https://a.example/cb"]})
+
+    with serving(env, port, tmp_path / "serve.log", workers=2):
+        with one_worker_held(port, "POST", "/oauth/register") as held:
+            first = call(port, "POST", "/oauth/register", registration(0).encode(), json_type)
+            second = finish(held, registration(1).encode(), json_type)
+        rest = [
+            call(port, "POST", "/oauth/register", registration(n).encode(), json_type)
+            for n in range(2, 20)
+        ]
+        statuses = [first[0], second[0]] + [r[0] for r in rest]
+        assert statuses == [201] * 10 + [429] * 10
+        assert {r[2]["error"] for r in rest[8:]} == {"temporarily_unavailable"}
+
+        with one_worker_held(port, "POST", "/oauth/token") as held:
+            first = call(port, "POST", "/oauth/token", failure, wrong)
+            second = finish(held, failure, wrong)
+        rest = [call(port, "POST", "/oauth/token", failure, wrong) for _ in range(9)]
+        answers = [first, second, *rest]
+        assert [a[0] for a in answers] == [401] * 10 + [429]
+        seconds = int(answers[-1][1])  # the window opened at the first failure, just now
+        assert 50 <= seconds <= 60
+        assert answers[-1][2] == {
+            "error": "invalid_request",
+            "error_description": "too many failed requests for this client; "
+            f"try again in {seconds} seconds",
+        }

@@ -1,5 +1,6 @@
 """The authorization server's machine endpoints: token, revocation, introspection, dynamic
-registration and RFC 8414 metadata. The authorization endpoint is in ``pds.web.consent``."""
+registration and RFC 8414 metadata. The authorization endpoint is in ``pds.web.consent``;
+failed requests at the first three are throttled (``pds.oauth.throttle``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, jsonify
 
 from pds.oauth.server import PdsAuthorizationServer
+from pds.oauth.throttle import guarded
 from pds.web import limits
 
 bp = Blueprint("oauth", __name__)
@@ -22,17 +24,17 @@ def server() -> PdsAuthorizationServer:
 
 @bp.post("/oauth/token")
 def token() -> Any:
-    return server().create_token_response()
+    return guarded(server().create_token_response)
 
 
 @bp.post("/oauth/revoke")
 def revoke() -> Any:
-    return server().create_endpoint_response("revocation")
+    return guarded(lambda: server().create_endpoint_response("revocation"))
 
 
 @bp.post("/oauth/introspect")
 def introspect() -> Any:
-    return server().create_endpoint_response("introspection")
+    return guarded(lambda: server().create_endpoint_response("introspection"))
 
 
 @bp.post("/oauth/register")

@@ -22,7 +22,7 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from pds.errors import PdsError
 from pds.oauth import store
 from pds.oauth.access import AUDIT_SCOPE
-from pds.web import security
+from pds.web import limits, security
 from pds.web.owner import error_page
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
@@ -83,9 +83,10 @@ def login() -> Any:
         return render_template("auditor_login.html", csrf=security.csrf_token())
     if not security.csrf_ok():
         return error_page(400, security.CSRF_MESSAGE)
-    throttle, who = security.throttle(), "auditor:" + (request.remote_addr or "unknown")
+    throttle, who = security.throttle(), "auditor:" + limits.address()
     if wait := throttle.wait(who):
-        return _login_failed(429, f"Too many failed attempts. Try again in {wait} seconds.")
+        body, status = _login_failed(429, f"Too many failed attempts. Try again in {wait} seconds.")
+        return body, status, {"Retry-After": str(wait)}
     vault = _vault()
     token = store.find_access_token(vault.conn, request.form.get("access_token", "").strip())
     if (

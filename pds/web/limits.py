@@ -1,9 +1,9 @@
-"""Per-address rate limits on what a caller without any credential can make the vault write.
+"""Rate limits and back-off on what callers without a valid credential can do, counted
+across every worker process.
 
-Two doors let a stranger add rows to the vault: open dynamic client registration (a client
-row and a ``client.register`` entry each) and API calls without a valid access token (a
-``refused`` entry each). Each gets a :class:`RateLimiter`, per worker process, keyed by
-the caller's address (:func:`address`: IPv4 as is, IPv6 by its /64):
+Counters live in ``limits.db`` beside vault.db (``pds.vault.counters``: shared by all of
+``pds serve``'s workers and kept over a restart; a successful request at most reads it).
+Callers are keyed by :func:`address` (IPv4 as is, IPv6 by its /64), or by client id:
 
 - :data:`REGISTRATIONS_PER_WINDOW` registrations per :data:`REGISTRATION_WINDOW` seconds;
   beyond that ``POST /oauth/register`` answers 429 and writes nothing (``pds.oauth.views``).
@@ -11,34 +11,38 @@ the caller's address (:func:`address`: IPv4 as is, IPv6 by its /64):
   token per :data:`ANONYMOUS_REFUSAL_WINDOW` seconds; the next one writes a single
   ``api.refused.throttled`` entry and, like every further one in that window, answers 429
   (``pds.api.auth``). Calls with a valid token are never counted or refused here.
+- :data:`CLIENT_FAILURES_PER_WINDOW` failed requests per client id and
+  :data:`ADDRESS_FAILURES_PER_WINDOW` per address per :data:`FAILURE_WINDOW` seconds at the
+  token, revocation and introspection endpoints; past either, those endpoints answer 429
+  until the window ends (``pds.oauth.throttle``).
+- The owner's and the auditor's sign-in forms: :class:`LoginThrottle`, exponential back-off
+  per address after :data:`FREE_FAILURES` failures, at most :data:`MAX_BLOCK` seconds,
+  failures forgotten :data:`FORGET_FAILURES_AFTER` seconds after the last one. Only refused
+  attempts that were checked write an entry, so that bounds their writes as well.
 
-The owner's and the auditor's sign-in forms already have ``LoginThrottle``
-(``pds.web.security``): exponential back-off per address, at most one refused entry per
-:data:`~pds.web.security.MAX_BLOCK` seconds once blocked. That bounds their writes as well,
-so they keep it rather than get a second limiter. The token, revocation and introspection
-endpoints write only for a caller holding a real code, refresh token or access token, and the
-consent pages only for the signed-in owner.
-
-Hand-written rather than ``limits``/``flask-limiter``: those bring storage back ends,
-decorators and a string syntax for limits, while this needs one counter per address in
-memory, an undo for registrations that failed, and a window end to name in the log — about
-forty lines. The window is fixed, opened by an address's first hit after the previous one
-ended, so an address gets at most twice the limit in any span of one window length.
+Hand-written rather than ``limits``/``flask-limiter``: those bring their own storage back
+ends (memory, Redis, memcached, MongoDB), decorators and a string syntax for limits, while
+this needs two small tables in a file pds already knows how to keep, an undo for
+registrations that failed, counting only failures, and a window end to name in the log.
+Windows are fixed, opened by a key's first hit after the previous one ended, so a key gets
+at most twice the limit in any span of one window length. Every hit is one atomic upsert, so
+concurrent workers never lose or double a count.
 
 Behind a reverse proxy every caller has the proxy's address and they share one allowance;
 ``pds serve`` is meant to be reached directly (or through a proxy on the same host for TLS,
-where that sharing is the price). Addresses are kept only here, in memory, never in the
-access log (they are third parties' personal data). At most
-:attr:`RateLimiter.MAX_TRACKED` addresses are remembered; the one whose window opened first
-is forgotten first. The clock is wall time (the log entry names the window's end); a clock
-that jumps back closes the window early.
+where that sharing is the price). Addresses and client ids are never stored, only keyed
+hashes of them (``pds.vault.counters``), and never written to the access log (addresses are
+third parties' personal data). At most :attr:`RateLimiter.MAX_TRACKED` keys per limit are
+remembered; the one whose window opened first is forgotten first. The clock is wall time
+(the log entry names the window's end, and the counts outlive the process); a clock that
+jumps back closes a window early.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
-import threading
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,18 +50,30 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app, request
 
+from pds.vault.counters import FILE_NAME, Counters, counter_key
+
 REGISTRATIONS_PER_WINDOW = 10
 REGISTRATION_WINDOW = 3600
 ANONYMOUS_REFUSALS_PER_WINDOW = 30
 ANONYMOUS_REFUSAL_WINDOW = 60
+CLIENT_FAILURES_PER_WINDOW = 10
+ADDRESS_FAILURES_PER_WINDOW = 20
+FAILURE_WINDOW = 60
+FREE_FAILURES = 3
+MAX_BLOCK = 300.0
+FORGET_FAILURES_AFTER = 24 * 3600
 
+COUNTERS_EXTENSION = "pds_counters"
 REGISTRATION_EXTENSION = "pds_registration_limit"
 ANONYMOUS_EXTENSION = "pds_anonymous_refusal_limit"
+CLIENT_FAILURE_EXTENSION = "pds_client_failure_limit"
+ADDRESS_FAILURE_EXTENSION = "pds_address_failure_limit"
+LOGIN_EXTENSION = "pds_login_throttle"
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One counted request: the address's count in its window (this one included)."""
+    """One counted request: the key's count in its window (this one included)."""
 
     count: int
     limit: int
@@ -78,8 +94,18 @@ class Hit:
         return datetime.fromtimestamp(math.ceil(self.ends_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _private() -> Counters:
+    return Counters(None, os.urandom(32))
+
+
+def _seconds(left: float) -> int:
+    """Seconds to name in ``Retry-After``: rounded up, at least 1."""
+    return max(1, math.ceil(left))
+
+
 class RateLimiter:
-    """At most ``limit`` hits per ``window`` seconds per key; thread-safe, per process."""
+    """At most ``limit`` hits per ``window`` seconds per key, in a fixed window; counted in
+    ``counters`` under ``scope`` (None: a private, in-memory store of this process)."""
 
     MAX_TRACKED = 4096
 
@@ -89,47 +115,180 @@ class RateLimiter:
         window: float,
         clock: Callable[[], float] = time.time,
         max_tracked: int = MAX_TRACKED,
+        *,
+        counters: Counters | None = None,
+        scope: str = "limit",
     ) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock
         self.max_tracked = max_tracked
-        self._windows: dict[str, list[float]] = {}  # key -> [opened_at, count], oldest first
-        self._lock = threading.Lock()
+        self.counters = counters or _private()
+        self.scope = scope
 
     def hit(self, key: str) -> Hit:
         """Count one request from ``key`` (over the limit too) and say where it stands."""
-        with self._lock:
-            now = self.clock()
-            found = self._windows.get(key)
-            if found is None or not found[0] <= now < found[0] + self.window:
-                self._windows.pop(key, None)
-                found = self._windows[key] = [now, 0]
-                while len(self._windows) > self.max_tracked:
-                    del self._windows[next(iter(self._windows))]
-            found[1] += 1
-            count, ends = int(found[1]), found[0] + self.window
-        return Hit(count, self.limit, ends, max(1, math.ceil(ends - now)))
+        now, hashed = self.clock(), self.counters.key(key)
+        with self.counters.writing() as conn:
+            opened, count = conn.execute(
+                "INSERT INTO windows (scope, key, opened_at, count) VALUES (?1, ?2, ?3, 1) "
+                "ON CONFLICT (scope, key) DO UPDATE SET "
+                "count = CASE WHEN ?3 >= opened_at AND ?3 < opened_at + ?4 "
+                "THEN count + 1 ELSE 1 END, "
+                "opened_at = CASE WHEN ?3 >= opened_at AND ?3 < opened_at + ?4 "
+                "THEN opened_at ELSE ?3 END "
+                "RETURNING opened_at, count",
+                (self.scope, hashed, now, self.window),
+            ).fetchall()[0]
+            if count == 1:  # a new window: forget ended ones, and the oldest past the cap
+                conn.execute(
+                    "DELETE FROM windows WHERE scope = ? AND opened_at <= ?",
+                    (self.scope, now - self.window),
+                )
+                conn.execute(
+                    "DELETE FROM windows WHERE scope = ?1 AND key IN (SELECT key FROM windows "
+                    "WHERE scope = ?1 ORDER BY opened_at DESC LIMIT -1 OFFSET ?2)",
+                    (self.scope, self.max_tracked),
+                )
+        ends = opened + self.window
+        return Hit(count, self.limit, ends, _seconds(ends - now))
+
+    def wait(self, key: str) -> int:
+        """Seconds until ``key`` may be counted again, if it has used up its window (0: now).
+        Only reads."""
+        now = self.clock()
+        with self.counters.reading() as conn:
+            found = conn.execute(
+                "SELECT opened_at, count FROM windows WHERE scope = ? AND key = ?",
+                (self.scope, self.counters.key(key)),
+            ).fetchone()
+        if found is None or not found[0] <= now < found[0] + self.window:
+            return 0
+        return _seconds(found[0] + self.window - now) if found[1] >= self.limit else 0
 
     def release(self, key: str) -> None:
         """Give back the last hit of ``key`` (a request that, in the end, wrote nothing)."""
-        with self._lock:
-            found = self._windows.get(key)
-            if found is not None and found[1] > 0:
-                found[1] -= 1
+        with self.counters.writing() as conn:
+            conn.execute(
+                "UPDATE windows SET count = count - 1 WHERE scope = ? AND key = ? AND count > 0",
+                (self.scope, self.counters.key(key)),
+            )
 
     def tracked(self) -> int:
-        with self._lock:
-            return len(self._windows)
+        with self.counters.reading() as conn:
+            query = "SELECT COUNT(*) FROM windows WHERE scope = ?"
+            return conn.execute(query, (self.scope,)).fetchone()[0]
 
 
-def init_app(app: Flask) -> None:
-    """Register this process's limiters in ``app.extensions``."""
+class LoginThrottle:
+    """Exponential back-off after failed sign-ins, per key (the caller's address); capped;
+    reset by a success from that key; forgotten a day after the last failure.
+
+    Keyed by address so that a stranger guessing passphrases slows down only themself: the
+    owner, from another address, is never kept out by someone else's failures. After
+    :data:`FREE_FAILURES` failures each further one blocks the key for 1, 2, 4 ... seconds,
+    at most :data:`MAX_BLOCK`. There is never a permanent lock-out. At most
+    :attr:`MAX_TRACKED` keys are remembered (those that failed longest ago go first).
+    """
+
+    MAX_TRACKED = 4096
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        counters: Counters | None = None,
+        scope: str = "login",
+    ) -> None:
+        self.clock = clock
+        self.counters = counters or _private()
+        self.scope = scope
+
+    def _state(self, key: str) -> tuple[int, float]:
+        with self.counters.reading() as conn:
+            found = conn.execute(
+                "SELECT failures, blocked_until, last_failure FROM backoff "
+                "WHERE scope = ? AND key = ?",
+                (self.scope, self.counters.key(key)),
+            ).fetchone()
+        if found is None or self.clock() - found[2] >= FORGET_FAILURES_AFTER:
+            return 0, 0.0
+        return int(found[0]), float(found[1])
+
+    def failures(self, key: str) -> int:
+        return self._state(key)[0]
+
+    def wait(self, key: str) -> int:
+        """Seconds until the next attempt from ``key`` is allowed (0: now). Only reads."""
+        left = self._state(key)[1] - self.clock()
+        return math.ceil(left) if left > 0 else 0
+
+    def failed(self, key: str, *, at_least: int = 0) -> None:
+        now, hashed = self.clock(), self.counters.key(key)
+        with self.counters.writing() as conn:
+            found = conn.execute(
+                "SELECT failures, blocked_until, last_failure FROM backoff "
+                "WHERE scope = ? AND key = ?",
+                (self.scope, hashed),
+            ).fetchone()
+            failures, blocked = 0, 0.0
+            if found is not None and now - found[2] < FORGET_FAILURES_AFTER:
+                failures, blocked = int(found[0]), float(found[1])
+            failures = max(failures + 1, at_least)
+            extra = failures - FREE_FAILURES
+            if extra >= 0:
+                blocked = now + min(2.0 ** min(extra, 32), MAX_BLOCK)
+            conn.execute(
+                "INSERT OR REPLACE INTO backoff "
+                "(scope, key, failures, blocked_until, last_failure) VALUES (?, ?, ?, ?, ?)",
+                (self.scope, hashed, failures, blocked, now),
+            )
+            if found is None:
+                conn.execute(
+                    "DELETE FROM backoff WHERE scope = ? AND last_failure <= ?",
+                    (self.scope, now - FORGET_FAILURES_AFTER),
+                )
+                conn.execute(
+                    "DELETE FROM backoff WHERE scope = ?1 AND key IN (SELECT key FROM backoff "
+                    "WHERE scope = ?1 ORDER BY last_failure DESC LIMIT -1 OFFSET ?2)",
+                    (self.scope, self.MAX_TRACKED),
+                )
+
+    def succeeded(self, key: str) -> None:
+        if self.failures(key) == 0:  # nothing to forget: no write
+            return
+        with self.counters.writing() as conn:
+            conn.execute(
+                "DELETE FROM backoff WHERE scope = ? AND key = ?",
+                (self.scope, self.counters.key(key)),
+            )
+
+
+def init_app(app: Flask, master: bytes | None) -> None:
+    """Open (on first use) the shared counters of ``app``'s vault, keyed under ``master``
+    (None: a locked server; a random key), and register the limiters in ``app.extensions``."""
+    home = app.config["PDS_SETTINGS"].home
+    secret = counter_key(master) if master is not None else os.urandom(32)
+    counters = Counters(home / FILE_NAME, secret)
     extensions = app.extensions
-    extensions[REGISTRATION_EXTENSION] = RateLimiter(REGISTRATIONS_PER_WINDOW, REGISTRATION_WINDOW)
-    extensions[ANONYMOUS_EXTENSION] = RateLimiter(
-        ANONYMOUS_REFUSALS_PER_WINDOW, ANONYMOUS_REFUSAL_WINDOW
+    extensions[COUNTERS_EXTENSION] = counters
+
+    def limiter(limit: int, window: float, scope: str) -> RateLimiter:
+        return RateLimiter(limit, window, counters=counters, scope=scope)
+
+    extensions[REGISTRATION_EXTENSION] = limiter(
+        REGISTRATIONS_PER_WINDOW, REGISTRATION_WINDOW, "registration"
     )
+    extensions[ANONYMOUS_EXTENSION] = limiter(
+        ANONYMOUS_REFUSALS_PER_WINDOW, ANONYMOUS_REFUSAL_WINDOW, "anonymous"
+    )
+    extensions[CLIENT_FAILURE_EXTENSION] = limiter(
+        CLIENT_FAILURES_PER_WINDOW, FAILURE_WINDOW, "client-failure"
+    )
+    extensions[ADDRESS_FAILURE_EXTENSION] = limiter(
+        ADDRESS_FAILURES_PER_WINDOW, FAILURE_WINDOW, "address-failure"
+    )
+    extensions[LOGIN_EXTENSION] = LoginThrottle(counters=counters)
 
 
 def registrations() -> RateLimiter:
@@ -138,6 +297,18 @@ def registrations() -> RateLimiter:
 
 def anonymous_refusals() -> RateLimiter:
     return current_app.extensions[ANONYMOUS_EXTENSION]
+
+
+def client_failures() -> RateLimiter:
+    return current_app.extensions[CLIENT_FAILURE_EXTENSION]
+
+
+def address_failures() -> RateLimiter:
+    return current_app.extensions[ADDRESS_FAILURE_EXTENSION]
+
+
+def login_throttle() -> LoginThrottle:
+    return current_app.extensions[LOGIN_EXTENSION]
 
 
 def address() -> str:

@@ -17,7 +17,7 @@ from pds.errors import PdsError, VaultLocked
 from pds.oauth import admin, store
 from pds.policy import label
 from pds.vault import keys
-from pds.web import security
+from pds.web import limits, security
 
 bp = Blueprint("owner", __name__)
 
@@ -72,7 +72,7 @@ def login() -> Any:
         return _login_page(next_=next_)
     if not security.csrf_ok():
         return error_page(400, security.CSRF_MESSAGE)
-    throttle, who = security.throttle(), request.remote_addr or "unknown"
+    throttle, who = security.throttle(), limits.address()
     if wait := throttle.wait(who):
         body, status = _login_page(
             429, f"Too many failed attempts. Try again in {wait} seconds.", next_

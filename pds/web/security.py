@@ -7,17 +7,16 @@
   signed cookie taken before stops working too (every browser of that role is signed out).
 - Every POST form carries ``csrf_token``, a random value kept in the session and compared
   in constant time.
-- Failed logins back off exponentially (per process): after :data:`FREE_FAILURES` failures
-  each further one blocks the form for 1, 2, 4 ... seconds, at most :data:`MAX_BLOCK`; a
-  success resets it. There is never a permanent lock-out.
+- Failed logins back off exponentially (``pds.web.limits.LoginThrottle``, counted across
+  worker processes): after ``FREE_FAILURES`` failures each further one blocks the form for
+  1, 2, 4 ... seconds, at most ``MAX_BLOCK``; a success resets it. There is never a
+  permanent lock-out.
 """
 
 from __future__ import annotations
 
 import hmac
-import math
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -29,11 +28,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
 
 from pds.web import limits
+from pds.web.limits import FREE_FAILURES, MAX_BLOCK, LoginThrottle  # noqa: F401 (were here)
 
 CSRF_FIELD = "csrf_token"
 SESSION_SECONDS = 12 * 3600
-FREE_FAILURES = 3
-MAX_BLOCK = 300.0
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -63,8 +61,7 @@ def init_app(app: Flask, *, master: bytes | None, secure: bool) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
     )
-    app.extensions["pds_login_throttle"] = LoginThrottle()
-    limits.init_app(app)  # per-address limits on anonymous writes
+    limits.init_app(app, master)  # rate limits and login back-off, shared by the workers
     app.after_request(_headers)
     if secure:  # served over https: browsers must never fall back to http (RFC 6797)
         app.after_request(_strict_transport)
@@ -221,48 +218,5 @@ CSRF_MESSAGE = "This form has expired or did not come from pds. Reload the page 
 # -- failed logins --------------------------------------------------------------------------
 
 
-class LoginThrottle:
-    """Exponential back-off after failed logins, per client address; capped; reset by a
-    success from that address. Per process.
-
-    Keyed by address so that a stranger guessing passphrases slows down only themself: the
-    owner, from another address, is never kept out by someone else's failures. At most
-    ``MAX_TRACKED`` addresses are remembered (the longest-unblocked are forgotten first).
-    """
-
-    MAX_TRACKED = 4096
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._state: dict[str, list[float]] = {}  # address -> [failures, blocked_until]
-        self._lock = threading.Lock()
-
-    def failures(self, key: str) -> int:
-        with self._lock:
-            return int(self._state.get(key, [0, 0.0])[0])
-
-    def wait(self, key: str) -> int:
-        """Seconds until the next attempt from ``key`` is allowed (0: now)."""
-        with self._lock:
-            left = self._state.get(key, [0, 0.0])[1] - self.clock()
-        return math.ceil(left) if left > 0 else 0
-
-    def failed(self, key: str, *, at_least: int = 0) -> None:
-        with self._lock:
-            state = self._state.pop(key, [0, 0.0])
-            state[0] = max(state[0] + 1, at_least)
-            extra = int(state[0]) - FREE_FAILURES
-            if extra >= 0:
-                state[1] = self.clock() + min(2.0 ** min(extra, 32), MAX_BLOCK)
-            self._state[key] = state  # most recent last
-            if len(self._state) > self.MAX_TRACKED:
-                oldest = min(self._state, key=lambda k: self._state[k][1])
-                del self._state[oldest]
-
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._state.pop(key, None)
-
-
 def throttle() -> LoginThrottle:
-    return current_app.extensions["pds_login_throttle"]
+    return limits.login_throttle()

@@ -128,8 +128,9 @@ class RateLimiter:
 
     def hit(self, key: str) -> Hit:
         """Count one request from ``key`` (over the limit too) and say where it stands."""
-        now, hashed = self.clock(), self.counters.key(key)
+        hashed = self.counters.key(key)
         with self.counters.writing() as conn:
+            now = self.clock()  # read under the lock: a writer before us never has a later one
             opened, count = conn.execute(
                 "INSERT INTO windows (scope, key, opened_at, count) VALUES (?1, ?2, ?3, 1) "
                 "ON CONFLICT (scope, key) DO UPDATE SET "
@@ -224,8 +225,9 @@ class LoginThrottle:
         return math.ceil(left) if left > 0 else 0
 
     def failed(self, key: str, *, at_least: int = 0) -> None:
-        now, hashed = self.clock(), self.counters.key(key)
+        hashed = self.counters.key(key)
         with self.counters.writing() as conn:
+            now = self.clock()
             found = conn.execute(
                 "SELECT failures, blocked_until, last_failure FROM backoff "
                 "WHERE scope = ? AND key = ?",

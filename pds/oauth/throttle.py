@@ -16,6 +16,10 @@ token endpoint (``temporarily_unavailable`` is defined for the authorization end
 it is ``invalid_request`` with a description, as some large providers answer; the 429 status
 and ``Retry-After`` carry the meaning. Refused requests are not counted and not logged.
 
+A request is checked before it is answered and counted after (so that a success never
+writes): failing requests already in flight when the limit fills are answered, and counted,
+as usual — at most one more per concurrent request.
+
 The price of keying on the client id: someone who knows a client's id can keep that client
 from these endpoints by failing on purpose (its access tokens keep working at the API).
 """

@@ -17,8 +17,8 @@ Callers are keyed by :func:`address` (IPv4 as is, IPv6 by its /64), or by client
   until the window ends (``pds.oauth.throttle``).
 - The owner's and the auditor's sign-in forms: :class:`LoginThrottle`, exponential back-off
   per address after :data:`FREE_FAILURES` failures, at most :data:`MAX_BLOCK` seconds,
-  failures forgotten :data:`FORGET_FAILURES_AFTER` seconds after the last one. Only refused
-  attempts that were checked write an entry, so that bounds their writes as well.
+  failures forgotten :data:`FORGET_FAILURES_AFTER` seconds after the last one. Attempts it
+  refuses (429) write no access-log entry, so it bounds a stranger's entries as well.
 
 Hand-written rather than ``limits``/``flask-limiter``: those bring their own storage back
 ends (memory, Redis, memcached, MongoDB), decorators and a string syntax for limits, while

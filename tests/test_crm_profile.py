@@ -135,6 +135,18 @@ def test_intentions_validate_and_withdraw(vault) -> None:
     assert intentions.listed(vault) == []
 
 
+def test_every_distinct_intention_is_kept(vault) -> None:
+    told = [
+        intentions.add(vault, {"text": f"Intention {n}", "expires_at": "2099-01-01"})
+        for n in range(100)
+    ]
+    assert all(created for _, created in told)
+    assert len({rid for rid, _ in told}) == 100
+    again = intentions.add(vault, {"text": "Intention 7", "expires_at": "2099-01-01"})
+    assert again == (told[7][0], False)
+    assert [i["text"] for i in intentions.listed(vault)] == [f"Intention {n}" for n in range(100)]
+
+
 # -- the CLI ----------------------------------------------------------------------------------
 
 

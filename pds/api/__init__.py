@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -189,12 +190,29 @@ def get_record(record_id: int) -> Any:
     return jsonify(_out(record, allowed, decision))
 
 
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def _idempotency_key() -> str | None:
+    """The ``Idempotency-Key`` header (1-255 printable ASCII characters), if sent."""
+    sent = request.headers.get("Idempotency-Key")
+    if sent is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(sent):
+        raise BadRequest(
+            "the Idempotency-Key header must be 1 to 255 printable ASCII characters",
+            hint="Send a new random key (e.g. a UUID) with each new record.",
+        )
+    return sent
+
+
 @bp.post("/records")
 @api_call("api.records.write")
 def add_record() -> Any:
     """A business hands a record back to the person (needs ``write:<category>``)."""
     from flask import g
 
+    idempotency_key = _idempotency_key()
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest(
@@ -221,7 +239,11 @@ def add_record() -> Any:
     vault = _vault()
     with transaction(vault.conn):
         record_id, created = vault.add_record(
-            category, data["occurred_at"], payload, source=acc.actor
+            category,
+            data["occurred_at"],
+            payload,
+            source=acc.actor,
+            idempotency_key=idempotency_key,
         )
         audit_allowed(category=category, count=1 if created else 0)
     body = {

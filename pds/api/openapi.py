@@ -57,6 +57,17 @@ _AGGREGATES = {
 
 PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "description": "a new key (e.g. a UUID) for each new record. The same key with the same "
+    "record answers the first answer again (200, created false); with a different record, "
+    "422 idempotency_key_reused and nothing stored. Keys are per client. Without a key, "
+    "the same category, occurred_at and payload again is the same record.",
+}
+
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {
@@ -65,7 +76,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "insufficient_scope: the grant does not cover this; or policy_refused: the "
         "owner's sharing policies refuse it (the detail gives their reason)",
         404: "no such record, or one outside the grant (the two are indistinguishable)",
-        422: "the record does not match its category's schema",
+        422: "validation_error: the record does not match its category's schema; or "
+        "idempotency_key_reused: the Idempotency-Key was already used with another record",
         429: "rate_limited: the owner's policies allow no more requests from you today "
         "(Retry-After: seconds to 00:00 UTC); or too_many_refusals: too many calls without a "
         "valid access token from your address (Retry-After: seconds until that ends)",
@@ -158,6 +170,7 @@ def _build(issuer: str) -> dict[str, Any]:
             "post": {
                 "summary": "Hand a record back to the person (needs write:<category>)",
                 "security": [{"oauth2": []}],
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, "content": _json("RecordIn")},
                 "responses": {
                     "201": {"description": "stored", "content": _json("RecordCreated")},

@@ -20,6 +20,7 @@ from marshmallow import ValidationError as MarshmallowError
 from pds.api.auth import api_call, audit_allowed, current_access
 from pds.api.policy import enforce
 from pds.errors import BadRequest, InsufficientScope, NotFound, ValidationError
+from pds.jsonbody import object_body
 from pds.policy import Decision
 from pds.schemas import CATEGORIES, RecordInSchema, first_error, schema_for
 from pds.vault.db import transaction
@@ -213,11 +214,7 @@ def add_record() -> Any:
     from flask import g
 
     idempotency_key = _idempotency_key()
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest(
-            "the body must be a JSON object", hint="Send Content-Type: application/json."
-        )
+    body = object_body()
     try:
         data = RecordInSchema().load(body)
     except MarshmallowError as exc:

@@ -45,6 +45,7 @@ from flask import Flask
 from flask import request as flask_request
 
 from pds.errors import ConfigError
+from pds.jsonbody import TooDeep, request_json
 from pds.net import loopback_host
 from pds.oauth import store
 from pds.oauth.access import AccessError, all_scopes, parse_request
@@ -116,10 +117,15 @@ class _IssuerRequest(FlaskOAuth2Request):
 
 
 class _LenientJsonPayload(JsonPayload):
-    """The JSON object in the body, or None (authlib's raises a 415 on a wrong content type)."""
+    """The JSON object in the body, or None (authlib's raises a 415 on a wrong content type).
+    A body nested deeper than ``pds.jsonbody.MAX_DEPTH`` is ``invalid_request``, unparsed."""
 
     def __init__(self) -> None:
-        self._data = flask_request.get_json(silent=True)
+        try:
+            self._data = request_json()
+        except TooDeep as exc:
+            message = f"The body is JSON nested more than {exc.limit} levels deep."
+            raise InvalidRequestError(message) from None
 
     @property
     def data(self) -> Any:

@@ -11,7 +11,7 @@ from flask import current_app
 
 from pds import __version__
 from pds.api import DEFAULT_LIMIT, MAX_LIMIT
-from pds.api.aggregates import BUCKETS, DEFAULT_BY, MEASURES
+from pds.api.aggregates import BUCKETS, DEFAULT_BY, MEASURES, UNITS
 from pds.schemas import (
     CATEGORIES,
     GrantOutSchema,
@@ -25,7 +25,7 @@ from pds.schemas import (
 _AGGREGATES = {
     "type": "object",
     "required": [
-        "category", "measure", "field", "by", "since", "until", "min_bucket", "buckets",
+        "category", "measure", "field", "by", "since", "until", "min_bucket", "per", "buckets",
         "suppressed",
     ],
     "properties": {
@@ -36,6 +36,13 @@ _AGGREGATES = {
         "since": {"type": "string", "format": "date", "nullable": True},
         "until": {"type": "string", "format": "date", "nullable": True},
         "min_bucket": {"type": "integer", "description": "k: smaller buckets are left out"},
+        "per": {
+            "type": "string",
+            "enum": sorted(set(UNITS.values())),
+            "nullable": True,
+            "description": "sums and means are per value of this field (never added across "
+            "currencies or units): each bucket names it; null for count",
+        },
         "buckets": {
             "type": "array",
             "items": {
@@ -43,6 +50,18 @@ _AGGREGATES = {
                 "required": ["bucket", "count", "value"],
                 "properties": {
                     "bucket": {"type": "string", "example": "2024-03"},
+                    "currency": {
+                        "type": "string",
+                        "nullable": True,
+                        "example": "GBP",
+                        "description": "when per is currency: the currency of this bucket's "
+                        "records (null: records that name none)",
+                    },
+                    "unit": {
+                        "type": "string",
+                        "example": "kWh",
+                        "description": "when per is unit: the unit of this bucket's records",
+                    },
                     "count": {"type": "integer"},
                     "value": {
                         "description": "an integer for count; a decimal string for sum and mean",

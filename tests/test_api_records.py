@@ -398,6 +398,60 @@ def test_bad_idempotency_key_is_400(kit, vault, key: str) -> None:
     assert ok.status_code == 201
 
 
+CONTROL = "remove it (tab, line feed and carriage return are allowed)"
+
+
+def health(payload: dict) -> dict:
+    return {"category": "health", "occurred_at": "2024-07-01", "payload": payload}
+
+
+@pytest.mark.parametrize(
+    ("record", "detail"),
+    [
+        (
+            bill(1) | {"payload": bill(1)["payload"] | {"description": "BILL\x00"}},
+            "payload.description: contains the control character U+0000 at character 5; " + CONTROL,
+        ),
+        (
+            bill(1) | {"payload": bill(1)["payload"] | {"reference": "\x1b[31mRED"}},
+            "payload.reference: contains the control character U+001B at character 1; " + CONTROL,
+        ),
+        (
+            health({"kind": "record", "type": "Steps", "details": {"note": "a\x07b"}}),
+            "payload.details.note: contains the control character U+0007 at character 2; "
+            + CONTROL,
+        ),
+        (
+            health({"kind": "record", "type": "Steps", "details": {"k\x00": "v"}}),
+            "payload.details.k\\x00: this key contains the control character U+0000 at "
+            "character 2; " + CONTROL,
+        ),
+        (
+            health({"kind": "fhir", "type": "Observation", "resource": {"a": [1, {"b": "\x0c"}]}}),
+            "payload.resource.a.1.b: contains the control character U+000C at character 1; "
+            + CONTROL,
+        ),
+    ],
+)
+def test_control_characters_in_written_text_are_422(kit, vault, record, detail) -> None:
+    client_id, secret = kit.add_client("Writer")
+    tok = kit.tokens(client_id, secret, scope="write:transactions write:health")["access_token"]
+    resp = kit.http.post("/api/v1/records", json=record, headers=bearer(tok))
+    problem(resp, 422, "validation_error", detail)
+    assert vault.status()["records"] == 0
+    assert kit.audit_actions()[-1] == ("api.records.write", "refused")
+
+
+def test_tab_and_line_breaks_are_text(kit, vault) -> None:
+    auth = writer(kit)
+    for n in range(100):
+        text = f"LINE {n}\tTAB\r\nNEXT"
+        record = bill(n) | {"payload": bill(n)["payload"] | {"description": text}}
+        resp = post(kit, auth, record)
+        assert resp.status_code == 201, resp.text
+        assert vault.get(resp.json["id"]).payload["description"] == text
+
+
 def test_grant_endpoint(kit, token) -> None:
     body = kit.http.get("/api/v1/grant", headers=bearer(token)).json
     assert body["scope"] == "read:transactions"

@@ -22,7 +22,7 @@ from pds.api.policy import enforce
 from pds.errors import BadRequest, InsufficientScope, NotFound, ValidationError
 from pds.jsonbody import object_body
 from pds.policy import Decision
-from pds.schemas import CATEGORIES, RecordInSchema, first_error, schema_for
+from pds.schemas import CATEGORIES, RecordInSchema, first_error, load_written, schema_for
 from pds.vault.db import transaction
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -230,7 +230,7 @@ def add_record() -> Any:
     if schema is None:
         raise ValidationError(f"pds cannot accept {category} records yet: it has no schema")
     try:
-        payload = schema.load(data["payload"])
+        payload = load_written(schema, data["payload"])
     except MarshmallowError as exc:
         raise ValidationError(f"payload.{first_error(exc.messages)}") from None
     vault = _vault()

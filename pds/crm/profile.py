@@ -16,7 +16,7 @@ from marshmallow import ValidationError as MarshmallowError
 from pds import jsonbody
 from pds.errors import ValidationError
 from pds.jsonbody import TooDeep
-from pds.schemas import ProfileSchema, first_error
+from pds.schemas import ProfileSchema, first_error, load_written
 from pds.vault.db import transaction
 from pds.vault.records import now_iso
 
@@ -48,7 +48,7 @@ def validate(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ValidationError("a profile must be a JSON object")
     try:
-        return dict(ProfileSchema().load(payload))
+        return dict(load_written(ProfileSchema(), payload))
     except MarshmallowError as exc:
         raise ValidationError(f"profile.{first_error(exc.messages)}") from None
 

@@ -50,6 +50,7 @@ from pds.net import loopback_host
 from pds.oauth import store
 from pds.oauth.access import AccessError, all_scopes, parse_request
 from pds.oauth.policy import GrantRevokedByPolicy, enforce_on_refresh
+from pds.schemas import control_characters, first_error
 from pds.vault.db import transaction
 
 if TYPE_CHECKING:
@@ -489,6 +490,9 @@ class Registration(_VaultGrant, ClientRegistrationEndpoint):
     def create_registration_response(self, request: Any) -> tuple[int, dict, list]:
         if request.payload.data is None:
             raise InvalidClientMetadataError("The body must be a JSON object.")
+        bad = control_characters(request.payload.data)
+        if bad is not None:
+            raise InvalidClientMetadataError(_ascii(first_error(bad)) + ".")
         metadata = self.extract_client_metadata(request)
         uris = metadata.get("redirect_uris") or []
         if not uris or not all(isinstance(u, str) for u in uris):

@@ -91,6 +91,23 @@ class ValidationError(PdsError, ValueError):
     status = 422
 
 
+class IdempotencyKeyReused(PdsError, ValueError):
+    """An ``Idempotency-Key`` sent again with another record than its first (HTTP 422)."""
+
+    code = "idempotency_key_reused"
+    status = 422
+    hint = (
+        "Send a new Idempotency-Key for a new record; resend the first record unchanged to "
+        "get its answer again."
+    )
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f'the Idempotency-Key "{key}" was already used with a different record; '
+            "nothing was stored"
+        )
+
+
 class NotFound(PdsError, LookupError):
     code = "not_found"
     status = 404

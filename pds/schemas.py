@@ -535,6 +535,53 @@ def fast_validator(schema: Schema) -> Callable[[dict[str, Any]], bool]:
     return check
 
 
+# C0 control characters but tab, line feed and carriage return: file imports refuse NUL
+# bytes, and text written through the API or by the owner refuses all of these.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with its control characters shown as escapes (for naming a bad key)."""
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def control_characters(value: Any) -> dict[str, Any] | list[str] | None:
+    """Marshmallow-shaped messages (``{"field": {0: ["..."]}}``) for the first string in
+    ``value`` (keys included, at any depth) holding a C0 control character other than tab,
+    line feed and carriage return; None if there is none."""
+    if isinstance(value, str):
+        m = CONTROL.search(value)
+        if m is None:
+            return None
+        return [
+            f"contains the control character U+{ord(m.group()):04X} at character "
+            f"{m.start() + 1}; remove it (tab, line feed and carriage return are allowed)"
+        ]
+    items: Any = ()
+    if isinstance(value, dict):
+        for key in value:
+            if isinstance(key, str) and (found := control_characters(key)):
+                return {_printable(key): [f"this key {found[0]}"]}
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    for key, item in items:
+        found = control_characters(item)
+        if found is not None:
+            return {key: found}
+    return None
+
+
+def load_written(schema: Schema, data: Any) -> Any:
+    """``schema.load(data)`` for a payload written through the API or by the owner (the
+    profile, intentions): a string holding a control character (other than tab, LF, CR)
+    is a marshmallow ``ValidationError`` naming its field, like any other bad value."""
+    found = control_characters(data)
+    if found is not None:
+        raise ValidationError(found if isinstance(found, dict) else {"_schema": found})
+    return schema.load(data)
+
+
 def schema_for(category: str) -> Schema | None:
     """A schema instance for the category, or None where none is defined yet."""
     cls = SCHEMAS.get(category)

@@ -255,6 +255,203 @@ def test_write_back(kit, ids, vault) -> None:
     ]
 
 
+def bill(n: int, day: str = "2024-07-01", amount: str | None = None) -> dict:
+    """Record n of a business's write-back: payloads differ by n (and by amount if given)."""
+    return {
+        "category": "transactions",
+        "occurred_at": day,
+        "payload": {
+            "date": day,
+            "amount": amount or f"-{n}.00",
+            "currency": "GBP",
+            "description": f"ENERGY BILL {n}",
+        },
+    }
+
+
+def writer(kit, name: str = "Energy Co") -> dict[str, str]:
+    client_id, secret = kit.add_client(name)
+    return bearer(kit.tokens(client_id, secret, scope="write:transactions")["access_token"])
+
+
+def post(kit, headers: dict, record: dict, key: str | None = None):
+    extra = {"Idempotency-Key": key} if key is not None else {}
+    return kit.http.post("/api/v1/records", json=record, headers={**headers, **extra})
+
+
+def api_records(vault) -> dict[str, int]:
+    """How many records each API writer has in the vault."""
+    rows = vault.conn.execute(
+        "SELECT s.filename, count(*) FROM records r JOIN sources s ON s.id = r.source_id "
+        "WHERE s.connector = 'api' GROUP BY s.filename ORDER BY 1"
+    )
+    return dict(rows.fetchall())
+
+
+def test_write_back_stores_every_distinct_record(kit, vault) -> None:
+    auth = writer(kit)
+    ids = []
+    for n in range(1, 101):
+        resp = post(kit, auth, bill(n))
+        assert (resp.status_code, resp.json["created"]) == (201, True), (n, resp.text)
+        ids.append(resp.json["id"])
+    assert len(set(ids)) == 100
+    assert sum(api_records(vault).values()) == 100
+    assert [vault.get(i).payload["description"] for i in ids] == [
+        f"ENERGY BILL {n}" for n in range(1, 101)
+    ]
+    # each one again: the same ids, nothing stored
+    for n, rid in zip(range(1, 101), ids, strict=True):
+        again = post(kit, auth, bill(n))
+        assert (again.status_code, again.json["id"], again.json["created"]) == (200, rid, False)
+    assert sum(api_records(vault).values()) == 100
+    # mixed: new ones between repeats; the same payload on another day is another record
+    mixed = [bill(101), bill(7), bill(102), bill(7, day="2024-07-02"), bill(101), bill(50)]
+    answers = [post(kit, auth, r) for r in mixed]
+    assert [a.status_code for a in answers] == [201, 200, 201, 201, 200, 200]
+    assert answers[1].json["id"] == ids[6]
+    assert answers[4].json["id"] == answers[0].json["id"]
+    assert answers[5].json["id"] == ids[49]
+    assert answers[3].json["id"] not in ids
+    assert sum(api_records(vault).values()) == 103
+
+
+def test_write_back_is_per_client(kit, vault) -> None:
+    first, second = writer(kit, "Energy Co"), writer(kit, "Water Co")
+    a = [post(kit, first, bill(n)).json["id"] for n in (1, 2, 3)]
+    b = [post(kit, second, bill(n)).json["id"] for n in (1, 2, 3)]
+    assert len(set(a + b)) == 6  # the same payloads: each client has its own
+    assert [post(kit, first, bill(n)).json["id"] for n in (1, 2, 3)] == a
+    assert [post(kit, second, bill(n)).json["id"] for n in (1, 2, 3)] == b
+    assert sorted(api_records(vault).values()) == [3, 3]
+
+
+def test_idempotency_key(kit, vault) -> None:
+    auth, other = writer(kit, "Energy Co"), writer(kit, "Water Co")
+    first = post(kit, auth, bill(1), key="k-1")
+    assert (first.status_code, first.json["created"]) == (201, True)
+    rid = first.json["id"]
+    # the same key and record: the first answer again, nothing stored
+    for _ in range(3):
+        again = post(kit, auth, bill(1), key="k-1")
+        assert (again.status_code, again.json) == (
+            200,
+            {"id": rid, "category": "transactions", "occurred_at": "2024-07-01", "created": False},
+        )
+    # the same key with another record: 422, nothing stored
+    before = api_records(vault)
+    for other_record in (
+        bill(2),
+        bill(1, amount="-1.01"),
+        bill(1, day="2024-07-02") | {"occurred_at": "2024-07-01"},
+        bill(1) | {"occurred_at": "2024-07-02"},
+    ):
+        body = problem(
+            post(kit, auth, other_record, key="k-1"),
+            422,
+            "idempotency_key_reused",
+            'the Idempotency-Key "k-1" was already used with a different record; '
+            "nothing was stored",
+        )
+        assert body["hint"] == (
+            "Send a new Idempotency-Key for a new record; resend the first record unchanged "
+            "to get its answer again."
+        )
+    assert api_records(vault) == before
+    assert kit.audit_actions()[-1] == ("api.records.write", "refused")
+    # different keys, the same record: the client says these are two writes, so two records
+    second = post(kit, auth, bill(1), key="k-2")
+    assert (second.status_code, second.json["created"]) == (201, True)
+    assert second.json["id"] != rid
+    # ... and without a key, the record is told apart by its content (a third one)
+    plain = post(kit, auth, bill(1))
+    assert plain.status_code == 201
+    assert post(kit, auth, bill(1)).json["id"] == plain.json["id"]
+    # keys are per client: another client's "k-1" is its own
+    theirs = post(kit, other, bill(2), key="k-1")
+    assert (theirs.status_code, theirs.json["created"]) == (201, True)
+    assert post(kit, other, bill(2), key="k-1").json["id"] == theirs.json["id"]
+    # 100 keys, 100 records; each key again, its own record
+    keyed = [post(kit, auth, bill(n), key=f"batch-{n}").json["id"] for n in range(100)]
+    assert len(set(keyed)) == 100
+    assert [post(kit, auth, bill(n), key=f"batch-{n}").json["id"] for n in range(100)] == keyed
+    assert sorted(api_records(vault).values()) == [1, 103]  # 1 + 1 + 1 + 100, and theirs
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", "tab\there"])
+def test_bad_idempotency_key_is_400(kit, vault, key: str) -> None:
+    auth = writer(kit)
+    resp = kit.http.post(
+        "/api/v1/records",
+        json=bill(1),
+        headers={**auth, "Idempotency-Key": key.encode("utf-8").decode("latin-1")},
+    )
+    body = problem(
+        resp,
+        400,
+        "bad_request",
+        "the Idempotency-Key header must be 1 to 255 printable ASCII characters",
+    )
+    assert body["hint"] == "Send a new random key (e.g. a UUID) with each new record."
+    assert api_records(vault) == {}
+    ok = post(kit, auth, bill(1), key="x" * 255)
+    assert ok.status_code == 201
+
+
+CONTROL = "remove it (tab, line feed and carriage return are allowed)"
+
+
+def health(payload: dict) -> dict:
+    return {"category": "health", "occurred_at": "2024-07-01", "payload": payload}
+
+
+@pytest.mark.parametrize(
+    ("record", "detail"),
+    [
+        (
+            bill(1) | {"payload": bill(1)["payload"] | {"description": "BILL\x00"}},
+            "payload.description: contains the control character U+0000 at character 5; " + CONTROL,
+        ),
+        (
+            bill(1) | {"payload": bill(1)["payload"] | {"reference": "\x1b[31mRED"}},
+            "payload.reference: contains the control character U+001B at character 1; " + CONTROL,
+        ),
+        (
+            health({"kind": "record", "type": "Steps", "details": {"note": "a\x07b"}}),
+            "payload.details.note: contains the control character U+0007 at character 2; "
+            + CONTROL,
+        ),
+        (
+            health({"kind": "record", "type": "Steps", "details": {"k\x00": "v"}}),
+            "payload.details.k\\x00: this key contains the control character U+0000 at "
+            "character 2; " + CONTROL,
+        ),
+        (
+            health({"kind": "fhir", "type": "Observation", "resource": {"a": [1, {"b": "\x0c"}]}}),
+            "payload.resource.a.1.b: contains the control character U+000C at character 1; "
+            + CONTROL,
+        ),
+    ],
+)
+def test_control_characters_in_written_text_are_422(kit, vault, record, detail) -> None:
+    client_id, secret = kit.add_client("Writer")
+    tok = kit.tokens(client_id, secret, scope="write:transactions write:health")["access_token"]
+    resp = kit.http.post("/api/v1/records", json=record, headers=bearer(tok))
+    problem(resp, 422, "validation_error", detail)
+    assert vault.status()["records"] == 0
+    assert kit.audit_actions()[-1] == ("api.records.write", "refused")
+
+
+def test_tab_and_line_breaks_are_text(kit, vault) -> None:
+    auth = writer(kit)
+    for n in range(100):
+        text = f"LINE {n}\tTAB\r\nNEXT"
+        record = bill(n) | {"payload": bill(n)["payload"] | {"description": text}}
+        resp = post(kit, auth, record)
+        assert resp.status_code == 201, resp.text
+        assert vault.get(resp.json["id"]).payload["description"] == text
+
+
 def test_grant_endpoint(kit, token) -> None:
     body = kit.http.get("/api/v1/grant", headers=bearer(token)).json
     assert body["scope"] == "read:transactions"
@@ -319,6 +516,14 @@ def test_openapi_document(kit) -> None:
         "Grant",
     }
     assert doc["servers"] == [{"url": "http://127.0.0.1:8000/api/v1"}]
+    [key] = doc["paths"]["/records"]["post"]["parameters"]
+    assert (key["name"], key["in"], key["required"]) == ("Idempotency-Key", "header", False)
+    assert key["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[ -~]+$",
+    }
 
 
 def plan(conn, sql: str, args: tuple) -> str:

@@ -154,6 +154,12 @@ def test_zip_layout_manifest_first_and_stored(vault: Vault, tmp_path: Path) -> N
         ("@cmd", "'@cmd"),
         ("\tx", "'\tx"),
         ("\rx", "'\rx"),
+        ("\x00=1+2", "'\x00=1+2"),
+        ("\x00", "'\x00"),
+        ("\x01x", "'\x01x"),
+        ("\x1fx", "'\x1fx"),
+        ("\nx", "'\nx"),
+        ("x\x00", "x\x00"),
         ("-12.30", "-12.30"),
         ("-5", "-5"),
         ("12.30", "12.30"),
@@ -194,6 +200,30 @@ def test_csv_cells_are_neutralised_but_amounts_stay_numbers(vault: Vault, tmp_pa
     ]  # fmt: skip
     # the JSON keeps the values exactly as stored
     assert [r["payload"] for r in records] == nasty
+
+
+def test_csv_prefixed_cells_are_quoted(vault: Vault, tmp_path: Path) -> None:
+    rows = [
+        transaction("2024-03-01", "-12.30", "\x00=1+2", counterparty="+44 7700"),
+        transaction("2024-03-02", "-0.50", "\x1bESC", reference='=A1,"x"'),
+        transaction("2024-03-03", "7", "PLAIN, SHOP", counterparty='say "hi"'),
+    ]
+    _store(vault, "nul.csv", [Record("transactions", p["date"], p) for p in rows])
+    path, _ = exportmod.export_to(vault, tmp_path / "q.zip")
+    with zipfile.ZipFile(path) as zf:
+        text = zf.read("csv/transactions.csv").decode()
+    assert text.split("\r\n")[1:] == [
+        '2024-03-01,test:nul.csv,2024-03-01,-12.30,GBP,"\'\x00=1+2","\'+44 7700",,VIS,,',
+        '2024-03-02,test:nul.csv,2024-03-02,-0.50,GBP,"\'\x1bESC",,,VIS,,"\'=A1,""x"""',
+        '2024-03-03,test:nul.csv,2024-03-03,7,GBP,"PLAIN, SHOP","say ""hi""",,VIS,,',
+        "",
+    ]
+    parsed = list(csv.reader(io.StringIO(text, newline="")))
+    assert [r[5] for r in parsed[1:]] == ["'\x00=1+2", "'\x1bESC", "PLAIN, SHOP"]
+    assert parsed[2][10] == '\'=A1,"x"'
+    for n in range(100):  # every C0 control leads to a prefixed, quoted cell
+        cell = chr(n % 32) + f"cell {n}"
+        assert exportmod.csv_line([cell, "x"]) == "\"'" + cell + '",x\r\n'
 
 
 def test_export_is_one_audit_entry_with_counts_only(vault: Vault, tmp_path: Path) -> None:

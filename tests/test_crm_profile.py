@@ -135,6 +135,49 @@ def test_intentions_validate_and_withdraw(vault) -> None:
     assert intentions.listed(vault) == []
 
 
+def test_every_distinct_intention_is_kept(vault) -> None:
+    told = [
+        intentions.add(vault, {"text": f"Intention {n}", "expires_at": "2099-01-01"})
+        for n in range(100)
+    ]
+    assert all(created for _, created in told)
+    assert len({rid for rid, _ in told}) == 100
+    again = intentions.add(vault, {"text": "Intention 7", "expires_at": "2099-01-01"})
+    assert again == (told[7][0], False)
+    assert [i["text"] for i in intentions.listed(vault)] == [f"Intention {n}" for n in range(100)]
+
+
+CONTROL = "remove it (tab, line feed and carriage return are allowed)"
+
+
+def test_control_characters_are_refused_in_profile_and_intentions(vault) -> None:
+    for payload, message in [
+        (
+            {"name": "Ada\x00"},
+            f"profile.name: contains the control character U+0000 at character 4; {CONTROL}",
+        ),
+        (
+            {"addresses": [{"lines": ["1 High St", "Flat\x082"], "country": "GB"}]},
+            "profile.addresses.0.lines.1: contains the control character U+0008 at character "
+            f"5; {CONTROL}",
+        ),
+        (
+            {"dietary_needs": ["vegan", "\x1f"]},
+            f"profile.dietary_needs.1: contains the control character U+001F at character 1; {CONTROL}",
+        ),
+    ]:
+        with pytest.raises(ValidationError) as exc:
+            profile.save(vault, payload)
+        assert exc.value.message == message
+    with pytest.raises(ValidationError) as exc:
+        intentions.add(vault, {"text": "Move\x00house", "expires_at": "2099-01-01"})
+    assert exc.value.message == (
+        f"intention.text: contains the control character U+0000 at character 5; {CONTROL}"
+    )
+    assert vault.status()["records"] == 0
+    assert profile.save(vault, {"name": "Ada\tLovelace"}) == ["name"]  # a tab is text
+
+
 # -- the CLI ----------------------------------------------------------------------------------
 
 

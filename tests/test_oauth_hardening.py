@@ -98,6 +98,27 @@ def test_writing_cannot_reveal_records_of_others(kit, vault) -> None:
     assert resp.json["id"] != existing.id
 
 
+def test_registration_refuses_control_characters(kit) -> None:
+    for metadata, description in [
+        (
+            {"redirect_uris": [CB], "client_name": "Acme\x00Bank"},
+            "client_name: contains the control character U+0000 at character 5; remove it "
+            "(tab, line feed and carriage return are allowed).",
+        ),
+        (
+            {"redirect_uris": [CB], "contacts": ["ok@example.org", "\x1b[2J"]},
+            "contacts.1: contains the control character U+001B at character 1; remove it "
+            "(tab, line feed and carriage return are allowed).",
+        ),
+    ]:
+        resp = kit.http.post("/oauth/register", json=metadata)
+        assert (resp.status_code, resp.json) == (
+            400,
+            {"error": "invalid_client_metadata", "error_description": description},
+        )
+    assert kit.vault.conn.execute("SELECT count(*) FROM clients").fetchone()[0] == 0
+
+
 def test_oversized_bodies_are_refused(kit) -> None:
     resp = kit.http.post(
         "/oauth/register", json={"redirect_uris": [CB], "client_name": "x" * 300_000}

@@ -143,6 +143,11 @@ def rule(body: str, rid: str = "no-health") -> str:
             GOOD + GOOD,
             f'{L}: rule "health-never-leaves" (rule 2): the id "health-never-leaves" is already used by rule 1',
         ),
+        ("x = " + "[" * 100_000 + "]" * 100_000, f"{L}: arrays or tables are nested too deeply"),
+        (
+            "x = " + "{a = " * 100_000 + "}" * 100_000,
+            f"{L}: arrays or tables are nested too deeply",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_whole_naming_file_rule_and_field(text: str, message: str) -> None:

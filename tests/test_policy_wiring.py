@@ -369,9 +369,10 @@ def test_aggregate_grant_cannot_read_rows(kit, vault) -> None:
         "since": None,
         "until": None,
         "min_bucket": 5,
+        "per": "currency",
         "buckets": [
-            {"bucket": "2024-01", "count": 5, "value": "-16.55"},
-            {"bucket": "2024-05", "count": 6, "value": "-60.00"},
+            {"bucket": "2024-01", "currency": "GBP", "count": 5, "value": "-16.55"},
+            {"bucket": "2024-05", "currency": "GBP", "count": 6, "value": "-60.00"},
         ],
         "suppressed": 1,
     }
@@ -379,7 +380,9 @@ def test_aggregate_grant_cannot_read_rows(kit, vault) -> None:
         "/api/v1/aggregates?category=transactions&measure=mean&field=amount&by=year",
         headers=bearer(token),
     )
-    assert mean.json["buckets"] == [{"bucket": "2024", "count": 11, "value": "-6.9591"}]
+    assert mean.json["buckets"] == [
+        {"bucket": "2024", "currency": "GBP", "count": 11, "value": "-6.9591"}
+    ]
     entry = entries(vault)[-1]
     assert (entry["action"], entry["decision"], entry["count"], entry["category"]) == (
         "api.aggregates.read",

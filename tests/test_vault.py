@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from pds.errors import SchemaTooNew, VaultLocked
+from pds.errors import IdempotencyKeyReused, SchemaTooNew, VaultLocked
 from pds.settings import KdfParams, Settings, load_settings
 from pds.vault import SourceInfo, Vault, keys
 from pds.vault import db as dbmod
@@ -115,6 +115,58 @@ def test_identity_decides_over_payload(vault: Vault) -> None:
     c = prepared(transaction(description="PAYEE"), identity="acct:FIT2")
     result = ingest(vault, [a, b, c])
     assert (result.new, result.duplicate) == (2, 1)
+
+
+def add(vault: Vault, n: int, *, source: str = "client:a", key: str | None = None, **kw):
+    """Record n through ``Vault.add_record`` (its own transaction); returns (id, created)."""
+    payload = transaction(amount=f"-{n}.00", description=f"BILL {n}") | kw
+    with dbmod.transaction(vault.conn):
+        return vault.add_record(
+            "transactions", payload["date"], payload, source=source, idempotency_key=key
+        )
+
+
+def test_add_record_tells_a_writers_records_apart_by_content(vault: Vault) -> None:
+    first = [add(vault, n) for n in range(100)]
+    assert all(created for _, created in first)
+    ids = [rid for rid, _ in first]
+    assert len(set(ids)) == 100
+    assert [add(vault, n) for n in range(100)] == [(rid, False) for rid in ids]
+    # mixed: new, repeat, new, repeat, the same payload from another writer
+    assert add(vault, 100)[1] is True
+    assert add(vault, 5) == (ids[5], False)
+    assert add(vault, 101)[1] is True
+    assert add(vault, 100)[1] is False
+    theirs, created = add(vault, 5, source="client:b")
+    assert created
+    assert theirs not in ids
+    assert add(vault, 5, source="client:b") == (theirs, False)
+    assert vault.status()["records"] == 103
+    assert [s["new"] for s in vault.sources()] == [102, 1]
+
+
+def test_add_record_idempotency_key(vault: Vault) -> None:
+    rid, created = add(vault, 1, key="k")
+    assert created
+    assert add(vault, 1, key="k") == (rid, False)
+    for changed in ({"description": "BILL 2"}, {"date": "2024-03-02"}):
+        with pytest.raises(IdempotencyKeyReused) as exc:
+            add(vault, 1, key="k", **changed)
+        assert exc.value.message == (
+            'the Idempotency-Key "k" was already used with a different record; nothing was stored'
+        )
+        assert (exc.value.status, exc.value.code) == (422, "idempotency_key_reused")
+    assert vault.status()["records"] == 1
+    other, created = add(vault, 1, key="k2")  # another key: another record, same payload
+    assert created
+    assert other != rid
+    mine, created = add(vault, 2, key="k", source="client:b")  # keys are per writer
+    assert created
+    assert mine not in (rid, other)
+    keyed = [add(vault, n, key=f"n{n}")[0] for n in range(100)]
+    assert len(set(keyed)) == 100
+    assert [add(vault, n, key=f"n{n}") for n in range(100)] == [(i, False) for i in keyed]
+    assert vault.status()["records"] == 103
 
 
 def test_records_stream_in_time_order_across_pages(vault: Vault) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,8 +20,9 @@ from marshmallow import ValidationError as MarshmallowError
 from pds.api.auth import api_call, audit_allowed, current_access
 from pds.api.policy import enforce
 from pds.errors import BadRequest, InsufficientScope, NotFound, ValidationError
+from pds.jsonbody import object_body
 from pds.policy import Decision
-from pds.schemas import CATEGORIES, RecordInSchema, first_error, schema_for
+from pds.schemas import CATEGORIES, RecordInSchema, first_error, load_written, schema_for
 from pds.vault.db import transaction
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -189,17 +191,30 @@ def get_record(record_id: int) -> Any:
     return jsonify(_out(record, allowed, decision))
 
 
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def _idempotency_key() -> str | None:
+    """The ``Idempotency-Key`` header (1-255 printable ASCII characters), if sent."""
+    sent = request.headers.get("Idempotency-Key")
+    if sent is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(sent):
+        raise BadRequest(
+            "the Idempotency-Key header must be 1 to 255 printable ASCII characters",
+            hint="Send a new random key (e.g. a UUID) with each new record.",
+        )
+    return sent
+
+
 @bp.post("/records")
 @api_call("api.records.write")
 def add_record() -> Any:
     """A business hands a record back to the person (needs ``write:<category>``)."""
     from flask import g
 
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest(
-            "the body must be a JSON object", hint="Send Content-Type: application/json."
-        )
+    idempotency_key = _idempotency_key()
+    body = object_body()
     try:
         data = RecordInSchema().load(body)
     except MarshmallowError as exc:
@@ -215,13 +230,17 @@ def add_record() -> Any:
     if schema is None:
         raise ValidationError(f"pds cannot accept {category} records yet: it has no schema")
     try:
-        payload = schema.load(data["payload"])
+        payload = load_written(schema, data["payload"])
     except MarshmallowError as exc:
         raise ValidationError(f"payload.{first_error(exc.messages)}") from None
     vault = _vault()
     with transaction(vault.conn):
         record_id, created = vault.add_record(
-            category, data["occurred_at"], payload, source=acc.actor
+            category,
+            data["occurred_at"],
+            payload,
+            source=acc.actor,
+            idempotency_key=idempotency_key,
         )
         audit_allowed(category=category, count=1 if created else 0)
     body = {

@@ -15,6 +15,11 @@ So that no choice of parameters singles a record out:
 Amounts are decimal strings in the records; sums and means are exact ``decimal.Decimal``
 arithmetic, answered as strings (a mean is rounded half-even to two more decimal places than
 the most precise value summed).
+
+Different currencies or units are never added together: a sum or mean is per calendar cell
+*and* per currency (``amount``, ``balance``, ``cost``) or unit (an energy ``value``: kWh, Wh,
+m3 ... as the record says), see :data:`UNITS`. Each such bucket names its currency or unit
+and is suppressed, or published, on its own count.
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ from pds.errors import BadRequest, InsufficientScope
 from pds.schemas import CATEGORIES, SCHEMAS, DecimalString
 
 MEASURES = ("count", "sum", "mean")
+# (category, numeric field) -> the payload field that says what it counts in; totals are
+# kept apart per value of it. Every numeric field of every category is listed (a test
+# holds this), so a new one cannot be totalled across currencies or units by accident.
+UNITS: dict[tuple[str, str], str] = {
+    ("transactions", "amount"): "currency",
+    ("transactions", "balance"): "currency",
+    ("balances", "amount"): "currency",
+    ("energy", "value"): "unit",
+    ("energy", "cost"): "currency",
+}
 BUCKETS = ("day", "week", "month", "year")
 DEFAULT_BY = "month"
 
@@ -127,14 +142,18 @@ def reduce(
     by: str,
     field: str | None,
     k: int,
-) -> tuple[list[tuple[str, Cell]], int]:
-    """(label, cell) of every published bucket in time order, and how many were suppressed.
+    unit: str | None = None,
+) -> tuple[list[tuple[str, str | None, Cell]], int]:
+    """(label, unit value, cell) of every published bucket in time order (then by unit
+    value), and how many were suppressed.
 
     ``rows`` are ``(occurred_at, payload)``; with a ``field``, records without it (or with a
-    null) do not count.
+    null) do not count. With a ``unit`` (the payload field naming the currency or unit of
+    ``field``), each cell is split by its value: records in EUR and in GBP are two buckets,
+    never one total; the unit value is None without ``unit`` (and for records without one).
     """
     base = "month" if by == "year" else by
-    cells: dict[date, Cell] = {}
+    cells: dict[tuple[date, str | None], Cell] = {}
     for occurred_at, payload in rows:
         value = None
         if field is not None:
@@ -143,18 +162,20 @@ def reduce(
                 continue
             value = Decimal(raw)
         start = _start(base, date.fromisoformat(occurred_at[:10]))
-        cell = cells.get(start)
+        key = (start, payload.get(unit) if unit is not None else None)
+        cell = cells.get(key)
         if cell is None:
-            cell = cells[start] = Cell()
+            cell = cells[key] = Cell()
         cell.add(value)
     suppressed = sum(1 for c in cells.values() if c.count < k)
-    kept = {s: c for s, c in cells.items() if c.count >= k}
+    kept = {key: c for key, c in cells.items() if c.count >= k}
     if by == "year":  # years from the published months only
-        years: dict[date, Cell] = {}
-        for s, c in kept.items():
-            years.setdefault(_start("year", s), Cell()).merge(c)
+        years: dict[tuple[date, str | None], Cell] = {}
+        for (s, u), c in kept.items():
+            years.setdefault((_start("year", s), u), Cell()).merge(c)
         kept = years
-    return [(_label(by, s), kept[s]) for s in sorted(kept)], suppressed
+    order = sorted(kept, key=lambda key: (key[0], key[1] is not None, key[1] or ""))
+    return [(_label(by, s), u, kept[(s, u)]) for s, u in order], suppressed
 
 
 def register(bp: Any, day: Callable[[str], str | None], vault: Callable[[], Any]) -> None:
@@ -198,15 +219,23 @@ def register(bp: Any, day: Callable[[str], str | None], vault: Callable[[], Any]
                     f"the grant does not allow totalling the {field} field of {category}",
                     scope=f"aggregate:{category}",
                 )
+        unit = UNITS.get((category, field)) if field else None
+        if unit is not None and allowed.fields is not None and unit not in allowed.fields:
+            raise InsufficientScope(
+                f"totals of {field} are given per {unit}, and the grant does not allow the "
+                f"{unit} field of {category}",
+                scope=f"aggregate:{category}",
+            )
         since, until = day("since"), day("until")
         froms = [d for d in (since, allowed.time_from) if d]
         tos = [d for d in (until, allowed.time_to) if d]
         lo = date.fromisoformat(max(froms)) if froms else None
         hi = date.fromisoformat(min(tos)) if tos else None
-        decision = enforce("aggregate", category, (field,) if field else None, lo, hi)
+        asked = tuple(f for f in (field, unit) if f) or None
+        decision = enforce("aggregate", category, asked, lo, hi)
         lo, hi = snap(by, decision.constraints.clip_since(lo), hi)
         k = decision.constraints.min_bucket
-        buckets: list[tuple[str, Cell]] = []
+        buckets: list[tuple[str, str | None, Cell]] = []
         suppressed = 0
         if not (lo and hi and lo > hi):
             rows = (
@@ -217,8 +246,8 @@ def register(bp: Any, day: Callable[[str], str | None], vault: Callable[[], Any]
                     until=(hi + timedelta(days=1)).isoformat() if hi else None,
                 )
             )
-            buckets, suppressed = reduce(rows, by, field, k)
-        audit_allowed(category=category, count=sum(c.count for _, c in buckets))
+            buckets, suppressed = reduce(rows, by, field, k, unit)
+        audit_allowed(category=category, count=sum(c.count for _, _, c in buckets))
         return jsonify(
             category=category,
             measure=measure,
@@ -227,8 +256,17 @@ def register(bp: Any, day: Callable[[str], str | None], vault: Callable[[], Any]
             since=lo.isoformat() if lo else None,
             until=hi.isoformat() if hi else None,
             min_bucket=k,
-            buckets=[
-                {"bucket": b, "count": c.count, "value": c.value(measure)} for b, c in buckets
-            ],
+            per=unit,
+            buckets=[_bucket(b, unit, u, c, measure) for b, u, c in buckets],
             suppressed=suppressed,
         )
+
+
+def _bucket(label: str, unit: str | None, value: str | None, cell: Cell, measure: str) -> dict:
+    """One published bucket; with a ``unit``, it names its currency or unit."""
+    out: dict[str, Any] = {"bucket": label}
+    if unit is not None:
+        out[unit] = value
+    out["count"] = cell.count
+    out["value"] = cell.value(measure)
+    return out

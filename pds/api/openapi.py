@@ -11,7 +11,7 @@ from flask import current_app
 
 from pds import __version__
 from pds.api import DEFAULT_LIMIT, MAX_LIMIT
-from pds.api.aggregates import BUCKETS, DEFAULT_BY, MEASURES
+from pds.api.aggregates import BUCKETS, DEFAULT_BY, MEASURES, UNITS
 from pds.schemas import (
     CATEGORIES,
     GrantOutSchema,
@@ -25,7 +25,7 @@ from pds.schemas import (
 _AGGREGATES = {
     "type": "object",
     "required": [
-        "category", "measure", "field", "by", "since", "until", "min_bucket", "buckets",
+        "category", "measure", "field", "by", "since", "until", "min_bucket", "per", "buckets",
         "suppressed",
     ],
     "properties": {
@@ -36,6 +36,13 @@ _AGGREGATES = {
         "since": {"type": "string", "format": "date", "nullable": True},
         "until": {"type": "string", "format": "date", "nullable": True},
         "min_bucket": {"type": "integer", "description": "k: smaller buckets are left out"},
+        "per": {
+            "type": "string",
+            "enum": sorted(set(UNITS.values())),
+            "nullable": True,
+            "description": "sums and means are per value of this field (never added across "
+            "currencies or units): each bucket names it; null for count",
+        },
         "buckets": {
             "type": "array",
             "items": {
@@ -43,6 +50,18 @@ _AGGREGATES = {
                 "required": ["bucket", "count", "value"],
                 "properties": {
                     "bucket": {"type": "string", "example": "2024-03"},
+                    "currency": {
+                        "type": "string",
+                        "nullable": True,
+                        "example": "GBP",
+                        "description": "when per is currency: the currency of this bucket's "
+                        "records (null: records that name none)",
+                    },
+                    "unit": {
+                        "type": "string",
+                        "example": "kWh",
+                        "description": "when per is unit: the unit of this bucket's records",
+                    },
                     "count": {"type": "integer"},
                     "value": {
                         "description": "an integer for count; a decimal string for sum and mean",
@@ -57,6 +76,17 @@ _AGGREGATES = {
 
 PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "description": "a new key (e.g. a UUID) for each new record. The same key with the same "
+    "record answers the first answer again (200, created false); with a different record, "
+    "422 idempotency_key_reused and nothing stored. Keys are per client. Without a key, "
+    "the same category, occurred_at and payload again is the same record.",
+}
+
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {
@@ -65,7 +95,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "insufficient_scope: the grant does not cover this; or policy_refused: the "
         "owner's sharing policies refuse it (the detail gives their reason)",
         404: "no such record, or one outside the grant (the two are indistinguishable)",
-        422: "the record does not match its category's schema",
+        422: "validation_error: the record does not match its category's schema; or "
+        "idempotency_key_reused: the Idempotency-Key was already used with another record",
         429: "rate_limited: the owner's policies allow no more requests from you today "
         "(Retry-After: seconds to 00:00 UTC); or too_many_refusals: too many calls without a "
         "valid access token from your address (Retry-After: seconds until that ends)",
@@ -158,6 +189,7 @@ def _build(issuer: str) -> dict[str, Any]:
             "post": {
                 "summary": "Hand a record back to the person (needs write:<category>)",
                 "security": [{"oauth2": []}],
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, "content": _json("RecordIn")},
                 "responses": {
                     "201": {"description": "stored", "content": _json("RecordCreated")},

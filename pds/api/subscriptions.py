@@ -24,6 +24,7 @@ from pds.api.auth import api_call, audit_allowed, current_access
 from pds.crm import intentions
 from pds.crm import propagation as prop
 from pds.errors import BadRequest, InsufficientScope, ValidationError
+from pds.jsonbody import object_body
 from pds.schemas import first_error
 from pds.vault.db import transaction
 
@@ -131,13 +132,8 @@ def _readable() -> Callable[[str], tuple[str, ...] | None]:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest(
-            "the body must be a JSON object", hint="Send Content-Type: application/json."
-        )
     try:
-        return SubscriptionInSchema().load(body)
+        return SubscriptionInSchema().load(object_body())
     except MarshmallowError as exc:
         raise ValidationError(first_error(exc.messages)) from None
 

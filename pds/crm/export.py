@@ -13,9 +13,12 @@ Layout of the archive (format ``pds-export``, version :data:`FORMAT_VERSION`):
   (``marketing.email``), lists become JSON text.
 
 CSV injection: a cell (header names too) that starts with ``=``, ``+``, ``-``, ``@``, TAB or
-CR (OWASP's list), LF, or the full-width ``＝ ＋ － ＠`` (which some spreadsheets, given East
-Asian input settings, also read as a formula) is prefixed with ``'`` so that a spreadsheet
-shows it as text instead of running it. A cell that is a
+CR (OWASP's list), LF or any other C0 control character (NUL included), or the full-width
+``＝ ＋ － ＠`` (which some spreadsheets, given East Asian input settings, also read as a
+formula) is prefixed with ``'`` so that a spreadsheet shows it as text instead of running
+it, and every prefixed cell is quoted (``"'=1+2"``, OWASP's advice), so that no reader
+takes the prefix apart from the cell; other cells are quoted only where CSV needs it. A
+cell that is a
 plain decimal number (``-12.30``, the amounts of every debit) is left as it is: a spreadsheet
 reads it as a number, never as a formula, and prefixing it would turn every debit into
 text. ``-1+2`` is not a plain number and is neutralised. The JSON files are never altered.
@@ -30,7 +33,6 @@ The export is one ``export`` entry in the access log, with counts, never content
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import os
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
 FORMAT = "pds-export"
 FORMAT_VERSION = 1
 RECORD_FIELDS = ("occurred_at", "source", "payload")
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_DANGEROUS = ("=", "+", "-", "@", *map(chr, range(0x20)), "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
@@ -70,6 +72,18 @@ def neutralise(cell: str) -> str:
     if cell.startswith(_DANGEROUS) and not _NUMBER.fullmatch(cell):
         return "'" + cell
     return cell
+
+
+def csv_line(cells: list[str]) -> str:
+    """One CSV line (CRLF) of ``cells``, each neutralised: a prefixed cell is always quoted,
+    any other only if it holds a comma, quote or line break (as ``csv.QUOTE_MINIMAL``)."""
+    out = []
+    for cell in cells:
+        safe = neutralise(cell)
+        if safe != cell or any(c in safe for c in ',"\r\n'):
+            safe = '"' + safe.replace('"', '""') + '"'
+        out.append(safe)
+    return ",".join(out) + "\r\n"
 
 
 def flatten(payload: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -96,13 +110,12 @@ def _csv(vault: Vault, category: str, sources: dict[int, dict[str, str]]) -> byt
         seen.update(flatten(rec.payload))
     columns = _ordered(category, seen)
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([neutralise(c) for c in ["occurred_at", "source", *columns]])
+    buf.write(csv_line(["occurred_at", "source", *columns]))
     for rec in vault.records(category):
         flat = flatten(rec.payload)
         row = [rec.occurred_at, _source_name(sources, rec.source_id)]
         row += [flat.get(c, "") for c in columns]
-        writer.writerow([neutralise(cell) for cell in row])
+        buf.write(csv_line(row))
     return buf.getvalue().encode("utf-8")
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.errors import NotFound, ValidationError
-from pds.schemas import IntentionSchema, first_error
+from pds.schemas import IntentionSchema, first_error, load_written
 from pds.vault.db import transaction
 from pds.vault.records import now_iso
 
@@ -37,7 +37,7 @@ def validate(payload: Any, *, on: str | None = None) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ValidationError("an intention must be a JSON object")
     try:
-        data = dict(IntentionSchema().load(payload))
+        data = dict(load_written(IntentionSchema(), payload))
     except MarshmallowError as exc:
         raise ValidationError(f"intention.{first_error(exc.messages)}") from None
     if data["expires_at"] < (on or today()):

@@ -9,13 +9,14 @@ deleted and the new payload stored in the same transaction, together with a chan
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError as MarshmallowError
 
+from pds import jsonbody
 from pds.errors import ValidationError
-from pds.schemas import ProfileSchema, first_error
+from pds.jsonbody import TooDeep
+from pds.schemas import ProfileSchema, first_error, load_written
 from pds.vault.db import transaction
 from pds.vault.records import now_iso
 
@@ -47,7 +48,7 @@ def validate(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ValidationError("a profile must be a JSON object")
     try:
-        return dict(ProfileSchema().load(payload))
+        return dict(load_written(ProfileSchema(), payload))
     except MarshmallowError as exc:
         raise ValidationError(f"profile.{first_error(exc.messages)}") from None
 
@@ -84,7 +85,10 @@ def parse_value(name: str, text: str) -> Any:
     """A field's value as typed on the command line or in a form (JSON for structured ones)."""
     if name in JSON_FIELDS:
         try:
-            return json.loads(text)
+            return jsonbody.loads(text)
+        except TooDeep as exc:
+            deep = f"{name} is JSON nested more than {exc.limit} levels deep"
+            raise ValidationError(deep) from None
         except ValueError:
             example = (
                 '[{"lines": ["1 High Street"], "postcode": "AB1 2CD", "country": "GB"}]'

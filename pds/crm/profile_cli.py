@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from pds import jsonbody
 from pds.cli import emit, json_option, with_vault
 from pds.errors import ValidationError
 from pds.lazy import lazy_module
@@ -105,7 +105,7 @@ def profile_unset(v: Any, field: str, as_json: bool) -> None:
 def profile_edit(v: Any, path: Path, as_json: bool) -> None:
     """Replace the whole profile with the JSON object in --file."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = jsonbody.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
     except ValueError as exc:

@@ -27,7 +27,9 @@ from typing import Any
 
 from marshmallow import ValidationError as MarshmallowError
 
+from pds import jsonbody
 from pds.errors import ValidationError
+from pds.jsonbody import TooDeep
 from pds.policy.purposes import PURPOSES
 from pds.schemas import (
     ACTIONS,
@@ -225,8 +227,12 @@ def parse_request(scope: str | None, authorization_details: str | None) -> Acces
         try:
             if len(authorization_details) > MAX_DETAILS_BYTES:
                 raise ValueError
-            items = json.loads(authorization_details)
-        except (ValueError, RecursionError):
+            items = jsonbody.loads(authorization_details)
+        except TooDeep as exc:
+            raise AccessError(
+                f"authorization_details is JSON nested more than {exc.limit} levels deep"
+            ) from None
+        except ValueError:
             raise AccessError(
                 f"authorization_details is not valid JSON of at most {MAX_DETAILS_BYTES} bytes"
             ) from None

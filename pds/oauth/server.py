@@ -45,10 +45,12 @@ from flask import Flask
 from flask import request as flask_request
 
 from pds.errors import ConfigError
+from pds.jsonbody import TooDeep, request_json
 from pds.net import loopback_host
 from pds.oauth import store
 from pds.oauth.access import AccessError, all_scopes, parse_request
 from pds.oauth.policy import GrantRevokedByPolicy, enforce_on_refresh
+from pds.schemas import control_characters, first_error
 from pds.vault.db import transaction
 
 if TYPE_CHECKING:
@@ -116,10 +118,15 @@ class _IssuerRequest(FlaskOAuth2Request):
 
 
 class _LenientJsonPayload(JsonPayload):
-    """The JSON object in the body, or None (authlib's raises a 415 on a wrong content type)."""
+    """The JSON object in the body, or None (authlib's raises a 415 on a wrong content type).
+    A body nested deeper than ``pds.jsonbody.MAX_DEPTH`` is ``invalid_request``, unparsed."""
 
     def __init__(self) -> None:
-        self._data = flask_request.get_json(silent=True)
+        try:
+            self._data = request_json()
+        except TooDeep as exc:
+            message = f"The body is JSON nested more than {exc.limit} levels deep."
+            raise InvalidRequestError(message) from None
 
     @property
     def data(self) -> Any:
@@ -483,6 +490,9 @@ class Registration(_VaultGrant, ClientRegistrationEndpoint):
     def create_registration_response(self, request: Any) -> tuple[int, dict, list]:
         if request.payload.data is None:
             raise InvalidClientMetadataError("The body must be a JSON object.")
+        bad = control_characters(request.payload.data)
+        if bad is not None:
+            raise InvalidClientMetadataError(_ascii(first_error(bad)) + ".")
         metadata = self.extract_client_metadata(request)
         uris = metadata.get("redirect_uris") or []
         if not uris or not all(isinstance(u, str) for u in uris):

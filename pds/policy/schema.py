@@ -272,6 +272,8 @@ def parse_policy(text: str, label: str) -> tuple[Rule, ...]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{label}: not valid TOML: {exc}") from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise PolicyError(f"{label}: arrays or tables are nested too deeply") from None
     for key in doc:
         if key != "rule":
             raise PolicyError(

@@ -17,6 +17,7 @@ from pds.audit.verify import VaultSource
 from pds.errors import (
     BackupError,
     ConfigError,
+    IdempotencyKeyReused,
     NotFound,
     VaultExists,
     VaultLocked,
@@ -224,16 +225,46 @@ class Vault:
             self.audit("passphrase.change", actor="owner")
 
     def add_record(
-        self, category: str, occurred_at: str, payload: dict[str, Any], *, source: str
+        self,
+        category: str,
+        occurred_at: str,
+        payload: dict[str, Any],
+        *,
+        source: str,
+        idempotency_key: str | None = None,
     ) -> tuple[int, bool]:
         """Store one validated record handed in through the API; returns (id, created).
 
         Runs in the caller's write transaction (so its audit entry commits with it). The
         record's source is one ``sources`` row per ``source`` (e.g. ``client:<id>``), with
-        connector ``api``. A record this source already wrote (same payload) is not stored
-        again.
+        connector ``api``. Records are told apart per source (``records.write_key``):
+
+        - without ``idempotency_key``, by category, ``occurred_at`` and payload: the same
+          record again is not stored again (its id comes back, created False), a different
+          one is a new record;
+        - with one, by that key alone: the key's first record comes back for the same
+          category, ``occurred_at`` and payload (created False), and
+          :class:`~pds.errors.IdempotencyKeyReused` is raised, storing nothing, for another.
         """
         conn = self.conn
+        plain = recmod.canonical(payload)
+        # The source is part of the key: a client re-sending its own record gets it back,
+        # but can never learn by writing that someone else holds the same payload.
+        key = recmod.write_key(
+            self.keyring.dedup_key, category, source, occurred_at, plain, idempotency_key
+        )
+        found = conn.execute(
+            f"SELECT {recmod.COLUMNS} FROM records WHERE dedup_key = ?",  # noqa: S608
+            (key,),
+        ).fetchone()
+        if found is not None:
+            if idempotency_key is not None and (found[1], found[3], self._plain(found)) != (
+                category,
+                occurred_at,
+                plain,
+            ):
+                raise IdempotencyKeyReused(idempotency_key)
+            return found[0], False
         created = recmod.now_iso()
         row = conn.execute(
             "SELECT id FROM sources WHERE connector = 'api' AND filename = ?", (source,)
@@ -247,13 +278,6 @@ class Vault:
                 (source, digest.digest(), created),
             ).fetchone()
         source_id = row[0]
-        plain = recmod.canonical(payload)
-        # The source is part of the identity: a client re-sending its own record gets it
-        # back, but can never learn by writing that someone else holds the same payload.
-        key = recmod.dedup_key(self.keyring.dedup_key, category, source, plain, 0)
-        found = conn.execute("SELECT id FROM records WHERE dedup_key = ?", (key,)).fetchone()
-        if found is not None:
-            return found[0], False
         rid = recmod.next_id(conn)
         version, aead = self.keyring.category_aead(conn, category, check=True)
         nonce, ct = recmod.seal(aead, rid, category, version, plain)

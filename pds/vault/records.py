@@ -74,6 +74,29 @@ def dedup_key(key: bytes, category: str, identity: str | None, plain: bytes, nth
     return hmac.digest(key, msg, "sha256")[:DEDUP_BYTES]
 
 
+def write_key(
+    key: bytes,
+    category: str,
+    source: str,
+    occurred_at: str,
+    plain: bytes,
+    idempotency_key: str | None = None,
+) -> bytes:
+    """HMAC that names a record written through :meth:`pds.vault.Vault.add_record`.
+
+    Scoped to the writer (``source``, e.g. ``client:<id>``): with the writer's own
+    ``idempotency_key``, that key alone names the record (two keys, two records); without
+    one, the category, ``occurred_at`` and payload do, so re-sending the same record finds
+    it again and a different record is a new one. Never the source alone.
+    """
+    if idempotency_key is not None:
+        msg = b"ik\0" + source.encode() + b"\0" + idempotency_key.encode()
+    else:
+        head = b"\0".join((b"wr", category.encode(), source.encode(), occurred_at.encode()))
+        msg = head + b"\0" + plain
+    return hmac.digest(key, msg, "sha256")[:DEDUP_BYTES]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
     id: int

@@ -1,0 +1,90 @@
+"""JSON from a request, with its nesting depth capped before it is parsed.
+
+Python's ``json`` parser recurses once per ``[`` or ``{``: a body nested 100,000 deep
+raises ``RecursionError`` (a 500) instead of a clear refusal. Every place that parses JSON
+a request carries (the API bodies, OAuth registration, ``authorization_details``, profile
+fields typed in a form) goes through :func:`loads`, which first counts the brackets outside
+strings and refuses more than :data:`MAX_DEPTH` levels, then parses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MAX_DEPTH = 64
+
+# A JSON string (escapes included) or one bracket: strings are skipped whole, in C.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than the cap (refused before parsing)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the JSON is nested more than {limit} levels deep")
+        self.limit = limit
+
+
+def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
+    """TooDeep if ``text`` opens more than ``limit`` arrays/objects inside each other.
+
+    Brackets inside strings do not count. Stops at the first level too many, so a hostile
+    document costs no more than its first ``limit + 1`` openings.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return  # cannot be deeper than it has brackets
+    depth = 0
+    for m in _TOKEN.finditer(text):
+        part = m.group()
+        if part == "[" or part == "{":
+            depth += 1
+            if depth > limit:
+                raise TooDeep(limit)
+        elif part == "]" or part == "}":
+            depth -= 1
+
+
+def loads(data: str | bytes, limit: int = MAX_DEPTH) -> Any:
+    """``json.loads`` after :func:`check_depth`: ValueError (TooDeep, or the parser's
+    JSONDecodeError / UnicodeDecodeError) for anything that is not JSON within the cap."""
+    if isinstance(data, bytes | bytearray):
+        data = bytes(data).decode(json.detect_encoding(data))
+    check_depth(data, limit)
+    return json.loads(data)
+
+
+def request_json() -> Any:
+    """The current Flask request's JSON body, or None when it is not JSON (wrong content
+    type, or not parseable): what ``request.get_json(silent=True)`` answers. Raises TooDeep
+    for a body nested deeper than :data:`MAX_DEPTH`, which is never parsed."""
+    from flask import request
+
+    if not request.is_json:
+        return None
+    try:
+        return loads(request.get_data(cache=True))
+    except TooDeep:
+        raise
+    except ValueError:
+        return None
+
+
+def object_body() -> dict[str, Any]:
+    """The request's JSON object body for the API, or ``BadRequest`` (problem+json) saying
+    what is wrong with it: not JSON, not an object, nested deeper than :data:`MAX_DEPTH`."""
+    from pds.errors import BadRequest
+
+    try:
+        body = request_json()
+    except TooDeep as exc:
+        raise BadRequest(
+            f"the body is JSON nested more than {exc.limit} levels deep",
+            hint=f"Send at most {exc.limit} levels of arrays and objects inside each other.",
+        ) from None
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "the body must be a JSON object", hint="Send Content-Type: application/json."
+        )
+    return body

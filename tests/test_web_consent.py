@@ -51,7 +51,7 @@ def test_approve_without_csrf_is_refused(kit, vault) -> None:
     assert kit.http.get(url).status_code == 200
     for data in ({"decision": "allow"}, {"decision": "allow", "csrf_token": "forged"}):
         resp = kit.http.post(url, data=data)
-        assert resp.status_code == 400
+        assert resp.status_code == 403
         assert "Location" not in resp.headers
         assert "This form has expired or did not come from pds." in resp.text
     assert vault.conn.execute("SELECT count(*) FROM grants").fetchone()[0] == 0
@@ -60,7 +60,7 @@ def test_approve_without_csrf_is_refused(kit, vault) -> None:
 
 def test_login_without_csrf_is_refused(kit) -> None:
     resp = kit.http.post("/login", data={"passphrase": PASSPHRASE})
-    assert resp.status_code == 400
+    assert resp.status_code == 403
     assert "pds_session" not in resp.headers.get("Set-Cookie", "") or "owner_at" not in resp.text
 
 
@@ -255,7 +255,7 @@ def test_grants_page_and_revoke(kit, vault) -> None:
     assert "<td>Acme Bank</td>" in page.text
     assert "<td>active</td>" in page.text
     token = csrf(page.text)
-    assert kit.http.post("/grants/1/revoke").status_code == 400  # no CSRF token
+    assert kit.http.post("/grants/1/revoke").status_code == 403  # no CSRF token
     resp = kit.http.post("/grants/1/revoke", data={"csrf_token": token})
     assert (resp.status_code, resp.headers["Location"]) == (303, "/grants")
     assert store.get_grant(vault.conn, 1).revoked_reason == "revoked by the owner"

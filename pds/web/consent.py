@@ -89,7 +89,7 @@ def authorize() -> Any:
     if request.method == "GET":
         return _page(client, grant.redirect_uri, requested, view)
     if not security.csrf_ok():
-        return error_page(400, security.CSRF_MESSAGE)
+        return error_page(403, security.CSRF_MESSAGE)
     decision = request.form.get("decision")
     if decision == "deny":
         vault.audit(

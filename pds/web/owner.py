@@ -29,7 +29,13 @@ def _vault() -> Any:
 
 
 def error_page(status: int, message: str, hint: str | None = None, title: str = "") -> Any:
-    titles = {400: "Bad request", 401: "Not signed in", 404: "Not found", 429: "Too many tries"}
+    titles = {
+        400: "Bad request",
+        401: "Not signed in",
+        403: "Refused",
+        404: "Not found",
+        429: "Too many tries",
+    }
     return (
         render_template(
             "error.html", title=title or titles.get(status, "Error"), message=message, hint=hint
@@ -71,7 +77,7 @@ def login() -> Any:
             return redirect(next_, 303)
         return _login_page(next_=next_)
     if not security.csrf_ok():
-        return error_page(400, security.CSRF_MESSAGE)
+        return error_page(403, security.CSRF_MESSAGE)
     throttle, who = security.throttle(), request.remote_addr or "unknown"
     if wait := throttle.wait(who):
         body, status = _login_page(

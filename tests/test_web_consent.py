@@ -176,7 +176,8 @@ def test_consent_page_in_plain_words(kit) -> None:
         in page
     )
     assert 'name="expires_days" type="number" min="1" max="30" value="30"' in page
-    assert f"sent back to <code>{CB}</code>" in page
+    assert f"sent back to <strong>acme.example</strong>: <code>{CB}</code>" in page
+    assert "<dt>Website</dt>\n  <dd>you added this business yourself</dd>" in page
 
 
 def test_narrowing_never_widens(kit, vault) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pds.errors import ValidationError
 from pds.oauth import store
+from pds.oauth.display import unsafe_name
 from pds.oauth.server import redirect_uri_problem
 from pds.vault.db import transaction
 
@@ -22,6 +23,8 @@ def add_client(
     name = name.strip()
     if not name:
         raise ValidationError("the client's name is empty", hint="Give the business's name.")
+    if problem := unsafe_name(name):
+        raise ValidationError(problem, hint="Type the business's name as it should read.")
     if not redirect_uris:
         raise ValidationError(
             "a client needs at least one redirect URI",

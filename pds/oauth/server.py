@@ -48,6 +48,7 @@ from pds.errors import ConfigError
 from pds.net import loopback_host
 from pds.oauth import store
 from pds.oauth.access import AccessError, all_scopes, parse_request
+from pds.oauth.display import unsafe_metadata
 from pds.oauth.policy import GrantRevokedByPolicy, enforce_on_refresh
 from pds.vault.db import transaction
 
@@ -491,6 +492,8 @@ class Registration(_VaultGrant, ClientRegistrationEndpoint):
             problem = redirect_uri_problem(uri)
             if problem:
                 raise InvalidClientMetadataError(_ascii(problem))
+        if problem := unsafe_metadata(metadata):  # shown to the owner: it must read as it is
+            raise InvalidClientMetadataError(_ascii(problem))
         method = metadata.get("token_endpoint_auth_method", "client_secret_basic")
         if method not in TOKEN_AUTH_METHODS:
             raise InvalidClientMetadataError(

@@ -21,6 +21,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
 from pds.errors import NotFound
 from pds.oauth.access import Access
+from pds.oauth.display import shown
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 CODE_SECONDS = 600
@@ -108,8 +109,10 @@ _CLIENT_COLS = "client_id, secret_hash, name, redirect_uris, auth_method, verifi
 
 
 def _client(row: tuple) -> Client:
+    """A client as read: its name with any invisible or text-reversing character marked
+    (``pds.oauth.display``), as every page and command shows it."""
     cid, sh, name, uris, method, verified, created = row
-    return Client(cid, sh, name, tuple(json.loads(uris)), method, bool(verified), created)
+    return Client(cid, sh, shown(name), tuple(json.loads(uris)), method, bool(verified), created)
 
 
 def add_client(
@@ -151,6 +154,13 @@ def get_client(conn: sqlite3.Connection, client_id: str) -> Client | None:
 def list_clients(conn: sqlite3.Connection) -> list[Client]:
     rows = conn.execute(f"SELECT {_CLIENT_COLS} FROM clients ORDER BY rowid")  # noqa: S608
     return [_client(r) for r in rows]
+
+
+def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, object]:
+    """The RFC 7591 metadata the client registered with (empty for one the owner added)."""
+    row = conn.execute("SELECT metadata FROM clients WHERE client_id = ?", (client_id,)).fetchone()
+    meta = json.loads(row[0]) if row else {}
+    return meta if isinstance(meta, dict) else {}
 
 
 # -- grants ---------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _placeholder(rule: Rule, arg: str) -> object:
 
 def test_the_walk_finds_the_owner_pages(app) -> None:
     found = owner_routes(app)
-    assert len(found) == 34
+    assert len(found) == 36
     assert ("POST", "/forget") in found
     assert ("GET", "/processing/x.json") in found
     assert ("POST", "/policies/x/enable") in found
@@ -138,7 +138,7 @@ def test_every_form_post_from_another_site_is_refused(kit, vault, headers) -> No
         if "POST" in r.methods and r.endpoint.split(".")[0] not in ("oauth", "api")
     }
     assert posted == forms
-    assert len(posted) == 19
+    assert len(posted) == 20
 
 
 def count_rows(vault) -> tuple[int, ...]:

@@ -583,7 +583,8 @@ class PdsAuthorizationServer(AuthorizationServer):
         return enforce_on_refresh(self.get_vault(), grant, rules, datetime.now(UTC))
 
     def _find_client(self, client_id: str) -> store.Client | None:
-        return store.get_client(self.get_vault().conn, client_id)
+        client = store.get_client(self.get_vault().conn, client_id)
+        return client if client is not None and client.removed_at is None else None
 
     @staticmethod
     def _no_save(token: dict, request: Any) -> None:  # pragma: no cover - grants save

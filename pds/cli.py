@@ -927,6 +927,7 @@ def clients_list(v: Vault, as_json: bool) -> None:
         flags = ("public" if c["public"] else "confidential") + (
             "" if c["verified"] else ", unverified"
         )
+        flags += f", removed {c['removed_at']}" if c["removed_at"] else ""
         click.echo(f"{c['client_id']}  {c['name']} ({flags})  {' '.join(c['redirect_uris'])}")
 
 
@@ -989,3 +990,6 @@ _register_receipts(cli)
 from pds.crm.profile_cli import register as _register_profile  # noqa: E402
 
 _register_profile(cli)
+from pds.oauth.clients_cli import register as _register_clients  # noqa: E402
+
+_register_clients(clients)

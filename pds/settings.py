@@ -36,6 +36,9 @@ class Settings:
     """PDS_WEBHOOKS_ALLOW_PRIVATE=1: let webhooks go to loopback and private addresses (and
     plain http to loopback). Off by default: a business could otherwise make the vault POST
     into the owner's own network (pds.crm.webhook_net)."""
+    open_registration: bool = True
+    """PDS_OPEN_REGISTRATION=0 (or false, no, off): businesses cannot register themselves
+    (RFC 7591); only the owner adds them. On by default."""
 
     @property
     def db_path(self) -> Path:
@@ -69,6 +72,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         passphrase=env.get("PDS_PASSPHRASE") or None,
         passphrase_file=Path(pfile).expanduser() if pfile else None,
         webhooks_allow_private=_flag(env, "PDS_WEBHOOKS_ALLOW_PRIVATE"),
+        open_registration=_on_unless_off(env, "PDS_OPEN_REGISTRATION"),
+    )
+
+
+def _on_unless_off(env: Mapping[str, str], name: str) -> bool:
+    """A setting that is on by default: 0, false, no or off (any case) turns it off; unset,
+    empty, 1, true, yes or on leave it on; anything else is a ConfigError (not a guess)."""
+    value = env.get(name, "").strip().lower()
+    if value in ("", "1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(
+        f"{name}={env[name]!r} is neither on nor off", hint=f"Set {name} to 1 (on) or 0 (off)."
     )
 
 

@@ -314,7 +314,7 @@ def test_web_export_button(kit, tmp_path: Path) -> None:
     assert "intentions: 2 records" in page.text
     before = kit.vault.log.size()
     refused = kit.http.post("/export", data={"csrf_token": "wrong"})
-    assert refused.status_code == 400
+    assert refused.status_code == 403
     assert kit.vault.log.size() == before
     resp = kit.http.post("/export", data={"csrf_token": csrf(page.text)})
     assert resp.status_code == 200

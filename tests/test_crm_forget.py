@@ -254,7 +254,7 @@ def test_web_forget_needs_the_typed_name_and_csrf(kit, vault) -> None:
     kit.login()
     token = csrf(kit.http.get("/requests").text)
     forged = kit.http.post("/forget", data={"category": "energy", "confirm": "energy"})
-    assert forged.status_code == 400
+    assert forged.status_code == 403
     wrong = kit.http.post(
         "/forget", data={"category": "energy", "confirm": "transactions", "csrf_token": token}
     )

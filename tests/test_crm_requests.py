@@ -365,7 +365,7 @@ def test_requests_page_create_fulfil_withdraw_with_csrf(kit, vault) -> None:
     token = csrf(page.text)
     form = {"kind": "access", "business": "Acme Bank", "sent_on": "2020-01-31"}
     forged = kit.http.post("/requests", data={**form, "csrf_token": "forged"})
-    assert forged.status_code == 400
+    assert forged.status_code == 403
     assert vault.conn.execute("SELECT count(*) FROM rights_requests").fetchone()[0] == 0
     made = kit.http.post("/requests", data={**form, "csrf_token": token})
     assert made.status_code == 303

@@ -99,16 +99,20 @@ def test_writing_cannot_reveal_records_of_others(kit, vault) -> None:
 
 
 def test_registration_refuses_control_characters(kit) -> None:
+    # Shown to the owner, metadata may hold no control character at all (not even a line
+    # feed, which the records API allows): pds.oauth.display.unsafe_metadata.
     for metadata, description in [
         (
             {"redirect_uris": [CB], "client_name": "Acme\x00Bank"},
-            "client_name: contains the control character U+0000 at character 5; remove it "
-            "(tab, line feed and carriage return are allowed).",
+            "client_name contains the invisible or text-reversing character [U+0000] "
+            "(a control character); send it as it should read, without control or "
+            "formatting characters",
         ),
         (
             {"redirect_uris": [CB], "contacts": ["ok@example.org", "\x1b[2J"]},
-            "contacts.1: contains the control character U+001B at character 1; remove it "
-            "(tab, line feed and carriage return are allowed).",
+            "contacts contains the invisible or text-reversing character [U+001B] "
+            "(a control character); send it as it should read, without control or "
+            "formatting characters",
         ),
     ]:
         resp = kit.http.post("/oauth/register", json=metadata)

@@ -12,8 +12,9 @@ from werkzeug.routing import Rule
 from pds.vault import SourceInfo
 from pds.web import security
 
+from .conftest import PASSPHRASE
 from .factories import prepared, transaction
-from .oauth_kit import bearer, csrf, seed
+from .oauth_kit import bearer, csrf, pkce, seed
 
 # endpoints that are not the owner's: each checks its caller its own way
 NOT_OWNER = {
@@ -57,7 +58,7 @@ def _placeholder(rule: Rule, arg: str) -> object:
 
 def test_the_walk_finds_the_owner_pages(app) -> None:
     found = owner_routes(app)
-    assert len(found) == 34
+    assert len(found) == 36
     assert ("POST", "/forget") in found
     assert ("GET", "/processing/x.json") in found
     assert ("POST", "/policies/x/enable") in found
@@ -82,10 +83,138 @@ def test_every_owner_post_needs_the_csrf_token(kit, vault) -> None:
         if method != "POST":
             continue
         resp = kit.http.post(url, data={"category": "energy", "confirm": "energy"})
-        assert resp.status_code == 400, url
+        assert resp.status_code == 403, url
         assert security.CSRF_MESSAGE in resp.text, url
     assert vault.log.size() == before
     assert vault.status()["records"] == 7
+
+
+# -- forms sent from another site --------------------------------------------------------------
+
+CROSS_SITE = [
+    {"Origin": "https://evil.test"},
+    {"Origin": "http://127.0.0.1:8001"},  # another port of the issuer's host
+    {"Origin": "https://127.0.0.1:8000"},  # another scheme
+    {"Origin": "http://localhost.evil.test"},
+    {"Origin": "garbage"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:8000"},
+]
+# endpoints a form posts to that are not behind owner_required (they check CSRF themselves)
+FORM_ENDPOINTS = [("POST", "/login"), ("POST", "/auditor/login"), ("POST", "/auditor/logout")]
+
+
+def _every_form_post(kit) -> list[str]:
+    client_id, _ = kit.add_client("Acme Bank")
+    consent = kit.authorize_url(client_id, pkce()[1])
+    owner = [url for method, url in owner_routes(kit.app) if method == "POST"]
+    return [*owner, *(url for _, url in FORM_ENDPOINTS), consent]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE, ids=lambda h: " ".join(h.values()))
+def test_every_form_post_from_another_site_is_refused(kit, vault, headers) -> None:
+    """With the owner signed in and a valid CSRF token, a form the browser marks as sent
+    from another site (Sec-Fetch-Site, or an Origin that is not pds's) gets 403."""
+    seed(vault)
+    urls = _every_form_post(kit)
+    kit.login()
+    token = csrf(kit.http.get("/grants").text)
+    before = (vault.log.size(), vault.status()["records"], count_rows(vault))
+    for url in urls:
+        data = {"csrf_token": token, "decision": "allow", "passphrase": PASSPHRASE}
+        resp = kit.http.post(url, data=data, headers=headers)
+        assert resp.status_code == 403, url
+        assert security.CROSS_SITE_MESSAGE in resp.text.replace("&#39;", "'"), url
+        assert "Location" not in resp.headers, url
+    assert (vault.log.size(), vault.status()["records"], count_rows(vault)) == before
+    # every POST endpoint but the machine ones (token, revoke, introspect, register, /api)
+    adapter = kit.app.url_map.bind("localhost")
+    posted = {adapter.match(url.split("?")[0], method="POST")[0] for url in urls}
+    forms = {
+        r.endpoint
+        for r in kit.app.url_map.iter_rules()
+        if "POST" in r.methods and r.endpoint.split(".")[0] not in ("oauth", "api")
+    }
+    assert posted == forms
+    assert len(posted) == 20
+
+
+def count_rows(vault) -> tuple[int, ...]:
+    tables = ("grants", "authorization_codes", "clients", "rights_requests", "tokens")
+    return tuple(
+        vault.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+        for t in tables
+    )
+
+
+def test_consent_allow_from_another_site_makes_no_grant(kit, vault) -> None:
+    client_id, _ = kit.add_client("Acme Bank")
+    url = kit.authorize_url(client_id, pkce()[1])
+    kit.login()
+    token = csrf(kit.http.get(url).text)
+    for headers in CROSS_SITE:
+        resp = kit.http.post(url, data={"csrf_token": token, "decision": "allow"}, headers=headers)
+        assert resp.status_code == 403, headers
+        assert "<h1>Refused</h1>" in resp.text
+    assert count_rows(vault)[:2] == (0, 0)
+    # the same answer from pds's own page goes through
+    ok = kit.http.post(
+        url,
+        data={"csrf_token": token, "decision": "allow"},
+        headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert ok.status_code == 303, ok.text
+    assert count_rows(vault)[:2] == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Origin": "null"},  # Chromium under Referrer-Policy: no-referrer
+        {"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+        {"Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-origin"},  # the issuer
+        {"Origin": "HTTP://127.0.0.1:8000"},
+        {"Origin": "http://localhost"},  # the origin the request was sent to
+        {"Sec-Fetch-Site": "none"},  # typed by the person (a reload)
+    ],
+)
+def test_a_form_post_from_pds_itself_goes_through(kit, vault, headers) -> None:
+    kit.login()
+    page = kit.http.get("/requests")
+    form = {"kind": "access", "business": "Acme Bank", "sent_on": "2020-01-31"}
+    made = kit.http.post("/requests", data={**form, "csrf_token": csrf(page.text)}, headers=headers)
+    assert made.status_code == 303, made.text
+    assert count_rows(vault)[3] == 1
+
+
+def test_the_machine_endpoints_are_not_form_posts(kit, vault) -> None:
+    """/oauth/token, /oauth/register and /api/* answer a cross-site caller as any other."""
+    evil = {"Origin": "https://evil.test", "Sec-Fetch-Site": "cross-site"}
+    token = kit.http.post("/oauth/token", data={"grant_type": "refresh_token"}, headers=evil)
+    assert (token.status_code, token.json["error"]) == (401, "invalid_client")
+    reg = kit.http.post(
+        "/oauth/register", json={"redirect_uris": ["https://x.example/cb"]}, headers=evil
+    )
+    assert reg.status_code == 201
+    api = kit.http.post("/api/v1/records", json={}, headers=evil)
+    assert api.status_code == 401
+
+
+@pytest.mark.parametrize("url", ["/login", "/auditor/login", "consent"])
+def test_a_form_without_its_csrf_token_is_refused_with_403(kit, vault, url) -> None:
+    if url == "consent":
+        client_id, _ = kit.add_client("Acme Bank")
+        url = kit.authorize_url(client_id, pkce()[1])
+        kit.login()
+        kit.http.get(url)
+    for data in ({}, {"csrf_token": "forged"}):
+        resp = kit.http.post(url, data={"decision": "allow", "passphrase": PASSPHRASE, **data})
+        assert resp.status_code == 403, url
+        assert security.CSRF_MESSAGE in resp.text
+    assert count_rows(vault)[:2] == (0, 0)
 
 
 def test_owner_pages_are_not_cached_or_framed(kit, vault) -> None:

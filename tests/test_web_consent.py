@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_approve_without_csrf_is_refused(kit, vault) -> None:
     assert kit.http.get(url).status_code == 200
     for data in ({"decision": "allow"}, {"decision": "allow", "csrf_token": "forged"}):
         resp = kit.http.post(url, data=data)
-        assert resp.status_code == 400
+        assert resp.status_code == 403
         assert "Location" not in resp.headers
         assert "This form has expired or did not come from pds." in resp.text
     assert vault.conn.execute("SELECT count(*) FROM grants").fetchone()[0] == 0
@@ -59,7 +60,7 @@ def test_approve_without_csrf_is_refused(kit, vault) -> None:
 
 def test_login_without_csrf_is_refused(kit) -> None:
     resp = kit.http.post("/login", data={"passphrase": PASSPHRASE})
-    assert resp.status_code == 400
+    assert resp.status_code == 403
     assert "pds_session" not in resp.headers.get("Set-Cookie", "") or "owner_at" not in resp.text
 
 
@@ -175,7 +176,8 @@ def test_consent_page_in_plain_words(kit) -> None:
         in page
     )
     assert 'name="expires_days" type="number" min="1" max="30" value="30"' in page
-    assert f"sent back to <code>{CB}</code>" in page
+    assert f"sent back to <strong>acme.example</strong>: <code>{CB}</code>" in page
+    assert "<dt>Website</dt>\n  <dd>you added this business yourself</dd>" in page
 
 
 def test_narrowing_never_widens(kit, vault) -> None:
@@ -254,7 +256,7 @@ def test_grants_page_and_revoke(kit, vault) -> None:
     assert "<td>Acme Bank</td>" in page.text
     assert "<td>active</td>" in page.text
     token = csrf(page.text)
-    assert kit.http.post("/grants/1/revoke").status_code == 400  # no CSRF token
+    assert kit.http.post("/grants/1/revoke").status_code == 403  # no CSRF token
     resp = kit.http.post("/grants/1/revoke", data={"csrf_token": token})
     assert (resp.status_code, resp.headers["Location"]) == (303, "/grants")
     assert store.get_grant(vault.conn, 1).revoked_reason == "revoked by the owner"
@@ -263,3 +265,113 @@ def test_grants_page_and_revoke(kit, vault) -> None:
     assert out.status_code == 303
     assert kit.http.get("/grants").status_code == 302
     assert kit.audit_actions()[-1] == ("grant.revoke", "allowed")
+
+
+def _rar(*items: dict) -> str:
+    return json.dumps([{"type": "pds_records", "categories": ["transactions"], **i} for i in items])
+
+
+def _granted(kit, vault, details: str, scope: str | None = None) -> tuple[str, store.Grant]:
+    """The consent page for ``details`` and the grant made by pressing Allow on it as shown."""
+    client_id, _ = kit.add_client()
+    _, challenge = pkce()
+    url = kit.authorize_url(client_id, challenge, scope=scope, authorization_details=details)
+    kit.login()
+    page = kit.http.get(url).text
+    # the browser sends every ticked box: what the page pre-ticks is what Allow approves
+    ticked = re.findall(r'name="([^"]+)" value="([^"]+)"[^>]* checked>', page)
+    form: dict[str, list[str]] = {}
+    for name, value in ticked:
+        form.setdefault(name, []).append(value)
+    resp = kit.http.post(
+        url, data={"csrf_token": csrf(page), "decision": "allow", "narrowing": "1", **form}
+    )
+    assert resp.status_code == 303, resp.text
+    grant_id = store.find_code(vault.conn, query(resp.headers["Location"])["code"]).grant_id
+    return page, store.get_grant(vault.conn, grant_id)
+
+
+def _field_boxes(page: str) -> list[str]:
+    return re.findall(
+        r'<input type="checkbox" name="field\.transactions" value="[^"]+"[^>]*>', page
+    )
+
+
+def test_write_item_does_not_widen_read_fields(kit, vault) -> None:
+    """A read item limited to date and amount plus a write item for the same category: the
+    page offers (and ticks) date and amount only, and the grant is limited to them."""
+    details = _rar(
+        {"actions": ["read"], "fields": ["date", "amount"], "time_range": {"from": "2024-01-01"}},
+        {"actions": ["write"]},
+    )
+    page, grant = _granted(kit, vault, details)
+    assert _field_boxes(page) == [
+        '<input type="checkbox" name="field.transactions" value="date" checked>',
+        '<input type="checkbox" name="field.transactions" value="amount" checked>',
+    ]
+    assert "Only these fields: date, amount." in page
+    assert grant.scope == "read:transactions write:transactions"
+    c = grant.access.categories["transactions"]
+    assert (c.fields, c.time_from, c.time_to) == (("date", "amount"), "2024-01-01", None)
+
+
+@pytest.mark.parametrize("write_first", [False, True])
+def test_write_scope_or_item_in_any_order_keeps_read_limits(kit, vault, write_first) -> None:
+    read = {"actions": ["read"], "fields": ["amount"], "time_range": {"to": "2024-06-30"}}
+    write = {"actions": ["write"], "fields": ["description"], "time_range": {"from": "2020-01-01"}}
+    items = (write, read) if write_first else (read, write)
+    _, grant = _granted(kit, vault, _rar(*items), scope="write:transactions")
+    c = grant.access.categories["transactions"]
+    assert (sorted(c.actions), c.fields, c.time_from, c.time_to) == (
+        ["read", "write"],
+        ("amount",),
+        None,
+        "2024-06-30",
+    )
+
+
+def test_two_read_items_ask_for_the_union_of_their_fields(kit, vault) -> None:
+    details = _rar(
+        {"actions": ["read"], "fields": ["date", "amount"]},
+        {"actions": ["write"]},
+        {"actions": ["read"], "fields": ["amount", "description"]},
+    )
+    page, grant = _granted(kit, vault, details)
+    assert "Only these fields: date, amount, description." in page
+    assert len(_field_boxes(page)) == 3
+    assert grant.access.categories["transactions"].fields == ("date", "amount", "description")
+
+
+def test_read_item_without_fields_asks_for_every_field(kit, vault) -> None:
+    details = _rar({"actions": ["read"], "fields": ["date"]}, {"actions": ["read"]})
+    page, grant = _granted(kit, vault, details)
+    assert "Only these fields" not in page
+    assert len(_field_boxes(page)) == 9
+    assert grant.access.categories["transactions"].fields is None
+    assert "fields" not in grant.access.authorization_details()[0]
+
+
+def test_refused_category_shows_no_ticked_field_box(kit, vault) -> None:
+    folder = vault.settings.home / "policies"
+    folder.mkdir(exist_ok=True)
+    (folder / "mine.toml").write_text(
+        '[[rule]]\nid = "tx-stay-home"\nkind = "deny-category"\ncategory = "transactions"\n',
+        encoding="utf-8",
+    )
+    with kit.app.app_context():
+        from pds.app import current_policies
+
+        current_policies().check_every = 0
+    details = _rar({"actions": ["read"], "fields": ["date", "amount"]})
+    page, grant = _granted(kit, vault, details, scope="read:energy")
+    assert 'Refused by your policies: rule "tx-stay-home"' in page.replace("&#34;", '"')
+    assert _field_boxes(page) == [
+        '<input type="checkbox" name="field.transactions" value="date" disabled>',
+        '<input type="checkbox" name="field.transactions" value="amount" disabled>',
+    ]
+    assert "<legend>Fields of transactions it asked to read</legend>" in page
+    assert 'name="from.transactions" value="" disabled>' in page
+    checked = re.findall(r"<input [^>]*checked>", page)
+    assert [box for box in checked if "transactions" in box] == []
+    assert '<input type="checkbox" id="item-2" name="item" value="read:energy" checked>' in checked
+    assert grant.scope == "read:energy"

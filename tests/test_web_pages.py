@@ -71,7 +71,7 @@ def test_posts_without_csrf_are_refused(kit, vault, path: str, data: dict) -> No
     kit.login()
     before = (count(vault, "sources"), count(vault, "clients"), count(vault, "audit_log"))
     resp = kit.http.post(path, data=data)
-    assert resp.status_code == 400
+    assert resp.status_code == 403
     assert "This form has expired or did not come from pds." in resp.text
     after = (count(vault, "sources"), count(vault, "clients"), count(vault, "audit_log"))
     assert after == before

@@ -45,6 +45,7 @@ AUDIT_SCOPE = "audit:read"
 DEFAULT_GRANT_SECONDS = 90 * 24 * 3600
 MAX_DETAILS = 20
 MAX_DETAILS_BYTES = 16384
+READ_ACTIONS = frozenset({"read", "aggregate"})  # the actions that fields and time range limit
 
 
 def all_scopes() -> list[str]:
@@ -77,7 +78,20 @@ class CategoryAccess:
             return dict(payload)
         return {k: v for k, v in payload.items() if k in self.fields}
 
+    @property
+    def reads(self) -> bool:
+        """Whether this covers reading (``read`` or ``aggregate``): only then do the fields
+        and the time range mean anything."""
+        return bool(self.actions & READ_ACTIONS)
+
     def merged(self, other: CategoryAccess) -> CategoryAccess:
+        """The union of two requests for one category. Fields and time range are the union of
+        what the *reading* sides asked: a write-only side limits nothing and widens nothing."""
+        actions = self.actions | other.actions
+        if not other.reads:
+            return replace(self, actions=actions)
+        if not self.reads:
+            return replace(other, actions=actions)
         fields_ = (
             None
             if self.fields is None or other.fields is None
@@ -85,7 +99,7 @@ class CategoryAccess:
         )
         return CategoryAccess(
             self.category,
-            self.actions | other.actions,
+            actions,
             fields_,
             None
             if not self.time_from or not other.time_from
@@ -256,15 +270,17 @@ def parse_request(scope: str | None, authorization_details: str | None) -> Acces
                     f"authorization_details[{n}].{first_error(exc.messages)}"
                 ) from None
             tr = item["time_range"] or {}
+            actions = frozenset(item["actions"])
+            reads = bool(actions & READ_ACTIONS)  # fields and time limit reading only
             for category in item["categories"]:
                 _add(
                     cats,
                     CategoryAccess(
                         category,
-                        frozenset(item["actions"]),
-                        tuple(item["fields_"]) if item["fields_"] is not None else None,
-                        tr.get("from_"),
-                        tr.get("to"),
+                        actions,
+                        tuple(item["fields_"]) if reads and item["fields_"] is not None else None,
+                        tr.get("from_") if reads else None,
+                        tr.get("to") if reads else None,
                     ),
                 )
             if item["purpose"] is not None:

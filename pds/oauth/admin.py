@@ -1,13 +1,15 @@
-"""The owner's side of OAuth: add and list clients, list and revoke grants. Each change
-writes one audit entry in the same transaction."""
+"""The owner's side of OAuth: add, list and remove clients, list and revoke grants. Each
+change writes one audit entry in the same transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pds.errors import ValidationError
+from pds.errors import NotFound, ValidationError
 from pds.oauth import store
+from pds.oauth.display import unsafe_name
 from pds.oauth.server import redirect_uri_problem
 from pds.vault.db import transaction
 
@@ -22,6 +24,8 @@ def add_client(
     name = name.strip()
     if not name:
         raise ValidationError("the client's name is empty", hint="Give the business's name.")
+    if problem := unsafe_name(name):
+        raise ValidationError(problem, hint="Type the business's name as it should read.")
     if not redirect_uris:
         raise ValidationError(
             "a client needs at least one redirect URI",
@@ -73,3 +77,82 @@ def revoke_grant(vault: Vault, grant_id: int) -> store.Grant:
             purpose=grant.purpose,
         )
     return store.get_grant(vault.conn, grant_id)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What removing a client ended."""
+
+    client: store.Client
+    grants: list[int]
+    subscriptions: int
+
+
+def removal_preview(vault: Vault, client_id: str) -> Removal:
+    """What :func:`remove_client` would end (for the confirmation step); NotFound or
+    ValidationError as it would raise."""
+    client = _removable(vault, client_id)
+    return Removal(client, _open_grants(vault, client_id), _subscriptions(vault, client_id))
+
+
+def remove_client(vault: Vault, client_id: str) -> Removal:
+    """Remove a business: its grants are revoked (so every token dies), its webhook
+    subscriptions stop, its authorization codes go, and the OAuth endpoints no longer know
+    it. Its row stays, marked removed, for the grants, receipts and log that name it. One
+    ``client.remove`` audit entry, in the same transaction."""
+    with transaction(vault.conn) as conn:
+        client = _removable(vault, client_id)
+        grants = _open_grants(vault, client_id)
+        for grant_id in grants:
+            store.revoke_grant(conn, grant_id, "the owner removed the business")
+        conn.execute(
+            "UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL",
+            (store.now(), client_id),
+        )
+        conn.execute("DELETE FROM authorization_codes WHERE client_id = ?", (client_id,))
+        subscriptions = conn.execute(
+            "UPDATE subscriptions SET deleted_at = ? WHERE client_id = ? AND deleted_at IS NULL",
+            (store.iso(store.now()), client_id),
+        ).rowcount
+        store.remove_client(conn, client_id)
+        vault.audit(
+            "client.remove",
+            actor="owner",
+            client_id=client_id,
+            detail={
+                "name": client.name,
+                "verified": client.verified,
+                "grants_revoked": grants,
+                "subscriptions_stopped": subscriptions,
+            },
+        )
+    removed = store.get_client(vault.conn, client_id)
+    assert removed is not None
+    return Removal(removed, grants, subscriptions)
+
+
+def _removable(vault: Vault, client_id: str) -> store.Client:
+    client = store.get_client(vault.conn, client_id)
+    if client is None:
+        raise NotFound(
+            f"no client with id {client_id}", hint="See the ids with `pds clients list`."
+        )
+    if client.removed_at is not None:
+        raise ValidationError(f"client {client_id} was already removed at {client.removed_at}")
+    return client
+
+
+def _open_grants(vault: Vault, client_id: str) -> list[int]:
+    """The client's grants not yet revoked (expired ones too: they end as revoked)."""
+    rows = vault.conn.execute(
+        "SELECT id FROM grants WHERE client_id = ? AND revoked_at IS NULL ORDER BY id",
+        (client_id,),
+    )
+    return [r[0] for r in rows]
+
+
+def _subscriptions(vault: Vault, client_id: str) -> int:
+    return vault.conn.execute(
+        "SELECT count(*) FROM subscriptions WHERE client_id = ? AND deleted_at IS NULL",
+        (client_id,),
+    ).fetchone()[0]

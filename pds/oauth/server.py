@@ -49,8 +49,8 @@ from pds.jsonbody import TooDeep, request_json
 from pds.net import loopback_host
 from pds.oauth import store
 from pds.oauth.access import AccessError, all_scopes, parse_request
+from pds.oauth.display import unsafe_metadata
 from pds.oauth.policy import GrantRevokedByPolicy, enforce_on_refresh
-from pds.schemas import control_characters, first_error
 from pds.vault.db import transaction
 
 if TYPE_CHECKING:
@@ -490,9 +490,6 @@ class Registration(_VaultGrant, ClientRegistrationEndpoint):
     def create_registration_response(self, request: Any) -> tuple[int, dict, list]:
         if request.payload.data is None:
             raise InvalidClientMetadataError("The body must be a JSON object.")
-        bad = control_characters(request.payload.data)
-        if bad is not None:
-            raise InvalidClientMetadataError(_ascii(first_error(bad)) + ".")
         metadata = self.extract_client_metadata(request)
         uris = metadata.get("redirect_uris") or []
         if not uris or not all(isinstance(u, str) for u in uris):
@@ -501,6 +498,8 @@ class Registration(_VaultGrant, ClientRegistrationEndpoint):
             problem = redirect_uri_problem(uri)
             if problem:
                 raise InvalidClientMetadataError(_ascii(problem))
+        if problem := unsafe_metadata(metadata):  # shown to the owner: it must read as it is
+            raise InvalidClientMetadataError(_ascii(problem))
         method = metadata.get("token_endpoint_auth_method", "client_secret_basic")
         if method not in TOKEN_AUTH_METHODS:
             raise InvalidClientMetadataError(
@@ -590,7 +589,8 @@ class PdsAuthorizationServer(AuthorizationServer):
         return enforce_on_refresh(self.get_vault(), grant, rules, datetime.now(UTC))
 
     def _find_client(self, client_id: str) -> store.Client | None:
-        return store.get_client(self.get_vault().conn, client_id)
+        client = store.get_client(self.get_vault().conn, client_id)
+        return client if client is not None and client.removed_at is None else None
 
     @staticmethod
     def _no_save(token: dict, request: Any) -> None:  # pragma: no cover - grants save

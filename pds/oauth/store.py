@@ -21,6 +21,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
 from pds.errors import NotFound
 from pds.oauth.access import Access
+from pds.oauth.display import shown
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 CODE_SECONDS = 600
@@ -56,6 +57,7 @@ class Client(ClientMixin):
     auth_method: str
     verified: bool
     created_at: str
+    removed_at: str | None = None  # removed by the owner: unknown to the OAuth endpoints
 
     @property
     def public(self) -> bool:
@@ -101,15 +103,31 @@ class Client(ClientMixin):
             "token_endpoint_auth_method": self.auth_method,
             "verified": self.verified,
             "created_at": self.created_at,
+            "removed_at": self.removed_at,
         }
 
 
 _CLIENT_COLS = "client_id, secret_hash, name, redirect_uris, auth_method, verified, created_at"
+# a removed client keeps its row (its grants, receipts and log entries name it): the time of
+# its removal is kept in its metadata, under a key no RFC 7591 registration can set
+REMOVED = "$.pds_removed_at"
+_CLIENT_SELECT = f"{_CLIENT_COLS}, json_extract(metadata, '{REMOVED}')"
 
 
 def _client(row: tuple) -> Client:
-    cid, sh, name, uris, method, verified, created = row
-    return Client(cid, sh, name, tuple(json.loads(uris)), method, bool(verified), created)
+    """A client as read: its name with any invisible or text-reversing character marked
+    (``pds.oauth.display``), as every page and command shows it."""
+    cid, sh, name, uris, method, verified, created, *removed = row
+    return Client(
+        cid,
+        sh,
+        shown(name),
+        tuple(json.loads(uris)),
+        method,
+        bool(verified),
+        created,
+        removed[0] if removed else None,
+    )
 
 
 def add_client(
@@ -141,16 +159,37 @@ def add_client(
 
 
 def get_client(conn: sqlite3.Connection, client_id: str) -> Client | None:
+    """The client, removed or not (see ``Client.removed_at``)."""
     row = conn.execute(
-        f"SELECT {_CLIENT_COLS} FROM clients WHERE client_id = ?",  # noqa: S608
+        f"SELECT {_CLIENT_SELECT} FROM clients WHERE client_id = ?",  # noqa: S608
         (client_id,),
     ).fetchone()
     return _client(row) if row else None
 
 
 def list_clients(conn: sqlite3.Connection) -> list[Client]:
-    rows = conn.execute(f"SELECT {_CLIENT_COLS} FROM clients ORDER BY rowid")  # noqa: S608
+    """Every client ever registered, removed ones too, oldest first."""
+    rows = conn.execute(f"SELECT {_CLIENT_SELECT} FROM clients ORDER BY rowid")  # noqa: S608
     return [_client(r) for r in rows]
+
+
+def remove_client(conn: sqlite3.Connection, client_id: str) -> bool:
+    """Mark the client removed and forget its secret; False if it already was. Its grants,
+    tokens and subscriptions are ended by the caller, in the same transaction."""
+    return bool(
+        conn.execute(
+            f"UPDATE clients SET secret_hash = NULL, metadata = json_set(metadata, '{REMOVED}', ?) "  # noqa: S608
+            f"WHERE client_id = ? AND json_extract(metadata, '{REMOVED}') IS NULL",
+            (iso(time.time()), client_id),
+        ).rowcount
+    )
+
+
+def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, object]:
+    """The RFC 7591 metadata the client registered with (empty for one the owner added)."""
+    row = conn.execute("SELECT metadata FROM clients WHERE client_id = ?", (client_id,)).fetchone()
+    meta = json.loads(row[0]) if row else {}
+    return meta if isinstance(meta, dict) else {}
 
 
 # -- grants ---------------------------------------------------------------------------------

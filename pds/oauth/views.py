@@ -16,6 +16,10 @@ from pds.web import limits
 bp = Blueprint("oauth", __name__)
 
 REGISTRATIONS_REFUSED = "too many registrations from this address; try again in {seconds} seconds"
+REGISTRATION_CLOSED = (
+    "this vault does not take registrations (its owner turned open registration off); "
+    "ask the owner to add you with `pds clients add`"
+)
 
 
 def server() -> PdsAuthorizationServer:
@@ -40,7 +44,10 @@ def introspect() -> Any:
 @bp.post("/oauth/register")
 def register() -> Any:
     """RFC 7591 registration, at most ``limits.REGISTRATIONS_PER_WINDOW`` per address per
-    window (``pds.web.limits``); only registrations that made a client count."""
+    window (``pds.web.limits``); only registrations that made a client count. With
+    ``PDS_OPEN_REGISTRATION=0``: 403 ``access_denied``, nothing stored or logged."""
+    if not registration_open():
+        return registration_closed()
     srv = server()
     limiter, who = limits.registrations(), limits.address()
     hit = limiter.hit(who)
@@ -71,8 +78,24 @@ def too_many_registrations(retry_after: int) -> Response:
     return response
 
 
+def registration_open() -> bool:
+    return current_app.config["PDS_SETTINGS"].open_registration
+
+
+def registration_closed() -> Response:
+    """403 in RFC 6749 §5.2 / RFC 7591 §3.2.2 shape (``access_denied``, as authlib's
+    registration endpoint answers a caller it does not accept)."""
+    response = jsonify(error="access_denied", error_description=REGISTRATION_CLOSED)
+    response.status_code = 403
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/.well-known/oauth-authorization-server")
 def metadata() -> Any:
-    response = jsonify(server().metadata())
+    doc = server().metadata()
+    if not registration_open():  # RFC 8414: advertise only what this server does
+        del doc["registration_endpoint"]
+    response = jsonify(doc)
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response

@@ -77,7 +77,11 @@ def home():
         sources=vault.sources(),
         grants=[_grant_row(g, names) for g in live],
         expiring=[_grant_row(g, names) for g in live if g.expires_at <= soon],
-        pending=[c for c in clients if not c.verified and c.client_id not in granted],
+        pending=[
+            c
+            for c in clients
+            if not c.verified and c.removed_at is None and c.client_id not in granted
+        ],
         accesses=recent_accesses(vault, names),
     )
 

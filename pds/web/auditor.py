@@ -64,7 +64,7 @@ def auditor_required(view: Callable[..., Any]) -> Callable[..., Any]:
                 abort(401)
             return redirect(url_for("auditor.login"))
         if request.method == "POST" and not security.csrf_ok():
-            abort(400, description=security.CSRF_MESSAGE)
+            abort(403, description=security.CSRF_MESSAGE)
         _vault().audit(
             f"auditor.{view.__name__}",
             actor=f"client:{grant.client_id}",
@@ -82,7 +82,7 @@ def login() -> Any:
     if request.method == "GET":
         return render_template("auditor_login.html", csrf=security.csrf_token())
     if not security.csrf_ok():
-        return error_page(400, security.CSRF_MESSAGE)
+        return error_page(403, security.CSRF_MESSAGE)
     throttle, who = security.throttle(), "auditor:" + limits.address()
     if wait := throttle.wait(who):
         body, status = _login_failed(429, f"Too many failed attempts. Try again in {wait} seconds.")
@@ -120,7 +120,7 @@ def _login_failed(status: int, message: str) -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     if not security.csrf_ok():
-        return error_page(400, security.CSRF_MESSAGE)
+        return error_page(403, security.CSRF_MESSAGE)
     if security.auditor() is not None:  # a stranger cannot sign the auditors out
         security.sign_out("auditor")
     else:

@@ -26,6 +26,7 @@ from pds.errors import ValidationError
 from pds.oauth import policy as grant_policy
 from pds.oauth import store
 from pds.oauth.access import Access, narrow
+from pds.oauth.display import shown, website
 from pds.oauth.server import PdsAuthorizationServer, _ascii
 from pds.policy import label
 from pds.schemas import category_fields
@@ -89,7 +90,7 @@ def authorize() -> Any:
     if request.method == "GET":
         return _page(client, grant.redirect_uri, requested, view)
     if not security.csrf_ok():
-        return error_page(400, security.CSRF_MESSAGE)
+        return error_page(403, security.CSRF_MESSAGE)
     decision = request.form.get("decision")
     if decision == "deny":
         vault.audit(
@@ -195,7 +196,9 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
     return render_template(
         "consent.html",
         client=client,
+        about=_about(client),
         redirect_uri=redirect_uri,
+        redirect_host=website(redirect_uri),
         items=items,
         purpose=requested.purpose,
         purpose_label=label(requested.purpose),
@@ -205,6 +208,20 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
         csrf=security.csrf_token(),
         action=request.full_path.rstrip("?"),
     )
+
+
+def _about(client: store.Client) -> dict[str, Any]:
+    """What the business said about itself at registration (RFC 7591): its website, privacy
+    policy and terms (each with its host in plain ASCII), and contacts; refused characters
+    marked (``pds.oauth.display``)."""
+    meta = store.client_metadata(_vault().conn, client.client_id)
+    contacts = meta.get("contacts") if isinstance(meta.get("contacts"), list) else []
+    return {
+        "website": website(meta.get("client_uri")),
+        "policy": website(meta.get("policy_uri")),
+        "terms": website(meta.get("tos_uri")),
+        "contacts": [shown(str(c)) for c in contacts[:5]],
+    }
 
 
 def _range_text(t_from: str | None, t_to: str | None) -> str:

@@ -1,5 +1,5 @@
 """The owner signs in with the vault passphrase; sees, narrows and revokes grants;
-registers clients.
+registers and removes clients.
 
 Login form: ``POST /login`` with ``passphrase``, ``csrf_token`` and ``next`` (a local path);
 success answers 303 to ``next``. A wrong passphrase answers 401 and writes one
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from pds.errors import PdsError, VaultLocked
@@ -29,7 +29,13 @@ def _vault() -> Any:
 
 
 def error_page(status: int, message: str, hint: str | None = None, title: str = "") -> Any:
-    titles = {400: "Bad request", 401: "Not signed in", 404: "Not found", 429: "Too many tries"}
+    titles = {
+        400: "Bad request",
+        401: "Not signed in",
+        403: "Refused",
+        404: "Not found",
+        429: "Too many tries",
+    }
     return (
         render_template(
             "error.html", title=title or titles.get(status, "Error"), message=message, hint=hint
@@ -71,7 +77,7 @@ def login() -> Any:
             return redirect(next_, 303)
         return _login_page(next_=next_)
     if not security.csrf_ok():
-        return error_page(400, security.CSRF_MESSAGE)
+        return error_page(403, security.CSRF_MESSAGE)
     throttle, who = security.throttle(), limits.address()
     if wait := throttle.wait(who):
         body, status = _login_page(
@@ -103,11 +109,16 @@ def logout() -> Any:
 def grants() -> Any:
     vault = _vault()
     clients = admin.list_clients(vault)
-    names = {c.client_id: c.name for c in clients}
+    names = {c.client_id: c.name + (" (removed)" if c.removed_at else "") for c in clients}
     now = store.now()
     rows = [_grant_view(g, now) for g in admin.list_grants(vault, include_inactive=True)]
     return render_template(
-        "grants.html", grants=rows, names=names, clients=clients, csrf=security.csrf_token()
+        "grants.html",
+        grants=rows,
+        names=names,
+        clients=[c for c in clients if c.removed_at is None],
+        open_registration=current_app.config["PDS_SETTINGS"].open_registration,
+        csrf=security.csrf_token(),
     )
 
 
@@ -174,6 +185,27 @@ def narrow(grant_id: int) -> Any:
 
     try:
         drop_category(_vault(), grant_id, request.form.get("category", ""))
+    except PdsError as exc:
+        return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+    return redirect(url_for("owner.grants"), 303)
+
+
+@bp.get("/clients/<client_id>/remove")
+@security.owner_required
+def confirm_remove(client_id: str) -> Any:
+    """What removing the business would end, and the button that does it."""
+    try:
+        preview = admin.removal_preview(_vault(), client_id)
+    except PdsError as exc:
+        return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+    return render_template("client_remove.html", removal=preview, csrf=security.csrf_token())
+
+
+@bp.post("/clients/<client_id>/remove")
+@security.owner_required
+def remove_client(client_id: str) -> Any:
+    try:
+        admin.remove_client(_vault(), client_id)
     except PdsError as exc:
         return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
     return redirect(url_for("owner.grants"), 303)

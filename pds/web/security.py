@@ -6,7 +6,15 @@
 - Signing out moves the role's session generation on (``meta`` table), so a copy of the
   signed cookie taken before stops working too (every browser of that role is signed out).
 - Every POST form carries ``csrf_token``, a random value kept in the session and compared
-  in constant time.
+  in constant time; a missing or wrong one is refused with 403.
+- Every form POST (anything but the machine endpoints: ``/oauth/token``, ``/oauth/revoke``,
+  ``/oauth/introspect``, ``/oauth/register`` and ``/api/*``) that the browser marks as sent
+  from another site is refused with 403 before it is looked at: ``Sec-Fetch-Site``
+  ``cross-site`` or ``same-site`` (another port or subdomain of the same host is
+  same-site, and not pds), or an ``Origin`` other than pds's own (the issuer's, or the
+  one the request was addressed to). ``Origin: null`` alone is not refused: under
+  ``Referrer-Policy: no-referrer`` Chromium sends it on the page's own form posts (its
+  ``Sec-Fetch-Site`` still says ``same-origin``).
 - Failed logins back off exponentially (``pds.web.limits.LoginThrottle``, counted across
   worker processes): after ``FREE_FAILURES`` failures each further one blocks the form for
   1, 2, 4 ... seconds, at most ``MAX_BLOCK``; a success resets it. There is never a
@@ -62,6 +70,7 @@ def init_app(app: Flask, *, master: bytes | None, secure: bool) -> None:
         SESSION_COOKIE_SECURE=secure,
     )
     limits.init_app(app, master)  # rate limits and login back-off, shared by the workers
+    app.before_request(refuse_cross_site)
     app.after_request(_headers)
     if secure:  # served over https: browsers must never fall back to http (RFC 6797)
         app.after_request(_strict_transport)
@@ -96,6 +105,46 @@ def csrf_ok() -> bool:
     expected = session.get("csrf")
     sent = request.form.get(CSRF_FIELD, "")
     return bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MACHINE_BLUEPRINTS = frozenset({"oauth", "api"})  # token, revoke, introspect, register; /api
+CROSS_SITE_MESSAGE = (
+    "This form was sent from another site, so pds refused it. "
+    "Open pds yourself (type its address or use your bookmark) and try again."
+)
+
+
+def refuse_cross_site() -> None:
+    """Before every form POST: 403 when the browser says it came from another site."""
+    if request.method in SAFE_METHODS or request.blueprint in MACHINE_BLUEPRINTS:
+        return
+    if request.endpoint is None:  # no such page: the 404/405 says so
+        return
+    if request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site"):
+        abort(403, description=CROSS_SITE_MESSAGE)
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != "null" and _origin(origin) not in _own_origins():
+        abort(403, description=CROSS_SITE_MESSAGE)
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL, the default port spelled out; None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname.lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _own_origins() -> set[tuple[str, str, int | None] | None]:
+    """pds's own origins: the issuer's, and the one this request was addressed to."""
+    issuer = current_app.extensions["pds_oauth"].issuer
+    return {_origin(issuer), _origin(request.host_url)} - {None}
 
 
 # -- the owner's session --------------------------------------------------------------------
@@ -206,7 +255,7 @@ def owner_required(view: Callable[..., Any]) -> Callable[..., Any]:
                 abort(401)
             return redirect(url_for("owner.login", next=request.full_path.rstrip("?")))
         if request.method == "POST" and not csrf_ok():
-            abort(400, description=CSRF_MESSAGE)
+            abort(403, description=CSRF_MESSAGE)
         return view(*args, **kwargs)
 
     return wrapper

@@ -95,6 +95,7 @@ def owner_pages(page, live: Live) -> list[str]:
     allow(page, live, "read:transactions read:energy", found)
     visit("/grants", "businesses")
     visit("/grants/1/revoke", "revoke confirmation")
+    visit(f"/clients/{live.client_id}/remove", "remove confirmation")
     visit("/clients/new", "register client")
     visit("/policies", "policies")
     visit("/policies/edit", "policy edit")

@@ -1,0 +1,115 @@
+"""What a business chose to say about itself (its name, its website), made safe to show.
+
+A name is shown to the owner on the consent page, the Businesses and home pages, the access
+history, receipts and the CLI. Unicode can make a string *read* differently from what it is:
+bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE, U+2066..U+2069 isolates, U+200E/F
+marks, U+061C; see Unicode TR #9 and CVE-2021-42574 "Trojan Source") reverse the text after
+them, zero-width characters hide, line separators and control characters break a line. The
+characters refused and marked are those of the general categories ``Cc`` (controls), ``Cf``
+(format: every bidi control, zero-width space/joiners, BOM, tag characters), ``Zl``, ``Zp``
+(line and paragraph separators), ``Cs`` and ``Co`` (surrogates, private use).
+
+- Registration refuses them (RFC 7591 ``invalid_client_metadata``; the owner's own
+  ``pds clients add`` says what was wrong): :func:`unsafe_metadata`, :func:`unsafe_name`.
+- A name stored before that (or by an older pds) is shown with each such character replaced
+  by a visible ``[U+202E]``: :func:`shown`, applied where clients are read (``pds.oauth.store``).
+- A website is shown by its host, in ASCII (an international name in its ``xn--`` form, so a
+  look-alike letter cannot pass for another): :func:`website`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+URI_FIELDS = ("client_uri", "tos_uri", "policy_uri", "logo_uri", "jwks_uri")
+
+
+def unsafe(ch: str) -> bool:
+    """Whether ``ch`` can hide, reorder or break the text around it."""
+    return unicodedata.category(ch) in UNSAFE_CATEGORIES
+
+
+def mark(ch: str) -> str:
+    return f"[U+{ord(ch):04X}]"
+
+
+def shown(text: str) -> str:
+    """``text`` with every unsafe character replaced by a visible ``[U+XXXX]``."""
+    return "".join(mark(c) if unsafe(c) else c for c in text)
+
+
+def unsafe_name(text: str, what: str = "the name") -> str | None:
+    """Why ``text`` cannot be a name shown to the owner, or None."""
+    found = next((c for c in text if unsafe(c)), None)
+    if found is None:
+        return None
+    return (
+        f"{what} contains the invisible or text-reversing character {mark(found)} "
+        f"({unicodedata.name(found, 'a control character')}); send it as it should read, "
+        "without control or formatting characters"
+    )
+
+
+def unsafe_metadata(metadata: dict[str, Any]) -> str | None:
+    """Why RFC 7591 client metadata cannot be registered, or None: every string in it is
+    free of unsafe characters, and every URI field is a plain-ASCII http(s) URL."""
+    for key, value in metadata.items():
+        for text in _strings(value):
+            if problem := unsafe_name(text, key):
+                return problem
+    for key in URI_FIELDS:
+        value = metadata.get(key)
+        if value is not None and not _plain_url(value):
+            return (
+                f"{key} must be an http or https URL in plain ASCII (an international host "
+                "name in its xn-- form)"
+            )
+    return None
+
+
+def _plain_url(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and all(" " < c < "\x7f" for c in value)
+        and (site := website(value)) is not None
+        and site.host == urlsplit(value).hostname
+    )
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    return []
+
+
+@dataclass(frozen=True)
+class Website:
+    """A URL a business gave, and its host as plain ASCII."""
+
+    url: str
+    host: str
+
+
+def website(value: Any) -> Website | None:
+    """The URL and its host in ASCII (IDNA), or None when it is no http(s) URL or holds an
+    unsafe character."""
+    if not isinstance(value, str) or any(unsafe(c) or c.isspace() for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - a bad port raises here
+        ascii_host = host.encode("idna").decode("ascii") if host else ""
+    except (ValueError, UnicodeError):
+        return None
+    if parts.scheme not in ("http", "https") or not ascii_host:
+        return None
+    return Website(value, ascii_host)

@@ -789,12 +789,12 @@ def audit_verify(
 
     if bundle and url:
         fail("give either --bundle or --url, not both")
-    notes = []
-    for p in trusted:
+    notes: list[bytes] = []
+    for p in trusted:  # as bytes: a signed note is checked byte for byte (no newline mapping)
         try:
-            notes.append(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            fail(f"cannot read the trusted checkpoint {p}: {exc}")
+            notes.append(p.read_bytes())
+        except OSError as exc:
+            fail(f"cannot read the trusted checkpoint {p}: {exc.strerror}")
     if key and Path(key).is_file():
         key = Path(key).read_text(encoding="utf-8").strip()
     if bundle:
@@ -808,7 +808,7 @@ def audit_verify(
         with open_vault() as v:
             report = verifymod.verify(v.log_source(), trusted=notes, key=key)
     if report.ok and save_checkpoint and report.newest_note:
-        save_checkpoint.write_text(report.newest_note, encoding="utf-8")
+        save_checkpoint.write_bytes(report.newest_note.encode("utf-8"))
     if as_json:
         emit(report.as_dict())
     else:

@@ -86,6 +86,10 @@ def _text(data: str | bytes) -> str:
             raise CheckpointError("checkpoint is not valid UTF-8") from None
     if not isinstance(data, str):
         raise CheckpointError("checkpoint must be text (str or UTF-8 bytes)")
+    if data.startswith("\ufeff"):
+        raise CheckpointError(
+            "checkpoint starts with a byte-order mark (U+FEFF); it must be the bytes as saved"
+        )
     if "\r\n" in data:
         raise CheckpointError("checkpoint has CRLF line endings; lines must end with LF only")
     for ch in data:

@@ -106,10 +106,15 @@ class Report:
 def verify(
     source: LogSource,
     *,
-    trusted: Sequence[str] = (),
+    trusted: Sequence[str | bytes] = (),
     key: str | None = None,
 ) -> Report:
-    """Check ``source`` completely; the report lists every problem found (``ok`` if none)."""
+    """Check ``source`` completely; the report lists every problem found (``ok`` if none).
+
+    ``trusted`` notes are best given as the bytes of the files they were saved in: a signed
+    note is checked byte for byte, so a file whose line endings, spaces or byte-order mark
+    changed since it was saved does not verify.
+    """
     vkey = key or source.verifier_key
     name, public_key = cpmod.parse_verifier_key(vkey)
     report = Report(source.origin, vkey, key_pinned=key is not None)

@@ -17,11 +17,24 @@ rmod = lazy_module("pds.crm.receipts")
 
 
 def _read_receipt(path: Path) -> str:
-    """The JWS in a file: bare, or the JSON ``{"receipt": ...}`` the API answers."""
+    """The JWS in a file: bare, or the JSON ``{"receipt": ...}`` the API answers.
+
+    Read as bytes (no newline mapping). A compact JWS holds no whitespace, so only the ASCII
+    whitespace around it (a final newline, CRLF) is dropped; a byte-order mark is refused.
+    """
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeError) as exc:
-        raise rmod.ReceiptError(f"cannot read {path}: {exc}") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise rmod.ReceiptError(f"cannot read {path}: {exc.strerror}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise rmod.ReceiptError(
+            f"{path} starts with a byte-order mark; save the receipt as it was issued "
+            "(UTF-8 without BOM)"
+        )
+    try:
+        text = data.decode("utf-8").strip(" \t\r\n")
+    except UnicodeDecodeError:
+        raise rmod.ReceiptError(f"{path} is not UTF-8 text: it is not a receipt") from None
     if text.startswith("{"):
         try:
             text = str(json.loads(text)["receipt"])

@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 
 CODE_REPLAYED = "The authorization code was already used; the tokens issued for it are revoked."
 CODE_EXPIRED = "The authorization code has expired."
+CODE_DEAD = (
+    f"The authorization code had {store.CODE_VERIFIER_ATTEMPTS} wrong code_verifiers and can "
+    "no longer be used; start a new authorization request."
+)
 CODE_INVALID = "Invalid 'code' in request."
 REFRESH_REPLAYED = "The refresh token was already used; every token of this grant is now revoked."
 REFRESH_INVALID = "The refresh token is invalid, expired or revoked."
@@ -177,7 +181,17 @@ class S256CodeChallenge(CodeChallenge):
     def validate_code_verifier(self, grant: grants.BaseGrant, result: Any) -> None:
         if not grant.request.form.get("code_verifier"):
             raise InvalidRequestError("Missing 'code_verifier'")
-        super().validate_code_verifier(grant, result)
+        try:
+            super().validate_code_verifier(grant, result)
+        except InvalidGrantError:
+            # Not consumed (whoever merely saw the code cannot spend the client's one use),
+            # but counted: the third wrong verifier kills the code.
+            code: store.AuthorizationCode = grant.request.authorization_code
+            with transaction(grant.conn):
+                failures = store.fail_code_verifier(grant.conn, code.code_hash)
+            if failures >= store.CODE_VERIFIER_ATTEMPTS:
+                raise InvalidGrantError(CODE_DEAD) from None
+            raise
 
 
 # -- grants ---------------------------------------------------------------------------------
@@ -275,6 +289,8 @@ class CodeGrant(_VaultGrant, grants.AuthorizationCodeGrant):
             raise InvalidGrantError(CODE_REPLAYED)
         if found.expires_at <= store.now():
             raise InvalidGrantError(CODE_EXPIRED)
+        if found.dead:
+            raise InvalidGrantError(CODE_DEAD)
         return found
 
     def authenticate_user(self, authorization_code: store.AuthorizationCode) -> Any:

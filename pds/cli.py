@@ -398,10 +398,10 @@ def _stream_json_array(items: Iterator[dict[str, Any]]) -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path())  # text: a trailing slash says "a folder"
 @json_option
 @with_vault
-def backup(v: Vault, path: Path, as_json: bool) -> None:
+def backup(v: Vault, path: str, as_json: bool) -> None:
     """Copy the vault to PATH (a file, or a folder to put a dated file in). Stays encrypted."""
     written = v.backup(path)
     if as_json:

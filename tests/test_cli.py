@@ -344,6 +344,47 @@ def test_backup_into_folder(runner: CliRunner, initialised: Path, tmp_path: Path
     assert Path(out["backup"]).name.startswith("pds-backup-")
 
 
+def test_backup_to_a_missing_folder_refuses(
+    runner: CliRunner, initialised: Path, tmp_path: Path
+) -> None:
+    before = ok_json(runner, "audit", "tail", "-n", "1000")
+    for missing in (tmp_path / "nope", tmp_path / "a" / "b"):
+        for _ in range(2):
+            result = run(runner, "backup", f"{missing}/")
+            assert result.exit_code == 1
+            assert result.stderr == (
+                f"Error: the folder {missing} does not exist\n"
+                f"Hint: Create it first (mkdir -p {missing}), or give a file name for the "
+                "backup.\n"
+            )
+            assert not missing.exists()
+    inside = tmp_path / "gone" / "b.db"
+    result = run(runner, "backup", str(inside))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: the folder {inside.parent} does not exist\n"
+        f"Hint: Create it first (mkdir -p {inside.parent}), or choose another place.\n"
+    )
+    (tmp_path / "plain").write_bytes(b"keep me")
+    result = run(runner, "backup", f"{tmp_path / 'plain'}/")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {tmp_path / 'plain'} is not a folder\nHint: Give a folder or a file name.\n"
+    )
+    assert (tmp_path / "plain").read_bytes() == b"keep me"
+    # nothing was written, not even a log entry (the tail command's own entries aside)
+    after = ok_json(runner, "audit", "tail", "-n", "1000")
+    assert [e["action"] for e in after if e["action"] == "backup"] == []
+    assert len(after) == len(before)
+    # the same folder, once made, takes dated files: with and without the slash
+    (tmp_path / "nope").mkdir()
+    first = ok_json(runner, "backup", f"{tmp_path / 'nope'}/")["backup"]
+    assert Path(first).parent == tmp_path / "nope"
+    assert Path(first).name.startswith("pds-backup-")
+    file_named = ok_json(runner, "backup", str(tmp_path / "nope" / "mine.db"))["backup"]
+    assert file_named == str(tmp_path / "nope" / "mine.db")
+
+
 def test_restore_over_existing_needs_yes(runner: CliRunner, initialised: Path, tmp_path: Path):
     ok_json(runner, "backup", str(tmp_path / "b.db"))
     ok_json(runner, "import", str(fixture(SPEC)))

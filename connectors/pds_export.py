@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, ClassVar
 from connectors.archive import SafeZip, first_entry_name
 from connectors.base import Connector, Record
 from pds.errors import ImportFormatError
+from pds.numbers import TooManyDigits, json_int
 from pds.schemas import CATEGORIES
 
 FORMAT = "pds-export"
@@ -48,9 +49,11 @@ def _load(archive: SafeZip, filename: str, name: str) -> Any:
         raise ImportFormatError(f"{filename}: the archive has no {name}", hint=HINT)
     with archive.open(name) as fh:
         try:
-            return json.load(fh)
+            return json.load(fh, parse_int=json_int)
         except ImportFormatError:  # SafeZip's own refusal (a bomb, a cap), already clear
             raise
+        except TooManyDigits as exc:
+            raise ImportFormatError(f"{filename} {name}: {exc}", hint=HINT) from None
         except (ValueError, UnicodeError) as exc:
             raise ImportFormatError(
                 f"{filename} {name}: not valid JSON ({exc})", hint=HINT

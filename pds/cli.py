@@ -19,6 +19,7 @@ import click
 
 from pds import __version__, registry
 from pds.errors import ConfigError, PdsError
+from pds.numbers import WholeNumber
 from pds.settings import Settings, load_settings
 from pds.vault import Vault
 
@@ -193,7 +194,9 @@ def passphrase(v: Vault, new_passphrase_file: Path | None, as_json: bool) -> Non
 @click.option(
     "--skip-bad", is_flag=True, help="Leave out bad rows (each is listed), not the whole file."
 )
-@click.option("--fulfils", type=int, metavar="N", help="The file answers access request N.")
+@click.option(
+    "--fulfils", type=WholeNumber(1), metavar="N", help="The file answers access request N."
+)
 @click.option(
     "--mapping",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -333,7 +336,7 @@ def _category(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--category", callback=_category, help="Only this category, e.g. transactions.")
 @click.option("--since", callback=_day, is_eager=True, help="From this date (YYYY-MM-DD).")
 @click.option("--until", callback=_day, help="Up to this date (YYYY-MM-DD), inclusive.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many records.")
+@click.option("--limit", type=WholeNumber(1), help="At most this many records.")
 @json_option
 @with_vault
 def records_(
@@ -590,7 +593,7 @@ def _limits(c: Any, action: str) -> list[str]:
 @click.option("--field", "fields", multiple=True, help="Only these fields (repeatable).")
 @click.option("--since", callback=_day, is_eager=True, help="From this date (YYYY-MM-DD).")
 @click.option("--until", callback=_day, help="Up to this date (YYYY-MM-DD), inclusive.")
-@click.option("--grant-days", type=click.IntRange(min=1), help="The grant length asked for.")
+@click.option("--grant-days", type=WholeNumber(1, 36500), help="The grant length asked for.")
 @json_option
 def policy_explain(
     client_id: str,
@@ -662,7 +665,7 @@ def _entry_line(index: int, text: str) -> str:
 
 
 @audit_.command("tail")
-@click.option("-n", "count", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("-n", "count", default=20, show_default=True, type=WholeNumber(1))
 @json_option
 @with_vault
 def audit_tail(v: Vault, count: int, as_json: bool) -> None:
@@ -825,13 +828,13 @@ def audit_verify(
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--port", default=8000, show_default=True, type=WholeNumber(0, 65535))
+@click.option("--workers", default=2, show_default=True, type=WholeNumber(1, 64))
 @click.option(
     "--threads",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 64),
+    type=WholeNumber(1, 64),
     help="Threads per worker; more than 1 lets their access-log writes share one disk "
     "sync (for a slow disk).",
 )
@@ -959,7 +962,7 @@ def grants_list(v: Vault, include_all: bool, as_json: bool) -> None:
 
 
 @grants.command("revoke")
-@click.argument("grant_id", type=int)
+@click.argument("grant_id", type=WholeNumber(1))
 @click.option("--request-erasure", is_flag=True, help="Also start an Art. 17 erasure request.")
 @json_option
 @with_vault

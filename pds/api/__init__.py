@@ -17,7 +17,7 @@ from flask import Blueprint, jsonify, request
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.api.auth import api_call, audit_allowed, current_access
-from pds.api.params import query_day, query_whole
+from pds.api.params import json_body, query_day, query_whole
 from pds.api.policy import enforce
 from pds.errors import BadRequest, InsufficientScope, NotFound, ValidationError
 from pds.policy import Decision
@@ -186,7 +186,7 @@ def add_record() -> Any:
     """A business hands a record back to the person (needs ``write:<category>``)."""
     from flask import g
 
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise BadRequest(
             "the body must be a JSON object", hint="Send Content-Type: application/json."

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 from flask import request
 
 from pds.errors import BadRequest
+from pds.numbers import MAX_DIGITS, TooManyDigits, json_loads, whole
 
 _FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DIGITS = re.compile(r"[0-9]+")
 
 
 def query_day(name: str) -> str | None:
@@ -39,7 +40,23 @@ def query_whole(name: str, lo: int, hi: int, default: int | None) -> int | None:
     raw = request.args.get(name)
     if raw is None or (raw == "" and default is not None):
         return default
-    digits = (raw.lstrip("0") or "0") if _DIGITS.fullmatch(raw) else ""
-    if not digits or len(digits) > len(str(hi)) or not lo <= int(digits) <= hi:
+    value = whole(raw, lo, hi)
+    if value is None:
         raise BadRequest(f"{name} must be a whole number from {lo} to {hi}")
-    return int(digits)
+    return value
+
+
+def json_body() -> Any:
+    """The JSON request body, or None when it is not JSON (as ``get_json(silent=True)``);
+    a number too long to read is a 400 that says so."""
+    if not request.is_json:
+        return None
+    try:
+        return json_loads(request.get_data(cache=True))
+    except TooManyDigits as exc:
+        raise BadRequest(
+            f"the body holds a whole number of {exc.digits:,} digits; pds reads at most "
+            f"{MAX_DIGITS:,}"
+        ) from None
+    except (ValueError, RecursionError):
+        return None

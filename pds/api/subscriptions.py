@@ -132,7 +132,9 @@ def _readable() -> Callable[[str], tuple[str, ...] | None]:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    from pds.api.params import json_body
+
+    body = json_body()
     if not isinstance(body, dict):
         raise BadRequest(
             "the body must be a JSON object", hint="Send Content-Type: application/json."

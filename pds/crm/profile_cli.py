@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import click
 from pds.cli import emit, json_option, with_vault
 from pds.errors import ValidationError
 from pds.lazy import lazy_module
+from pds.numbers import TooManyDigits, WholeNumber, json_loads
 
 delivery = lazy_module("pds.crm.delivery")
 intentions = lazy_module("pds.crm.intentions")
@@ -105,9 +105,11 @@ def profile_unset(v: Any, field: str, as_json: bool) -> None:
 def profile_edit(v: Any, path: Path, as_json: bool) -> None:
     """Replace the whole profile with the JSON object in --file."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json_loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+    except TooManyDigits as exc:
+        raise ValidationError(f"{path}: {exc}") from None
     except ValueError as exc:
         raise ValidationError(f"{path} is not JSON: {exc}") from None
     _changed(profile.save(v, doc), as_json)
@@ -158,7 +160,7 @@ def intentions_list(v: Any, as_json: bool) -> None:
 
 
 @intentions_group.command("withdraw")
-@click.argument("record_id", type=int)
+@click.argument("record_id", type=WholeNumber(1))
 @_opts
 def intentions_withdraw(v: Any, record_id: int, as_json: bool) -> None:
     """Remove an intention now."""
@@ -192,7 +194,7 @@ def deliveries_run(v: Any, as_json: bool) -> None:
 
 
 @deliveries_group.command("list")
-@click.option("-n", "limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("-n", "limit", default=50, show_default=True, type=WholeNumber(1))
 @_opts
 def deliveries_list(v: Any, limit: int, as_json: bool) -> None:
     """The delivery log, newest first: one line per attempt."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from pds.lazy import lazy_module
+from pds.numbers import WholeNumber
 from pds.vault import Vault
 
 exportmod = lazy_module("pds.crm.export")
@@ -52,7 +53,7 @@ def register(cli: click.Group) -> None:
         """Signed consent receipts: one per grant (and one more per narrowing)."""
 
     @receipts.command("show")
-    @click.argument("grant_id", type=int)
+    @click.argument("grant_id", type=WholeNumber(1))
     @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write it here.")
     @json_option
     @with_vault

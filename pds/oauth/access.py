@@ -28,6 +28,7 @@ from typing import Any
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.errors import ValidationError
+from pds.numbers import TooManyDigits, json_loads
 from pds.policy.purposes import PURPOSES
 from pds.schemas import (
     ACTIONS,
@@ -225,7 +226,9 @@ def parse_request(scope: str | None, authorization_details: str | None) -> Acces
         try:
             if len(authorization_details) > MAX_DETAILS_BYTES:
                 raise ValueError
-            items = json.loads(authorization_details)
+            items = json_loads(authorization_details)
+        except TooManyDigits as exc:
+            raise AccessError(f"authorization_details: {exc}") from None
         except (ValueError, RecursionError):
             raise AccessError(
                 f"authorization_details is not valid JSON of at most {MAX_DETAILS_BYTES} bytes"

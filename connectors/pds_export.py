@@ -22,6 +22,7 @@ from connectors.base import Connector, Record
 from pds.errors import ImportFormatError
 from pds.numbers import TooManyDigits, json_int
 from pds.schemas import CATEGORIES
+from pds.words import plural
 
 FORMAT = "pds-export"
 VERSIONS = (1,)
@@ -91,7 +92,7 @@ def _category(archive: SafeZip, filename: str, category: str, count: int) -> Ite
         raise ImportFormatError(f"{filename} {name}: not a list of {category} records", hint=HINT)
     if len(records) != count:
         raise ImportFormatError(
-            f"{filename} {name}: the manifest says {count} records but the file holds "
+            f"{filename} {name}: the manifest says {plural(count, 'record')} but the file holds "
             f"{len(records)}",
             hint=HINT,
         )

@@ -22,6 +22,7 @@ from pds.errors import ConfigError, PdsError
 from pds.numbers import WholeNumber
 from pds.settings import Settings, load_settings
 from pds.vault import Vault
+from pds.words import plural
 
 EXIT_ERROR = 1
 EXIT_INTERNAL = 70
@@ -150,9 +151,12 @@ def status(v: Vault, as_json: bool) -> None:
         emit(st)
         return
     click.echo(f"Vault:      {st['home']} (schema {st['schema_version']})")
-    click.echo(f"Records:    {st['records']} from {st['sources']} imported file(s)")
-    for cat, n in st["categories"].items():
-        click.echo(f"  {cat:<12}{n}")
+    click.echo(f"Records:    {st['records']} from {plural(st['sources'], 'imported file')}")
+    cats = st["categories"]  # columns as wide as their longest entry: never run together
+    name_w = max((len(c) for c in cats), default=0)
+    count_w = max((len(str(n)) for n in cats.values()), default=0)
+    for cat, n in cats.items():
+        click.echo(f"  {cat:<{name_w}}  {n:>{count_w}}")
     kdf = st["kdf"]
     click.echo(
         f"Encryption: AES-256-GCM; passphrase key by Argon2id "
@@ -433,7 +437,7 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
     if as_json:
         emit({"restored": str(path), "records": st["records"]})
     else:
-        click.echo(f"Restored {st['records']} records from {path} into {settings.home}.")
+        click.echo(f"Restored {plural(st['records'], 'record')} from {path} into {settings.home}.")
 
 
 # -- sharing policies -----------------------------------------------------------------------
@@ -572,11 +576,12 @@ def _limits(c: Any, action: str) -> list[str]:
         out.append(f"{category} fields withheld: {', '.join(sorted(names))}")
     if c.max_expires_in is not None:
         days, rest = divmod(c.max_expires_in, 86400)
-        out.append(f"a grant lasts at most {days} days" if not rest else f"{c.max_expires_in} s")
+        longest = plural(days, "day") if not rest else plural(c.max_expires_in, "second")
+        out.append(f"a grant lasts at most {longest}")
     if c.rate_limit is not None:
-        out.append(f"at most {c.rate_limit} requests a day")
+        out.append(f"at most {plural(c.rate_limit, 'request')} a day")
     if action == "aggregate":
-        out.append(f"totals from fewer than {c.min_bucket} records are withheld")
+        out.append(f"totals from fewer than {plural(c.min_bucket, 'record')} are withheld")
     return out
 
 
@@ -820,7 +825,7 @@ def audit_verify(
     if not report.ok:
         first = report.first_bad_index
         where = f"; first bad entry: {first}" if first is not None else ""
-        fail(f"the access log did not verify ({len(report.problems)} problem(s){where})")
+        fail(f"the access log did not verify ({plural(len(report.problems), 'problem')}{where})")
 
 
 # -- serving and demo ----------------------------------------------------------------------
@@ -866,7 +871,7 @@ def demo(as_json: bool) -> None:
         emit({"home": st["home"], "created": created, "records": st["records"]})
         return
     verb = "Created" if created else "Using"
-    click.echo(f"{verb} the demo vault at {st['home']}: {st['records']} records.")
+    click.echo(f"{verb} the demo vault at {st['home']}: {plural(st['records'], 'record')}.")
     for s in summaries:
         click.echo(f"  {s.file}: {s.new} new, {s.duplicate} already present")
 

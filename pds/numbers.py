@@ -140,3 +140,15 @@ class RowIdConverter(IntegerConverter):
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", SQLITE_MAX)
         super().__init__(map, *args, **kwargs)
+
+
+class LookupIdConverter(IntegerConverter):
+    """``<lookup_id:...>`` for a view that answers any id itself (the records API: a 404
+    exactly like a missing record's, after authentication and logging): ASCII digits of any
+    length; one past :data:`SQLITE_MAX` stands for every id too big to exist."""
+
+    regex = r"[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        digits = value.lstrip("0") or "0"
+        return int(digits) if len(digits) <= len(str(SQLITE_MAX)) else SQLITE_MAX + 1

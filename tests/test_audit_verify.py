@@ -271,10 +271,10 @@ def test_cli_verify_tampered_vault_exits_1(runner: CliRunner, initialised: Path)
     assert result.stdout.splitlines()[-2:] == [
         "FAILED: entry 0 does not hash to the leaf recorded when it was appended: it was "
         "changed afterwards",
-        "FAILED: the first 1 entries do not match the signed checkpoint of size 1",
+        "FAILED: the first 1 entry does not match the signed checkpoint of size 1",
     ]
     assert (
-        result.stderr == "Error: the access log did not verify (2 problem(s); first bad entry: 0)\n"
+        result.stderr == "Error: the access log did not verify (2 problems; first bad entry: 0)\n"
     )
 
 
@@ -372,7 +372,7 @@ def test_cli_trusted_checkpoint_is_checked_byte_for_byte(
         assert result.stdout.splitlines()[-1] == (
             "FAILED: trusted checkpoint 1 does not verify: " + why.format(origin=origin)
         )
-        assert result.stderr == "Error: the access log did not verify (1 problem(s))\n"
+        assert result.stderr == "Error: the access log did not verify (1 problem)\n"
     both = run(
         runner,
         "audit",

@@ -137,10 +137,43 @@ def test_status_text_and_json(runner: CliRunner, initialised: Path) -> None:
     assert st["kdf"] == {"algorithm": "argon2id", "memory_kib": 65536, "iterations": 3, "lanes": 4}
     text = run(runner, "status").stdout.splitlines()
     assert text[0] == f"Vault:      {initialised} (schema {SCHEMA_VERSION})"
-    assert text[1:3] == ["Records:    6 from 1 imported file(s)", "  transactions6"]
+    assert text[1:3] == ["Records:    6 from 1 imported file", "  transactions  6"]
     assert text[3] == (
         "Encryption: AES-256-GCM; passphrase key by Argon2id (64 MiB, 3 iterations, 4 lanes)"
     )
+
+
+def test_status_columns_line_up(runner: CliRunner, initialised: Path) -> None:
+    from pds.vault import SourceInfo
+
+    from .factories import prepared, transaction
+
+    assert run(runner, "import", str(fixture("vcard/John_Doe_IPHONE.vcf"))).exit_code == 0
+    assert run(runner, "status").stdout.splitlines()[1:3] == [
+        "Records:    1 from 1 imported file",
+        "  contacts  1",
+    ]
+    assert run(runner, "import", str(fixture(SPEC))).exit_code == 0
+    with open_for_test(initialised) as v:  # 1,234 more: a count wider than the others
+        rows = [
+            [prepared(transaction(f"2023-01-{1 + i % 28:02d}", f"-{i}.00", "x"), i)]
+            for i in range(1234)
+        ]
+        v.ingest(SourceInfo("test", "many.csv", b"many"), rows)
+    text = run(runner, "status").stdout.splitlines()
+    assert text[1:4] == [
+        "Records:    1241 from 3 imported files",
+        "  contacts         1",
+        "  transactions  1240",
+    ]
+    assert len({len(line) for line in text[2:4]}) == 1
+
+
+def open_for_test(home: Path):
+    from pds.settings import Settings
+    from pds.vault import Vault
+
+    return Vault.open(Settings(home=home), PASSPHRASE)
 
 
 # -- import ---------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ def _out(record: Any, allowed: Any, decision: Decision) -> dict[str, Any]:
     }
 
 
-@bp.get("/records/<int:record_id>")
+@bp.get("/records/<lookup_id:record_id>")
 @api_call("api.records.read")
 def get_record(record_id: int) -> Any:
     """One record, if the grant covers it; otherwise exactly as if it did not exist."""

@@ -11,6 +11,7 @@ import click
 from pds.lazy import lazy_module
 from pds.numbers import WholeNumber
 from pds.vault import Vault
+from pds.words import plural
 
 exportmod = lazy_module("pds.crm.export")
 procmod = lazy_module("pds.crm.processing")
@@ -158,7 +159,7 @@ def register(cli: click.Group) -> None:
         if as_json:
             emit({"export": str(path), "records": sum(found.values()), "categories": found})
         else:
-            click.echo(f"Exported {sum(found.values())} records to {path}.")
+            click.echo(f"Exported {plural(sum(found.values()), 'record')} to {path}.")
 
 
 def _print_record(doc: dict) -> None:
@@ -174,6 +175,7 @@ def _print_record(doc: dict) -> None:
         click.echo(f"  grant {g['grant_id']}: {g['status']}, until {g['expires_at']}")
     a = doc["access"]
     click.echo(
-        f"  access:     {a['calls_allowed']} calls allowed, {a['calls_refused']} refused, "
+        f"  access:     {plural(a['calls_allowed'], 'call')} allowed, "
+        f"{a['calls_refused']} refused, "
         f"first {a['first_at'] or 'never'}, last {a['last_at'] or 'never'}"
     )

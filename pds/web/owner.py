@@ -18,6 +18,7 @@ from pds.oauth import admin, store
 from pds.policy import label
 from pds.vault import keys
 from pds.web import security
+from pds.words import plural
 
 bp = Blueprint("owner", __name__)
 
@@ -82,7 +83,7 @@ def login() -> Any:
     throttle, who = security.throttle(), request.remote_addr or "unknown"
     if wait := throttle.wait(who):
         body, status = _login_page(
-            429, f"Too many failed attempts. Try again in {wait} seconds.", next_
+            429, f"Too many failed attempts. Try again in {plural(wait, 'second')}.", next_
         )
         return body, status, {"Retry-After": str(wait)}
     try:

@@ -122,16 +122,28 @@ def cli(ctx: click.Context) -> None:
 # -- vault --------------------------------------------------------------------------------
 
 
+def allow_weak_option(f: Callable) -> Callable:
+    return click.option(
+        "--allow-weak-passphrase",
+        "allow_weak",
+        is_flag=True,
+        help="Accept a passphrase zxcvbn rates weak (a throwaway vault: tests, a demo).",
+    )(f)
+
+
 @cli.command()
+@allow_weak_option
 @json_option
-def init(as_json: bool) -> None:
+def init(allow_weak: bool, as_json: bool) -> None:
     """Create a new, empty, encrypted vault."""
     settings = get_settings()
     from pds import vault as vaultmod
+    from pds.passphrase import require_strong
 
     if vaultmod.exists(settings):
         fail(f"a vault already exists at {settings.home}", "Use it, or choose another PDS_HOME.")
     passphrase = ask_passphrase(settings, "Choose a passphrase", confirm=True)
+    require_strong(passphrase, allow_weak=allow_weak)
     with Vault.create(settings, passphrase) as v:
         status = v.status()
     if as_json:
@@ -166,10 +178,13 @@ def status(v: Vault, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--new-passphrase-file", type=click.Path(path_type=Path, dir_okay=False))
+@allow_weak_option
 @json_option
 @with_vault
-def passphrase(v: Vault, new_passphrase_file: Path | None, as_json: bool) -> None:
+def passphrase(v: Vault, new_passphrase_file: Path | None, allow_weak: bool, as_json: bool) -> None:
     """Change the vault's passphrase (rewraps the master key; data is not re-encrypted)."""
+    from pds.passphrase import require_strong
+
     if new_passphrase_file is not None:
         try:
             new = new_passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
@@ -182,6 +197,7 @@ def passphrase(v: Vault, new_passphrase_file: Path | None, as_json: bool) -> Non
             )
         except click.Abort:
             fail("no new passphrase given", "Type it at the prompt or pass --new-passphrase-file.")
+    require_strong(new, allow_weak=allow_weak)
     v.change_passphrase(new)
     if as_json:
         emit({"changed": True})
@@ -854,15 +870,19 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
 
 @cli.command()
+@allow_weak_option
 @json_option
-def demo(as_json: bool) -> None:
+def demo(allow_weak: bool, as_json: bool) -> None:
     """Create a demo vault with sample data in PDS_HOME (on first run), then say how to use it."""
     from pds import vault as vaultmod
     from pds.demo import load_demo
+    from pds.passphrase import require_strong
 
     settings = get_settings()
     passphrase = ask_passphrase(settings)
     created = not vaultmod.exists(settings)
+    if created:
+        require_strong(passphrase, allow_weak=allow_weak)
     v = Vault.create(settings, passphrase) if created else Vault.open(settings, passphrase)
     with v:
         summaries = load_demo(v)

@@ -56,9 +56,9 @@ def test_init_twice_refused(runner: CliRunner, initialised: Path) -> None:
 
 def test_init_prompts_for_passphrase_twice(home: Path) -> None:
     runner = CliRunner(env={"PDS_HOME": str(home), "PDS_PASSPHRASE": "", "PDS_PASSPHRASE_FILE": ""})
-    result = run(runner, "init", input="pass one\npass one\n")
+    result = run(runner, "init", input="quiet plum harbour\nquiet plum harbour\n")
     assert result.exit_code == 0, result.output
-    other = CliRunner(env={"PDS_HOME": str(home), "PDS_PASSPHRASE": "pass one"})
+    other = CliRunner(env={"PDS_HOME": str(home), "PDS_PASSPHRASE": "quiet plum harbour"})
     assert ok_json(other, "status")["records"] == 0
 
 

@@ -23,6 +23,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from connectors.csvsniff import DECIMALS, DELIMITERS, THOUSANDS
 from connectors.textlines import ENCODINGS
 from pds.errors import ImportFormatError
+from pds.numbers import TooManyDigits, toml_loads
 
 MAX_MAPPING_BYTES = 64 * 1024
 HINT = "See docs/connectors.md (Bank CSV) for the mapping file format."
@@ -141,8 +142,8 @@ def position(column: str) -> int | None:
 def parse_mapping(text: str, source: str) -> Mapping:
     """A Mapping from TOML text; ImportFormatError names ``source`` and the bad field."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = toml_loads(text)
+    except (tomllib.TOMLDecodeError, TooManyDigits) as exc:
         raise ImportFormatError(f"{source}: not valid TOML ({exc})", hint=HINT) from None
     columns = data.get("columns")
     if isinstance(columns, dict) and isinstance(columns.get("description"), str):

@@ -40,6 +40,7 @@ from typing import Any, BinaryIO, ClassVar
 
 from connectors.base import Connector, Record, Rejected
 from pds.errors import ImportFormatError
+from pds.numbers import TooManyDigits, json_loads
 
 MAX_BUNDLE_BYTES = 16 * 1024**2  # json.loads of a Bundle can take 25 times its size
 MAX_LINE = 16 * 1024**2
@@ -202,7 +203,9 @@ def _json(data: bytes, name: str, where: str) -> dict[str, Any]:
         ) from None
     where = where.strip()
     try:
-        value = json.loads(text)
+        value = json_loads(text)
+    except TooManyDigits as exc:
+        raise _Bad(where, str(exc)) from None
     except json.JSONDecodeError as exc:
         place = where or f"line {exc.lineno}"
         reason = exc.msg.removesuffix(" at")  # json's "Invalid control character at"

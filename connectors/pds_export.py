@@ -20,7 +20,9 @@ from typing import Any, BinaryIO, ClassVar
 from connectors.archive import SafeZip, first_entry_name
 from connectors.base import Connector, Record
 from pds.errors import ImportFormatError
+from pds.numbers import TooManyDigits, json_int
 from pds.schemas import CATEGORIES
+from pds.words import plural
 
 FORMAT = "pds-export"
 VERSIONS = (1,)
@@ -48,9 +50,11 @@ def _load(archive: SafeZip, filename: str, name: str) -> Any:
         raise ImportFormatError(f"{filename}: the archive has no {name}", hint=HINT)
     with archive.open(name) as fh:
         try:
-            return json.load(fh)
+            return json.load(fh, parse_int=json_int)
         except ImportFormatError:  # SafeZip's own refusal (a bomb, a cap), already clear
             raise
+        except TooManyDigits as exc:
+            raise ImportFormatError(f"{filename} {name}: {exc}", hint=HINT) from None
         except (ValueError, UnicodeError) as exc:
             raise ImportFormatError(
                 f"{filename} {name}: not valid JSON ({exc})", hint=HINT
@@ -88,7 +92,7 @@ def _category(archive: SafeZip, filename: str, category: str, count: int) -> Ite
         raise ImportFormatError(f"{filename} {name}: not a list of {category} records", hint=HINT)
     if len(records) != count:
         raise ImportFormatError(
-            f"{filename} {name}: the manifest says {count} records but the file holds "
+            f"{filename} {name}: the manifest says {plural(count, 'record')} but the file holds "
             f"{len(records)}",
             hint=HINT,
         )

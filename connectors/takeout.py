@@ -45,6 +45,7 @@ from connectors.base import Connector, Record, Rejected
 from connectors.ical import IcalConnector
 from connectors.vcard import VcardConnector
 from pds.errors import ImportFormatError
+from pds.numbers import TooManyDigits, json_decoder
 
 HINT = "Download the Takeout archive again, choosing JSON where Google offers a format."
 CHUNK = 1 << 16
@@ -156,7 +157,7 @@ class _JsonArray:
         self.buffer = ""
         self.pos = 0
         self.eof = False
-        self.json = json.JSONDecoder()
+        self.json = json_decoder()
         self.kind = self._start()
 
     def _more(self) -> bool:
@@ -232,6 +233,8 @@ class _JsonArray:
                 continue
             except RecursionError:
                 raise self._error(f"{where}: nested too deeply to read") from None
+            except TooManyDigits as exc:
+                raise self._error(f"{where}: {exc}") from None
             if end == len(self.buffer) and isinstance(value, (int, float)) and self._more():
                 continue  # a number may go on in the next chunk
             self.pos = end

@@ -10,6 +10,7 @@ from importlib.resources import files
 from flask import Flask, g
 
 from pds.errors import PdsError
+from pds.numbers import LookupIdConverter, RowIdConverter
 from pds.policy.loader import PolicySet
 from pds.settings import Settings, load_settings
 from pds.vault import Vault
@@ -26,6 +27,8 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         template_folder=str(files("pds") / "web" / "templates"),
     )
     app.config["PDS_SETTINGS"] = settings
+    app.url_map.converters["int"] = RowIdConverter  # an id past SQLite's range is a 404
+    app.url_map.converters["lookup_id"] = LookupIdConverter
     # Every body pds accepts (a form, a record, client metadata) is small; refuse big ones.
     app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
     app.extensions["pds_keyring"] = keyring

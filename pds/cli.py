@@ -19,8 +19,10 @@ import click
 
 from pds import __version__, registry
 from pds.errors import ConfigError, PdsError
+from pds.numbers import WholeNumber
 from pds.settings import Settings, load_settings
 from pds.vault import Vault
+from pds.words import plural
 
 EXIT_ERROR = 1
 EXIT_INTERNAL = 70
@@ -120,16 +122,28 @@ def cli(ctx: click.Context) -> None:
 # -- vault --------------------------------------------------------------------------------
 
 
+def allow_weak_option(f: Callable) -> Callable:
+    return click.option(
+        "--allow-weak-passphrase",
+        "allow_weak",
+        is_flag=True,
+        help="Accept a passphrase zxcvbn rates weak (a throwaway vault: tests, a demo).",
+    )(f)
+
+
 @cli.command()
+@allow_weak_option
 @json_option
-def init(as_json: bool) -> None:
+def init(allow_weak: bool, as_json: bool) -> None:
     """Create a new, empty, encrypted vault."""
     settings = get_settings()
     from pds import vault as vaultmod
+    from pds.passphrase import require_strong
 
     if vaultmod.exists(settings):
         fail(f"a vault already exists at {settings.home}", "Use it, or choose another PDS_HOME.")
     passphrase = ask_passphrase(settings, "Choose a passphrase", confirm=True)
+    require_strong(passphrase, allow_weak=allow_weak)
     with Vault.create(settings, passphrase) as v:
         status = v.status()
     if as_json:
@@ -149,9 +163,12 @@ def status(v: Vault, as_json: bool) -> None:
         emit(st)
         return
     click.echo(f"Vault:      {st['home']} (schema {st['schema_version']})")
-    click.echo(f"Records:    {st['records']} from {st['sources']} imported file(s)")
-    for cat, n in st["categories"].items():
-        click.echo(f"  {cat:<12}{n}")
+    click.echo(f"Records:    {st['records']} from {plural(st['sources'], 'imported file')}")
+    cats = st["categories"]  # columns as wide as their longest entry: never run together
+    name_w = max((len(c) for c in cats), default=0)
+    count_w = max((len(str(n)) for n in cats.values()), default=0)
+    for cat, n in cats.items():
+        click.echo(f"  {cat:<{name_w}}  {n:>{count_w}}")
     kdf = st["kdf"]
     click.echo(
         f"Encryption: AES-256-GCM; passphrase key by Argon2id "
@@ -161,10 +178,13 @@ def status(v: Vault, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--new-passphrase-file", type=click.Path(path_type=Path, dir_okay=False))
+@allow_weak_option
 @json_option
 @with_vault
-def passphrase(v: Vault, new_passphrase_file: Path | None, as_json: bool) -> None:
+def passphrase(v: Vault, new_passphrase_file: Path | None, allow_weak: bool, as_json: bool) -> None:
     """Change the vault's passphrase (rewraps the master key; data is not re-encrypted)."""
+    from pds.passphrase import require_strong
+
     if new_passphrase_file is not None:
         try:
             new = new_passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
@@ -177,6 +197,7 @@ def passphrase(v: Vault, new_passphrase_file: Path | None, as_json: bool) -> Non
             )
         except click.Abort:
             fail("no new passphrase given", "Type it at the prompt or pass --new-passphrase-file.")
+    require_strong(new, allow_weak=allow_weak)
     v.change_passphrase(new)
     if as_json:
         emit({"changed": True})
@@ -193,7 +214,9 @@ def passphrase(v: Vault, new_passphrase_file: Path | None, as_json: bool) -> Non
 @click.option(
     "--skip-bad", is_flag=True, help="Leave out bad rows (each is listed), not the whole file."
 )
-@click.option("--fulfils", type=int, metavar="N", help="The file answers access request N.")
+@click.option(
+    "--fulfils", type=WholeNumber(1), metavar="N", help="The file answers access request N."
+)
 @click.option(
     "--mapping",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -333,7 +356,7 @@ def _category(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--category", callback=_category, help="Only this category, e.g. transactions.")
 @click.option("--since", callback=_day, is_eager=True, help="From this date (YYYY-MM-DD).")
 @click.option("--until", callback=_day, help="Up to this date (YYYY-MM-DD), inclusive.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many records.")
+@click.option("--limit", type=WholeNumber(1), help="At most this many records.")
 @json_option
 @with_vault
 def records_(
@@ -398,10 +421,10 @@ def _stream_json_array(items: Iterator[dict[str, Any]]) -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path())  # text: a trailing slash says "a folder"
 @json_option
 @with_vault
-def backup(v: Vault, path: Path, as_json: bool) -> None:
+def backup(v: Vault, path: str, as_json: bool) -> None:
     """Copy the vault to PATH (a file, or a folder to put a dated file in). Stays encrypted."""
     written = v.backup(path)
     if as_json:
@@ -430,7 +453,7 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
     if as_json:
         emit({"restored": str(path), "records": st["records"]})
     else:
-        click.echo(f"Restored {st['records']} records from {path} into {settings.home}.")
+        click.echo(f"Restored {plural(st['records'], 'record')} from {path} into {settings.home}.")
 
 
 # -- sharing policies -----------------------------------------------------------------------
@@ -569,11 +592,12 @@ def _limits(c: Any, action: str) -> list[str]:
         out.append(f"{category} fields withheld: {', '.join(sorted(names))}")
     if c.max_expires_in is not None:
         days, rest = divmod(c.max_expires_in, 86400)
-        out.append(f"a grant lasts at most {days} days" if not rest else f"{c.max_expires_in} s")
+        longest = plural(days, "day") if not rest else plural(c.max_expires_in, "second")
+        out.append(f"a grant lasts at most {longest}")
     if c.rate_limit is not None:
-        out.append(f"at most {c.rate_limit} requests a day")
+        out.append(f"at most {plural(c.rate_limit, 'request')} a day")
     if action == "aggregate":
-        out.append(f"totals from fewer than {c.min_bucket} records are withheld")
+        out.append(f"totals from fewer than {plural(c.min_bucket, 'record')} are withheld")
     return out
 
 
@@ -590,7 +614,7 @@ def _limits(c: Any, action: str) -> list[str]:
 @click.option("--field", "fields", multiple=True, help="Only these fields (repeatable).")
 @click.option("--since", callback=_day, is_eager=True, help="From this date (YYYY-MM-DD).")
 @click.option("--until", callback=_day, help="Up to this date (YYYY-MM-DD), inclusive.")
-@click.option("--grant-days", type=click.IntRange(min=1), help="The grant length asked for.")
+@click.option("--grant-days", type=WholeNumber(1, 36500), help="The grant length asked for.")
 @json_option
 def policy_explain(
     client_id: str,
@@ -662,7 +686,7 @@ def _entry_line(index: int, text: str) -> str:
 
 
 @audit_.command("tail")
-@click.option("-n", "count", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("-n", "count", default=20, show_default=True, type=WholeNumber(1))
 @json_option
 @with_vault
 def audit_tail(v: Vault, count: int, as_json: bool) -> None:
@@ -789,12 +813,12 @@ def audit_verify(
 
     if bundle and url:
         fail("give either --bundle or --url, not both")
-    notes = []
-    for p in trusted:
+    notes: list[bytes] = []
+    for p in trusted:  # as bytes: a signed note is checked byte for byte (no newline mapping)
         try:
-            notes.append(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            fail(f"cannot read the trusted checkpoint {p}: {exc}")
+            notes.append(p.read_bytes())
+        except OSError as exc:
+            fail(f"cannot read the trusted checkpoint {p}: {exc.strerror}")
     if key and Path(key).is_file():
         key = Path(key).read_text(encoding="utf-8").strip()
     if bundle:
@@ -808,7 +832,7 @@ def audit_verify(
         with open_vault() as v:
             report = verifymod.verify(v.log_source(), trusted=notes, key=key)
     if report.ok and save_checkpoint and report.newest_note:
-        save_checkpoint.write_text(report.newest_note, encoding="utf-8")
+        save_checkpoint.write_bytes(report.newest_note.encode("utf-8"))
     if as_json:
         emit(report.as_dict())
     else:
@@ -817,7 +841,7 @@ def audit_verify(
     if not report.ok:
         first = report.first_bad_index
         where = f"; first bad entry: {first}" if first is not None else ""
-        fail(f"the access log did not verify ({len(report.problems)} problem(s){where})")
+        fail(f"the access log did not verify ({plural(len(report.problems), 'problem')}{where})")
 
 
 # -- serving and demo ----------------------------------------------------------------------
@@ -825,13 +849,13 @@ def audit_verify(
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--port", default=8000, show_default=True, type=WholeNumber(0, 65535))
+@click.option("--workers", default=2, show_default=True, type=WholeNumber(1, 64))
 @click.option(
     "--threads",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 64),
+    type=WholeNumber(1, 64),
     help="Threads per worker; more than 1 lets their access-log writes share one disk "
     "sync (for a slow disk).",
 )
@@ -846,15 +870,19 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
 
 @cli.command()
+@allow_weak_option
 @json_option
-def demo(as_json: bool) -> None:
+def demo(allow_weak: bool, as_json: bool) -> None:
     """Create a demo vault with sample data in PDS_HOME (on first run), then say how to use it."""
     from pds import vault as vaultmod
     from pds.demo import load_demo
+    from pds.passphrase import require_strong
 
     settings = get_settings()
     passphrase = ask_passphrase(settings)
     created = not vaultmod.exists(settings)
+    if created:
+        require_strong(passphrase, allow_weak=allow_weak)
     v = Vault.create(settings, passphrase) if created else Vault.open(settings, passphrase)
     with v:
         summaries = load_demo(v)
@@ -863,7 +891,7 @@ def demo(as_json: bool) -> None:
         emit({"home": st["home"], "created": created, "records": st["records"]})
         return
     verb = "Created" if created else "Using"
-    click.echo(f"{verb} the demo vault at {st['home']}: {st['records']} records.")
+    click.echo(f"{verb} the demo vault at {st['home']}: {plural(st['records'], 'record')}.")
     for s in summaries:
         click.echo(f"  {s.file}: {s.new} new, {s.duplicate} already present")
 
@@ -960,7 +988,7 @@ def grants_list(v: Vault, include_all: bool, as_json: bool) -> None:
 
 
 @grants.command("revoke")
-@click.argument("grant_id", type=int)
+@click.argument("grant_id", type=WholeNumber(1))
 @click.option("--request-erasure", is_flag=True, help="Also start an Art. 17 erasure request.")
 @json_option
 @with_vault

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pds.words import plural
+
 
 class PdsError(Exception):
     """Root of every error a person can cause. ``message`` says what was wrong."""
@@ -213,7 +215,7 @@ class TooManyRefusals(PdsError, PermissionError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(
             "too many calls without a valid access token from this address; "
-            f"try again in {retry_after} seconds"
+            f"try again in {plural(retry_after, 'second')}"
         )
         self.retry_after = retry_after
 

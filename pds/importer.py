@@ -38,6 +38,7 @@ from connectors.base import (
 )
 from pds import registry
 from pds.errors import ImportFormatError, PdsError
+from pds.numbers import describe
 from pds.schemas import CATEGORIES, fast_validator, first_error, schema_for
 from pds.vault import Prepared, SourceInfo, Vault
 from pds.vault.records import canonical
@@ -320,7 +321,7 @@ def import_file(
             ) from None
         except (UnicodeError, ValueError) as exc:
             raise ImportFormatError(
-                f"{path.name}: the {conn.title} file could not be read ({exc})"
+                f"{path.name}: the {conn.title} file could not be read ({describe(exc)})"
             ) from None
     summary.new, summary.duplicate, summary.source_id = (
         result.new,

@@ -4,7 +4,8 @@ Python's ``json`` parser recurses once per ``[`` or ``{``: a body nested 100,000
 raises ``RecursionError`` (a 500) instead of a clear refusal. Every place that parses JSON
 a request carries (the API bodies, OAuth registration, ``authorization_details``, profile
 fields typed in a form) goes through :func:`loads`, which first counts the brackets outside
-strings and refuses more than :data:`MAX_DEPTH` levels, then parses.
+strings and refuses more than :data:`MAX_DEPTH` levels, then parses (a whole number longer
+than Python converts is :class:`pds.numbers.TooManyDigits`, said in words).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+
+from pds.numbers import MAX_DIGITS, TooManyDigits, json_loads
 
 MAX_DEPTH = 64
 
@@ -47,25 +50,27 @@ def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
 
 
 def loads(data: str | bytes, limit: int = MAX_DEPTH) -> Any:
-    """``json.loads`` after :func:`check_depth`: ValueError (TooDeep, or the parser's
-    JSONDecodeError / UnicodeDecodeError) for anything that is not JSON within the cap."""
+    """``json.loads`` after :func:`check_depth`: ValueError (TooDeep, TooManyDigits, or the
+    parser's JSONDecodeError / UnicodeDecodeError) for anything that is not JSON within the
+    caps."""
     if isinstance(data, bytes | bytearray):
         data = bytes(data).decode(json.detect_encoding(data))
     check_depth(data, limit)
-    return json.loads(data)
+    return json_loads(data)
 
 
 def request_json() -> Any:
     """The current Flask request's JSON body, or None when it is not JSON (wrong content
     type, or not parseable): what ``request.get_json(silent=True)`` answers. Raises TooDeep
-    for a body nested deeper than :data:`MAX_DEPTH`, which is never parsed."""
+    for a body nested deeper than :data:`MAX_DEPTH`, which is never parsed, and TooManyDigits
+    for a whole number too long to read."""
     from flask import request
 
     if not request.is_json:
         return None
     try:
         return loads(request.get_data(cache=True))
-    except TooDeep:
+    except (TooDeep, TooManyDigits):
         raise
     except ValueError:
         return None
@@ -73,7 +78,8 @@ def request_json() -> Any:
 
 def object_body() -> dict[str, Any]:
     """The request's JSON object body for the API, or ``BadRequest`` (problem+json) saying
-    what is wrong with it: not JSON, not an object, nested deeper than :data:`MAX_DEPTH`."""
+    what is wrong with it: not JSON, not an object, nested deeper than :data:`MAX_DEPTH`,
+    a whole number too long to read."""
     from pds.errors import BadRequest
 
     try:
@@ -82,6 +88,11 @@ def object_body() -> dict[str, Any]:
         raise BadRequest(
             f"the body is JSON nested more than {exc.limit} levels deep",
             hint=f"Send at most {exc.limit} levels of arrays and objects inside each other.",
+        ) from None
+    except TooManyDigits as exc:
+        raise BadRequest(
+            f"the body holds a whole number of {exc.digits:,} digits; pds reads at most "
+            f"{MAX_DIGITS:,}"
         ) from None
     if not isinstance(body, dict):
         raise BadRequest(

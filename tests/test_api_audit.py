@@ -142,7 +142,7 @@ def test_every_api_path_writes_exactly_one_entry(kit, auditor: str) -> None:
     ]
     assert {r.rule for r in rules} == {
         "/api/v1/records",
-        "/api/v1/records/<int:record_id>",
+        "/api/v1/records/<lookup_id:record_id>",
         "/api/v1/grant",
         "/api/v1/grant/receipt",
         "/api/v1/aggregates",

@@ -102,7 +102,7 @@ def test_stored_tree_matches_memory_tree_and_proofs_verify(vault: Vault) -> None
 def test_proof_beyond_the_log_is_not_found(vault: Vault) -> None:
     with pytest.raises(NotFound) as exc:
         vault.log.inclusion_proof(0, 5)
-    assert exc.value.message == "the log has 1 entries, not 5"
+    assert exc.value.message == "the log has 1 entry, not 5"
 
 
 @hsettings(max_examples=15)

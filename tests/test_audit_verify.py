@@ -271,10 +271,10 @@ def test_cli_verify_tampered_vault_exits_1(runner: CliRunner, initialised: Path)
     assert result.stdout.splitlines()[-2:] == [
         "FAILED: entry 0 does not hash to the leaf recorded when it was appended: it was "
         "changed afterwards",
-        "FAILED: the first 1 entries do not match the signed checkpoint of size 1",
+        "FAILED: the first 1 entry does not match the signed checkpoint of size 1",
     ]
     assert (
-        result.stderr == "Error: the access log did not verify (2 problem(s); first bad entry: 0)\n"
+        result.stderr == "Error: the access log did not verify (2 problems; first bad entry: 0)\n"
     )
 
 
@@ -330,3 +330,61 @@ def test_vault_passphrase_needed_for_vault_verify(runner: CliRunner, initialised
     result = runner.invoke(cli, ["audit", "verify"], env={"PDS_PASSPHRASE": PASSPHRASE + "x"})
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: the passphrase is wrong")
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (
+            lambda b: b.replace(b"\n", b"\r\n"),
+            "checkpoint has CRLF line endings; lines must end with LF only",
+        ),
+        (
+            lambda b: b"\xef\xbb\xbf" + b,
+            "checkpoint starts with a byte-order mark (U+FEFF); it must be the bytes as saved",
+        ),
+        (lambda b: b + b" ", "checkpoint does not end with a newline"),
+        (lambda b: b.replace(b"\n", b" \n", 1), "checkpoint signature by {origin} is not valid"),
+        (
+            lambda b: b[:-1] + b" \n",
+            "checkpoint signature line 1 is malformed; expected "
+            '"\u2014 <key name> <base64 signature>"',
+        ),
+        (
+            lambda b: b.replace(b"\n", b"\r", 1),
+            "checkpoint contains control character U+000D; only LF is allowed",
+        ),
+    ],
+)
+def test_cli_trusted_checkpoint_is_checked_byte_for_byte(
+    runner: CliRunner, initialised: Path, tmp_path: Path, change, why: str
+) -> None:
+    saved = tmp_path / "cp.txt"
+    assert run(runner, "audit", "verify", "--save-checkpoint", str(saved)).exit_code == 0
+    exact = saved.read_bytes()
+    origin = exact.split(b"\n")[0].decode()
+    changed = tmp_path / "changed.txt"
+    changed.write_bytes(change(exact))
+    assert changed.read_bytes() != exact
+    for _ in range(2):  # the same file twice, and beside the exact copy
+        result = run(runner, "audit", "verify", "--trusted-checkpoint", str(changed))
+        assert result.exit_code == 1
+        assert result.stdout.splitlines()[-1] == (
+            "FAILED: trusted checkpoint 1 does not verify: " + why.format(origin=origin)
+        )
+        assert result.stderr == "Error: the access log did not verify (1 problem)\n"
+    both = run(
+        runner,
+        "audit",
+        "verify",
+        "--trusted-checkpoint",
+        str(saved),
+        "--trusted-checkpoint",
+        str(changed),
+    )
+    assert both.exit_code == 1
+    assert both.stdout.splitlines()[-1] == (
+        "FAILED: trusted checkpoint 2 does not verify: " + why.format(origin=origin)
+    )
+    exact_again = run(runner, "audit", "verify", "--trusted-checkpoint", str(saved))
+    assert exact_again.exit_code == 0, exact_again.output

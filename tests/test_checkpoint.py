@@ -332,12 +332,12 @@ def test_refuses_a_missing_final_newline() -> None:
 
 
 def test_refuses_a_body_of_fewer_than_three_lines() -> None:
-    message = "checkpoint body has {} line(s); it needs at least 3: origin, tree size and root hash"
-    refused(message.format(2), signed_body(f"{ORIGIN}\n3\n"))
-    refused(message.format(1), signed_body(f"{ORIGIN}\n"))
+    message = "checkpoint body has {}; it needs at least 3: origin, tree size and root hash"
+    refused(message.format("2 lines"), signed_body(f"{ORIGIN}\n3\n"))
+    refused(message.format("1 line"), signed_body(f"{ORIGIN}\n"))
     with pytest.raises(CheckpointError) as caught:
         parse_body(f"{ORIGIN}\n3\n")
-    assert str(caught.value) == message.format(2)
+    assert str(caught.value) == message.format("2 lines")
 
 
 def test_refuses_empty_body_lines() -> None:

@@ -56,9 +56,9 @@ def test_init_twice_refused(runner: CliRunner, initialised: Path) -> None:
 
 def test_init_prompts_for_passphrase_twice(home: Path) -> None:
     runner = CliRunner(env={"PDS_HOME": str(home), "PDS_PASSPHRASE": "", "PDS_PASSPHRASE_FILE": ""})
-    result = run(runner, "init", input="pass one\npass one\n")
+    result = run(runner, "init", input="quiet plum harbour\nquiet plum harbour\n")
     assert result.exit_code == 0, result.output
-    other = CliRunner(env={"PDS_HOME": str(home), "PDS_PASSPHRASE": "pass one"})
+    other = CliRunner(env={"PDS_HOME": str(home), "PDS_PASSPHRASE": "quiet plum harbour"})
     assert ok_json(other, "status")["records"] == 0
 
 
@@ -137,10 +137,43 @@ def test_status_text_and_json(runner: CliRunner, initialised: Path) -> None:
     assert st["kdf"] == {"algorithm": "argon2id", "memory_kib": 65536, "iterations": 3, "lanes": 4}
     text = run(runner, "status").stdout.splitlines()
     assert text[0] == f"Vault:      {initialised} (schema {SCHEMA_VERSION})"
-    assert text[1:3] == ["Records:    6 from 1 imported file(s)", "  transactions6"]
+    assert text[1:3] == ["Records:    6 from 1 imported file", "  transactions  6"]
     assert text[3] == (
         "Encryption: AES-256-GCM; passphrase key by Argon2id (64 MiB, 3 iterations, 4 lanes)"
     )
+
+
+def test_status_columns_line_up(runner: CliRunner, initialised: Path) -> None:
+    from pds.vault import SourceInfo
+
+    from .factories import prepared, transaction
+
+    assert run(runner, "import", str(fixture("vcard/John_Doe_IPHONE.vcf"))).exit_code == 0
+    assert run(runner, "status").stdout.splitlines()[1:3] == [
+        "Records:    1 from 1 imported file",
+        "  contacts  1",
+    ]
+    assert run(runner, "import", str(fixture(SPEC))).exit_code == 0
+    with open_for_test(initialised) as v:  # 1,234 more: a count wider than the others
+        rows = [
+            [prepared(transaction(f"2023-01-{1 + i % 28:02d}", f"-{i}.00", "x"), i)]
+            for i in range(1234)
+        ]
+        v.ingest(SourceInfo("test", "many.csv", b"many"), rows)
+    text = run(runner, "status").stdout.splitlines()
+    assert text[1:4] == [
+        "Records:    1241 from 3 imported files",
+        "  contacts         1",
+        "  transactions  1240",
+    ]
+    assert len({len(line) for line in text[2:4]}) == 1
+
+
+def open_for_test(home: Path):
+    from pds.settings import Settings
+    from pds.vault import Vault
+
+    return Vault.open(Settings(home=home), PASSPHRASE)
 
 
 # -- import ---------------------------------------------------------------------------------
@@ -342,6 +375,47 @@ def test_backup_into_folder(runner: CliRunner, initialised: Path, tmp_path: Path
     out = ok_json(runner, "backup", str(folder))
     assert Path(out["backup"]).parent == folder
     assert Path(out["backup"]).name.startswith("pds-backup-")
+
+
+def test_backup_to_a_missing_folder_refuses(
+    runner: CliRunner, initialised: Path, tmp_path: Path
+) -> None:
+    before = ok_json(runner, "audit", "tail", "-n", "1000")
+    for missing in (tmp_path / "nope", tmp_path / "a" / "b"):
+        for _ in range(2):
+            result = run(runner, "backup", f"{missing}/")
+            assert result.exit_code == 1
+            assert result.stderr == (
+                f"Error: the folder {missing} does not exist\n"
+                f"Hint: Create it first (mkdir -p {missing}), or give a file name for the "
+                "backup.\n"
+            )
+            assert not missing.exists()
+    inside = tmp_path / "gone" / "b.db"
+    result = run(runner, "backup", str(inside))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: the folder {inside.parent} does not exist\n"
+        f"Hint: Create it first (mkdir -p {inside.parent}), or choose another place.\n"
+    )
+    (tmp_path / "plain").write_bytes(b"keep me")
+    result = run(runner, "backup", f"{tmp_path / 'plain'}/")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {tmp_path / 'plain'} is not a folder\nHint: Give a folder or a file name.\n"
+    )
+    assert (tmp_path / "plain").read_bytes() == b"keep me"
+    # nothing was written, not even a log entry (the tail command's own entries aside)
+    after = ok_json(runner, "audit", "tail", "-n", "1000")
+    assert [e["action"] for e in after if e["action"] == "backup"] == []
+    assert len(after) == len(before)
+    # the same folder, once made, takes dated files: with and without the slash
+    (tmp_path / "nope").mkdir()
+    first = ok_json(runner, "backup", f"{tmp_path / 'nope'}/")["backup"]
+    assert Path(first).parent == tmp_path / "nope"
+    assert Path(first).name.startswith("pds-backup-")
+    file_named = ok_json(runner, "backup", str(tmp_path / "nope" / "mine.db"))["backup"]
+    assert file_named == str(tmp_path / "nope" / "mine.db")
 
 
 def test_restore_over_existing_needs_yes(runner: CliRunner, initialised: Path, tmp_path: Path):

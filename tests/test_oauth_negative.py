@@ -67,6 +67,60 @@ def test_wrong_verifier(kit) -> None:
     assert resp.headers["Cache-Control"] == "no-store"
 
 
+WRONG_VERIFIER = {"error": "invalid_grant", "error_description": "Code challenge failed."}
+DEAD = {
+    "error": "invalid_grant",
+    "error_description": "The authorization code had 3 wrong code_verifiers and can no longer "
+    "be used; start a new authorization request.",
+}
+
+
+@pytest.mark.parametrize("wrong", [1, 2])
+def test_a_wrong_verifier_does_not_burn_the_code(kit, wrong) -> None:
+    """Whoever saw the code without the verifier cannot spend the client's one redemption."""
+    client_id, secret = kit.add_client()
+    verifier, challenge = pkce()
+    code = kit.code(client_id, challenge)
+    for _ in range(wrong):
+        resp = kit.redeem(client_id, secret, code, pkce()[0])
+        assert (resp.status_code, resp.json) == (400, WRONG_VERIFIER)
+    resp = kit.redeem(client_id, secret, code, verifier)
+    assert resp.status_code == 200, resp.json
+    assert sorted(resp.json) == [
+        "access_token",
+        "authorization_details",
+        "expires_in",
+        "refresh_token",
+        "scope",
+        "token_type",
+    ]
+    again = kit.redeem(client_id, secret, code, verifier)
+    assert (again.status_code, again.json["error_description"]) == (400, CODE_REPLAYED)
+
+
+def test_the_third_wrong_verifier_kills_the_code(kit) -> None:
+    client_id, secret = kit.add_client()
+    verifier, challenge = pkce()
+    code = kit.code(client_id, challenge)
+    other_verifier, other_challenge = pkce()
+    other = kit.code(client_id, other_challenge)
+    answers = [kit.redeem(client_id, secret, code, pkce()[0]) for _ in range(3)]
+    assert [(r.status_code, r.json) for r in answers] == [
+        (400, WRONG_VERIFIER),
+        (400, WRONG_VERIFIER),
+        (400, DEAD),
+    ]
+    for attempt in (verifier, pkce()[0], verifier):  # dead for good, whatever comes next
+        resp = kit.redeem(client_id, secret, code, attempt)
+        assert (resp.status_code, resp.json) == (400, DEAD)
+    # another code of the same client is untouched
+    assert kit.redeem(client_id, secret, other, other_verifier).status_code == 200
+    row = kit.vault.conn.execute(
+        "SELECT used FROM authorization_codes WHERE code_hash = ?", (store.digest(code),)
+    ).fetchone()
+    assert row == (-3,)
+
+
 def test_missing_verifier(kit) -> None:
     client_id, secret = kit.add_client()
     _, challenge = pkce()

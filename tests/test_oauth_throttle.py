@@ -27,7 +27,8 @@ def clocked(*apps) -> list[float]:
 def throttled(seconds: int, whom: str) -> dict[str, str]:
     return {
         "error": "invalid_request",
-        "error_description": f"too many failed requests {whom}; try again in {seconds} seconds",
+        "error_description": f"too many failed requests {whom}; try again in {seconds} "
+        + ("second" if seconds == 1 else "seconds"),
     }
 
 
@@ -75,6 +76,12 @@ def test_the_eleventh_failure_of_a_client_is_refused_with_retry_after(kit, app, 
     # from another address too: the client's count is the client's
     elsewhere = refresh(client_from(app, OTHER), client_id, secret, tokens["refresh_token"])
     assert (elsewhere.status_code, elsewhere.headers["Retry-After"]) == (429, "16")
+    now[0] += 15
+    last = refresh(kit.http, client_id, secret, tokens["refresh_token"])
+    assert last.json["error_description"] == "too many failed requests for this client; " + (
+        "try again in 1 second"
+    )
+    now[0] -= 15
     assert log_size(vault) == before
     # when the window that filled has ended, the right secret works again
     now[0] = T0 + 60

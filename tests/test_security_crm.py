@@ -459,3 +459,35 @@ def test_https_goes_to_the_checked_address_with_the_host_name_as_sni(monkeypatch
     assert len(server.first) == 1
     assert server.first[0][:1] == b"\x16"  # a TLS handshake record, to the pinned address
     assert b"hooks.test" in server.first[0]  # SNI: the certificate is checked for the name
+
+
+def test_cli_verify_reads_the_receipt_file_as_bytes(runner, initialised, tmp_path) -> None:
+    from pds.cli import cli
+    from pds.oauth import admin, store
+    from pds.oauth.access import parse_request
+    from pds.settings import Settings
+    from pds.vault import Vault
+
+    from .conftest import PASSPHRASE
+
+    with Vault.open(Settings(home=initialised), PASSPHRASE) as v:
+        client, _ = admin.add_client(v, "Acme", ["https://a.example/cb"])
+        grant = store.create_grant(v.conn, client.client_id, parse_request("read:energy", None))
+        token = rmod.issue(v, grant).jws
+    receipt = tmp_path / "r.jws"
+    for envelope in (token, token + "\n", token + "\r\n", " " + token + " \r\n"):
+        receipt.write_bytes(envelope.encode())
+        out = runner.invoke(cli, ["receipts", "verify", str(receipt)])
+        assert out.exit_code == 0, out.output
+    for body in (b"\xef\xbb\xbf" + token.encode(), b"\xef\xbb\xbf" + token.encode() + b"\r\n"):
+        receipt.write_bytes(body)
+        out = runner.invoke(cli, ["receipts", "verify", str(receipt)])
+        assert out.exit_code == 1
+        assert out.stderr.splitlines()[0] == (
+            f"Error: {receipt} starts with a byte-order mark; save the receipt as it was issued "
+            "(UTF-8 without BOM)"
+        )
+    receipt.write_bytes(b"\xff" + token.encode())
+    out = runner.invoke(cli, ["receipts", "verify", str(receipt)])
+    assert out.exit_code == 1
+    assert out.stderr.splitlines()[0] == f"Error: {receipt} is not UTF-8 text: it is not a receipt"

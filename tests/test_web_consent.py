@@ -88,7 +88,7 @@ def test_failed_logins_back_off_but_never_lock_out(kit, app) -> None:
     blocked = attempt(PASSPHRASE)  # blocked before the passphrase is even checked
     assert blocked.status_code == 429
     assert blocked.headers["Retry-After"] == "1"
-    assert "Too many failed attempts. Try again in 1 seconds." in blocked.text
+    assert "Too many failed attempts. Try again in 1 second." in blocked.text
     now[0] += 1
     assert attempt("wrong").status_code == 401
     assert attempt("wrong").headers["Retry-After"] == "2"

@@ -286,7 +286,7 @@ def test_home_shows_sources_grants_accesses_and_what_waits(kit, vault) -> None:
         "/api/v1/records?category=transactions", headers=bearer(tok["access_token"])
     )
     text = main_of(kit.http.get("/").text)
-    assert "<p>7 records from 2 imported file(s).</p>" in text
+    assert "<p>7 records from 2 imported files.</p>" in text
     assert "Stranger Ltd registered itself" in text
     assert "The grant to Acme Bank (read:transactions) ends on" in text
     assert "<td>seed.csv</td><td>test</td><td>6</td>" in text

@@ -18,6 +18,7 @@ from flask import Blueprint, jsonify, request
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.api.auth import api_call, audit_allowed, current_access
+from pds.api.params import query_day, query_whole
 from pds.api.policy import enforce
 from pds.errors import BadRequest, InsufficientScope, NotFound, ValidationError
 from pds.jsonbody import object_body
@@ -39,22 +40,12 @@ def _vault() -> Any:
 
 
 def _day(name: str) -> str | None:
-    value = request.args.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise BadRequest(f"{name} {value!r} is not a date like 2025-01-31") from None
+    return query_day(name)  # YYYY-MM-DD only, as the OpenAPI description says
 
 
 def _limit() -> int:
-    raw = request.args.get("limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return int(raw)
+    # An empty limit is refused, as before (only the date parameters may be empty).
+    return query_whole("limit", 1, MAX_LIMIT, None) or DEFAULT_LIMIT
 
 
 def encode_cursor(category: str, occurred_at: str, record_id: int) -> str:
@@ -170,7 +161,7 @@ def _out(record: Any, allowed: Any, decision: Decision) -> dict[str, Any]:
     }
 
 
-@bp.get("/records/<int:record_id>")
+@bp.get("/records/<lookup_id:record_id>")
 @api_call("api.records.read")
 def get_record(record_id: int) -> Any:
     """One record, if the grant covers it; otherwise exactly as if it did not exist."""

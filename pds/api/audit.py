@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from pds.api.auth import api_call
 from pds.errors import BadRequest, NotFound
+from pds.words import plural
 
 bp = Blueprint("audit_api", __name__, url_prefix="/audit")
 
@@ -72,7 +73,7 @@ def entries() -> Response:
     start = _count("start", default=0)
     end = min(_count("end", default=start + PAGE), start + PAGE, size)
     if start > size:
-        raise NotFound(f"the log has {size} entries; start={start} is past its end")
+        raise NotFound(f"the log has {plural(size, 'entry')}; start={start} is past its end")
     items = [
         {"index": index, "entry": text, "leaf": _b64(leaf)}
         for index, text, leaf in log.entries(start, max(start, end))

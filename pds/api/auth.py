@@ -44,13 +44,14 @@ from pds.errors import (
 from pds.oauth import store
 from pds.oauth.access import Access
 from pds.web import limits
+from pds.words import plural
 
 TOKEN_IN_URL = "send the access token in the Authorization header, never in the URL or body"  # noqa: S105
 BAD_TOKEN = "the access token is unknown, expired or revoked"  # noqa: S105
 THROTTLED_ACTION = "api.refused.throttled"
 THROTTLED_REASON = (
-    "more than {limit} calls without a valid access token from one address in {window} "
-    "seconds; further ones from it are refused (429) and not logged until {until}"
+    "more than {limit} without a valid access token from one address in {window}; "
+    "further ones from it are refused (429) and not logged until {until}"
 )
 
 
@@ -182,7 +183,9 @@ def _count_anonymous() -> None:
             actor="anonymous",
             decision="refused",
             reason=THROTTLED_REASON.format(
-                limit=hit.limit, window=limits.ANONYMOUS_REFUSAL_WINDOW, until=hit.ends_iso()
+                limit=plural(hit.limit, "call"),
+                window=plural(limits.ANONYMOUS_REFUSAL_WINDOW, "second"),
+                until=hit.ends_iso(),
             ),
         )
     raise TooManyRefusals(hit.retry_after) from None

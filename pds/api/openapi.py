@@ -15,6 +15,7 @@ from pds.api.aggregates import BUCKETS, DEFAULT_BY, MEASURES, UNITS
 from pds.schemas import (
     CATEGORIES,
     GrantOutSchema,
+    IsoDate,
     ProblemSchema,
     RecordCreatedSchema,
     RecordInSchema,
@@ -106,6 +107,10 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": words[c], "content": PROBLEM} for c in codes}
 
 
+# The server reads dates with pds.api.params.query_day: YYYY-MM-DD, an empty value = absent.
+_INCLUSIVE = {"allowEmptyValue": True, "description": "inclusive"}
+
+
 def _json(schema: str) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
@@ -117,14 +122,17 @@ def spec() -> dict[str, Any]:
 
 @cache
 def _build(issuer: str) -> dict[str, Any]:
+    marshmallow = MarshmallowPlugin()
     s = APISpec(
         title="pds records API",
         version=__version__,
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[marshmallow],
         info={"description": "Read (and write back) the records an owner granted you."},
         servers=[{"url": f"{issuer}/api/v1"}],
     )
+    # IsoDate takes only YYYY-MM-DD calendar dates: RFC 3339 full-date, OpenAPI's "date".
+    marshmallow.map_to_openapi_type(IsoDate, "string", "date")
     s.components.security_scheme(
         "oauth2",
         {
@@ -167,8 +175,8 @@ def _build(issuer: str) -> dict[str, Any]:
                         "required": True,
                         "schema": {"type": "string", "enum": list(CATEGORIES)},
                     },
-                    {"name": "since", "in": "query", "schema": day, "description": "inclusive"},
-                    {"name": "until", "in": "query", "schema": day, "description": "inclusive"},
+                    {"name": "since", "in": "query", "schema": day, **_INCLUSIVE},
+                    {"name": "until", "in": "query", "schema": day, **_INCLUSIVE},
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     {
                         "name": "limit",
@@ -255,12 +263,14 @@ def _build(issuer: str) -> dict[str, Any]:
                         "name": "since",
                         "in": "query",
                         "schema": day,
+                        "allowEmptyValue": True,
                         "description": "inclusive; moved forward to the start of a whole bucket",
                     },
                     {
                         "name": "until",
                         "in": "query",
                         "schema": day,
+                        "allowEmptyValue": True,
                         "description": "inclusive; moved back to the end of a whole bucket",
                     },
                 ],

@@ -23,13 +23,14 @@ from marshmallow import ValidationError as MarshmallowError
 from pds.api.auth import api_call, audit_allowed, current_access
 from pds.crm import intentions
 from pds.crm import propagation as prop
-from pds.errors import BadRequest, InsufficientScope, ValidationError
+from pds.errors import InsufficientScope, ValidationError
 from pds.jsonbody import object_body
 from pds.schemas import first_error
 from pds.vault.db import transaction
 
 MAX_CHANGES = 500
 DEFAULT_CHANGES = 100
+MAX_SEQ = 2**63 - 1
 
 
 class SubscriptionInSchema(Schema):
@@ -95,7 +96,7 @@ def register(bp: Blueprint, vault: Callable[[], Any]) -> None:
     @bp.get("/changes")
     @api_call("api.changes.read")
     def list_changes() -> Any:
-        since, limit = _int_arg("since", 0, 2**63 - 1, 0), _int_arg("limit", 1, MAX_CHANGES, 0)
+        since, limit = _int_arg("since", 0, MAX_SEQ, 0), _int_arg("limit", 1, MAX_CHANGES, 0)
         acc = current_access()
         if not any(acc.access.allows("read", c) for c in prop.CATEGORIES):
             raise InsufficientScope(
@@ -139,12 +140,9 @@ def _body() -> dict[str, Any]:
 
 
 def _int_arg(name: str, lo: int, hi: int, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise BadRequest(f"{name} must be a whole number from {lo} to {hi}")
-    return int(raw)
+    from pds.api.params import query_whole
+
+    return query_whole(name, lo, hi, default)  # type: ignore[return-value]
 
 
 # -- OpenAPI (pds.api.openapi adds these) -----------------------------------------------------
@@ -201,10 +199,16 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
             "categories": _SUBSCRIPTION["properties"]["categories"],
         },
     }
-    since = {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+    since = {
+        "name": "since",
+        "in": "query",
+        "allowEmptyValue": True,
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_SEQ, "default": 0},
+    }
     limit = {
         "name": "limit",
         "in": "query",
+        "allowEmptyValue": True,
         "schema": {
             "type": "integer",
             "minimum": 1,

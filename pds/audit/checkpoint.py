@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pds.errors import PdsError
+from pds.words import plural
 
 __all__ = [
     "ED25519_SIGNATURE_TYPE",
@@ -86,6 +87,10 @@ def _text(data: str | bytes) -> str:
             raise CheckpointError("checkpoint is not valid UTF-8") from None
     if not isinstance(data, str):
         raise CheckpointError("checkpoint must be text (str or UTF-8 bytes)")
+    if data.startswith("\ufeff"):
+        raise CheckpointError(
+            "checkpoint starts with a byte-order mark (U+FEFF); it must be the bytes as saved"
+        )
     if "\r\n" in data:
         raise CheckpointError("checkpoint has CRLF line endings; lines must end with LF only")
     for ch in data:
@@ -277,7 +282,7 @@ def parse_body(text: str | bytes) -> Checkpoint:
     lines = text[:-1].split("\n")
     if len(lines) < 3:
         raise CheckpointError(
-            f"checkpoint body has {len(lines)} line(s); it needs at least 3: "
+            f"checkpoint body has {plural(len(lines), 'line')}; it needs at least 3: "
             "origin, tree size and root hash"
         )
     for number, line in enumerate(lines, start=1):

@@ -42,6 +42,7 @@ from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
 from pds.errors import NotFound, PdsError, ValidationError
 from pds.locking import begin_immediate, end
+from pds.words import plural
 
 ENTRY_VERSION = 1
 CHECKPOINT_EVERY = 1000
@@ -373,13 +374,14 @@ class AuditLog:
         if previous is not None:
             if previous.size > size:
                 raise AuditError(
-                    f"the log has {size} entries but a checkpoint was signed at {previous.size}"
+                    f"the log has {plural(size, 'entry')} but a checkpoint was signed at "
+                    f"{previous.size}"
                 )
             proof = merkle.consistency_proof(previous.size, size, self.perfect)
             if not merkle.verify_consistency(previous.size, size, previous.root, root, proof):
                 raise AuditError(
-                    f"the stored log of {size} entries does not extend the checkpoint signed "
-                    f"at size {previous.size}; refusing to sign"
+                    f"the stored log of {plural(size, 'entry')} does not extend the checkpoint "
+                    f"signed at size {previous.size}; refusing to sign"
                 )
         key = self._key()
         note = cpmod.sign_checkpoint(cpmod.Checkpoint(self.origin, size, root), self.origin, key)
@@ -458,7 +460,7 @@ class AuditLog:
     def _check_size(self, size: int) -> None:
         have = self.size()
         if size > have:
-            raise NotFound(f"the log has {have} entries, not {size}")
+            raise NotFound(f"the log has {plural(have, 'entry')}, not {size}")
 
     def summary(self, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
         """Accesses per day, client, category, action and decision (``time`` in [since, until))."""

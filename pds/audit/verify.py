@@ -28,6 +28,7 @@ from typing import IO, Protocol
 
 from pds.audit import checkpoint as cpmod
 from pds.errors import PdsError
+from pds.words import plural
 
 BUNDLE_FORMAT = "pds-audit-bundle/1"
 MAX_PROBLEMS = 20
@@ -106,10 +107,15 @@ class Report:
 def verify(
     source: LogSource,
     *,
-    trusted: Sequence[str] = (),
+    trusted: Sequence[str | bytes] = (),
     key: str | None = None,
 ) -> Report:
-    """Check ``source`` completely; the report lists every problem found (``ok`` if none)."""
+    """Check ``source`` completely; the report lists every problem found (``ok`` if none).
+
+    ``trusted`` notes are best given as the bytes of the files they were saved in: a signed
+    note is checked byte for byte, so a file whose line endings, spaces or byte-order mark
+    changed since it was saved does not verify.
+    """
     vkey = key or source.verifier_key
     name, public_key = cpmod.parse_verifier_key(vkey)
     report = Report(source.origin, vkey, key_pinned=key is not None)
@@ -148,7 +154,7 @@ def verify(
         for kind, _cp in by_size[cp_size]:
             report.add(
                 size,
-                f"a {kind} covers {cp_size} entries but the log has only {size}: "
+                f"a {kind} covers {plural(cp_size, 'entry')} but the log has only {size}: "
                 "entries were removed",
             )
     return report
@@ -209,7 +215,8 @@ def _replay(
                     )
                     report.add(
                         None,
-                        f"the first {expected} entries do not match the signed {kind} of "
+                        f"the first {plural(expected, 'entry')} "
+                        f"{'does' if expected == 1 else 'do'} not match the signed {kind} of "
                         f"size {expected}{where}",
                     )
             pos += 1
@@ -323,7 +330,9 @@ def describe(report: Report) -> list[str]:
     ]
     if report.trusted:
         sizes = ", ".join(str(cp.size) for cp in report.trusted)
-        lines.append(f"Trusted:     {len(report.trusted)} saved checkpoint(s) at size {sizes}")
+        saved = plural(len(report.trusted), "saved checkpoint")
+        at = "sizes" if len(report.trusted) > 1 else "size"
+        lines.append(f"Trusted:     {saved} at {at} {sizes}")
     unsigned = report.size - (newest or 0)
     if report.ok:
         lines.append(
@@ -334,11 +343,12 @@ def describe(report: Report) -> list[str]:
         )
         if unsigned > 0:
             lines.append(
-                f"Note: the newest {unsigned} entries are not yet covered by a signed checkpoint."
+                f"Note: the newest {plural(unsigned, 'entry')} "
+                f"{'is' if unsigned == 1 else 'are'} not yet covered by a signed checkpoint."
             )
     else:
         for problem in report.problems:
             lines.append(f"FAILED: {problem.message}")
         if report.more_problems:
-            lines.append(f"... and {report.more_problems} more problem(s)")
+            lines.append(f"... and {plural(report.more_problems, 'more problem')}")
     return lines

@@ -11,6 +11,7 @@ from pds import jsonbody
 from pds.cli import emit, json_option, with_vault
 from pds.errors import ValidationError
 from pds.lazy import lazy_module
+from pds.numbers import TooManyDigits, WholeNumber
 
 delivery = lazy_module("pds.crm.delivery")
 intentions = lazy_module("pds.crm.intentions")
@@ -108,6 +109,8 @@ def profile_edit(v: Any, path: Path, as_json: bool) -> None:
         doc = jsonbody.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+    except TooManyDigits as exc:
+        raise ValidationError(f"{path}: {exc}") from None
     except ValueError as exc:
         raise ValidationError(f"{path} is not JSON: {exc}") from None
     _changed(profile.save(v, doc), as_json)
@@ -158,7 +161,7 @@ def intentions_list(v: Any, as_json: bool) -> None:
 
 
 @intentions_group.command("withdraw")
-@click.argument("record_id", type=int)
+@click.argument("record_id", type=WholeNumber(1))
 @_opts
 def intentions_withdraw(v: Any, record_id: int, as_json: bool) -> None:
     """Remove an intention now."""
@@ -192,7 +195,7 @@ def deliveries_run(v: Any, as_json: bool) -> None:
 
 
 @deliveries_group.command("list")
-@click.option("-n", "limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("-n", "limit", default=50, show_default=True, type=WholeNumber(1))
 @_opts
 def deliveries_list(v: Any, limit: int, as_json: bool) -> None:
     """The delivery log, newest first: one line per attempt."""

@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from pds.lazy import lazy_module
+from pds.numbers import WholeNumber
 from pds.vault import Vault
+from pds.words import plural
 
 exportmod = lazy_module("pds.crm.export")
 procmod = lazy_module("pds.crm.processing")
@@ -17,11 +19,24 @@ rmod = lazy_module("pds.crm.receipts")
 
 
 def _read_receipt(path: Path) -> str:
-    """The JWS in a file: bare, or the JSON ``{"receipt": ...}`` the API answers."""
+    """The JWS in a file: bare, or the JSON ``{"receipt": ...}`` the API answers.
+
+    Read as bytes (no newline mapping). A compact JWS holds no whitespace, so only the ASCII
+    whitespace around it (a final newline, CRLF) is dropped; a byte-order mark is refused.
+    """
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeError) as exc:
-        raise rmod.ReceiptError(f"cannot read {path}: {exc}") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise rmod.ReceiptError(f"cannot read {path}: {exc.strerror}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise rmod.ReceiptError(
+            f"{path} starts with a byte-order mark; save the receipt as it was issued "
+            "(UTF-8 without BOM)"
+        )
+    try:
+        text = data.decode("utf-8").strip(" \t\r\n")
+    except UnicodeDecodeError:
+        raise rmod.ReceiptError(f"{path} is not UTF-8 text: it is not a receipt") from None
     if text.startswith("{"):
         try:
             text = str(json.loads(text)["receipt"])
@@ -39,7 +54,7 @@ def register(cli: click.Group) -> None:
         """Signed consent receipts: one per grant (and one more per narrowing)."""
 
     @receipts.command("show")
-    @click.argument("grant_id", type=int)
+    @click.argument("grant_id", type=WholeNumber(1))
     @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write it here.")
     @json_option
     @with_vault
@@ -144,7 +159,7 @@ def register(cli: click.Group) -> None:
         if as_json:
             emit({"export": str(path), "records": sum(found.values()), "categories": found})
         else:
-            click.echo(f"Exported {sum(found.values())} records to {path}.")
+            click.echo(f"Exported {plural(sum(found.values()), 'record')} to {path}.")
 
 
 def _print_record(doc: dict) -> None:
@@ -160,6 +175,7 @@ def _print_record(doc: dict) -> None:
         click.echo(f"  grant {g['grant_id']}: {g['status']}, until {g['expires_at']}")
     a = doc["access"]
     click.echo(
-        f"  access:     {a['calls_allowed']} calls allowed, {a['calls_refused']} refused, "
+        f"  access:     {plural(a['calls_allowed'], 'call')} allowed, "
+        f"{a['calls_refused']} refused, "
         f"first {a['first_at'] or 'never'}, last {a['last_at'] or 'never'}"
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pds.lazy import lazy_module
+from pds.numbers import WholeNumber
 
 forgetmod = lazy_module("pds.crm.forget")
 reqmod = lazy_module("pds.crm.requests")
@@ -91,7 +92,7 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print one JSON doc
 @click.argument("kind", type=click.Choice(("access", "erasure")))  # reqmod.KINDS
 @click.argument("business")
 @click.option("--client", "client_id", help="The business's client id, if it has one.")
-@click.option("--grant", "grant_id", type=int, help="For erasure: the revoked grant.")
+@click.option("--grant", "grant_id", type=WholeNumber(1), help="For erasure: the revoked grant.")
 @click.option("--sent-on", callback=_sent_on, help="The day you sent it (default today).")
 @_json
 @_with_vault
@@ -129,7 +130,7 @@ def list_(v: Vault, overdue: bool, as_json: bool) -> None:
 
 
 @click.command("show")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=WholeNumber(1))
 @_json
 @_with_vault
 def show(v: Vault, request_id: int, as_json: bool) -> None:
@@ -138,8 +139,10 @@ def show(v: Vault, request_id: int, as_json: bool) -> None:
 
 
 @click.command("fulfil")
-@click.argument("request_id", type=int)
-@click.option("--source", "source_id", type=int, help="The import the business's file became.")
+@click.argument("request_id", type=WholeNumber(1))
+@click.option(
+    "--source", "source_id", type=WholeNumber(1), help="The import the business's file became."
+)
 @_json
 @_with_vault
 def fulfil(v: Vault, request_id: int, source_id: int | None, as_json: bool) -> None:
@@ -155,7 +158,7 @@ def fulfil(v: Vault, request_id: int, source_id: int | None, as_json: bool) -> N
 
 
 @click.command("withdraw")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=WholeNumber(1))
 @_json
 @_with_vault
 def withdraw(v: Vault, request_id: int, as_json: bool) -> None:

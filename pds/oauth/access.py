@@ -30,6 +30,7 @@ from marshmallow import ValidationError as MarshmallowError
 from pds import jsonbody
 from pds.errors import ValidationError
 from pds.jsonbody import TooDeep
+from pds.numbers import TooManyDigits
 from pds.policy.purposes import PURPOSES
 from pds.schemas import (
     ACTIONS,
@@ -246,6 +247,8 @@ def parse_request(scope: str | None, authorization_details: str | None) -> Acces
             raise AccessError(
                 f"authorization_details is JSON nested more than {exc.limit} levels deep"
             ) from None
+        except TooManyDigits as exc:
+            raise AccessError(f"authorization_details: {exc}") from None
         except ValueError:
             raise AccessError(
                 f"authorization_details is not valid JSON of at most {MAX_DETAILS_BYTES} bytes"

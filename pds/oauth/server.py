@@ -47,6 +47,7 @@ from flask import request as flask_request
 from pds.errors import ConfigError
 from pds.jsonbody import TooDeep, request_json
 from pds.net import loopback_host
+from pds.numbers import TooManyDigits
 from pds.oauth import store
 from pds.oauth.access import AccessError, all_scopes, parse_request
 from pds.oauth.display import unsafe_metadata
@@ -60,6 +61,10 @@ log = logging.getLogger(__name__)
 
 CODE_REPLAYED = "The authorization code was already used; the tokens issued for it are revoked."
 CODE_EXPIRED = "The authorization code has expired."
+CODE_DEAD = (
+    f"The authorization code had {store.CODE_VERIFIER_ATTEMPTS} wrong code_verifiers and can "
+    "no longer be used; start a new authorization request."
+)
 CODE_INVALID = "Invalid 'code' in request."
 REFRESH_REPLAYED = "The refresh token was already used; every token of this grant is now revoked."
 REFRESH_INVALID = "The refresh token is invalid, expired or revoked."
@@ -119,7 +124,8 @@ class _IssuerRequest(FlaskOAuth2Request):
 
 class _LenientJsonPayload(JsonPayload):
     """The JSON object in the body, or None (authlib's raises a 415 on a wrong content type).
-    A body nested deeper than ``pds.jsonbody.MAX_DEPTH`` is ``invalid_request``, unparsed."""
+    A body nested deeper than ``pds.jsonbody.MAX_DEPTH`` is ``invalid_request``, unparsed, as
+    is one holding a whole number too long to read."""
 
     def __init__(self) -> None:
         try:
@@ -127,6 +133,8 @@ class _LenientJsonPayload(JsonPayload):
         except TooDeep as exc:
             message = f"The body is JSON nested more than {exc.limit} levels deep."
             raise InvalidRequestError(message) from None
+        except TooManyDigits as exc:
+            raise InvalidRequestError(f"The body holds {exc}.") from None
 
     @property
     def data(self) -> Any:
@@ -184,7 +192,17 @@ class S256CodeChallenge(CodeChallenge):
     def validate_code_verifier(self, grant: grants.BaseGrant, result: Any) -> None:
         if not grant.request.form.get("code_verifier"):
             raise InvalidRequestError("Missing 'code_verifier'")
-        super().validate_code_verifier(grant, result)
+        try:
+            super().validate_code_verifier(grant, result)
+        except InvalidGrantError:
+            # Not consumed (whoever merely saw the code cannot spend the client's one use),
+            # but counted: the third wrong verifier kills the code.
+            code: store.AuthorizationCode = grant.request.authorization_code
+            with transaction(grant.conn):
+                failures = store.fail_code_verifier(grant.conn, code.code_hash)
+            if failures >= store.CODE_VERIFIER_ATTEMPTS:
+                raise InvalidGrantError(CODE_DEAD) from None
+            raise
 
 
 # -- grants ---------------------------------------------------------------------------------
@@ -282,6 +300,8 @@ class CodeGrant(_VaultGrant, grants.AuthorizationCodeGrant):
             raise InvalidGrantError(CODE_REPLAYED)
         if found.expires_at <= store.now():
             raise InvalidGrantError(CODE_EXPIRED)
+        if found.dead:
+            raise InvalidGrantError(CODE_DEAD)
         return found
 
     def authenticate_user(self, authorization_code: store.AuthorizationCode) -> Any:

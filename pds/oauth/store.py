@@ -25,6 +25,8 @@ from pds.oauth.display import shown
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 CODE_SECONDS = 600
+CODE_VERIFIER_ATTEMPTS = 3
+"""Wrong ``code_verifier`` answers one code survives; the next wrong one kills it."""
 ACCESS_TOKEN_SECONDS = 3600
 
 
@@ -300,6 +302,12 @@ class AuthorizationCode:
     code_challenge_method: str
     expires_at: int
     used: bool
+    verifier_failures: int = 0
+
+    @property
+    def dead(self) -> bool:
+        """Killed by :data:`CODE_VERIFIER_ATTEMPTS` wrong verifiers: never redeemable."""
+        return self.verifier_failures >= CODE_VERIFIER_ATTEMPTS
 
     # what authlib's AuthorizationCodeGrant and CodeChallenge read
     def get_redirect_uri(self) -> str | None:
@@ -338,24 +346,45 @@ def save_code(
     )
 
 
+# ``authorization_codes.used``: 1 once redeemed; 0 or less while not, minus the number of
+# wrong code_verifiers sent for it (-3 after three: the code is dead).
+
+
 def find_code(conn: sqlite3.Connection, code: str) -> AuthorizationCode | None:
     row = conn.execute(
         "SELECT code_hash, client_id, grant_id, redirect_uri, scope, code_challenge, "
         "code_challenge_method, expires_at, used FROM authorization_codes WHERE code_hash = ?",
         (digest(code),),
     ).fetchone()
-    return AuthorizationCode(*row[:-1], bool(row[-1])) if row else None
+    if row is None:
+        return None
+    used = row[-1]
+    return AuthorizationCode(*row[:-1], used == 1, max(0, -used))
 
 
 def consume_code(conn: sqlite3.Connection, code_hash: bytes) -> bool:
     """Mark the code used; True for exactly one caller, however many race for it."""
     return (
         conn.execute(
-            "UPDATE authorization_codes SET used = 1 WHERE code_hash = ? AND used = 0",
-            (code_hash,),
+            "UPDATE authorization_codes SET used = 1 WHERE code_hash = ? AND used <= 0 "
+            "AND used > ?",
+            (code_hash, -CODE_VERIFIER_ATTEMPTS),
         ).rowcount
         == 1
     )
+
+
+def fail_code_verifier(conn: sqlite3.Connection, code_hash: bytes) -> int:
+    """Count one wrong ``code_verifier`` for an unused code; return how many it has had."""
+    conn.execute(
+        "UPDATE authorization_codes SET used = used - 1 WHERE code_hash = ? AND used <= 0 "
+        "AND used > ?",
+        (code_hash, -CODE_VERIFIER_ATTEMPTS),
+    )
+    row = conn.execute(
+        "SELECT used FROM authorization_codes WHERE code_hash = ?", (code_hash,)
+    ).fetchone()
+    return max(0, -row[0]) if row else 0
 
 
 # -- tokens ---------------------------------------------------------------------------------

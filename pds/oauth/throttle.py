@@ -32,8 +32,9 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Response, jsonify, request
 
 from pds.web import limits
+from pds.words import plural
 
-THROTTLED = "too many failed requests {whom}; try again in {seconds} seconds"
+THROTTLED = "too many failed requests {whom}; try again in {seconds}"
 FOR_CLIENT = "for this client"
 FROM_ADDRESS = "from this address"
 NOT_UTF8 = "The HTTP Basic credentials are not UTF-8; send the client id and secret as issued."
@@ -90,7 +91,7 @@ def too_many_failures(seconds: int, whom: str) -> Response:
     """429 in RFC 6749 §5.2 shape, with ``Retry-After``; nothing stored, nothing logged."""
     response = jsonify(
         error="invalid_request",
-        error_description=THROTTLED.format(whom=whom, seconds=seconds),
+        error_description=THROTTLED.format(whom=whom, seconds=plural(seconds, "second")),
     )
     response.status_code = 429
     response.headers["Retry-After"] = str(seconds)

@@ -12,10 +12,11 @@ from flask import Blueprint, Response, current_app, jsonify
 from pds.oauth.server import PdsAuthorizationServer
 from pds.oauth.throttle import guarded
 from pds.web import limits
+from pds.words import plural
 
 bp = Blueprint("oauth", __name__)
 
-REGISTRATIONS_REFUSED = "too many registrations from this address; try again in {seconds} seconds"
+REGISTRATIONS_REFUSED = "too many registrations from this address; try again in {seconds}"
 REGISTRATION_CLOSED = (
     "this vault does not take registrations (its owner turned open registration off); "
     "ask the owner to add you with `pds clients add`"
@@ -70,7 +71,7 @@ def too_many_registrations(retry_after: int) -> Response:
     """429 in RFC 6749 §5.2 shape: nothing stored, nothing logged."""
     response = jsonify(
         error="temporarily_unavailable",
-        error_description=REGISTRATIONS_REFUSED.format(seconds=retry_after),
+        error_description=REGISTRATIONS_REFUSED.format(seconds=plural(retry_after, "second")),
     )
     response.status_code = 429
     response.headers["Retry-After"] = str(retry_after)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pds_policies
 
+from pds.numbers import TooManyDigits, toml_loads
 from pds.policy.engine import RuleSet
 from pds.policy.errors import PolicyError, UnknownPolicy
 from pds.policy.rules import Rule
@@ -88,10 +89,10 @@ def read_file(path: Path, label: str | None = None) -> tuple[Rule, ...]:
 def read_state(home: Path) -> State:
     path = policy_dir(home) / STATE_FILE
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = toml_loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return State()
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, TooManyDigits) as exc:
         raise PolicyError(f"{path}: cannot be read ({exc})") from None
     for key in doc:
         if key not in ("enabled", "disabled"):

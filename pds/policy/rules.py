@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from pds.policy.model import DEFAULT_MIN_BUCKET, Request
 from pds.policy.purposes import label
+from pds.words import plural
 
 DAY = 86400
 LEAVING = frozenset({"read", "aggregate"})
@@ -189,9 +190,9 @@ class MaxHistory(Rule):
     def text(self, detail: Any = None) -> str:
         data = f"no {self.category} data" if self.category else "nothing"
         if detail is None:
-            return f"{data} older than {self.days} days leaves this vault"
+            return f"{data} older than {plural(self.days, 'day')} leaves this vault"
         earliest, until = detail
-        text = f"{data} older than {self.days} days (before {earliest}) leaves this vault"
+        text = f"{data} older than {plural(self.days, 'day')} (before {earliest}) leaves this vault"
         return f"{text}, and the time range asked for ends {until}" if until else text
 
 
@@ -210,7 +211,7 @@ class MaxGrant(Rule):
             v.narrow(self, "expiry")
 
     def text(self, detail: Any = None) -> str:
-        return f"no grant lasts more than {self.days} days"
+        return f"no grant lasts more than {plural(self.days, 'day')}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,7 +259,7 @@ class RateLimit(Rule):
             v.refuse(self, (req.client_id, req.requests_today))
 
     def text(self, detail: Any = None) -> str:
-        text = f"a business may make at most {self.per_day} requests a day"
+        text = f"a business may make at most {plural(self.per_day, 'request')} a day"
         return f"{text}; {detail[0]} has made {detail[1]} today" if detail else text
 
 
@@ -303,7 +304,7 @@ class MinBucket(Rule):
 
     def text(self, detail: Any = None) -> str:
         data = f" of {self.category} data" if self.category else ""
-        return f"totals{data} built from fewer than {self.k} records are withheld"
+        return f"totals{data} built from fewer than {plural(self.k, 'record')} are withheld"
 
 
 KINDS: dict[str, type[Rule]] = {

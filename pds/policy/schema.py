@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 from marshmallow import validates_schema as _validates_schema
 
+from pds.numbers import TooManyDigits, toml_loads
 from pds.policy.errors import PolicyError
 from pds.policy.model import ACTIONS, DEFAULT_MIN_BUCKET
 from pds.policy.purposes import PURPOSES
@@ -269,8 +270,8 @@ def parse_rule(table: Any, label: str, number: int) -> Rule:
 def parse_policy(text: str, label: str) -> tuple[Rule, ...]:
     """Every rule of one policy file's text; PolicyError (naming ``label``) refuses it whole."""
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        doc = toml_loads(text)
+    except (tomllib.TOMLDecodeError, TooManyDigits) as exc:
         raise PolicyError(f"{label}: not valid TOML: {exc}") from None
     except RecursionError:  # arrays or inline tables nested thousands deep
         raise PolicyError(f"{label}: arrays or tables are nested too deeply") from None

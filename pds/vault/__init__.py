@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -413,11 +414,29 @@ class Vault:
 
     # -- backup -----------------------------------------------------------------------------
 
-    def backup(self, target: Path) -> Path:
-        """Copy the vault with SQLite's online backup API: as encrypted as the vault itself."""
-        target = target.expanduser()
+    def backup(self, target: Path | str) -> Path:
+        """Copy the vault with SQLite's online backup API: as encrypted as the vault itself.
+
+        ``target`` is a file to create, or an existing folder to put a dated file in. Given
+        as text ending in a slash it must be a folder: a missing one is an error, never a
+        file of that name.
+        """
+        as_folder = isinstance(target, str) and target.endswith(("/", os.sep))
+        target = Path(target).expanduser()
         if target.is_dir():
             target = target / f"pds-backup-{recmod.now_iso().replace(':', '')}.db"
+        elif as_folder:
+            if target.exists():
+                raise BackupError(f"{target} is not a folder", hint="Give a folder or a file name.")
+            raise BackupError(
+                f"the folder {target} does not exist",
+                hint=f"Create it first (mkdir -p {target}), or give a file name for the backup.",
+            )
+        elif not target.parent.is_dir():
+            raise BackupError(
+                f"the folder {target.parent} does not exist",
+                hint=f"Create it first (mkdir -p {target.parent}), or choose another place.",
+            )
         if target.exists():
             raise BackupError(
                 f"{target} already exists", hint="Choose a new file name; pds never overwrites."

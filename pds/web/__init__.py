@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, jsonify, render_template
 
 from pds.web import security
 from pds.web.security import owner_required
+from pds.words import plural
 
 bp = Blueprint("web", __name__)
 
@@ -45,6 +46,7 @@ def register(app: Flask) -> None:
 
     for blueprint in (bp, data_bp, policies_bp, history_bp, auditor_bp):
         app.register_blueprint(blueprint)
+    app.add_template_filter(plural, "plural")  # {{ n|plural("record") }}: "1 record"
 
 
 def _vault() -> Any:

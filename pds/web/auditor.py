@@ -24,6 +24,7 @@ from pds.oauth import store
 from pds.oauth.access import AUDIT_SCOPE
 from pds.web import limits, security
 from pds.web.owner import error_page
+from pds.words import plural
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
 
@@ -85,7 +86,9 @@ def login() -> Any:
         return error_page(403, security.CSRF_MESSAGE)
     throttle, who = security.throttle(), "auditor:" + limits.address()
     if wait := throttle.wait(who):
-        body, status = _login_failed(429, f"Too many failed attempts. Try again in {wait} seconds.")
+        body, status = _login_failed(
+            429, f"Too many failed attempts. Try again in {plural(wait, 'second')}."
+        )
         return body, status, {"Retry-After": str(wait)}
     vault = _vault()
     token = store.find_access_token(vault.conn, request.form.get("access_token", "").strip())

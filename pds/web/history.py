@@ -19,6 +19,7 @@ from flask import Blueprint, render_template, request
 from pds.audit.checkpoint import CheckpointError, open_checkpoint
 from pds.web.owner import error_page
 from pds.web.security import owner_required
+from pds.words import plural
 
 bp = Blueprint("history", __name__)
 
@@ -213,5 +214,5 @@ def checkpoint_status(vault: Any) -> dict[str, Any]:
         "ok": True,
         "size": size,
         "text": f"Log verified up to entry {latest.size - 1}, signed at {signed} UTC "
-        f"({size} entries in all).",
+        f"({plural(size, 'entry')} in all).",
     }

@@ -18,6 +18,7 @@ from pds.oauth import admin, store
 from pds.policy import label
 from pds.vault import keys
 from pds.web import limits, security
+from pds.words import plural
 
 bp = Blueprint("owner", __name__)
 
@@ -46,8 +47,15 @@ def error_page(status: int, message: str, hint: str | None = None, title: str = 
 
 @bp.app_errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Any:
-    """HTML pages get an HTML error page; API and machine endpoints get problem+json."""
-    if request.path.startswith(("/api/", "/audit/", "/oauth/token", "/oauth/re", "/oauth/in")):
+    """HTML pages get an HTML error page; API and machine endpoints get problem+json.
+
+    Either keeps the exception's own headers (a 405's ``Allow``, RFC 9110 §15.5.6).
+    """
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    if "Allow" in headers:  # werkzeug builds it from a set: one order, always
+        headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
+    machine = ("/api/", "/audit/", "/oauth/token", "/oauth/re", "/oauth/in", "/.well-known/")
+    if request.path.startswith(machine):
         body = {
             "type": f"https://pds.invalid/problems/http_{exc.code}",
             "title": exc.name,
@@ -55,10 +63,10 @@ def _http_error(exc: HTTPException) -> Any:
             "detail": exc.description,
             "instance": request.path,
         }
-        return body, exc.code or 500, {"Content-Type": "application/problem+json"}
+        return body, exc.code or 500, {**headers, "Content-Type": "application/problem+json"}
     if exc.code == 401:
-        return error_page(401, "Sign in first.", title="Not signed in")
-    return error_page(exc.code or 500, exc.description or exc.name)
+        return (*error_page(401, "Sign in first.", title="Not signed in"), headers)
+    return (*error_page(exc.code or 500, exc.description or exc.name), headers)
 
 
 def _login_page(status: int = 200, error: str | None = None, next_: str = "/") -> Any:
@@ -81,7 +89,7 @@ def login() -> Any:
     throttle, who = security.throttle(), limits.address()
     if wait := throttle.wait(who):
         body, status = _login_page(
-            429, f"Too many failed attempts. Try again in {wait} seconds.", next_
+            429, f"Too many failed attempts. Try again in {plural(wait, 'second')}.", next_
         )
         return body, status, {"Retry-After": str(wait)}
     try:

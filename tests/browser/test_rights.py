@@ -305,7 +305,7 @@ def processing(page, watch: Watch, live: Live) -> None:
     page.wait_for_url(live.base + "/processing/" + live.client_id)
     dl = page.locator("main dd")
     assert dl.nth(0).inner_text() == f"Browser Bank ({live.client_id})"
-    assert dl.nth(4).inner_text().startswith("1 calls allowed, 0 refused; first " + today())
+    assert dl.nth(4).inner_text().startswith("1 call allowed, 0 refused; first " + today())
     data = page.get_by_role("table", name="Data it was allowed to use").locator("tbody tr")
     assert [cells(data.nth(i)) for i in range(data.count())] == [
         ["transactions", "read", "all fields", "6", "0"]

@@ -287,7 +287,7 @@ class AuditLog:
             try:
                 indexes = [self._append(p.data, p.leaf) for p in batch]
             except BaseException:
-                end(conn, "ROLLBACK")
+                end(conn, "ROLLBACK" if conn.in_transaction else None)  # a full disk ends it
                 raise
             end(conn, "COMMIT")
         except BaseException as exc:
@@ -359,7 +359,7 @@ class AuditLog:
             result = self.latest_checkpoint()
         except BaseException:
             if own:
-                end(conn, "ROLLBACK")
+                end(conn, "ROLLBACK" if conn.in_transaction else None)
             self._acc = None
             raise
         if own:

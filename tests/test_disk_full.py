@@ -206,3 +206,24 @@ def test_is_disk_full() -> None:
     assert not is_disk_full(OSError(13, "Permission denied"))
     assert not is_disk_full(sqlite3.OperationalError("no such table: x"))
     assert not is_disk_full(io.UnsupportedOperation("x"))
+
+
+def test_access_log_entry_on_a_full_vault(vault: Vault) -> None:
+    """The access log's own commits (the API's and web's entries) say it too."""
+    pages = vault.conn.execute("PRAGMA page_count").fetchone()[0]
+    vault.conn.execute(f"PRAGMA max_page_count={pages}")
+    written = 0
+    with pytest.raises(DiskFull) as exc:
+        for _ in range(10_000):
+            vault.audit("backup", actor="owner")
+            written += 1
+    assert exc.value.message == (
+        f"the disk holding {vault.settings.home} is full; free some space and try again "
+        "(nothing was changed)"
+    )
+    entries = vault.conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+    assert entries == 1 + written  # vault.init, then each entry that fitted; not the last
+    assert not vault.conn.in_transaction
+    vault.conn.execute("PRAGMA max_page_count=1073741823")
+    vault.audit("backup", actor="owner")
+    assert verify(vault.log_source()).ok

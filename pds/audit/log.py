@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
+from pds.diskfull import DiskFull, database_folder, is_disk_full
 from pds.errors import NotFound, PdsError, ValidationError
 from pds.locking import begin_immediate, end
 
@@ -294,9 +295,12 @@ class AuditLog:
             self._acc = None
             if conn.in_transaction:  # a failed COMMIT can leave it open
                 end(conn, "ROLLBACK")
+            error = DiskFull(database_folder(conn)) if is_disk_full(exc) else exc
             for p in batch:
-                p.error = exc
-            raise
+                p.error = error
+            if error is exc:
+                raise
+            raise error from None
         for p, index in zip(batch, indexes, strict=True):
             p.index = index
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pds.diskfull import DiskFull, is_disk_full
+from pds.diskfull import DiskFull, database_folder, is_disk_full
 from pds.errors import SchemaTooNew, VaultNotFound
 from pds.locking import WriterLock, begin_immediate, end
 
@@ -346,14 +346,6 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if not is_disk_full(exc) or isinstance(exc, DiskFull):
             raise
         raise DiskFull(database_folder(conn)) from None
-
-
-def database_folder(conn: sqlite3.Connection) -> Path:
-    """The folder of the connection's main database file."""
-    for _, name, file in conn.execute("PRAGMA database_list"):
-        if name == "main" and file:
-            return Path(file).parent
-    return Path(".")
 
 
 @contextmanager

@@ -14,11 +14,17 @@ Limits, each ending in an ``ArchiveError`` (an ``ImportFormatError``) naming the
   (no real export needs one, and a name that would escape a directory says the archive was
   made to attack);
 - duplicate names and encrypted entries are refused (ambiguous, unreadable);
-- decompressed bytes are counted as they are actually produced, never taken from the
-  headers: the total over the archive (``max_total_bytes``), and the ratio of decompressed
-  to compressed bytes, per entry and over the archive (``max_ratio``), checked once more
-  than ``RATIO_FLOOR`` bytes came out (a small file of spaces may legitimately compress
-  1000:1; a gigabyte may not).
+- decompressed bytes: the total over the archive (``max_total_bytes``), and the ratio of
+  decompressed to compressed bytes, per entry and over the archive (``max_ratio``), checked
+  once more than ``RATIO_FLOOR`` bytes come out (a small file of spaces may legitimately
+  compress 1000:1; a gigabyte may not). Checked twice. First, before a byte is read, on the
+  sizes the central directory declares: the archive's total when it is opened, and each
+  entry's own ratio when it is opened (``expect`` checks the entries a connector will read
+  all at once, before it reads the first). ``zipfile`` never yields more of an entry than
+  its declared size (and a CRC error when the data is longer), so the declared sizes bound
+  what can come out; a well-formed bomb is refused at once, before a connector has made
+  one record, so an import writes nothing for it. Second, the bytes actually produced are
+  counted as they are read, against the same limits.
 
 ``first_entry_name(head)`` reads the first local header in a file's first bytes, so a
 connector's ``detect`` can tell ``Takeout/...`` from ``apple_health_export/...``.
@@ -138,6 +144,7 @@ class SafeZip:
         except (*_ENTRY_ERRORS, zipfile.LargeZipFile) as exc:
             raise _not_zip(self.filename, exc) from None
         self._infos = self._check_names()
+        self._check_declared_total()
 
     def __enter__(self) -> SafeZip:
         return self
@@ -168,6 +175,22 @@ class SafeZip:
             infos[name] = info
         return infos
 
+    def _check_declared_total(self) -> None:
+        """The archive's limits on the sizes its entries declare, before anything is read."""
+        total = 0
+        for name, info in self._infos.items():
+            total += info.file_size
+            self._check_total(name, total)
+
+    def expect(self, names: list[str]) -> None:
+        """Check, before any is read, each entry's declared size against the ratio limit:
+        a connector names all the entries it will read, so a bomb in the last one is
+        refused before the first has produced a record."""
+        for name in names:
+            info = self._infos.get(name)
+            if info is not None:
+                self._check_entry(name, info.file_size, info.compress_size)
+
     def names(self) -> list[str]:
         """The file entries' names in archive order (directories left out); for matching only."""
         return list(self._infos)
@@ -186,6 +209,7 @@ class SafeZip:
                 f"{self.filename} {_show(name)}: the entry is encrypted",
                 hint="Export it again without a password.",
             )
+        self.expect([name])
         try:
             inner = self._zip.open(info)
         except _ENTRY_ERRORS as exc:
@@ -200,15 +224,23 @@ class SafeZip:
     def _count(self, name: str, produced: int, entry_total: int, compressed: int) -> None:
         """Add ``produced`` bytes; raise when a limit is passed."""
         self.total += produced
-        if self.total > self.max_total_bytes:
+        self._check_total(name, self.total)
+        self._check_entry(name, entry_total, compressed)
+
+    def _check_total(self, name: str, total: int) -> None:
+        """Raise if ``total`` bytes out of the archive (up to entry ``name``) pass a limit."""
+        if total > self.max_total_bytes:
             raise ArchiveError(
                 f"{self.filename}: more than {self.max_total_bytes:,} bytes once "
                 f"decompressed (at {_show(name)}); pds stops there",
                 hint=HINT,
             )
-        if entry_total > RATIO_FLOOR and entry_total > self.max_ratio * max(compressed, 1):
+        if total > RATIO_FLOOR and total > self.max_ratio * max(self._size, 1):
             raise self._bomb(name)
-        if self.total > RATIO_FLOOR and self.total > self.max_ratio * max(self._size, 1):
+
+    def _check_entry(self, name: str, size: int, compressed: int) -> None:
+        """Raise if ``size`` bytes out of an entry of ``compressed`` bytes pass the ratio."""
+        if size > RATIO_FLOOR and size > self.max_ratio * max(compressed, 1):
             raise self._bomb(name)
 
     def _bomb(self, name: str) -> ArchiveError:

@@ -6,9 +6,11 @@ compared stripped and case-folded, trailing empty cells ignored) within the firs
 non-blank lines. ``pds import --mapping FILE`` uses one mapping directly; a mapping without
 ``header`` then finds its header as the first line that holds every column it names.
 
-Reading: ``TextLines`` (charset, NUL, line cap), CR CR LF endings read as one line end,
-``csv`` for quoting. A cell that ends in a lone ``"`` with no opening quote (Rabobank's
-hand-edited ``NL77RABO0311467415",...``) loses that stray quote: ``csv`` keeps it as text.
+Reading: ``TextLines`` (charset by the rule in ``connectors/charset.py``, NUL, line cap;
+a row holding a byte that is not UTF-8 in a UTF-8 file is a ``Rejected``), CR CR LF
+endings read as one line end, ``csv`` for quoting. A cell that ends in a lone ``"`` with
+no opening quote (Rabobank's hand-edited ``NL77RABO0311467415",...``) loses that stray
+quote: ``csv`` keeps it as text.
 Each row is one transaction; see docs/connectors.md for the fields. Rows whose date cell is
 one of the mapping's ``skip_dates`` (John Lewis ``Pending``) are not booked yet and are left
 out. Any other bad row (column count, date, amount, currency, balance) is yielded as a
@@ -82,7 +84,8 @@ class BankCsvConnector(Connector):
         numbered = iter(lines)
         mapping, delimiter, header, number = _find_header(numbered, self.profiles(), name)
         lines.use(mapping.encoding)
-        yield from _Rows(mapping, header, name).read(numbered, delimiter, number)
+        lines.rows_skippable = True
+        yield from _Rows(mapping, header, name).read(numbered, delimiter, number, lines)
 
 
 class MappedCsvConnector(BankCsvConnector):
@@ -185,7 +188,7 @@ class _Rows:
         return at
 
     def read(
-        self, lines: Iterator[tuple[int, str]], delimiter: str, header_line: int
+        self, lines: Iterator[tuple[int, str]], delimiter: str, header_line: int, source: TextLines
     ) -> Iterator[Record | Rejected]:
         state = {"line": header_line}
 
@@ -203,6 +206,11 @@ class _Rows:
                 raise self._error(start, f"not a readable CSV row ({exc})") from None
             if row is None:
                 return
+            bad = source.take_bad(start, state["line"]) if source.bad else None
+            if bad is not None:  # a byte that is not UTF-8 in a UTF-8 file
+                yield Rejected(f"line {bad[0]}", bad[1])
+                start = state["line"] + 1
+                continue
             try:
                 record = self._record(row, start) if any(c.strip() for c in row) else None
             except _BadRow as bad:

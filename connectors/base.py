@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
 
+from connectors.charset import BadByte, NotText, decode_whole
 from pds.errors import ImportFormatError
 
 
@@ -108,28 +107,24 @@ def refuse_nul(data: bytes, name: str, hint: str, line: int = 1, start: int = 0)
 
 
 def decode_text(data: bytes, filename: str, declared: str | None = None) -> str:
-    """Decode bytes as UTF-8 (BOM stripped) if they are valid UTF-8, else as the declared
-    charset, else as cp1252.
+    """A whole file's bytes as text by the rule in ``connectors/charset.py``: UTF-8 (BOM
+    stripped) if they are valid UTF-8, else the declared charset, else Windows-1252 if the
+    file holds no valid multi-byte UTF-8; a UTF-8 file with a byte that is not UTF-8 is
+    refused naming its line, column and file offset.
 
     Valid UTF-8 comes first even over a declared charset: real files lie in their headers
-    (a Banco do Brasil OFX declares CHARSET:1252 over UTF-8 bytes), while Latin-1 text with
-    any accented letter is practically never valid UTF-8. cp1252 is a superset of
-    ISO-8859-1's printable range, so Latin-1 files read right. A declared charset that
+    (a Banco do Brasil OFX declares CHARSET:1252 over UTF-8 bytes). A declared charset that
     Python does not know is ignored rather than trusted.
     """
-    candidates = ["utf-8-sig"]
-    if declared:
-        with contextlib.suppress(LookupError, ValueError):
-            info = codecs.lookup(declared)
-            if info._is_text_encoding:  # not base64, hex, zlib...
-                candidates.append(info.name)
-    candidates.append("cp1252")
-    for enc in candidates:
-        try:
-            return data.decode(enc)
-        except (UnicodeError, LookupError):
-            continue
-    raise ImportFormatError(
-        f"{filename}: the file is neither UTF-8 nor Windows-1252 text",
-        hint="Check that this is the statement file the bank sent, not a PDF or spreadsheet.",
-    )
+    try:
+        return decode_whole(data, declared)
+    except BadByte as bad:
+        raise ImportFormatError(
+            f"{filename} line {bad.line}: {bad.message}",
+            hint="Fix or remove that byte, or export the file again as UTF-8.",
+        ) from None
+    except NotText as exc:
+        raise ImportFormatError(
+            f"{filename} line {exc.line}: {exc.message}",
+            hint="Check that this is the statement file the bank sent, not a PDF or spreadsheet.",
+        ) from None

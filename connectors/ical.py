@@ -36,7 +36,8 @@ from typing import Any, BinaryIO, ClassVar
 
 import icalendar
 
-from connectors.base import Connector, Record, Rejected, decode_text, refuse_nul
+from connectors.base import Connector, Record, Rejected, refuse_nul
+from connectors.charset import BadByte, NotText, bad_lines, decode_whole
 from pds.errors import ImportFormatError
 
 HINT = "Export the calendar again as iCalendar (.ics)."
@@ -65,12 +66,54 @@ class IcalConnector(Connector):
                 hint="Export the calendar in parts (by year) and import each.",
             )
         refuse_nul(data, name, HINT)
-        for number, event in enumerate(_events(_calendar_text(data, name), name), 1):
-            yield _record(event, f"VEVENT #{number}")
+        text, bad = _decode(data, name)
+        spans = _event_spans(text) if bad else []
+        events = list(_events(_calendar_text(text, name), name)) if bad else None
+        if bad and (events is None or len(events) != len(spans)):
+            first = bad[min(bad)]
+            raise ImportFormatError(f"{name} line {first.line}: {first.message}", hint=HINT)
+        for number, event in enumerate(events or _events(_calendar_text(text, name), name), 1):
+            where = f"VEVENT #{number}"
+            if bad:
+                first_line, last_line = spans[number - 1]
+                inside = sorted(n for n in bad if first_line <= n <= last_line)
+                if inside:  # a byte that is not UTF-8 in a UTF-8 file
+                    message = bad[inside[0]].message
+                    for n in inside:
+                        del bad[n]
+                    yield Rejected(f"{where} line {inside[0]}", message)
+                    continue
+            yield _record(event, where)
+        if bad:  # outside every event: the calendar itself is damaged
+            first = bad[min(bad)]
+            raise ImportFormatError(f"{name} line {first.line}: {first.message}", hint=HINT)
 
 
-def _calendar_text(data: bytes, name: str) -> str:
-    text = decode_text(data, name)
+def _decode(data: bytes, name: str) -> tuple[str, dict[int, BadByte]]:
+    """The text by the charset rule; for a UTF-8 file with bytes that are not UTF-8, the
+    text with U+FFFD in their place and the bad byte of each such line."""
+    try:
+        return decode_whole(data), {}
+    except BadByte:
+        return bad_lines(data)
+    except NotText as exc:
+        raise ImportFormatError(f"{name} line {exc.line}: {exc.message}", hint=HINT) from None
+
+
+def _event_spans(text: str) -> list[tuple[int, int]]:
+    """The first and last line of each BEGIN:VEVENT ... END:VEVENT, in file order."""
+    spans, start = [], None
+    for number, line in enumerate(text.splitlines(), 1):
+        word = line.strip().upper()
+        if word == "BEGIN:VEVENT":
+            start = number
+        elif word == "END:VEVENT" and start is not None:
+            spans.append((start, number))
+            start = None
+    return spans
+
+
+def _calendar_text(text: str, name: str) -> str:
     end = text.upper().rfind(END)
     if not text.lstrip().upper().startswith("BEGIN:VCALENDAR") or end < 0:
         raise ImportFormatError(

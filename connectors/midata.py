@@ -14,16 +14,13 @@ bank wrote it (``VIS``, ``Visa purchase``); account = the masked number of an
 ``Account Number:`` preamble line, else None; counterparty, reference None. The format has no
 transaction id, so ``identity`` is None and the importer counts identical rows.
 
-Charset: the stream is read one physical line at a time, so memory stays flat for a
-million-row file. Lines are decoded as UTF-8 until the first line that is not valid UTF-8;
-that line (through ``decode_text``) and every later one are read as Windows-1252, which reads
-ISO-8859-1 text right. For a file that is wholly UTF-8 or wholly Latin-1 this gives the
-same text as ``decode_text`` over the whole file without holding it: a Latin-1 file's lines
-before its first non-ASCII byte are ASCII, which read the same either way, and a lone
-Latin-1 ``£`` (0xA3) is never valid UTF-8, so a ``£`` first seen on line 900,000 still
-switches the decoder there. (Sniffing only a first chunk
-would get that file wrong.) A UTF-8 BOM on the first line is dropped. A line that is neither
-UTF-8 nor Windows-1252 is an error that names the line.
+Charset: the stream is read one physical line at a time through ``TextLines``, so memory
+stays flat for a million-row file, by the one rule in ``connectors/charset.py``: UTF-8 (a
+BOM dropped); a file with no valid multi-byte UTF-8 anywhere is Windows-1252, which reads
+ISO-8859-1 text right (a lone Latin-1 ``£`` first seen on line 900,000 is found by scanning
+ahead, not by sniffing a first chunk); in a UTF-8 file a row holding a byte that is not
+UTF-8 is a ``Rejected`` naming its line, column and file offset (``--skip-bad`` leaves it
+out, every other ``é`` stays an ``é``). A line that is neither is an error naming the line.
 """
 
 from __future__ import annotations
@@ -36,14 +33,14 @@ from collections.abc import Generator, Iterator
 from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
-from connectors.base import Connector, Record, Rejected, decode_text, refuse_nul
+from connectors.base import Connector, Record, Rejected
+from connectors.textlines import TextLines
 from pds.errors import ImportFormatError
 
 HEADER = ("date", "type", "merchant/description", "debit/credit", "balance")
 HEADER_TEXT = "Date,Type,Merchant/Description,Debit/Credit,Balance"
 TRAILER = "arranged overdraft limit"
 MAX_PREAMBLE = 20  # non-blank lines allowed before the header
-MAX_LINE = 1 << 20  # bytes in one physical line
 HINT = "Download the statement again from your bank as a midata (CSV) file."
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _CACHE_LIMIT = 50_000  # distinct date strings remembered (a year has 365)
@@ -71,10 +68,12 @@ class MidataConnector(Connector):
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
-        lines = _text_lines(stream, name)
+        source = TextLines(stream, name, HINT)
+        lines = source.texts()
         delimiter, account, header_line = _read_preamble(lines, name)
+        source.rows_skippable = True
         reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True, strict=True)
-        yield from _rows(reader, header_line, account, name)
+        yield from _rows(reader, header_line, account, name, source)
 
 
 def header_delimiter(line: str) -> str | None:
@@ -93,29 +92,6 @@ def _cells(line: str, delimiter: str) -> list[str]:
         return next(csv.reader([line.strip()], delimiter=delimiter, skipinitialspace=True), [])
     except csv.Error:
         return []
-
-
-def _text_lines(stream: BinaryIO, name: str) -> Iterator[str]:
-    """Physical lines of the stream, each decoded on its own (see the module docstring)."""
-    readline = stream.readline
-    number = 0
-    encoding = "utf-8"
-    while raw := readline(MAX_LINE):
-        number += 1
-        if len(raw) == MAX_LINE and not raw.endswith(b"\n"):
-            raise ImportFormatError(
-                f"{name} line {number}: the line is longer than {MAX_LINE} bytes", hint=HINT
-            )
-        refuse_nul(raw, name, HINT, number)
-        if number == 1:
-            raw = raw.removeprefix(codecs.BOM_UTF8)
-        try:
-            yield raw.decode(encoding)
-        except UnicodeDecodeError:
-            # Not UTF-8, so the file is Windows-1252/Latin-1 from here on; decode_text
-            # decides this line and raises the error if it is neither.
-            encoding = "cp1252"
-            yield decode_text(raw, f"{name} line {number}")
 
 
 def _read_preamble(lines: Iterator[str], name: str) -> tuple[str, str | None, int]:
@@ -145,25 +121,31 @@ def _account_number(line: str) -> str | None:
     return None
 
 
-def _rows(reader: Any, offset: int, account: str | None, name: str) -> Iterator[Record | Rejected]:
+def _rows(
+    reader: Any, offset: int, account: str | None, name: str, source: TextLines
+) -> Iterator[Record | Rejected]:
     """Records from the rows after the header (line ``offset``); csv errors name the line."""
     try:
-        if (yield from _transactions(reader, offset, account)):
+        if (yield from _transactions(reader, offset, account, source)):
             _only_blank_rows(reader, offset, name)
     except csv.Error as exc:
         raise _error(name, offset + reader.line_num, f"not a readable CSV row ({exc})")
 
 
 def _transactions(
-    reader: Any, offset: int, account: str | None
+    reader: Any, offset: int, account: str | None, source: TextLines
 ) -> Generator[Record | Rejected, None, bool]:
     """Yield a Record per row up to the trailer (a Rejected for a row with a bad date,
-    amount, balance or column count); return True if the trailer was seen."""
+    amount, balance or column count, or a byte that is not UTF-8 in a UTF-8 file); return
+    True if the trailer was seen."""
     dates: dict[str, str] = {}  # raw date -> ISO date, so each distinct date is checked once
     previous = 0  # reader.line_num after the previous row
     for row in reader:
         number = offset + previous + 1
         previous = reader.line_num
+        if source.bad and (bad := source.take_bad(number, offset + previous)):
+            yield Rejected(f"line {bad[0]}", bad[1])
+            continue
         width = len(row)
         if width == 6 and not row[5].strip():
             width = 5  # a trailing delimiter

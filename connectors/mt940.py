@@ -5,7 +5,9 @@ text at once with regular expressions (no streaming, memory grows with the file)
 errors do not say which line was wrong. MT940 is simple at the level pds needs: a field
 starts with ``:TAG:`` at the start of a line and runs to the next tag; a statement starts at
 ``:20:`` and ends at a ``-`` line. Read here, one line at a time (``TextLines``: charset,
-NUL, line cap), one statement field at a time, so memory stays flat:
+NUL, line cap), one statement field at a time, so memory stays flat. A byte that is not
+UTF-8 in a UTF-8 file (``connectors/charset.py``) inside a ``:61:`` or its ``:86:`` makes
+that transaction a ``Rejected``; anywhere else it stops the file:
 
 - accepted around the statements: bank header lines (ABN AMRO's ``ABNANL2A`` / ``940``), a
   leading SOH (0x01) and trailing ETX (0x03), and the SWIFT FIN envelope
@@ -78,6 +80,8 @@ class _Field:
     tag: str
     value: str
     line: int
+    end: int = 0  # its last line
+    bad: tuple[int, str] | None = None  # a line with a byte that is not UTF-8, and why
 
 
 @dataclass
@@ -96,13 +100,15 @@ class _Reader:
     def read(self, lines: TextLines) -> Iterator[Record | Rejected]:
         current: _Field | None = None
         junk = 0
+        self.lines = lines
+        lines.rows_skippable = True  # a bad byte in a :61:/:86: rejects that transaction
         for number, raw in lines:
             line, ends = _unwrap(raw)
             match = _TAG.match(line)
             if match:
                 if current:
                     yield from self._field(current)
-                current = _Field(match.group(1), match.group(2), number)
+                current = _Field(match.group(1), match.group(2), number, number)
                 junk = 0
             elif ends:
                 if current:
@@ -114,7 +120,10 @@ class _Reader:
                     what = f":{current.tag}: is longer than {MAX_FIELD:,} characters"
                     raise self._error(current.line, what)
                 current.value += "\n" + line
+                current.end = number
             elif line.strip():
+                if lines.bad and (bad := lines.take_bad(number, number)):
+                    raise self._error(*bad)
                 junk += 1
                 if junk > MAX_JUNK:
                     raise self._error(number, "expected an MT940 field like :20: or :61:")
@@ -127,6 +136,11 @@ class _Reader:
             )
 
     def _field(self, f: _Field) -> Iterator[Record | Rejected]:
+        if self.lines.bad:
+            f.bad = self.lines.take_bad(f.line, f.end)
+            pending = self.statement is not None and self.statement.pending is not None
+            if f.bad is not None and not (f.tag == "61" or (f.tag == "86" and pending)):
+                raise self._error(*f.bad)
         if f.tag == "20":
             yield from self._end()
             self.statement = _Statement()
@@ -187,6 +201,9 @@ class _Reader:
         """A transactions Record; a malformed :61: or one with a bad date is Rejected."""
         st = self.statement
         assert st is not None
+        bad = f.bad or (info.bad if info is not None else None)
+        if bad is not None:  # a byte that is not UTF-8 in a UTF-8 file
+            return _rejected(*bad)
         match = _LINE61.match(f.value.strip(" "))
         if match is None:
             what = f':61: "{show(f.value)}" is not a statement line like 1105240524D9,N192NONREF'

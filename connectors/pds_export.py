@@ -40,6 +40,7 @@ class PdsExportConnector(Connector):
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record]:
         with SafeZip(stream, filename) as archive:
+            archive.expect([n for n in archive.names() if n.endswith(".json")])
             doc = _manifest(archive, filename)
             for category, count in doc["categories"].items():
                 yield from _category(archive, filename, category, count)

@@ -115,13 +115,10 @@ def _route(entry: str) -> Callable[[BinaryIO, str], Iterator[Record | Rejected]]
 
 
 def _parse_zip(stream: BinaryIO, name: str) -> Iterator[Record | Rejected]:
-    found = 0
     with SafeZip(stream, name) as archive:
-        for entry in archive.names():
-            parse = _route(entry)
-            if parse is None:
-                continue
-            found += 1
+        routes = [(entry, parse) for entry in archive.names() if (parse := _route(entry))]
+        archive.expect([entry for entry, _ in routes])  # a bomb is refused before any record
+        for entry, parse in routes:
             with archive.open(entry) as inner:
                 try:
                     for rec in parse(inner, posixpath.basename(entry)):
@@ -130,7 +127,7 @@ def _parse_zip(stream: BinaryIO, name: str) -> Iterator[Record | Rejected]:
                     raise  # already names the archive and the entry
                 except ImportFormatError as exc:
                     raise _within(name, entry, exc) from None
-    if not found:
+    if not routes:
         raise ImportFormatError(
             f"{name}: no Location History, My Activity, contacts or calendar file in the archive",
             hint=HINT,

@@ -1,15 +1,16 @@
-"""Line-by-line text reading for the bank connectors: charset, NUL bytes and line caps.
+"""Line-by-line text reading for the CSV and MT940 connectors: charset, NUL bytes, line caps.
 
-Bank CSV exports and MT940 files are read one physical line at a time, so memory stays flat
-whatever the file's size. Each line is checked before it is decoded:
+Bank CSV exports, midata files and MT940 files are read one physical line at a time, so
+memory stays flat whatever the file's size. Each line is checked before it is decoded:
 
 - a line longer than ``MAX_LINE`` bytes is refused at once (only that much is ever read);
 - a NUL byte is refused: a text export never has one, a spreadsheet or UTF-16 file does;
-- charset ``auto``: a UTF-8 BOM on the first line means the file is UTF-8 and every line must
-  be valid UTF-8. Without a BOM, lines are read as UTF-8 until the first line that is not
-  valid UTF-8; from there on the file is Windows-1252 (which reads ISO-8859-1 text right),
-  unless an earlier line held non-ASCII UTF-8, in which case the file mixes two charsets and
-  is refused. A line that is neither is refused naming the line;
+- charset ``auto``: the rule in ``connectors/charset.py`` (UTF-8; Windows-1252 only for a
+  file with no valid multi-byte UTF-8 anywhere; in a UTF-8 file a byte that is not UTF-8 is
+  refused naming its line, column and file offset). Until the reader says rows may be
+  skipped (``rows_skippable``) such a line stops the file; after that it is kept in
+  ``bad`` for the connector to turn the row it belongs to into a ``Rejected``
+  (``take_bad``), the line read with U+FFFD in place of the bad bytes;
 - a declared charset (``utf-8``, ``iso-8859-1``, ``cp1252``) is used strictly.
 
 Line endings are dropped: ``\\n``, ``\\r\\n`` and the ``\\r\\r\\n`` some Windows exports write.
@@ -21,6 +22,7 @@ import codecs
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from connectors.charset import BadByte, FileCharset, NotText, not_in
 from pds.errors import ImportFormatError
 
 MAX_LINE = 1 << 20  # bytes in one physical line
@@ -41,19 +43,41 @@ class TextLines:
         self.stream = stream
         self.name = name
         self.hint = hint
-        self.decoder = _Decoder(name, hint, encoding)
+        self.declared = None if encoding == "auto" else encoding
+        self.charset = FileCharset(stream)
+        self.rows_skippable = False
+        self.bad: dict[int, str] = {}  # line number -> what is wrong, until taken
 
     def use(self, encoding: str) -> None:
         """Read the following lines in ``encoding`` (``auto`` keeps the current choice)."""
         if encoding != "auto":
-            self.decoder = _Decoder(self.name, self.hint, encoding)
+            self.declared = encoding
+
+    def take_bad(self, first: int, last: int) -> tuple[int, str] | None:
+        """The first bad line from ``first`` to ``last`` and its message (forgetting those)."""
+        found = None
+        for number in range(first, last + 1):
+            message = self.bad.pop(number, None)
+            if message is not None and found is None:
+                found = (number, message)
+        return found
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
+        for number, text in self._read():
+            yield number, text.rstrip("\r\n")
+
+    def texts(self) -> Iterator[str]:
+        """Each line's text with its line ending kept (for ``csv.reader``)."""
+        for _, text in self._read():
+            yield text
+
+    def _read(self) -> Iterator[tuple[int, str]]:
         readline = self.stream.readline
-        name, hint = self.name, self.hint
-        number = 0
+        name, hint, charset = self.name, self.hint, self.charset
+        number = offset = 0
         while raw := readline(MAX_LINE):
             number += 1
+            start, offset = offset, offset + len(raw)
             if len(raw) == MAX_LINE and not raw.endswith(b"\n"):
                 raise _error(name, number, f"the line is longer than {MAX_LINE:,} bytes", hint)
             if b"\x00" in raw:
@@ -62,50 +86,32 @@ class TextLines:
                 raise _error(name, number, what, hint)
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
-                self.decoder.bom()
-            yield number, self.decoder.decode(raw, number).rstrip("\r\n")
+                start += len(codecs.BOM_UTF8)
+                charset.saw_bom()
+            if self.declared is None and (charset.utf8 or raw.isascii()):
+                try:  # the common case, kept fast: nothing left to learn from this line
+                    yield number, raw.decode("utf-8")
+                    continue
+                except UnicodeDecodeError:
+                    pass
+            yield number, self._decode(raw, number, start)
 
-
-class _Decoder:
-    """Decides the charset line by line (see the module docstring)."""
-
-    def __init__(self, name: str, hint: str, encoding: str) -> None:
-        self.name = name
-        self.hint = hint
-        self.encoding = "utf-8" if encoding == "auto" else encoding
-        self.auto = encoding == "auto"
-        self.utf8_seen = False  # a line with non-ASCII UTF-8 was read
-        self.bom_seen = False
-
-    def bom(self) -> None:
-        self.utf8_seen = self.bom_seen = True
-
-    def decode(self, raw: bytes, number: int) -> str:
-        try:
-            text = raw.decode(self.encoding)
-        except UnicodeDecodeError as exc:
-            if not (self.auto and self.encoding == "utf-8") or self.utf8_seen:
-                raise self._invalid(raw, exc, number) from None
-            self.encoding = "cp1252"
+    def _decode(self, raw: bytes, number: int, start: int) -> str:
+        if self.declared is not None:
             try:
-                return raw.decode("cp1252")
-            except UnicodeDecodeError as exc2:
-                raise self._invalid(raw, exc2, number) from None
-        if self.encoding == "utf-8" and not raw.isascii():
-            self.utf8_seen = True
-        return text
-
-    def _invalid(self, raw: bytes, exc: UnicodeDecodeError, number: int) -> ImportFormatError:
-        byte = raw[exc.start]
-        charset = {"utf-8": "UTF-8", "cp1252": "Windows-1252", "iso-8859-1": "ISO-8859-1"}
-        what = f"byte 0x{byte:02X} at column {exc.start + 1} is not valid " + charset.get(
-            self.encoding, self.encoding
-        )
-        if self.auto and self.bom_seen:
-            what += " (the file starts with a UTF-8 byte order mark)"
-        elif self.auto and self.utf8_seen and self.encoding == "utf-8":
-            what += " (earlier lines were UTF-8)"
-        return _error(self.name, number, what, self.hint)
+                return raw.decode(self.declared)
+            except UnicodeDecodeError as exc:
+                what = not_in(self.declared, raw[exc.start], exc.start + 1)
+                raise _error(self.name, number, what, self.hint) from None
+        try:
+            return self.charset.decode(raw, number, start)
+        except BadByte as bad:
+            if not self.rows_skippable or bad.line != number:
+                raise _error(self.name, bad.line, bad.message, self.hint) from None
+            self.bad[number] = bad.message
+            return raw.decode("utf-8", "replace")
+        except NotText as exc:
+            raise _error(self.name, exc.line, exc.message, self.hint) from None
 
 
 def _error(name: str, number: int, what: str, hint: str) -> ImportFormatError:

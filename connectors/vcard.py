@@ -13,7 +13,12 @@ this module does three things vobject does not:
   lines: pds keeps no photos, and a 45 KB base64 photo is most of a card's bytes. Blank
   lines inside a card (Android ends base64 with one) are dropped too.
 
-Each card's bytes are decoded with ``decode_text`` (UTF-8, else Windows-1252). vobject can
+Charset: the rule in ``connectors/charset.py``, checked line by line as the file is read:
+UTF-8; a property with a ``CHARSET=`` parameter (vCard 2.1) whose bytes are not UTF-8 is
+read in that charset; a file with no valid multi-byte UTF-8 anywhere is Windows-1252; in a
+UTF-8 file, a card holding a byte that is not UTF-8 is a ``Rejected`` naming the line,
+column and file offset (``--skip-bad`` leaves that card out, the others keep their
+``é``). vobject can
 fail on hostile input with many exception types; any failure inside it for one card is
 yielded as a ``Rejected`` naming the card and its first line (the cards are delimited before
 vobject sees them, so the next card is still sound): it stops the file unless
@@ -39,7 +44,8 @@ from typing import Any, BinaryIO, ClassVar
 
 import vobject
 
-from connectors.base import Connector, Record, Rejected, decode_text, refuse_nul
+from connectors.base import Connector, Record, Rejected, refuse_nul
+from connectors.charset import LEGACY, BadByte, FileCharset, NotText, declared_codec
 from pds.errors import ImportFormatError
 
 HINT = "Export the address book again as vCard (.vcf)."
@@ -64,17 +70,22 @@ class VcardConnector(Connector):
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Record | Rejected]:
         name = os.path.basename(filename)
         number = 0
-        for first_line, lines in _cards(stream, name):
+        charset = FileCharset(stream)
+        for first_line, lines, bad in _cards(stream, name, charset):
             number += 1
             where = f"card {number} (line {first_line})"
-            card = _read_card(lines, name, where)
+            if bad is not None:
+                yield Rejected(f"card {number} line {bad.line}", bad.message)
+                continue
+            card = _read_card(lines, where, charset)
             yield card if isinstance(card, Rejected) else _record(card, where)
         if number == 0:
             raise ImportFormatError(f"{name}: no BEGIN:VCARD ... END:VCARD card found", hint=HINT)
 
 
-def _physical_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
-    number = 0
+def _physical_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, offset of the line in the file, the line without its ending)."""
+    number = offset = 0
     while line := stream.readline(MAX_LINE + 1):
         number += 1
         if len(line) > MAX_LINE:
@@ -82,23 +93,42 @@ def _physical_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
                 f"{name} line {number}: longer than {MAX_LINE:,} bytes", hint=HINT
             )
         refuse_nul(line, name, HINT, number)
-        yield number, line.rstrip(b"\r\n")
+        yield number, offset, line.rstrip(b"\r\n")
+        offset += len(line)
 
 
-def _cards(stream: BinaryIO, name: str) -> Iterator[tuple[int, list[bytes]]]:
-    """Each card as (its first line number, its logical lines).
+def _cards(
+    stream: BinaryIO, name: str, charset: FileCharset
+) -> Iterator[tuple[int, list[bytes], BadByte | None]]:
+    """Each card as (its first line number, its logical lines, its first byte that is not
+    UTF-8 in a UTF-8 file or None).
 
     Folded lines stay as they are (vobject unfolds them); a quoted-printable soft break
     joins the next line to the value. Pieces are collected in lists and joined once, so a
-    hostile card of many short lines costs linear time.
+    hostile card of many short lines costs linear time. Each physical line is checked
+    against the charset rule as it is read (in its property's ``CHARSET=``, if any).
     """
     card: list[list[bytes]] | None = None
     start = size = 0
     skipping = False  # inside the folded lines of a dropped binary property
     qp = False  # the current property is quoted-printable
-    for number, line in _physical_lines(stream, name):
-        if number == 1:
-            line = line.removeprefix(b"\xef\xbb\xbf")
+    declared: str | None = None  # the current property's CHARSET=
+    bad: BadByte | None = None
+    for number, offset, line in _physical_lines(stream, name):
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line, offset = line[3:], offset + 3
+            charset.saw_bom()
+        if line[:1] not in (b" ", b"\t") and not (qp and card and card[-1][-1].endswith(b"=")):
+            declared = _declared(line)  # a new property
+        if not line.isascii() and not skipping:
+            try:
+                charset.decode(line, number, offset, declared)
+            except BadByte as exc:
+                if exc.line != number or card is None:  # the file is UTF-8 after all
+                    raise ImportFormatError(f"{name} line {exc.line}: {exc.message}", hint=HINT)
+                bad = bad or exc
+            except NotText as exc:
+                raise ImportFormatError(f"{name} line {exc.line}: {exc.message}", hint=HINT)
         upper = line.strip().upper()
         if card is None:
             if upper == b"BEGIN:VCARD":
@@ -132,13 +162,20 @@ def _cards(stream: BinaryIO, name: str) -> Iterator[tuple[int, list[bytes]]]:
                 f"{name} card starting at line {start}: more than {MAX_CARD:,} bytes", hint=HINT
             )
         if upper == b"END:VCARD":
-            yield start, [_repair_qp(b"".join(parts)) for parts in card]
-            card = None
+            yield start, [_repair_qp(b"".join(parts)) for parts in card], bad
+            card, bad = None, None
     if card is not None:
         raise ImportFormatError(
             f"{name} card starting at line {start}: no END:VCARD; the file looks truncated",
             hint=HINT,
         )
+
+
+def _declared(line: bytes) -> str | None:
+    """The text charset a content line's ``CHARSET=`` parameter names, if any."""
+    head = line.split(b":", 1)[0]
+    match = re.search(rb";CHARSET=([A-Za-z0-9._-]+)", head, re.IGNORECASE)
+    return declared_codec(match.group(1).decode("ascii")) if match else None
 
 
 def _property(line: bytes) -> str:
@@ -166,9 +203,9 @@ def _repair_qp(line: bytes) -> bytes:
     return head + sep + value
 
 
-def _read_card(lines: list[bytes], name: str, where: str) -> Any:
+def _read_card(lines: list[bytes], where: str, charset: FileCharset) -> Any:
     """The vobject card, or a Rejected when vobject cannot read it."""
-    text = decode_text(b"\n".join(lines) + b"\n", name)
+    text = "".join(_line_text(line, charset) + "\n" for line in lines)
     try:
         card = vobject.readOne(text, ignoreUnreadable=False)
     except Exception as exc:  # vobject raises many types on hostile input
@@ -178,6 +215,15 @@ def _read_card(lines: list[bytes], name: str, where: str) -> Any:
             shown = child.name if child.name.isprintable() else repr(child.name)
             return Rejected(where, f"not a readable vCard (BEGIN:{shown[:40]} inside a card)")
     return card
+
+
+def _line_text(line: bytes, charset: FileCharset) -> str:
+    """A logical line already checked by ``_cards``: UTF-8, else its ``CHARSET=``, else the
+    file's legacy charset."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode(_declared(line) or charset.legacy or LEGACY, "replace")
 
 
 def _record(card: Any, where: str) -> Record:

@@ -37,6 +37,7 @@ from connectors.base import (
     rejected_message,
 )
 from pds import registry
+from pds.diskfull import reporting_disk_full
 from pds.errors import ImportFormatError, PdsError
 from pds.numbers import describe
 from pds.schemas import CATEGORIES, fast_validator, first_error, schema_for
@@ -303,7 +304,7 @@ def import_file(
         raw = path.open("rb")
     except OSError as exc:
         raise _unreadable(path, exc) from None
-    with raw:
+    with raw, reporting_disk_full(vault.settings.home, "import again", "nothing was imported"):
         stream = _CountingReader(raw, progress)
         try:
             batches = prepare(conn.parse(stream, path.name), path.name, summary, skip_bad)

@@ -86,10 +86,12 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
         raise
 
 
-def end(conn: sqlite3.Connection, statement: str) -> None:
-    """``COMMIT`` or ``ROLLBACK``, then the writer lock released."""
+def end(conn: sqlite3.Connection, statement: str | None) -> None:
+    """``COMMIT`` or ``ROLLBACK`` (None: neither, SQLite already ended the transaction),
+    then the writer lock released."""
     try:
-        conn.execute(statement)
+        if statement is not None:
+            conn.execute(statement)
     finally:
         lock = getattr(conn, "writer_lock", None)
         if lock is not None:

@@ -295,14 +295,14 @@ def test_error_broken_quoting():
 def test_error_not_text():
     expect_error(
         HEADER + b"01/02/2024,VIS,\x81\x8d,1.00,2.00\n",
-        "midata.csv line 2: the file is neither UTF-8 nor Windows-1252 text",
+        "midata.csv line 2: byte 0x81 at column 16 is not valid Windows-1252",
     )
 
 
 def test_error_line_too_long():
     expect_error(
         HEADER + b"x" * (1 << 20),
-        f"midata.csv line 2: the line is longer than {1 << 20} bytes",
+        f"midata.csv line 2: the line is longer than {1 << 20:,} bytes",
     )
 
 

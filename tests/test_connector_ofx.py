@@ -496,7 +496,7 @@ def test_error_investment_statement():
 def test_error_not_text():
     expect_error(
         sgml(ONE.replace(b"Shop", b"\x81")),
-        "bank.ofx: the file is neither UTF-8 nor Windows-1252 text",
+        "bank.ofx line 10: byte 0x81 at column 70 is not valid Windows-1252",
     )
 
 

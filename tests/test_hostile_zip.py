@@ -4,6 +4,7 @@ quickly, with a clear message, in bounded memory, and the vault left as it was."
 from __future__ import annotations
 
 import io
+import random
 import struct
 import time
 import tracemalloc
@@ -230,3 +231,87 @@ def test_first_entry_name_from_the_head() -> None:
     assert first_entry_name(data[:4096]) == "apple_health_export/export.xml"
     assert first_entry_name(b"PK\x03\x04short") is None
     assert first_entry_name(b"not a zip") is None
+
+
+_LOCATION = (
+    b'{"timestampMs":"1500000000000","latitudeE7":376955289,"longitudeE7":-1224186700,'
+    b'"accuracy":20,"source":"WIFI"},'
+)
+
+
+@pytest.fixture(scope="module")
+def takeout_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A well-formed Takeout zip of about 1 MB: Location History JSON, every element valid,
+    that inflates to 300 MiB (0.7 s to make)."""
+    path = tmp_path_factory.mktemp("bomb") / "takeout-bomb.zip"
+    chunk = _LOCATION * ((1 << 20) // len(_LOCATION) + 1)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        entry = "Takeout/Location History/Records.json"
+        with z.open(entry, "w", force_zip64=True) as out:
+            out.write(b'{"locations":[')
+            for _ in range(300):
+                out.write(chunk)
+            out.write(_LOCATION[:-1] + b"]}")
+    return path
+
+
+def _wal(vault: Vault) -> int:
+    wal = vault.settings.db_path.with_name(vault.settings.db_path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_well_formed_takeout_bomb_is_refused_before_anything_is_written(
+    vault: Vault, takeout_bomb: Path
+) -> None:
+    assert takeout_bomb.stat().st_size < 2 << 20
+    before = (vault.status()["records"], vault.sources(), _wal(vault))
+    entries = vault.conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+    for _ in range(2):  # the first time and the next
+        start = time.process_time()
+        with pytest.raises(ImportFormatError) as exc:
+            import_file(vault, takeout_bomb)
+        seconds = time.process_time() - start
+        assert exc.value.message == (
+            "takeout-bomb.zip Takeout/Location History/Records.json: decompresses to more than "
+            "100 times its compressed size; this looks like a zip bomb and pds stops reading"
+        )
+        assert seconds < 1.0  # measured 0.01 s; it was minutes, reading up to the cap
+        assert (vault.status()["records"], vault.sources(), _wal(vault)) == before
+        assert vault.conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == entries
+
+
+def test_a_bomb_after_a_good_entry_is_refused_before_the_first_record() -> None:
+    from connectors.takeout import TakeoutConnector
+
+    rng = random.Random(7)
+    titles = ",".join(
+        f'{{"header":"Search","title":"{rng.randbytes(48).hex()}",'
+        f'"time":"2019-05-30T05:17:16.626Z"}}'
+        for _ in range(20_000)
+    ).encode()
+    data = make_zip(
+        {
+            "Takeout/My Activity/Search/My Activity.json": b"[" + titles + b"]",
+            "Takeout/My Activity/Maps/My Activity.json": b"[" + b" " * (100 << 20) + b"]",
+        }
+    )
+    assert 100 * 2**20 / len(data) < 100  # the archive as a whole is within the ratio
+    records = TakeoutConnector().parse(io.BytesIO(data), "takeout-2.zip")
+    start = time.process_time()
+    with pytest.raises(ImportFormatError) as exc:
+        next(records)  # not one record of the good entry comes out first
+    assert time.process_time() - start < 0.5
+    assert exc.value.message == (
+        "takeout-2.zip Takeout/My Activity/Maps/My Activity.json: decompresses to more than "
+        "100 times its compressed size; this looks like a zip bomb and pds stops reading"
+    )
+
+
+def test_declared_total_refused_when_the_archive_is_opened() -> None:
+    entries = {f"Takeout/{i}.bin": b" " * (512 << 10) for i in range(40)}
+    with pytest.raises(ImportFormatError) as exc:
+        SafeZip(io.BytesIO(make_zip(entries)), "x.zip")  # nothing read yet
+    assert exc.value.message == (
+        "x.zip Takeout/4.bin: decompresses to more than 100 times its compressed size; "
+        "this looks like a zip bomb and pds stops reading"
+    )

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
+from pds.diskfull import DiskFull, database_folder, is_disk_full
 from pds.errors import NotFound, PdsError, ValidationError
 from pds.locking import begin_immediate, end
 from pds.words import plural
@@ -288,16 +289,19 @@ class AuditLog:
             try:
                 indexes = [self._append(p.data, p.leaf) for p in batch]
             except BaseException:
-                end(conn, "ROLLBACK")
+                end(conn, "ROLLBACK" if conn.in_transaction else None)  # a full disk ends it
                 raise
             end(conn, "COMMIT")
         except BaseException as exc:
             self._acc = None
             if conn.in_transaction:  # a failed COMMIT can leave it open
                 end(conn, "ROLLBACK")
+            error = DiskFull(database_folder(conn)) if is_disk_full(exc) else exc
             for p in batch:
-                p.error = exc
-            raise
+                p.error = error
+            if error is exc:
+                raise
+            raise error from None
         for p, index in zip(batch, indexes, strict=True):
             p.index = index
 
@@ -360,7 +364,7 @@ class AuditLog:
             result = self.latest_checkpoint()
         except BaseException:
             if own:
-                end(conn, "ROLLBACK")
+                end(conn, "ROLLBACK" if conn.in_transaction else None)
             self._acc = None
             raise
         if own:

@@ -46,6 +46,7 @@ from typing import IO, TYPE_CHECKING, Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from pds.diskfull import reporting_disk_full
 from pds.errors import PdsError
 from pds.schemas import SCHEMAS
 
@@ -237,13 +238,15 @@ def export_to(vault: Vault, target: Path | None) -> tuple[Path, dict[str, int]]:
         raise _taken(target)
     if not target.parent.is_dir():
         raise ExportError(f"there is no directory {target.parent}", hint="Create it first.")
-    fd, tmp = tempfile.mkstemp(prefix=".pds-export-", suffix=".part", dir=target.parent)
+    with reporting_disk_full(target.parent, "export again", "no export was written"):
+        fd, tmp = tempfile.mkstemp(prefix=".pds-export-", suffix=".part", dir=target.parent)
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            found = write_zip(vault, fh, created_at)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with reporting_disk_full(target.parent, "export again", "no export was written"):
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                found = write_zip(vault, fh, created_at)
+                fh.flush()
+                os.fsync(fh.fileno())
         _place(tmp, target)
         try:
             audit(vault, found)

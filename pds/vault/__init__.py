@@ -15,6 +15,7 @@ import sqlite_utils
 from pds.audit.checkpoint import verifier_key
 from pds.audit.log import AuditLog, make_entry
 from pds.audit.verify import VaultSource
+from pds.diskfull import reporting_disk_full
 from pds.errors import (
     BackupError,
     ConfigError,
@@ -445,11 +446,16 @@ class Vault:
             dest = sqlite3.connect(target)
         except sqlite3.Error as exc:
             raise BackupError(f"cannot write a backup to {target}: {exc}") from None
-        self.audit("backup", actor="owner")
         try:
-            self.conn.backup(dest)
-        finally:
+            with reporting_disk_full(self.settings.home, "back up again", "no backup was made"):
+                self.audit("backup", actor="owner")
+            with reporting_disk_full(target.parent, "back up again", "no backup was written"):
+                self.conn.backup(dest)
+        except BaseException:
             dest.close()
+            target.unlink(missing_ok=True)  # never leave half a backup behind
+            raise
+        dest.close()
         target.chmod(0o600)
         return target
 
@@ -483,7 +489,8 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
         settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         dest = dbmod.connect(settings.db_path)
         try:
-            src.backup(dest)
+            with reporting_disk_full(settings.home, "restore again", "the vault is as it was"):
+                src.backup(dest)
         finally:
             dest.close()
     finally:

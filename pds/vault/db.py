@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from pds.diskfull import DiskFull, database_folder, is_disk_full
 from pds.errors import SchemaTooNew, VaultNotFound
 from pds.locking import WriterLock, begin_immediate, end
 
@@ -323,14 +324,28 @@ def migrate(conn: sqlite3.Connection) -> None:
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (also KeyboardInterrupt);
-    queued on the vault's writer lock (``pds.locking``)."""
+    queued on the vault's writer lock (``pds.locking``).
+
+    A full disk (SQLITE_FULL, in a statement or at COMMIT) makes SQLite roll the
+    transaction back itself; then there is nothing left to roll back, and the error is
+    raised as ``DiskFull`` naming the vault's folder (``pds.diskfull``)."""
     begin_immediate(conn)
     try:
-        yield conn
-    except BaseException:
-        end(conn, "ROLLBACK")
-        raise
-    end(conn, "COMMIT")
+        try:
+            yield conn
+        except BaseException:
+            end(conn, "ROLLBACK" if conn.in_transaction else None)
+            raise
+        try:
+            end(conn, "COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # a COMMIT that failed leaves it open
+                end(conn, "ROLLBACK")
+            raise
+    except (sqlite3.Error, OSError) as exc:
+        if not is_disk_full(exc) or isinstance(exc, DiskFull):
+            raise
+        raise DiskFull(database_folder(conn)) from None
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from flask import Blueprint, render_template, request
 from werkzeug.utils import secure_filename
 
 from pds import registry
+from pds.diskfull import reporting_disk_full
 from pds.errors import NotFound, PdsError
 from pds.schemas import CATEGORIES
 from pds.web import security
@@ -155,9 +156,10 @@ def upload() -> Any:
     name = secure_filename(Path(upload.filename.replace("\\", "/")).name) or "upload"
     with tempfile.TemporaryDirectory(prefix="pds-upload-") as folder:
         path = Path(folder) / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(upload.stream, out, 1 << 20)
         try:
+            full = reporting_disk_full(path.parent.parent, "import again", "nothing was imported")
+            with full, path.open("wb") as out:
+                shutil.copyfileobj(upload.stream, out, 1 << 20)
             summary = import_upload(path, connector, skip_bad)
         except PdsError as exc:
             return _import_page(exc.status if exc.status < 500 else 400, exc=exc)

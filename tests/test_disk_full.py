@@ -212,17 +212,21 @@ def test_access_log_entry_on_a_full_vault(vault: Vault) -> None:
     """The access log's own commits (the API's and web's entries) say it too."""
     pages = vault.conn.execute("PRAGMA page_count").fetchone()[0]
     vault.conn.execute(f"PRAGMA max_page_count={pages}")
-    written = 0
-    with pytest.raises(DiskFull) as exc:
+    written = [0]
+
+    def fill() -> None:
         for _ in range(10_000):
             vault.audit("backup", actor="owner")
-            written += 1
+            written[0] += 1
+
+    with pytest.raises(DiskFull) as exc:
+        fill()
     assert exc.value.message == (
         f"the disk holding {vault.settings.home} is full; free some space and try again "
         "(nothing was changed)"
     )
     entries = vault.conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]
-    assert entries == 1 + written  # vault.init, then each entry that fitted; not the last
+    assert entries == 1 + written[0]  # vault.init, then each entry that fitted; not the last
     assert not vault.conn.in_transaction
     vault.conn.execute("PRAGMA max_page_count=1073741823")
     vault.audit("backup", actor="owner")

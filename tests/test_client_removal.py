@@ -10,6 +10,7 @@ import pytest
 from pds.app import create_app
 from pds.cli import cli
 from pds.crm import propagation
+from pds.crm import receipts as rmod
 from pds.errors import ConfigError
 from pds.oauth import admin, store
 from pds.settings import load_settings
@@ -95,7 +96,7 @@ def test_removing_a_business_ends_its_grants_tokens_and_webhooks(kit, vault) -> 
         == 0
     )
     assert count(vault, "SELECT count(*) FROM subscriptions WHERE deleted_at IS NULL") == 1
-    assert count(vault, "SELECT count(*) FROM receipts") == receipts  # as a revocation
+    assert count(vault, "SELECT count(*) FROM receipts") == receipts + 2  # one per grant ended
     removed = store.get_client(vault.conn, client_id)
     assert removed.removed_at is not None
     assert removed.secret_hash is None
@@ -285,3 +286,39 @@ def test_pds_open_registration_refuses_a_guess() -> None:
         load_settings({"PDS_OPEN_REGISTRATION": "maybe"})
     assert caught.value.message == "PDS_OPEN_REGISTRATION='maybe' is neither on nor off"
     assert caught.value.hint == "Set PDS_OPEN_REGISTRATION to 1 (on) or 0 (off)."
+
+
+def test_removing_a_business_issues_one_withdraw_receipt_per_grant_it_ends(kit, vault) -> None:
+    from pds.audit.verify import verify as verify_log
+
+    client_id, _, _ = business(kit, "Shady Lender", 3)
+    other_id, _, _ = business(kit, "Acme Bank", 1)
+    admin.revoke_grant(vault, 2)  # ended before: it keeps its one withdraw receipt
+    first = rmod.latest(vault.conn, 2)
+    log_size = vault.log.size()
+    removal = admin.remove_client(vault, client_id)
+    assert removal.grants == [1, 3]
+    key = rmod.public_key(rmod.signing_jwk(vault))
+    kinds = {g: [r.kind for r in rmod.for_grant(vault.conn, g)] for g in (1, 2, 3, 4)}
+    assert kinds == {
+        1: ["grant", "withdraw"],
+        2: ["grant", "withdraw"],
+        3: ["grant", "withdraw"],
+        4: ["grant"],
+    }
+    assert rmod.latest(vault.conn, 2) == first
+    for grant_id in (1, 3):
+        grant = store.get_grant(vault.conn, grant_id)
+        withdraw = rmod.latest(vault.conn, grant_id)
+        claims = rmod.verify(withdraw.jws, key)
+        assert withdraw.created_at == grant.revoked_at
+        assert (claims["pds"]["grant_id"], claims["pds"]["client_id"]) == (grant_id, client_id)
+        assert claims["pds"]["withdrawn_at"] == grant.revoked_at
+        assert claims["pds"]["withdrawn_reason"] == "the owner removed the business"
+        assert claims["services"][0]["purposes"][0]["termination"] == (
+            f"ended at {grant.revoked_at}: the grant was revoked"
+        )
+    # still one audit entry, and the log verifies
+    assert [e["action"] for e in entries(vault)[log_size:]] == ["client.remove"]
+    assert verify_log(vault.log_source()).ok
+    assert store.get_client(vault.conn, other_id).removed_at is None

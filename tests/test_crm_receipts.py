@@ -368,3 +368,199 @@ def test_narrowing_by_policy_issues_a_new_receipt(kit) -> None:
     resp = kit.http.get("/api/v1/grant/receipt", headers=bearer(refreshed.json["access_token"]))
     assert resp.json["kind"] == "narrow"
     assert resp.json["receipt"] == found[-1].jws
+
+
+def _withdrawn(vault: Vault, grant_id: int) -> list[rmod.StoredReceipt]:
+    return [r for r in rmod.for_grant(vault.conn, grant_id) if r.kind == "withdraw"]
+
+
+def _log_verifies(vault: Vault) -> None:
+    from pds.audit.verify import verify as verify_log
+
+    assert verify_log(vault.log_source()).ok
+
+
+def test_revoking_a_grant_issues_one_withdraw_receipt(kit, granted) -> None:
+    from .oauth_kit import csrf
+
+    vault = kit.vault
+    grant = granted["grant"]
+    key = rmod.public_key(rmod.signing_jwk(vault))
+    given = rmod.verify(rmod.for_grant(vault.conn, grant.id)[0].jws, key)
+    page = kit.http.get(f"/grants/{grant.id}/revoke")
+    done = kit.http.post(f"/grants/{grant.id}/revoke", data={"csrf_token": csrf(page.text)})
+    assert done.status_code == 303
+    revoked = store.get_grant(vault.conn, grant.id)
+    found = rmod.for_grant(vault.conn, grant.id)
+    assert [r.kind for r in found] == ["grant", "withdraw"]
+    withdraw = found[-1]
+    assert withdraw.created_at == revoked.revoked_at
+    claims = rmod.verify(withdraw.jws, key)
+    expected = json.loads(json.dumps(given))
+    expected["consentTimestamp"] = _epoch(revoked.revoked_at)
+    expected["consentReceiptID"] = withdraw.receipt_id
+    expected["services"][0]["purposes"][0]["termination"] = (
+        f"ended at {revoked.revoked_at}: the grant was revoked"
+    )
+    expected["pds"]["withdrawn_at"] = revoked.revoked_at
+    expected["pds"]["withdrawn_reason"] = "revoked by the owner"
+    assert claims == expected
+    assert rmod.summary(claims)["withdrawn_at"] == revoked.revoked_at
+    assert rmod.summary(given)["withdrawn_at"] is None
+    # the newest receipt is the withdraw one, on the web; the revoked token cannot fetch it
+    assert rmod.latest(vault.conn, grant.id) == withdraw
+    assert kit.http.get(f"/grants/{grant.id}/receipt").text == withdraw.jws + "\n"
+    resp = kit.http.get("/api/v1/grant/receipt", headers=bearer(granted["token"]))
+    assert resp.status_code == 401
+    # revoking again issues nothing more
+    again = kit.http.post(f"/grants/{grant.id}/revoke", data={"csrf_token": csrf(page.text)})
+    assert again.status_code == 422
+    assert rmod.revoke(vault, grant.id, "again") is None
+    assert len(_withdrawn(vault, grant.id)) == 1
+    assert [a for a, _ in kit.audit_actions()].count("grant.revoke") == 1
+    _log_verifies(vault)
+
+
+def test_withdraw_receipts_are_per_grant_and_only_for_revoked_grants(vault: Vault) -> None:
+    from pds.oauth import admin
+    from pds.oauth.access import parse_request
+
+    client, _ = admin.add_client(vault, "Acme", ["https://a.example/cb"])
+    grants = [
+        store.create_grant(vault.conn, client.client_id, parse_request(scope, None))
+        for scope in ("read:energy", "read:transactions")
+    ]
+    with pytest.raises(ValueError, match="a 'withdraw' receipt for grant 1 revoked at None"):
+        rmod.issue(vault, grants[0], "withdraw")
+    for g in grants:
+        admin.revoke_grant(vault, g.id)
+    key = rmod.signing_jwk(vault)
+    bodies = [rmod.verify(_withdrawn(vault, g.id)[0].jws, key) for g in grants]
+    assert [(b["pds"]["grant_id"], b["pds"]["scope"]) for b in bodies] == [
+        (1, "read:energy"),
+        (2, "read:transactions"),
+    ]
+    assert bodies[0]["consentReceiptID"] != bodies[1]["consentReceiptID"]
+    with pytest.raises(ValueError, match="a 'narrow' receipt for grant 1 revoked at 20"):
+        rmod.issue(vault, store.get_grant(vault.conn, 1), "narrow")
+    # the schema wants a withdraw receipt's two fields together, the time as pds writes it
+    for change, message in (
+        (
+            lambda p: p.pop("withdrawn_reason"),
+            "pds.withdrawn_reason: Missing data: a withdraw "
+            "receipt carries withdrawn_at and withdrawn_reason.",
+        ),
+        (lambda p: p.update(withdrawn_at="yesterday"), "pds.withdrawn_at: Not a valid datetime."),
+    ):
+        body = json.loads(json.dumps(bodies[0]))
+        change(body["pds"])
+        with pytest.raises(rmod.ReceiptError) as err:
+            rmod.verify(rmod.sign(key, body), key)
+        assert err.value.message == f"the receipt's claims are not a consent receipt: {message}"
+    _log_verifies(vault)
+
+
+def test_cli_shows_and_verifies_a_withdraw_receipt(
+    runner, initialised: Path, tmp_path: Path
+) -> None:
+    from pds.oauth import admin
+    from pds.oauth.access import parse_request
+    from pds.settings import Settings
+
+    from .conftest import PASSPHRASE
+
+    with Vault.open(Settings(home=initialised), PASSPHRASE) as v:
+        client, _ = admin.add_client(v, "Acme", ["https://a.example/cb"])
+        grant = store.create_grant(v.conn, client.client_id, parse_request("read:energy", None))
+        rmod.issue(v, grant)
+        revoked = admin.revoke_grant(v, grant.id)
+        withdraw = rmod.latest(v.conn, grant.id)
+    shown = runner.invoke(cli, ["receipts", "show", str(grant.id), "--json"])
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.output)
+    assert (info["kind"], info["receipt"], info["issued_at"]) == (
+        "withdraw",
+        withdraw.jws,
+        revoked.revoked_at,
+    )
+    out = tmp_path / "receipt.jws"
+    out.write_text(withdraw.jws)
+    checked = runner.invoke(cli, ["receipts", "verify", str(out)])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.splitlines()[:3] == [
+        f"Valid consent receipt {withdraw.receipt_id} (grant {grant.id}).",
+        "  controller:  Acme",
+        f"  withdrawn:   {revoked.revoked_at} (revoked by the owner)",
+    ]
+    assert f"  termination: ended at {revoked.revoked_at}: the grant was revoked" in (
+        checked.output.splitlines()
+    )
+
+
+DENY_TX = """
+[[rule]]
+id = "tx-stay-home"
+kind = "deny-category"
+category = "transactions"
+"""
+
+
+def test_revocation_by_policy_issues_one_withdraw_receipt(kit) -> None:
+    from pds.app import current_policies
+
+    client_id, secret = kit.add_client("Acme Bank")
+    tok = kit.tokens(client_id, secret, scope="read:transactions")
+    grant = store.list_grants(kit.vault.conn)[-1]
+    folder = kit.vault.settings.home / "policies"
+    folder.mkdir(exist_ok=True)
+    (folder / "mine.toml").write_text(DENY_TX, encoding="utf-8")
+    with kit.app.app_context():
+        current_policies().check_every = 0
+    for _ in range(2):  # the second refresh finds the grant revoked: nothing more
+        refused = kit.token(
+            client_id, secret, grant_type="refresh_token", refresh_token=tok["refresh_token"]
+        )
+        assert refused.status_code == 400
+    found = rmod.for_grant(kit.vault.conn, grant.id)
+    assert [r.kind for r in found] == ["grant", "withdraw"]
+    claims = rmod.verify(found[-1].jws, rmod.signing_jwk(kit.vault))
+    revoked = store.get_grant(kit.vault.conn, grant.id)
+    assert claims["pds"]["withdrawn_at"] == revoked.revoked_at
+    assert claims["pds"]["withdrawn_reason"] == (
+        'policy: rule "tx-stay-home": transactions data never leaves this vault'
+    )
+    assert claims["consentTimestamp"] == _epoch(revoked.revoked_at)
+    _log_verifies(kit.vault)
+
+
+def test_a_business_ending_its_grant_gets_a_withdraw_receipt(kit) -> None:
+    from .oauth_kit import basic
+
+    client_id, secret = kit.add_client("Acme Bank")
+    ended = kit.tokens(client_id, secret, scope="read:transactions")
+    replayed = kit.tokens(client_id, secret, scope="read:energy")
+    for _ in range(2):  # revoking its refresh token twice: one receipt
+        rev = kit.http.post(
+            "/oauth/revoke",
+            data={"token": ended["refresh_token"], "token_type_hint": "refresh_token"},
+            headers=basic(client_id, secret),
+        )
+        assert rev.status_code == 200
+    first = kit.token(
+        client_id, secret, grant_type="refresh_token", refresh_token=replayed["refresh_token"]
+    )
+    assert first.status_code == 200
+    for _ in range(2):  # a replayed refresh token ends the grant; replaying again: nothing
+        again = kit.token(
+            client_id, secret, grant_type="refresh_token", refresh_token=replayed["refresh_token"]
+        )
+        assert again.status_code == 400
+    reasons = []
+    for grant in store.list_grants(kit.vault.conn, include_inactive=True):
+        found = rmod.for_grant(kit.vault.conn, grant.id)
+        assert [r.kind for r in found] == ["grant", "withdraw"]
+        claims = rmod.verify(found[-1].jws, rmod.signing_jwk(kit.vault))
+        assert claims["pds"]["withdrawn_at"] == grant.revoked_at
+        reasons.append(claims["pds"]["withdrawn_reason"])
+    assert reasons == ["refresh token revoked by client", "refresh token replayed"]
+    _log_verifies(kit.vault)

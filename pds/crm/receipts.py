@@ -19,10 +19,16 @@ log's origin ``pds.vault/...``.
 stable for one business and different for every other, so receipts cannot be joined across
 businesses, and it never names the person.
 
-Life cycle: a receipt is issued in the transaction that creates the grant (``kind`` grant)
-and another each time the owner's policies narrow it (``kind`` narrow). Revocation issues no
-new receipt: the receipt's ``termination`` says the owner may withdraw consent at any time,
-and the revocation itself is in the grant (``revoked_at``) and the access log.
+Life cycle: a receipt is issued in the transaction that creates the grant (``kind`` grant),
+another each time the owner's policies narrow it (``kind`` narrow), and a last one in the
+transaction that ends it (``kind`` withdraw, by :func:`revoke`): whoever ends it -- the
+owner revoking it or removing the business, a policy that allows none of it, the business
+revoking its refresh token, a replayed code or refresh token -- consent has ended, and the
+business holds a signed statement saying when and why. A withdraw receipt carries the
+grant's last state, ``consentTimestamp`` the time it ended, the purposes' ``termination``
+saying so, and ``withdrawn_at`` and ``withdrawn_reason`` (the revoke reason, never record
+contents) in the ``pds`` object. A grant that merely expires gets none: its receipts
+already name the expiry.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from joserfc import jws
 from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OKPKey
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.errors import NotFound, PdsError
@@ -57,7 +63,7 @@ JURISDICTION = "GB"
 LANGUAGE = "en"
 COLLECTION_METHOD = "OAuth 2.0 consent page of the person's own pds vault"
 SENSITIVE = {"health": "health data (GDPR Art. 9)"}
-KINDS = ("grant", "narrow")
+KINDS = ("grant", "narrow", "withdraw")
 
 
 class ReceiptError(PdsError, ValueError):
@@ -166,6 +172,13 @@ def claims(vault: Vault, grant: store.Grant, receipt_id: str, at: int) -> dict[s
     key = signing_jwk(vault)
     spi = [SENSITIVE[c] for c in grant.access.categories if c in SENSITIVE]
     purpose = grant.purpose or "dpv:Purpose"
+    ended: dict[str, Any] = {}
+    termination = (
+        f"at {store.iso(grant.expires_at)}, or earlier when the person revokes the grant in pds"
+    )
+    if grant.revoked_at is not None:  # a withdraw receipt: consent ended then
+        ended = {"withdrawn_at": grant.revoked_at, "withdrawn_reason": grant.revoked_reason}
+        termination = f"ended at {grant.revoked_at}: the grant was revoked"
     return {
         "version": VERSION,
         "jurisdiction": JURISDICTION,
@@ -187,8 +200,7 @@ def claims(vault: Vault, grant: store.Grant, receipt_id: str, at: int) -> dict[s
                         "consentType": "EXPLICIT",
                         "piiCategory": _pii_categories(grant),
                         "primaryPurpose": True,
-                        "termination": f"at {store.iso(grant.expires_at)}, or earlier when "
-                        "the person revokes the grant in pds",
+                        "termination": termination,
                         "thirdPartyDisclosure": purpose == "dpv:SellDataToThirdParties",
                         "thirdPartyName": "",
                     }
@@ -203,6 +215,7 @@ def claims(vault: Vault, grant: store.Grant, receipt_id: str, at: int) -> dict[s
             "scope": grant.scope,
             "authorization_details": grant.access.authorization_details(),
             "expires_at": store.iso(grant.expires_at),
+            **ended,
         },
     }
 
@@ -233,6 +246,25 @@ class _ControllerSchema(Schema):
     contact = fields.String(required=True)
 
 
+class _PdsSchema(Schema):
+    """The ``pds`` extension; a withdraw receipt's two fields come together."""
+
+    class Meta:
+        unknown = "include"
+
+    withdrawn_at = fields.DateTime(format="%Y-%m-%dT%H:%M:%SZ")
+    withdrawn_reason = fields.String()
+
+    @validates_schema
+    def _both(self, data: dict[str, Any], **_: Any) -> None:
+        if ("withdrawn_at" in data) != ("withdrawn_reason" in data):
+            missing = "withdrawn_reason" if "withdrawn_at" in data else "withdrawn_at"
+            raise MarshmallowError(
+                "Missing data: a withdraw receipt carries withdrawn_at and withdrawn_reason.",
+                missing,
+            )
+
+
 class ReceiptClaimsSchema(Schema):
     """The fields a pds consent receipt must carry (Kantara CR v1.1, plus ``pds``)."""
 
@@ -256,7 +288,7 @@ class ReceiptClaimsSchema(Schema):
     )
     sensitive = fields.Boolean(required=True)
     spiCat = fields.List(fields.String(), required=True)
-    pds = fields.Dict(required=True)
+    pds = fields.Nested(_PdsSchema, required=True)
 
 
 # -- issue and store ------------------------------------------------------------------------
@@ -270,11 +302,17 @@ def sign(key: OKPKey, body: dict[str, Any]) -> str:
 
 
 def issue(vault: Vault, grant: store.Grant, kind: str = "grant") -> StoredReceipt:
-    """Sign and store a receipt for ``grant`` (joins the caller's transaction)."""
+    """Sign and store a receipt for ``grant`` (joins the caller's transaction); ``withdraw``
+    is the receipt of a revoked grant, and only of one."""
     if kind not in KINDS:
         raise ValueError(f"unknown receipt kind {kind!r}")
+    if (kind == "withdraw") != (grant.revoked_at is not None):
+        raise ValueError(f"a {kind!r} receipt for grant {grant.id} revoked at {grant.revoked_at}")
     receipt_id = str(uuid.uuid4())
-    at = _epoch(grant.created_at) if kind == "grant" else store.now()
+    if kind == "narrow":
+        at = store.now()
+    else:
+        at = _epoch(grant.revoked_at if grant.revoked_at is not None else grant.created_at)
     token = sign(signing_jwk(vault), claims(vault, grant, receipt_id, at))
     created = store.iso(at)
     row = vault.conn.execute(
@@ -283,6 +321,15 @@ def issue(vault: Vault, grant: store.Grant, kind: str = "grant") -> StoredReceip
         (grant.id, receipt_id, kind, token, created),
     ).fetchone()
     return StoredReceipt(row[0], grant.id, receipt_id, kind, token, created)
+
+
+def revoke(vault: Vault, grant_id: int, reason: str) -> StoredReceipt | None:
+    """End a grant and every token of it (``store.revoke_grant``) and issue its withdraw
+    receipt, in the caller's transaction; None (and nothing issued) if it had already ended.
+    Every revocation goes through here, so every grant that ends has a withdraw receipt."""
+    if not store.revoke_grant(vault.conn, grant_id, reason):
+        return None
+    return issue(vault, store.get_grant(vault.conn, grant_id), "withdraw")
 
 
 def _epoch(iso: str) -> int:
@@ -385,4 +432,6 @@ def summary(body: dict[str, Any]) -> dict[str, Any]:
         "pii_categories": purpose["piiCategory"],
         "termination": purpose["termination"],
         "grant_id": body["pds"].get("grant_id"),
+        "withdrawn_at": body["pds"].get("withdrawn_at"),
+        "withdrawn_reason": body["pds"].get("withdrawn_reason"),
     }

@@ -51,7 +51,7 @@ def register(cli: click.Group) -> None:
 
     @cli.group()
     def receipts() -> None:
-        """Signed consent receipts: one per grant (and one more per narrowing)."""
+        """Signed consent receipts: one per grant, one more per narrowing, one when it ends."""
 
     @receipts.command("show")
     @click.argument("grant_id", type=WholeNumber(1))
@@ -108,7 +108,10 @@ def register(cli: click.Group) -> None:
             return
         click.echo(f"Valid consent receipt {info['receipt_id']} (grant {info['grant_id']}).")
         click.echo(f"  controller:  {info['controller']}")
-        click.echo(f"  given at:    {info['consent_timestamp']}")
+        if info["withdrawn_at"] is None:
+            click.echo(f"  given at:    {info['consent_timestamp']}")
+        else:  # a withdraw receipt: consent ended then
+            click.echo(f"  withdrawn:   {info['withdrawn_at']} ({info['withdrawn_reason']})")
         click.echo(f"  purpose:     {info['purpose']}")
         click.echo(f"  data:        {'; '.join(info['pii_categories'])}")
         click.echo(f"  termination: {info['termination']}")

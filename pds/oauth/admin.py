@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pds.crm import receipts
 from pds.errors import NotFound, ValidationError
 from pds.oauth import store
 from pds.oauth.display import unsafe_name
@@ -60,7 +61,8 @@ def list_grants(vault: Vault, *, include_inactive: bool = False) -> list[store.G
 
 
 def revoke_grant(vault: Vault, grant_id: int) -> store.Grant:
-    """Revoke a grant: its live tokens fail on their next call, its refresh token is dead."""
+    """Revoke a grant: its live tokens fail on their next call, its refresh token is dead,
+    and its withdraw receipt is issued."""
     grant = store.get_grant(vault.conn, grant_id)
     if grant.revoked_at is not None:
         raise ValidationError(
@@ -68,7 +70,7 @@ def revoke_grant(vault: Vault, grant_id: int) -> store.Grant:
             hint="See the active ones with `pds grants list`.",
         )
     with transaction(vault.conn):
-        store.revoke_grant(vault.conn, grant_id, "revoked by the owner")
+        receipts.revoke(vault, grant_id, "revoked by the owner")
         vault.audit(
             "grant.revoke",
             actor="owner",
@@ -96,15 +98,15 @@ def removal_preview(vault: Vault, client_id: str) -> Removal:
 
 
 def remove_client(vault: Vault, client_id: str) -> Removal:
-    """Remove a business: its grants are revoked (so every token dies), its webhook
-    subscriptions stop, its authorization codes go, and the OAuth endpoints no longer know
-    it. Its row stays, marked removed, for the grants, receipts and log that name it. One
-    ``client.remove`` audit entry, in the same transaction."""
+    """Remove a business: its grants are revoked (so every token dies; one withdraw
+    receipt each), its webhook subscriptions stop, its authorization codes go, and the OAuth
+    endpoints no longer know it. Its row stays, marked removed, for the grants, receipts and
+    log that name it. One ``client.remove`` audit entry, in the same transaction."""
     with transaction(vault.conn) as conn:
         client = _removable(vault, client_id)
         grants = _open_grants(vault, client_id)
         for grant_id in grants:
-            store.revoke_grant(conn, grant_id, "the owner removed the business")
+            receipts.revoke(vault, grant_id, "the owner removed the business")
         conn.execute(
             "UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL",
             (store.now(), client_id),

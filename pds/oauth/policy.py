@@ -173,7 +173,9 @@ def enforce_on_refresh(
         expires_at = min(expires_at, _created_ts(grant) + view.access.expires_in)
     if view.access is None or expires_at <= int(now.timestamp()):
         reason = view.reason
-        store.revoke_grant(conn, grant.id, f"policy: {reason}")
+        from pds.crm import receipts  # its withdraw receipt
+
+        receipts.revoke(vault, grant.id, f"policy: {reason}")
         vault.audit(
             "grant.revoke",
             actor=actor,

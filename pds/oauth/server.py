@@ -44,6 +44,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask
 from flask import request as flask_request
 
+from pds.crm import receipts
 from pds.errors import ConfigError
 from pds.jsonbody import TooDeep, request_json
 from pds.net import loopback_host
@@ -221,7 +222,7 @@ class _VaultGrant:
 
     def _revoke_replayed(self, grant: store.Grant, reason: str, client_id: str) -> None:
         with transaction(self.conn):
-            store.revoke_grant(self.conn, grant.id, reason)
+            receipts.revoke(self.vault, grant.id, reason)
             self.vault.audit(
                 "grant.revoke",
                 actor=f"client:{client_id}",
@@ -448,7 +449,7 @@ class Revocation(_VaultGrant, RevocationEndpoint):
         client_id = token.client_id
         with transaction(self.conn):
             if token.is_refresh:
-                store.revoke_grant(self.conn, token.grant_id, "refresh token revoked by client")
+                receipts.revoke(self.vault, token.grant_id, "refresh token revoked by client")
                 action = "grant.revoke"
             else:
                 store.revoke_token(self.conn, token.id)

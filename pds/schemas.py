@@ -536,26 +536,36 @@ def fast_validator(schema: Schema) -> Callable[[dict[str, Any]], bool]:
 
 
 # C0 control characters but tab, line feed and carriage return: file imports refuse NUL
-# bytes, and text written through the API or by the owner refuses all of these.
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# bytes, and text written through the API or by the owner refuses all of these, and lone
+# UTF-16 surrogates (JSON's "\ud800" escape), which are no text at all and cannot be stored.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 def _printable(text: str) -> str:
     """``text`` with its control characters shown as escapes (for naming a bad key)."""
-    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return CONTROL.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if m.group() < "\x80" else f"\\u{ord(m.group()):04x}",
+        text,
+    )
 
 
 def control_characters(value: Any) -> dict[str, Any] | list[str] | None:
     """Marshmallow-shaped messages (``{"field": {0: ["..."]}}``) for the first string in
     ``value`` (keys included, at any depth) holding a C0 control character other than tab,
-    line feed and carriage return; None if there is none."""
+    line feed and carriage return, or a lone surrogate; None if there is none."""
     if isinstance(value, str):
         m = CONTROL.search(value)
         if m is None:
             return None
+        code, at = ord(m.group()), m.start() + 1
+        if code >= 0xD800:
+            return [
+                f"contains a lone surrogate U+{code:04X} at character {at}, which is not "
+                "text; send the character it was part of, or remove it"
+            ]
         return [
-            f"contains the control character U+{ord(m.group()):04X} at character "
-            f"{m.start() + 1}; remove it (tab, line feed and carriage return are allowed)"
+            f"contains the control character U+{code:04X} at character "
+            f"{at}; remove it (tab, line feed and carriage return are allowed)"
         ]
     items: Any = ()
     if isinstance(value, dict):

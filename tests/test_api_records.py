@@ -427,6 +427,16 @@ def health(payload: dict) -> dict:
             "character 2; " + CONTROL,
         ),
         (
+            bill(1) | {"payload": bill(1)["payload"] | {"description": "a\ud800b"}},
+            "payload.description: contains a lone surrogate U+D800 at character 2, which is "
+            "not text; send the character it was part of, or remove it",
+        ),
+        (
+            health({"kind": "record", "type": "Steps", "details": {"\udfff": "v"}}),
+            "payload.details.\\udfff: this key contains a lone surrogate U+DFFF at character "
+            "1, which is not text; send the character it was part of, or remove it",
+        ),
+        (
             health({"kind": "fhir", "type": "Observation", "resource": {"a": [1, {"b": "\x0c"}]}}),
             "payload.resource.a.1.b: contains the control character U+000C at character 1; "
             + CONTROL,

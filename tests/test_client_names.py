@@ -21,6 +21,8 @@ from .oauth_kit import CB, pkce
 
 UNSAFE = ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u200e", "\u061c", "\u200b"]
 UNSAFE += ["\ufeff", "\u2028", "\n", "\x00", "\x1b", "\U000e0041"]
+# blank, overlaying or space-like, of other categories
+UNSAFE += ["\u3164", "\u2800", "\ufe0f", "\u0336", "\u00a0", "\u3000", "\u115f"]
 
 
 def refused_name(ch: str, what: str = "client_name") -> str:
@@ -46,6 +48,34 @@ def test_registration_refuses_a_name_that_does_not_read_as_it_is(kit, vault, ch)
             "error_description": refused_name(ch).replace('"', "'"),
         }
     assert (vault.log.size(), len(store.list_clients(vault.conn))) == before
+
+
+@pytest.mark.parametrize(
+    ("metadata", "description"),
+    [
+        ({"client_name": 5}, "client_name must be a string"),
+        ({"client_name": ["Acme"]}, "client_name must be a string"),
+        ({"software_id": 5}, "software_id must be a string"),
+        ({"software_version": {"v": "1"}}, "software_version must be a string"),
+        ({"client_name": "A" * 121}, "client_name is 121 characters long; keep it to 120"),
+        ({"client_name": "A" * 100_000}, "client_name is 100,000 characters long; keep it to 120"),
+        ({"contacts": ["x" * 2001]}, "contacts holds 2,001 characters; keep each to 2,000"),
+    ],
+)
+def test_registration_refuses_metadata_that_is_no_readable_text(
+    kit, vault, metadata, description
+) -> None:
+    before = (vault.log.size(), len(store.list_clients(vault.conn)))
+    for _ in range(2):
+        resp = register(kit, **metadata)
+        assert (resp.status_code, resp.json) == (
+            400,
+            {"error": "invalid_client_metadata", "error_description": description},
+        )
+    assert (vault.log.size(), len(store.list_clients(vault.conn))) == before
+    made = register(kit, client_name="A" * 120, contacts=["ops@acme.example"])
+    assert made.status_code == 201
+    assert made.json["client_name"] == "A" * 120
 
 
 def test_registration_refuses_hidden_characters_in_any_metadata(kit, vault) -> None:

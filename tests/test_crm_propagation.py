@@ -260,6 +260,20 @@ def test_the_signature_matches_the_standard_webhooks_test_vector() -> None:
             "url: Missing data for required field.",
         ),
         (["https://hooks.example/x"], 400, "bad_request", "the body must be a JSON object"),
+        (
+            {"url": "https://hooks.example/\x00", "categories": ["profile"]},
+            422,
+            "validation_error",
+            "url: contains the control character U+0000 at character 23; remove it (tab, "
+            "line feed and carriage return are allowed)",
+        ),
+        (
+            {"url": "https://hooks.example/\ud800", "categories": ["profile"]},
+            422,
+            "validation_error",
+            "url: contains a lone surrogate U+D800 at character 23, which is not text; send "
+            "the character it was part of, or remove it",
+        ),
     ],
 )
 def test_bad_subscriptions_are_refused(kit, body, status, code, detail) -> None:

@@ -25,7 +25,7 @@ from pds.crm import intentions
 from pds.crm import propagation as prop
 from pds.errors import InsufficientScope, ValidationError
 from pds.jsonbody import object_body
-from pds.schemas import first_error
+from pds.schemas import first_error, load_written
 from pds.vault.db import transaction
 
 MAX_CHANGES = 500
@@ -134,7 +134,7 @@ def _readable() -> Callable[[str], tuple[str, ...] | None]:
 
 def _body() -> dict[str, Any]:
     try:
-        return SubscriptionInSchema().load(object_body())
+        return load_written(SubscriptionInSchema(), object_body())
     except MarshmallowError as exc:
         raise ValidationError(first_error(exc.messages)) from None
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pds.crm import receipts
 from pds.errors import NotFound, ValidationError
 from pds.oauth import store
-from pds.oauth.display import unsafe_name
+from pds.oauth.display import MAX_NAME, unsafe_name
 from pds.oauth.server import redirect_uri_problem
 from pds.vault.db import transaction
 
@@ -27,6 +27,10 @@ def add_client(
         raise ValidationError("the client's name is empty", hint="Give the business's name.")
     if problem := unsafe_name(name):
         raise ValidationError(problem, hint="Type the business's name as it should read.")
+    if len(name) > MAX_NAME:
+        raise ValidationError(
+            f"the client's name is {len(name):,} characters long; keep it to {MAX_NAME}"
+        )
     if not redirect_uris:
         raise ValidationError(
             "a client needs at least one redirect URI",

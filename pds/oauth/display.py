@@ -7,7 +7,9 @@ marks, U+061C; see Unicode TR #9 and CVE-2021-42574 "Trojan Source") reverse the
 them, zero-width characters hide, line separators and control characters break a line. The
 characters refused and marked are those of the general categories ``Cc`` (controls), ``Cf``
 (format: every bidi control, zero-width space/joiners, BOM, tag characters), ``Zl``, ``Zp``
-(line and paragraph separators), ``Cs`` and ``Co`` (surrogates, private use).
+(line and paragraph separators), ``Cs`` and ``Co`` (surrogates, private use), plus those
+that render blank or draw over their neighbour (:data:`BLANK`) and every space but U+0020.
+A name is at most :data:`MAX_NAME` characters, and text fields must be strings.
 
 - Registration refuses them (RFC 7591 ``invalid_client_metadata``; the owner's own
   ``pds clients add`` says what was wrong): :func:`unsafe_metadata`, :func:`unsafe_name`.
@@ -25,12 +27,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+# Characters of other categories that render blank or draw over their neighbour, the usual
+# tools of a name that pretends to be another: Hangul fillers, the braille blank, the
+# combining grapheme joiner, overlay strokes (U+0334..U+0338), variation selectors; and every
+# space but the plain one (Zs: no-break, em, ideographic, ...).
+BLANK = frozenset(
+    {0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0x034F}
+    | set(range(0x0334, 0x0339))
+    | set(range(0xFE00, 0xFE10))
+    | set(range(0xE0100, 0xE01F0))
+)
 URI_FIELDS = ("client_uri", "tos_uri", "policy_uri", "logo_uri", "jwks_uri")
+TEXT_FIELDS = ("client_name", "software_id", "software_version", *URI_FIELDS)
+MAX_NAME = 120
+"""The longest ``client_name`` pds shows (characters)."""
+MAX_TEXT = 2000
+"""The longest other metadata string (a URI, a contact)."""
 
 
 def unsafe(ch: str) -> bool:
-    """Whether ``ch`` can hide, reorder or break the text around it."""
-    return unicodedata.category(ch) in UNSAFE_CATEGORIES
+    """Whether ``ch`` can hide, reorder or break the text around it, or pass for a space."""
+    category = unicodedata.category(ch)
+    return category in UNSAFE_CATEGORIES or ord(ch) in BLANK or (category == "Zs" and ch != " ")
 
 
 def mark(ch: str) -> str:
@@ -56,8 +74,19 @@ def unsafe_name(text: str, what: str = "the name") -> str | None:
 
 def unsafe_metadata(metadata: dict[str, Any]) -> str | None:
     """Why RFC 7591 client metadata cannot be registered, or None: every string in it is
-    free of unsafe characters, and every URI field is a plain-ASCII http(s) URL."""
+    free of unsafe characters and of a readable length, every URI field is a plain-ASCII
+    http(s) URL, and the fields that are text are strings."""
+    for key in TEXT_FIELDS:
+        value = metadata.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"{key} must be a string"
+    name = metadata.get("client_name")
+    if name is not None and len(name) > MAX_NAME:
+        return f"client_name is {len(name):,} characters long; keep it to {MAX_NAME}"
     for key, value in metadata.items():
+        for text in _strings(value):
+            if len(text) > MAX_TEXT:
+                return f"{key} holds {len(text):,} characters; keep each to {MAX_TEXT:,}"
         for text in _strings(value):
             if problem := unsafe_name(text, key):
                 return problem

@@ -48,7 +48,7 @@ from pds.crm import receipts
 from pds.errors import ConfigError
 from pds.jsonbody import TooDeep, request_json
 from pds.net import loopback_host
-from pds.numbers import TooManyDigits
+from pds.numbers import MAX_DIGITS, TooManyDigits
 from pds.oauth import store
 from pds.oauth.access import AccessError, all_scopes, parse_request
 from pds.oauth.display import unsafe_metadata
@@ -135,7 +135,10 @@ class _LenientJsonPayload(JsonPayload):
             message = f"The body is JSON nested more than {exc.limit} levels deep."
             raise InvalidRequestError(message) from None
         except TooManyDigits as exc:
-            raise InvalidRequestError(f"The body holds {exc}.") from None
+            raise InvalidRequestError(
+                f"The body holds a whole number of {exc.digits:,} digits; pds reads at most "
+                f"{MAX_DIGITS:,}."
+            ) from None
 
     @property
     def data(self) -> Any:

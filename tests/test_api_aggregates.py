@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -13,7 +14,7 @@ from pds.vault import Prepared, SourceInfo
 from pds.vault.records import canonical
 
 from .factories import transaction
-from .oauth_kit import bearer
+from .oauth_kit import bearer, csrf, pkce, query
 from .test_policy_wiring import problem, write_policy
 
 
@@ -207,3 +208,90 @@ def test_reduce_suppresses_each_currency_on_its_own_count(k: int) -> None:
     assert [(c.count, c.value("sum")) for *_, c in reduce(single, "month", "amount", 5)[0]] == [
         (6, "6.00")
     ]
+
+
+def allowed_as_shown(kit, items: list[dict]) -> tuple[dict, dict]:
+    """The owner presses Allow on the consent page as shown; the token response and header."""
+    details = json.dumps(
+        [{"type": "pds_records", "categories": ["transactions"], **i} for i in items]
+    )
+    client_id, secret = kit.add_client()
+    verifier, challenge = pkce()
+    url = kit.authorize_url(client_id, challenge, scope=None, authorization_details=details)
+    kit.login()
+    page = kit.http.get(url).text
+    form: dict[str, list[str]] = {}
+    for name, value in re.findall(r'name="([^"]+)" value="([^"]+)"[^>]* checked>', page):
+        form.setdefault(name, []).append(value)
+    resp = kit.http.post(
+        url, data={"csrf_token": csrf(page), "decision": "allow", "narrowing": "1", **form}
+    )
+    code = query(resp.headers["Location"])["code"]
+    tok = kit.redeem(client_id, secret, code, verifier).json
+    return tok, bearer(tok["access_token"])
+
+
+def payloads(kit, auth) -> list[dict]:
+    resp = kit.http.get("/api/v1/records?category=transactions&limit=100", headers=auth)
+    assert resp.status_code == 200, resp.text
+    return [r["payload"] for r in resp.json["records"]]
+
+
+def test_totals_of_any_field_never_read_per_record(kit, vault) -> None:
+    """aggregate (every field) + read (date): records show the date only; totals still work."""
+    mixed_money(vault)
+    tok, auth = allowed_as_shown(
+        kit, [{"actions": ["aggregate"]}, {"actions": ["read"], "fields": ["date"]}]
+    )
+    assert tok["scope"] == "read:transactions aggregate:transactions"
+    assert [(i["actions"], i.get("fields")) for i in tok["authorization_details"]] == [
+        (["read"], ["date"]),
+        (["aggregate"], None),
+    ]
+    got = payloads(kit, auth)
+    assert len(got) == 22
+    assert {tuple(p) for p in got} == {("date",)}
+    sums = totals(kit, auth, category="transactions", measure="sum", field="balance", by="year")
+    assert sums["buckets"] == [
+        {"bucket": "2024", "currency": "EUR", "count": 5, "value": "-1500.25"},
+        {"bucket": "2024", "currency": "GBP", "count": 11, "value": "8.50"},
+    ]
+
+
+def test_totals_of_the_amount_never_make_it_readable(kit, vault) -> None:
+    """aggregate (amount, currency) + read (date): the amount is totalled, never read."""
+    mixed_money(vault)
+    tok, auth = allowed_as_shown(
+        kit,
+        [
+            {"actions": ["aggregate"], "fields": ["amount", "currency"]},
+            {"actions": ["read"], "fields": ["date"]},
+        ],
+    )
+    assert [(i["actions"], i.get("fields")) for i in tok["authorization_details"]] == [
+        (["read"], ["date"]),
+        (["aggregate"], ["amount", "currency"]),
+    ]
+    for _ in range(2):  # the second request as the first
+        got = payloads(kit, auth)
+        assert (len(got), {tuple(p) for p in got}) == (22, {("date",)})
+    one = kit.http.get("/api/v1/records?category=transactions&limit=1", headers=auth)
+    rid = one.json["records"][0]["id"]
+    single = kit.http.get(f"/api/v1/records/{rid}", headers=auth)
+    assert single.status_code == 200, single.text
+    assert single.json["payload"] == {"date": "2024-01-01"}
+    sums = totals(kit, auth, category="transactions", measure="sum", field="amount")
+    assert sums["buckets"] == [
+        {"bucket": "2024-01", "currency": "EUR", "count": 5, "value": "-1500.25"},
+        {"bucket": "2024-01", "currency": "GBP", "count": 5, "value": "-15.50"},
+        {"bucket": "2024-02", "currency": "GBP", "count": 6, "value": "24.0"},
+    ]
+    refused = kit.http.get(
+        "/api/v1/aggregates?category=transactions&measure=sum&field=balance", headers=auth
+    )
+    problem(
+        refused,
+        403,
+        "insufficient_scope",
+        "the grant does not allow totalling the balance field of transactions",
+    )

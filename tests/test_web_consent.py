@@ -375,3 +375,109 @@ def test_refused_category_shows_no_ticked_field_box(kit, vault) -> None:
     assert [box for box in checked if "transactions" in box] == []
     assert '<input type="checkbox" id="item-2" name="item" value="read:energy" checked>' in checked
     assert grant.scope == "read:energy"
+
+
+def _shown(page: str) -> str:
+    return page.replace("&#34;", '"').replace("&#39;", "'")
+
+
+def test_aggregate_item_does_not_widen_read_fields(kit, vault) -> None:
+    """Totals of every field plus reading the date: the page offers (and ticks) the date
+    only, and the grant reads the date per record while totalling any field."""
+    details = _rar({"actions": ["aggregate"]}, {"actions": ["read"], "fields": ["date"]})
+    page, grant = _granted(kit, vault, details)
+    assert _field_boxes(page) == [
+        '<input type="checkbox" name="field.transactions" value="date" checked>'
+    ]
+    assert "Only these fields: date." in page
+    assert "Totals of these fields only" not in page
+    assert grant.scope == "read:transactions aggregate:transactions"
+    assert grant.access.authorization_details() == [
+        {
+            "type": "pds_records",
+            "actions": ["read"],
+            "categories": ["transactions"],
+            "fields": ["date"],
+            "expires_in": 7776000,
+        },
+        {
+            "type": "pds_records",
+            "actions": ["aggregate"],
+            "categories": ["transactions"],
+            "expires_in": 7776000,
+        },
+    ]
+    assert grant.access.allows("read", "transactions").fields == ("date",)
+    assert grant.access.allows("aggregate", "transactions").fields is None
+    assert "read transactions (date)" in kit.http.get("/grants").text
+    assert "aggregate transactions (every field)" in kit.http.get("/grants").text
+
+
+def test_aggregate_fields_never_become_readable(kit, vault) -> None:
+    """Totals of the amount plus reading the date: the amount is never read per record."""
+    details = _rar(
+        {"actions": ["aggregate"], "fields": ["amount"], "time_range": {"from": "2024-01-01"}},
+        {"actions": ["read"], "fields": ["date"]},
+        {"actions": ["write"]},
+    )
+    page, grant = _granted(kit, vault, details)
+    assert _field_boxes(page) == [
+        '<input type="checkbox" name="field.transactions" value="date" checked>'
+    ]
+    assert "Only these fields: date." in page
+    assert (
+        "It can learn totals, counts and averages (from 2024-01-01 on, including new ones), "
+        "built from at least a few records each; it never sees a single record. Totals of "
+        "these fields only: amount." in _shown(page)
+    )
+    assert grant.scope == "read:transactions write:transactions aggregate:transactions"
+    assert json.loads(grant.access.to_json())["categories"] == [
+        {
+            "category": "transactions",
+            "actions": ["aggregate", "read", "write"],
+            "fields": ["date"],
+            "from": None,
+            "to": None,
+            "totals": {"fields": ["amount"], "from": "2024-01-01", "to": None},
+        }
+    ]
+    assert [
+        (i["actions"], i.get("fields"), i.get("time_range"))
+        for i in grant.access.authorization_details()
+    ] == [
+        (["read", "write"], ["date"], None),
+        (["aggregate"], ["amount"], {"from": "2024-01-01"}),
+    ]
+    # stored and read back the same; a grant stored before totals had limits still loads
+    assert type(grant.access).from_json(grant.access.to_json()) == grant.access
+    old = json.loads(grant.access.to_json())
+    del old["categories"][0]["totals"]
+    assert type(grant.access).from_json(json.dumps(old)).categories["transactions"].totals is None
+
+
+@pytest.mark.parametrize(
+    ("items", "actions", "fields"),
+    [
+        ([{"actions": ["read"], "fields": ["date", "amount"]}], ["read"], ("date", "amount")),
+        ([{"actions": ["aggregate"], "fields": ["amount"]}], ["aggregate"], ("amount",)),
+        (
+            [{"actions": ["read", "aggregate"], "fields": ["date", "amount"]}],
+            ["read", "aggregate"],
+            ("date", "amount"),
+        ),
+        (
+            [
+                {"actions": ["aggregate"], "fields": ["amount"]},
+                {"actions": ["aggregate"], "fields": ["balance"]},
+            ],
+            ["aggregate"],
+            ("amount", "balance"),
+        ),
+    ],
+)
+def test_read_only_or_aggregate_only_is_one_item(kit, vault, items, actions, fields) -> None:
+    _, grant = _granted(kit, vault, _rar(*items))
+    assert grant.access.categories["transactions"].fields == fields
+    assert [(i["actions"], i["fields"]) for i in grant.access.authorization_details()] == [
+        (actions, list(fields))
+    ]

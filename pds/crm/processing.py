@@ -53,7 +53,7 @@ def _categories(grants: list[store.Grant]) -> dict[str, dict[str, Any]]:
     """Union over the grants: per category the actions and fields (None: every field)."""
     out: dict[str, dict[str, Any]] = {}
     for g in grants:
-        for c in g.access.categories.values():
+        for c in (p for whole in g.access.categories.values() for p in whole.parts()):
             cur = out.setdefault(c.category, {"actions": set(), "fields": []})
             cur["actions"] |= c.actions
             if c.fields is None or cur["fields"] is None:

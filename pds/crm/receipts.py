@@ -150,7 +150,7 @@ def _controller(client: store.Client, meta: dict[str, Any]) -> dict[str, Any]:
 
 def _pii_categories(grant: store.Grant) -> list[str]:
     out = []
-    for c in grant.access.categories.values():
+    for c in (p for whole in grant.access.categories.values() for p in whole.parts()):
         words = c.category
         if c.fields is not None:
             words += f" ({', '.join(c.fields)})"

@@ -5,13 +5,15 @@ A request arrives as ``scope`` (``read:<category>``, ``write:<category>``,
 and/or RFC 9396 ``authorization_details`` items of type ``pds_records``. Both are turned into
 one :class:`Access`: per category the actions, the fields (None: every field) and the time
 range, plus the purpose, the expiry and whether the access log may be read. Items naming the
-same category are merged (their union). The consent page shows an ``Access``; the owner can
-only narrow it (:func:`narrow`); the grant stores the approved ``Access``.
+same category are merged per action (their union). The consent page shows an ``Access``; the
+owner can only narrow it (:func:`narrow`); the grant stores the approved ``Access``.
 
-Fields and the time range limit what is *read* (and totalled); a ``write`` lets the business
-add records of that category (validated by the category's schema). ``purpose`` must be one of
-the DPV terms in ``pds.policy.PURPOSES``. The owner's policies then narrow an ``Access``
-further (``pds.oauth.policy``).
+Fields and the time range of ``read`` items limit what is read per record; those of
+``aggregate`` items limit what is totalled, kept apart (``CategoryAccess.totals``) when they
+differ, so an ``aggregate`` item never widens what may be read per record. A ``write`` lets
+the business add records of that category (validated by the category's schema).
+``purpose`` must be one of the DPV terms in ``pds.policy.PURPOSES``. The owner's policies
+then narrow an ``Access`` further (``pds.oauth.policy``).
 
 authlib has no RAR support: parsing and validation live here, on the marshmallow schema
 ``pds.schemas.PdsRecordsDetailSchema``.
@@ -47,6 +49,7 @@ DEFAULT_GRANT_SECONDS = 90 * 24 * 3600
 MAX_DETAILS = 20
 MAX_DETAILS_BYTES = 16384
 READ_ACTIONS = frozenset({"read", "aggregate"})  # the actions that fields and time range limit
+READ_ACTIONS_ = ("read", "aggregate")  # in CategoryAccess.build's argument order
 
 
 def all_scopes() -> list[str]:
@@ -60,13 +63,32 @@ class AccessError(ValidationError):
     code = "invalid_authorization_details"
 
 
+Limits = tuple[tuple[str, ...] | None, str | None, str | None]  # fields, from, to
+
+
+def _union(a: Limits | None, b: Limits | None) -> Limits | None:
+    """The union of two limits (None: that side does not have the action)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return (
+        None if a[0] is None or b[0] is None else tuple(dict.fromkeys(a[0] + b[0])),
+        None if not a[1] or not b[1] else min(a[1], b[1]),
+        None if not a[2] or not b[2] else max(a[2], b[2]),
+    )
+
+
 @dataclass(frozen=True)
 class CategoryAccess:
+    """One category of a grant. ``fields`` and the time range limit ``read`` (per record);
+    ``totals``, when set, holds the ``aggregate`` action's own limits (they differ from the
+    read limits). Without ``read``, the fields and time range are the ``aggregate`` limits."""
+
     category: str
     actions: frozenset[str]
     fields: tuple[str, ...] | None = None
     time_from: str | None = None
     time_to: str | None = None
+    totals: CategoryAccess | None = None
 
     def covers_time(self, occurred_at: str) -> bool:
         day = occurred_at[:10]
@@ -85,27 +107,46 @@ class CategoryAccess:
         and the time range mean anything."""
         return bool(self.actions & READ_ACTIONS)
 
+    def limits(self, action: str) -> Limits | None:
+        """The fields and time range of ``action`` (None: not granted, or ``write``)."""
+        if action not in self.actions or action not in READ_ACTIONS:
+            return None
+        if action == "aggregate" and self.totals is not None:
+            return self.totals.limits(action)
+        return (self.fields, self.time_from, self.time_to)
+
+    def for_action(self, action: str) -> CategoryAccess:
+        """This category as ``action`` sees it: the totals' own limits for ``aggregate``."""
+        return self.totals if action == "aggregate" and self.totals is not None else self
+
+    def parts(self) -> list[CategoryAccess]:
+        """One part per distinct set of limits: read (with write), then the totals if they
+        have their own limits."""
+        if self.totals is None:
+            return [self]
+        return [replace(self, actions=self.actions - {"aggregate"}, totals=None), self.totals]
+
+    @classmethod
+    def build(
+        cls, category: str, actions: frozenset[str], read: Limits | None, agg: Limits | None
+    ) -> CategoryAccess:
+        """``actions`` of ``category`` with the read and the aggregate limits (None when that
+        action is not among ``actions``), kept apart when they differ."""
+        totals = None
+        if read is not None and agg is not None and agg != read:
+            totals = cls(category, frozenset({"aggregate"}), *agg)
+        return cls(category, actions, *(read or agg or (None, None, None)), totals)
+
     def merged(self, other: CategoryAccess) -> CategoryAccess:
-        """The union of two requests for one category. Fields and time range are the union of
-        what the *reading* sides asked: a write-only side limits nothing and widens nothing."""
-        actions = self.actions | other.actions
-        if not other.reads:
-            return replace(self, actions=actions)
-        if not self.reads:
-            return replace(other, actions=actions)
-        fields_ = (
-            None
-            if self.fields is None or other.fields is None
-            else tuple(dict.fromkeys(self.fields + other.fields))
-        )
-        return CategoryAccess(
+        """The union of two requests for one category, per action: the read limits are the
+        union of what the read sides asked, the totals' limits that of the aggregate sides;
+        a write-only side limits nothing and widens nothing, and an aggregate never widens
+        what may be read per record."""
+        return self.build(
             self.category,
-            actions,
-            fields_,
-            None
-            if not self.time_from or not other.time_from
-            else min(self.time_from, other.time_from),
-            None if not self.time_to or not other.time_to else max(self.time_to, other.time_to),
+            self.actions | other.actions,
+            _union(self.limits("read"), other.limits("read")),
+            _union(self.limits("aggregate"), other.limits("aggregate")),
         )
 
 
@@ -135,8 +176,10 @@ class Access:
         return " ".join(self.scopes())
 
     def allows(self, action: str, category: str) -> CategoryAccess | None:
+        """The part of ``category`` that grants ``action`` (its fields and time range are
+        that action's limits), or None."""
         c = self.categories.get(category)
-        return c if c is not None and action in c.actions else None
+        return c.for_action(action) if c is not None and action in c.actions else None
 
     def restricted_to(self, scopes: Iterable[str]) -> Access:
         """This access cut down to the given scopes (a token's scope may be narrower)."""
@@ -145,13 +188,16 @@ class Access:
         for name, c in self.categories.items():
             actions = frozenset(a for a in c.actions if f"{a}:{name}" in allowed)
             if actions:
-                cats[name] = replace(c, actions=actions)
+                cats[name] = CategoryAccess.build(
+                    name, actions, *(c.limits(a) if a in actions else None for a in READ_ACTIONS_)
+                )
         return replace(self, categories=cats, audit=self.audit and AUDIT_SCOPE in allowed)
 
     def authorization_details(self) -> list[dict[str, Any]]:
-        """The RFC 9396 form: one ``pds_records`` item per category (as in token responses)."""
+        """The RFC 9396 form: one ``pds_records`` item per category (as in token responses),
+        two when the totals have limits of their own (``aggregate`` in the second)."""
         items = []
-        for c in self.categories.values():
+        for c in (p for whole in self.categories.values() for p in whole.parts()):
             item: dict[str, Any] = {
                 "type": RAR_TYPE,
                 "actions": [a for a in ACTIONS if a in c.actions],
@@ -179,6 +225,15 @@ class Access:
                         "fields": list(c.fields) if c.fields is not None else None,
                         "from": c.time_from,
                         "to": c.time_to,
+                        "totals": None
+                        if c.totals is None
+                        else {
+                            "fields": list(c.totals.fields)
+                            if c.totals.fields is not None
+                            else None,
+                            "from": c.totals.time_from,
+                            "to": c.totals.time_to,
+                        },
                     }
                     for c in self.categories.values()
                 ],
@@ -192,16 +247,25 @@ class Access:
     @classmethod
     def from_json(cls, text: str) -> Access:
         doc = json.loads(text)
-        cats = {
-            c["category"]: CategoryAccess(
+        cats = {}
+        for c in doc["categories"]:
+            t = c.get("totals")  # absent in grants stored before totals had their own limits
+            cats[c["category"]] = CategoryAccess(
                 c["category"],
                 frozenset(c["actions"]),
                 tuple(c["fields"]) if c["fields"] is not None else None,
                 c["from"],
                 c["to"],
+                None
+                if t is None
+                else CategoryAccess(
+                    c["category"],
+                    frozenset({"aggregate"}),
+                    tuple(t["fields"]) if t["fields"] is not None else None,
+                    t["from"],
+                    t["to"],
+                ),
             )
-            for c in doc["categories"]
-        }
         return cls(cats, doc["audit"], doc["purpose"], doc["expires_in"])
 
 
@@ -312,6 +376,25 @@ def _day(value: str, what: str) -> str:
         raise ValidationError(f"{what} {value!r} is not a date like 2025-01-31") from None
 
 
+def _within(
+    name: str, lim: Limits | None, day_from: str | None, day_to: str | None
+) -> Limits | None:
+    """``lim`` with its time range cut to the owner's dates."""
+    if lim is None:
+        return None
+    t_from, t_to = lim[1], lim[2]
+    if day_from:
+        t_from = max(t_from, day_from) if t_from else day_from
+    if day_to:
+        t_to = min(t_to, day_to) if t_to else day_to
+    if t_from and t_to and t_from > t_to:
+        raise ValidationError(
+            f"the time range for {name} starts after it ends",
+            hint="Choose a start date on or before the end date.",
+        )
+    return (lim[0], t_from, t_to)
+
+
 def narrow(requested: Access, form: Mapping[str, Any]) -> Access:
     """The owner's decision on the consent form, never wider than ``requested``.
 
@@ -326,29 +409,25 @@ def narrow(requested: Access, form: Mapping[str, Any]) -> Access:
         actions = frozenset(a for a in req.actions if f"{a}:{name}" in ticked)
         if not actions:
             continue
-        fields_ = req.fields
-        known = req.fields if req.fields is not None else category_fields(name)
-        if "read" in actions and known is not None:
-            chosen = tuple(f for f in known if f in set(form.getlist(f"field.{name}")))  # type: ignore[attr-defined]
-            if not chosen:
-                raise ValidationError(
-                    f"no field of {name} is ticked",
-                    hint=f"Tick at least one field, or untick reading {name}.",
-                )
-            fields_ = None if req.fields is None and chosen == known else chosen
-        t_from, t_to = req.time_from, req.time_to
+        read = req.limits("read") if "read" in actions else None
+        agg = req.limits("aggregate") if "aggregate" in actions else None
+        if read is not None:
+            known = read[0] if read[0] is not None else category_fields(name)
+            if known is not None:
+                chosen = tuple(f for f in known if f in set(form.getlist(f"field.{name}")))  # type: ignore[attr-defined]
+                if not chosen:
+                    raise ValidationError(
+                        f"no field of {name} is ticked",
+                        hint=f"Tick at least one field, or untick reading {name}.",
+                    )
+                read = (None if read[0] is None and chosen == known else chosen, *read[1:])
+        day_from = day_to = None
         if raw := (form.get(f"from.{name}") or "").strip():
-            day = _day(raw, "the start date")
-            t_from = max(t_from, day) if t_from else day
+            day_from = _day(raw, "the start date")
         if raw := (form.get(f"to.{name}") or "").strip():
-            day = _day(raw, "the end date")
-            t_to = min(t_to, day) if t_to else day
-        if t_from and t_to and t_from > t_to:
-            raise ValidationError(
-                f"the time range for {name} starts after it ends",
-                hint="Choose a start date on or before the end date.",
-            )
-        cats[name] = CategoryAccess(name, actions, fields_, t_from, t_to)
+            day_to = _day(raw, "the end date")
+        read, agg = (_within(name, lim, day_from, day_to) for lim in (read, agg))
+        cats[name] = CategoryAccess.build(name, actions, read, agg)
     expires_in = requested.expires_in
     if raw := (form.get("expires_days") or "").strip():
         try:

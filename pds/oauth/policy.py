@@ -73,56 +73,65 @@ def apply(client_id: str, access: Access, rules: RuleSet, now: datetime) -> Poli
     view = PolicyView(None)
     cats: dict[str, CategoryAccess] = {}
     expires_in = access.expires_in
-    for name, c in access.categories.items():
-        kept: set[str] = set()
-        fields = c.fields
-        time_from = c.time_from
-        for action in ACTIONS:
-            if action not in c.actions:
-                continue
-            req = Request(
-                client_id,
-                action,
-                (name,),
-                c.fields,
-                access.purpose,
-                _day(c.time_from),
-                _day(c.time_to),
-                access.expires_in,
-            )
-            exp = explain_request(req, rules, now)
-            item = exp.items[0]
-            if not item.allowed:
-                view.refusals[f"{action}:{name}"] = item.reason
-                view._said(item.rule_ids, item.reason)
-                continue
-            kept.add(action)
-            if exp.expires_in is not None and exp.expires_in < expires_in:
-                expires_in = exp.expires_in
-                view.expires_reason = exp.expires_reason
-                grant_rules = (r for r in exp.decision.rule_ids if _kind(rules, r) == "max-grant")
-                view._said(tuple(grant_rules), exp.expires_reason)
-            if action == "write":
-                continue
-            hidden = item.constraints.redacted_fields(name)
-            if hidden:
-                known = fields if fields is not None else category_fields(name)
-                if known is not None and not hidden.isdisjoint(known):
-                    fields = tuple(f for f in known if f not in hidden)
-                why = view.withheld.setdefault(name, {})
-                for f in item.fields:
-                    if not f.allowed and f.reason:
-                        why.setdefault(f.name, f.reason)
-                        view._said((), f.reason)
-                view._said(tuple(r for r in item.rule_ids if _is_redact(rules, r)), None)
-            if item.since is not None and (time_from is None or item.since.isoformat() > time_from):
-                time_from = item.since.isoformat()
-                if item.time_reason:
-                    view.time_notes[name] = item.time_reason
-                    view._said(tuple(r for r in item.rule_ids if _is_history(rules, r)), None)
-                    view._said((), item.time_reason)
-        if kept:
-            cats[name] = CategoryAccess(name, frozenset(kept), fields, time_from, c.time_to)
+    for name, whole in access.categories.items():
+        got: CategoryAccess | None = None
+        for c in whole.parts():  # read (and write), then totals with limits of their own
+            kept: set[str] = set()
+            fields = c.fields
+            time_from = c.time_from
+            for action in ACTIONS:
+                if action not in c.actions:
+                    continue
+                req = Request(
+                    client_id,
+                    action,
+                    (name,),
+                    c.fields,
+                    access.purpose,
+                    _day(c.time_from),
+                    _day(c.time_to),
+                    access.expires_in,
+                )
+                exp = explain_request(req, rules, now)
+                item = exp.items[0]
+                if not item.allowed:
+                    view.refusals[f"{action}:{name}"] = item.reason
+                    view._said(item.rule_ids, item.reason)
+                    continue
+                kept.add(action)
+                if exp.expires_in is not None and exp.expires_in < expires_in:
+                    expires_in = exp.expires_in
+                    view.expires_reason = exp.expires_reason
+                    grant_rules = (
+                        r for r in exp.decision.rule_ids if _kind(rules, r) == "max-grant"
+                    )
+                    view._said(tuple(grant_rules), exp.expires_reason)
+                if action == "write":
+                    continue
+                hidden = item.constraints.redacted_fields(name)
+                if hidden:
+                    known = fields if fields is not None else category_fields(name)
+                    if known is not None and not hidden.isdisjoint(known):
+                        fields = tuple(f for f in known if f not in hidden)
+                    why = view.withheld.setdefault(name, {})
+                    for f in item.fields:
+                        if not f.allowed and f.reason:
+                            why.setdefault(f.name, f.reason)
+                            view._said((), f.reason)
+                    view._said(tuple(r for r in item.rule_ids if _is_redact(rules, r)), None)
+                if item.since is not None and (
+                    time_from is None or item.since.isoformat() > time_from
+                ):
+                    time_from = item.since.isoformat()
+                    if item.time_reason:
+                        view.time_notes[name] = item.time_reason
+                        view._said(tuple(r for r in item.rule_ids if _is_history(rules, r)), None)
+                        view._said((), item.time_reason)
+            if kept:
+                part = CategoryAccess(name, frozenset(kept), fields, time_from, c.time_to)
+                got = part if got is None else got.merged(part)
+        if got is not None:
+            cats[name] = got
     allowed = replace(access, categories=cats, expires_in=expires_in)
     view.access = None if allowed.empty else allowed
     return view

@@ -139,10 +139,11 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
     refusals: dict[str, str] = view.refusals
     allowed: Access = view.access
     items = []
-    for name, c in requested.categories.items():
+    for name, whole in requested.categories.items():
         for action in ("read", "aggregate", "write"):
-            if action not in c.actions:
+            if action not in whole.actions:
                 continue
+            c = whole.for_action(action)  # read and totals each show their own limits
             key = f"{action}:{name}"
             item: dict[str, Any] = {
                 "key": key,
@@ -154,7 +155,13 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
                 "policy_notes": [],
             }
             ok = allowed.categories.get(name)
-            if action != "write" and ok is not None and not item["refused"]:
+            if (
+                action != "write"
+                and ok is not None
+                and action in ok.actions
+                and not item["refused"]
+            ):
+                ok = ok.for_action(action)
                 withheld = view.withheld.get(name, {})
                 for f, why in withheld.items():
                     item["policy_notes"].append(f"the {f} field is withheld ({why})")
@@ -175,6 +182,8 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
                     f"({_range_text(c.time_from, c.time_to)}), built from at least a few "
                     "records each; it never sees a single record."
                 )
+                if c.fields:
+                    item["note"] += " Totals of these fields only: " + ", ".join(c.fields) + "."
             else:
                 item["note"] = "It can add new records; it cannot change or delete yours."
             items.append(item)

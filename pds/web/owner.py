@@ -146,9 +146,11 @@ def _grant_view(g: store.Grant, now: int) -> dict[str, Any]:
 
 
 def _grant_items(access: Any) -> list[str]:
-    """What a grant lets the business do, in plain words, one line per category."""
+    """What a grant lets the business do, in plain words, one line per category (two when
+    its totals have limits of their own)."""
     out = []
-    for name, c in access.categories.items():
+    for c in (p for whole in access.categories.values() for p in whole.parts()):
+        name = c.category
         verbs = [v for v in ("read", "aggregate", "write") if v in c.actions]
         fields = ", ".join(c.fields) if c.fields else "every field"
         span = " from " + c.time_from if c.time_from else ""

@@ -86,11 +86,12 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
         raise
 
 
-def end(conn: sqlite3.Connection, statement: str | None) -> None:
-    """``COMMIT`` or ``ROLLBACK`` (None: neither, SQLite already ended the transaction),
-    then the writer lock released."""
+def end(conn: sqlite3.Connection, statement: str) -> None:
+    """``COMMIT`` or ``ROLLBACK``, then the writer lock released. A ROLLBACK when no
+    transaction is open is skipped: SQLite rolled back itself (a full disk does that), and
+    its "cannot rollback" would hide the error that did it."""
     try:
-        if statement is not None:
+        if statement != "ROLLBACK" or conn.in_transaction:
             conn.execute(statement)
     finally:
         lock = getattr(conn, "writer_lock", None)

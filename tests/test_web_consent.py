@@ -9,7 +9,8 @@ import pytest
 
 from pds.app import create_app
 from pds.oauth import store
-from pds.web.security import CSP, LoginThrottle, session_key
+from pds.web.limits import LoginThrottle
+from pds.web.security import CSP, session_key
 
 from .conftest import PASSPHRASE
 from .oauth_kit import CB, csrf, pkce, query

@@ -66,13 +66,13 @@ def test_verify_report_counts_right() -> None:
 
 
 def test_owner_login_throttle_says_one_second(kit, monkeypatch) -> None:
-    from pds.web import security
+    from pds.web import limits
 
     class OneSecond:
         def wait(self, who: str) -> int:
             return 1
 
-    monkeypatch.setattr(security, "throttle", lambda: OneSecond())
+    monkeypatch.setattr(limits, "login_throttle", lambda: OneSecond())
     page = kit.http.get("/login")
     from .oauth_kit import csrf
 

@@ -39,10 +39,6 @@ def _vault() -> Any:
     return current_vault()
 
 
-def _day(name: str) -> str | None:
-    return query_day(name)  # YYYY-MM-DD only, as the OpenAPI description says
-
-
 def _limit() -> int:
     # An empty limit is refused, as before (only the date parameters may be empty).
     return query_whole("limit", 1, MAX_LIMIT, None) or DEFAULT_LIMIT
@@ -92,7 +88,7 @@ def list_records() -> Any:
         raise InsufficientScope(
             f"the grant does not allow reading {category}", scope=f"read:{category}"
         )
-    since, until = _day("since"), _day("until")
+    since, until = query_day("since"), query_day("until")
     limit = _limit()
     cursor = request.args.get("cursor")
     after = decode_cursor(cursor, category) if cursor else None
@@ -260,7 +256,7 @@ def show_grant() -> Any:
 def _register_aggregates() -> None:
     from pds.api import aggregates
 
-    aggregates.register(bp, _day, _vault)
+    aggregates.register(bp, query_day, _vault)
 
 
 _register_aggregates()

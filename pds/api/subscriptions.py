@@ -21,16 +21,18 @@ from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.api.auth import api_call, audit_allowed, current_access
+from pds.api.params import query_whole
 from pds.crm import intentions
 from pds.crm import propagation as prop
 from pds.errors import InsufficientScope, ValidationError
 from pds.jsonbody import object_body
+from pds.numbers import SQLITE_MAX
 from pds.schemas import first_error, load_written
 from pds.vault.db import transaction
 
 MAX_CHANGES = 500
 DEFAULT_CHANGES = 100
-MAX_SEQ = 2**63 - 1
+MAX_SEQ = SQLITE_MAX  # change sequence numbers are SQLite integers
 
 
 class SubscriptionInSchema(Schema):
@@ -140,9 +142,8 @@ def _body() -> dict[str, Any]:
 
 
 def _int_arg(name: str, lo: int, hi: int, default: int) -> int:
-    from pds.api.params import query_whole
-
-    return query_whole(name, lo, hi, default)  # type: ignore[return-value]
+    value = query_whole(name, lo, hi, default)
+    return default if value is None else value
 
 
 # -- OpenAPI (pds.api.openapi adds these) -----------------------------------------------------

@@ -289,7 +289,7 @@ class AuditLog:
             try:
                 indexes = [self._append(p.data, p.leaf) for p in batch]
             except BaseException:
-                end(conn, "ROLLBACK" if conn.in_transaction else None)  # a full disk ends it
+                end(conn, "ROLLBACK")
                 raise
             end(conn, "COMMIT")
         except BaseException as exc:
@@ -364,7 +364,7 @@ class AuditLog:
             result = self.latest_checkpoint()
         except BaseException:
             if own:
-                end(conn, "ROLLBACK" if conn.in_transaction else None)
+                end(conn, "ROLLBACK")
             self._acc = None
             raise
         if own:

@@ -130,12 +130,6 @@ def _pseudonym(vault: Vault, client_id: str) -> str:
     return "urn:pds:principal:" + mac.hexdigest()[:32]
 
 
-def _client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
-    row = conn.execute("SELECT metadata FROM clients WHERE client_id = ?", (client_id,)).fetchone()
-    meta = json.loads(row[0]) if row else {}
-    return meta if isinstance(meta, dict) else {}
-
-
 def _controller(client: store.Client, meta: dict[str, Any]) -> dict[str, Any]:
     contacts = meta.get("contacts") if isinstance(meta.get("contacts"), list) else []
     return {
@@ -168,7 +162,7 @@ def claims(vault: Vault, grant: store.Grant, receipt_id: str, at: int) -> dict[s
     client = store.get_client(conn, grant.client_id)
     if client is None:  # pragma: no cover - the foreign key rules it out
         raise NotFound(f"no client {grant.client_id}")
-    meta = _client_metadata(conn, client.client_id)
+    meta = store.client_metadata(conn, client.client_id)
     key = signing_jwk(vault)
     spi = [SENSITIVE[c] for c in grant.access.categories if c in SENSITIVE]
     purpose = grant.purpose or "dpv:Purpose"

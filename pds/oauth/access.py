@@ -48,8 +48,7 @@ AUDIT_SCOPE = "audit:read"
 DEFAULT_GRANT_SECONDS = 90 * 24 * 3600
 MAX_DETAILS = 20
 MAX_DETAILS_BYTES = 16384
-READ_ACTIONS = frozenset({"read", "aggregate"})  # the actions that fields and time range limit
-READ_ACTIONS_ = ("read", "aggregate")  # in CategoryAccess.build's argument order
+READ_ACTIONS = ("read", "aggregate")  # limited by fields and time; CategoryAccess.build's order
 
 
 def all_scopes() -> list[str]:
@@ -105,7 +104,7 @@ class CategoryAccess:
     def reads(self) -> bool:
         """Whether this covers reading (``read`` or ``aggregate``): only then do the fields
         and the time range mean anything."""
-        return bool(self.actions & READ_ACTIONS)
+        return not self.actions.isdisjoint(READ_ACTIONS)
 
     def limits(self, action: str) -> Limits | None:
         """The fields and time range of ``action`` (None: not granted, or ``write``)."""
@@ -189,7 +188,7 @@ class Access:
             actions = frozenset(a for a in c.actions if f"{a}:{name}" in allowed)
             if actions:
                 cats[name] = CategoryAccess.build(
-                    name, actions, *(c.limits(a) if a in actions else None for a in READ_ACTIONS_)
+                    name, actions, *(c.limits(a) if a in actions else None for a in READ_ACTIONS)
                 )
         return replace(self, categories=cats, audit=self.audit and AUDIT_SCOPE in allowed)
 
@@ -338,7 +337,7 @@ def parse_request(scope: str | None, authorization_details: str | None) -> Acces
                 ) from None
             tr = item["time_range"] or {}
             actions = frozenset(item["actions"])
-            reads = bool(actions & READ_ACTIONS)  # fields and time limit reading only
+            reads = not actions.isdisjoint(READ_ACTIONS)  # fields and time limit reading only
             for category in item["categories"]:
                 _add(
                     cats,

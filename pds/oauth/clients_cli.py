@@ -8,18 +8,16 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pds.words import plural
+
 if TYPE_CHECKING:
     from pds.oauth.admin import Removal
     from pds.vault import Vault
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _what(removal: Removal, done: bool = False) -> str:
-    grants = _plural(len(removal.grants), "grant")
-    subs = _plural(removal.subscriptions, "webhook subscription")
+    grants = plural(len(removal.grants), "grant")
+    subs = plural(removal.subscriptions, "webhook subscription")
     if done:
         return f"{grants} revoked, {subs} stopped"
     return f"revokes {grants} (its tokens stop working) and stops {subs}"

@@ -87,7 +87,6 @@ def unsafe_metadata(metadata: dict[str, Any]) -> str | None:
         for text in _strings(value):
             if len(text) > MAX_TEXT:
                 return f"{key} holds {len(text):,} characters; keep each to {MAX_TEXT:,}"
-        for text in _strings(value):
             if problem := unsafe_name(text, key):
                 return problem
     for key in URI_FIELDS:

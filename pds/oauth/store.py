@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
@@ -187,7 +188,7 @@ def remove_client(conn: sqlite3.Connection, client_id: str) -> bool:
     )
 
 
-def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, object]:
+def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
     """The RFC 7591 metadata the client registered with (empty for one the owner added)."""
     row = conn.execute("SELECT metadata FROM clients WHERE client_id = ?", (client_id,)).fetchone()
     meta = json.loads(row[0]) if row else {}

@@ -29,8 +29,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from flask import Response, jsonify, request
+from flask import Response, request
 
+from pds.oauth.responses import oauth_error
 from pds.web import limits
 from pds.words import plural
 
@@ -79,22 +80,12 @@ def guarded(respond: Callable[[], Response]) -> Response:
 
 
 def _credentials_not_utf8() -> Response:
-    response = jsonify(error="invalid_client", error_description=NOT_UTF8)
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = 'Basic error="invalid_client"'
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+    return oauth_error(
+        401, "invalid_client", NOT_UTF8, WWW_Authenticate='Basic error="invalid_client"'
+    )
 
 
 def too_many_failures(seconds: int, whom: str) -> Response:
     """429 in RFC 6749 §5.2 shape, with ``Retry-After``; nothing stored, nothing logged."""
-    response = jsonify(
-        error="invalid_request",
-        error_description=THROTTLED.format(whom=whom, seconds=plural(seconds, "second")),
-    )
-    response.status_code = 429
-    response.headers["Retry-After"] = str(seconds)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+    description = THROTTLED.format(whom=whom, seconds=plural(seconds, "second"))
+    return oauth_error(429, "invalid_request", description, Retry_After=str(seconds))

@@ -9,6 +9,7 @@ from typing import Any
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, jsonify
 
+from pds.oauth.responses import oauth_error
 from pds.oauth.server import PdsAuthorizationServer
 from pds.oauth.throttle import guarded
 from pds.web import limits
@@ -69,14 +70,8 @@ def register() -> Any:
 
 def too_many_registrations(retry_after: int) -> Response:
     """429 in RFC 6749 §5.2 shape: nothing stored, nothing logged."""
-    response = jsonify(
-        error="temporarily_unavailable",
-        error_description=REGISTRATIONS_REFUSED.format(seconds=plural(retry_after, "second")),
-    )
-    response.status_code = 429
-    response.headers["Retry-After"] = str(retry_after)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    description = REGISTRATIONS_REFUSED.format(seconds=plural(retry_after, "second"))
+    return oauth_error(429, "temporarily_unavailable", description, Retry_After=str(retry_after))
 
 
 def registration_open() -> bool:
@@ -86,10 +81,7 @@ def registration_open() -> bool:
 def registration_closed() -> Response:
     """403 in RFC 6749 §5.2 / RFC 7591 §3.2.2 shape (``access_denied``, as authlib's
     registration endpoint answers a caller it does not accept)."""
-    response = jsonify(error="access_denied", error_description=REGISTRATION_CLOSED)
-    response.status_code = 403
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return oauth_error(403, "access_denied", REGISTRATION_CLOSED)
 
 
 @bp.get("/.well-known/oauth-authorization-server")

@@ -35,8 +35,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from pds.locking import WriterLock, begin_immediate, end
-from pds.vault.db import VaultConnection
+from pds.locking import WriterLock
+from pds.vault.db import VaultConnection, transaction
 
 FILE_NAME = "limits.db"
 VERSION = 1
@@ -91,15 +91,8 @@ class Counters:
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``, queued on ``limits.db-lock``)."""
-        with self._lock:
-            conn = self._connection()
-            begin_immediate(conn)
-            try:
-                yield conn
-            except BaseException:
-                end(conn, "ROLLBACK")
-                raise
-            end(conn, "COMMIT")
+        with self._lock, transaction(self._connection()) as conn:
+            yield conn
 
     def close(self) -> None:
         with self._lock:
@@ -149,8 +142,7 @@ class Counters:
         """Make the tables, or start again on a file of another version."""
         if conn.execute("PRAGMA user_version").fetchone()[0] == VERSION:
             return
-        begin_immediate(conn)
-        try:
+        with transaction(conn):
             if conn.execute("PRAGMA user_version").fetchone()[0] != VERSION:  # not made meanwhile
                 tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
                 for (name,) in tables.fetchall():
@@ -158,7 +150,3 @@ class Counters:
                 for statement in _SCHEMA:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={VERSION}")
-        except BaseException:
-            end(conn, "ROLLBACK")
-            raise
-        end(conn, "COMMIT")

@@ -334,13 +334,12 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         try:
             yield conn
         except BaseException:
-            end(conn, "ROLLBACK" if conn.in_transaction else None)
+            end(conn, "ROLLBACK")
             raise
         try:
             end(conn, "COMMIT")
         except BaseException:
-            if conn.in_transaction:  # a COMMIT that failed leaves it open
-                end(conn, "ROLLBACK")
+            end(conn, "ROLLBACK")  # a COMMIT that failed can leave it open
             raise
     except (sqlite3.Error, OSError) as exc:
         if not is_disk_full(exc) or isinstance(exc, DiskFull):

@@ -84,7 +84,7 @@ def login() -> Any:
         return render_template("auditor_login.html", csrf=security.csrf_token())
     if not security.csrf_ok():
         return error_page(403, security.CSRF_MESSAGE)
-    throttle, who = security.throttle(), "auditor:" + limits.address()
+    throttle, who = limits.login_throttle(), "auditor:" + limits.address()
     if wait := throttle.wait(who):
         body, status = _login_failed(
             429, f"Too many failed attempts. Try again in {plural(wait, 'second')}."

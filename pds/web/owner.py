@@ -45,6 +45,12 @@ def error_page(status: int, message: str, hint: str | None = None, title: str = 
     )
 
 
+def refused(exc: PdsError) -> Any:
+    """The error page for an action the owner asked for that pds refused (a 4xx status;
+    a failure of pds's own shows as 400 too, its message saying what happened)."""
+    return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+
+
 @bp.app_errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Any:
     """HTML pages get an HTML error page; API and machine endpoints get problem+json.
@@ -86,7 +92,7 @@ def login() -> Any:
         return _login_page(next_=next_)
     if not security.csrf_ok():
         return error_page(403, security.CSRF_MESSAGE)
-    throttle, who = security.throttle(), limits.address()
+    throttle, who = limits.login_throttle(), limits.address()
     if wait := throttle.wait(who):
         body, status = _login_page(
             429, f"Too many failed attempts. Try again in {plural(wait, 'second')}.", next_
@@ -184,7 +190,7 @@ def revoke(grant_id: int) -> Any:
     try:
         admin.revoke_grant(_vault(), grant_id)
     except PdsError as exc:
-        return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+        return refused(exc)
     return redirect(url_for("owner.grants"), 303)
 
 
@@ -196,7 +202,7 @@ def narrow(grant_id: int) -> Any:
     try:
         drop_category(_vault(), grant_id, request.form.get("category", ""))
     except PdsError as exc:
-        return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+        return refused(exc)
     return redirect(url_for("owner.grants"), 303)
 
 
@@ -207,7 +213,7 @@ def confirm_remove(client_id: str) -> Any:
     try:
         preview = admin.removal_preview(_vault(), client_id)
     except PdsError as exc:
-        return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+        return refused(exc)
     return render_template("client_remove.html", removal=preview, csrf=security.csrf_token())
 
 
@@ -217,7 +223,7 @@ def remove_client(client_id: str) -> Any:
     try:
         admin.remove_client(_vault(), client_id)
     except PdsError as exc:
-        return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+        return refused(exc)
     return redirect(url_for("owner.grants"), 303)
 
 

@@ -36,7 +36,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
 
 from pds.web import limits
-from pds.web.limits import FREE_FAILURES, MAX_BLOCK, LoginThrottle  # noqa: F401 (were here)
 
 CSRF_FIELD = "csrf_token"
 SESSION_SECONDS = 12 * 3600
@@ -262,10 +261,3 @@ def owner_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 CSRF_MESSAGE = "This form has expired or did not come from pds. Reload the page and try again."
-
-
-# -- failed logins --------------------------------------------------------------------------
-
-
-def throttle() -> LoginThrottle:
-    return limits.login_throttle()

@@ -36,7 +36,11 @@ run: $(VENV)/.installed
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
 
-test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium
+# The deploy/ units are checked with systemd's own systemd-analyze (verify, security).
+/usr/bin/systemd-analyze:
+	apt-get update -qq && apt-get install -y -qq systemd
+
+test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium /usr/bin/systemd-analyze
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q

@@ -17,6 +17,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +140,12 @@ def counts(db: Path) -> tuple[int, int, int]:
         conn.close()
 
 
-def restore(config: Path, db: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return litestream("restore", "-config", str(config), "-o", str(out), *extra, str(db))
+def restore(
+    config: Path, db: Path, out: Path, *extra: str, check: bool = True
+) -> subprocess.CompletedProcess:
+    """``litestream restore`` of ``db``'s replica into ``out``."""
+    args = ("restore", "-config", str(config), "-o", str(out), *extra, str(db))
+    return litestream(*args, check=check)
 
 
 def wait_replicated(config: Path, db: Path, scratch: Path, env: dict[str, str] | None = None):
@@ -310,3 +315,113 @@ def test_s3_replica_restores_every_record_and_the_log(tmp_path: Path, moto_s3: s
     assert all(re.fullmatch(r"vault/000[0-9]/[0-9a-f]{16}-[0-9a-f]{16}\.ltx", n) for n in names)
     assert "vault/0009/0000000000000001-0000000000000001.ltx" in names
     assert "vault/0000/0000000000000002-0000000000000002.ltx" in names
+
+
+def salt_of(db: Path, category: str) -> bytes:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(
+            "SELECT salt FROM category_keys WHERE category = ?", (category,)
+        ).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def opened(db: Path, tmp: Path) -> dict[str, Any]:
+    """What pds finds in the vault file ``db`` (a restored copy), opened in a home of its own."""
+    home = tmp / f"open-{time.monotonic_ns()}"
+    home.mkdir()
+    shutil.copyfile(db, home / "vault.db")
+    return pds(pds_env(home), "status")["categories"]
+
+
+def test_forget_leaves_the_key_in_replica_and_backups_until_pruned(tmp_path: Path) -> None:
+    """docs/deploy.md, "Erasure, replicas and old backups", step by step."""
+    home = tmp_path / "home"
+    db = home / "vault.db"
+    env = make_vault(home)
+    assert pds(env, "import", str(fixture("vcard/John_Doe_ANDROID.vcf")))["new"] == 6
+    salt = salt_of(db, "transactions")
+    assert len(salt) == 32
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old_backup = Path(pds(env, "backup", str(backups))["backup"])
+    replica = tmp_path / "replica"
+    config = write_config(tmp_path / "ls.yml", shipped_config(db, {"path": str(replica)}))
+
+    with replicating(config, tmp_path / "litestream-1.log"):
+        wait_replicated(config, db, tmp_path)
+        ltx = json.loads(
+            litestream("ltx", "-config", str(config), "-level", "all", "-json", str(db)).stdout
+        )
+        before_forget = max(int(f["max_txid"], 16) for f in ltx)
+        # While Litestream holds its read lock, pds's own WAL checkpoint cannot finish: it
+        # waits out SQLite's busy timeout (10 s) and says so.
+        started = time.monotonic()
+        forgot = pds(env, "forget", "transactions", "--yes")
+        waited = time.monotonic() - started
+        assert forgot == {
+            "category": "transactions",
+            "records": 6,
+            "key_version": 1,
+            "checkpointed": False,
+        }
+        assert waited >= 9.5
+        wait_replicated(config, db, tmp_path)
+
+    # The replica still holds the destroyed key: restored to before the forget, it opens.
+    old = tmp_path / "old.db"
+    restore(config, db, old, "-txid", f"{before_forget:016x}")
+    assert salt in old.read_bytes()
+    assert opened(old, tmp_path) == {"contacts": 6, "transactions": 6}
+    # ... and so does the backup made before.
+    assert salt in old_backup.read_bytes()
+    assert opened(old_backup, tmp_path) == {"contacts": 6, "transactions": 6}
+    # The latest state does not.
+    latest = tmp_path / "latest.db"
+    restore(config, db, latest)
+    assert salt not in latest.read_bytes()
+    assert opened(latest, tmp_path) == {"contacts": 6}
+
+    # Pruning: the old backups by rotation, the replica by starting it afresh.
+    pruned = pds(env, "backup", str(backups), "--keep", "1")
+    assert pruned["removed"] == [str(old_backup)]
+    assert salt not in Path(pruned["backup"]).read_bytes()
+    # (the replica's own files hold the key as written: uncompressed pages)
+    assert files_holding(replica, salt) != []
+    pruned_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    shutil.rmtree(replica)
+    reset = litestream("reset", "-config", str(config), str(db))
+    said = [line for line in reset.stdout.splitlines(True) if not line.startswith("time=")]
+    assert "".join(said) == (
+        f"Resetting local Litestream state for: {db}\n"
+        f"Removing: {home / '.vault.db-litestream' / 'ltx'}\n"
+        "Reset complete. Next replication sync will create a fresh snapshot.\n"
+    )
+    with replicating(config, tmp_path / "litestream-2.log"):
+        wait_replicated(config, db, tmp_path)
+
+    # Now the replica holds the first state after the prune, and nothing older,
+    # and no file of it, nor of the vault's folder, holds the destroyed key.
+    ltx = json.loads(
+        litestream("ltx", "-config", str(config), "-level", "all", "-json", str(db)).stdout
+    )
+    found = {(f["level"], f["min_txid"], f["max_txid"]) for f in ltx}
+    first = ("0000000000000001", "0000000000000001")
+    assert (0, *first) in found
+    assert found <= {(0, *first), (9, *first)}  # the snapshot (9) may still be on its way
+    assert all(f["timestamp"] >= pruned_at for f in ltx)
+    assert files_holding(replica, salt) == []
+    assert files_holding(home, salt) == []
+    # asked for the old transaction, it has only the new state
+    gone = tmp_path / "gone.db"
+    restore(config, db, gone, "-txid", f"{before_forget:016x}")
+    assert opened(gone, tmp_path) == {"contacts": 6}
+    restored = tmp_path / "after.db"
+    restore(config, db, restored)
+    assert salt not in restored.read_bytes()
+    assert opened(restored, tmp_path) == {"contacts": 6}
+
+
+def files_holding(folder: Path, data: bytes) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and data in p.read_bytes())

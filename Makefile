@@ -15,9 +15,24 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The runtime dependencies come from requirements.lock (exact versions, checked hashes);
+# `make run` installs them and pds only, `make test` adds the test extras.
+$(VENV)/.installed-run: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# Regenerate requirements.lock from pyproject.toml's dependencies (after changing them).
+UV_VERSION := 0.13.10
+.PHONY: lock
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
 
 # The strict OAuth client the suite drives pds with (openid-client) and axe-core for the
 # browser tests' accessibility audit, both pinned by the lockfile.
@@ -26,7 +41,7 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed-run
 	@PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds demo
 	@echo "Demo vault: $(DEMO_HOME)   passphrase: $(DEMO_PASSPHRASE)"
 	@echo "Serving on http://127.0.0.1:8000  (Ctrl-C stops it)"

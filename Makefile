@@ -28,11 +28,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
 	touch $@
 
 # Regenerate requirements.lock from pyproject.toml's dependencies (after changing them).
+# Pins that still fit are kept; newer releases: make lock ARGS=--upgrade (or
+# ARGS='--upgrade-package flask'). The lock's header names LOCK_COMMAND either way.
 UV_VERSION := 0.13.10
+LOCK_COMMAND := uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
 .PHONY: lock
 lock: | $(BIN)/python
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/$(LOCK_COMMAND) --custom-compile-command '$(LOCK_COMMAND)' --quiet $(ARGS)
 
 # The strict OAuth client the suite drives pds with (openid-client) and axe-core for the
 # browser tests' accessibility audit, both pinned by the lockfile.

@@ -65,7 +65,11 @@ def test_the_lock_says_how_it_was_made() -> None:
         f"#    {COMMAND}",
     ]
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert f"\t$(BIN)/{COMMAND}\n" in makefile
+    assert f"\nLOCK_COMMAND := {COMMAND}\n" in makefile
+    assert (
+        "\t$(BIN)/$(LOCK_COMMAND) --custom-compile-command '$(LOCK_COMMAND)' --quiet $(ARGS)\n"
+        in makefile
+    )
 
 
 @pytest.mark.parametrize("dependency", PYPROJECT["project"]["dependencies"])

@@ -21,6 +21,7 @@ from pds.errors import VaultLocked
 from pds.settings import Settings
 from pds.vault import db as dbmod
 from pds.vault import restore
+from pds.vault import upgrade as upgrade_module
 from pds.vault.db import SCHEMA_VERSION
 
 from .conftest import PASSPHRASE, fixture
@@ -308,4 +309,22 @@ def test_the_older_pds_restores_the_backup_as_schema_3(
     # ... and it refuses the wrong passphrase without replacing anything.
     with pytest.raises(VaultLocked, match="the passphrase does not open the backup"):
         restore(settings, backup, PASSPHRASE)
+    assert user_version(old_home / "vault.db") == 3
+
+
+def test_a_backup_of_that_name_is_never_overwritten(
+    old_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two upgrades in one second (the first stopped after its backup): the second refuses."""
+    monkeypatch.setattr(upgrade_module, "now_iso", lambda: "2026-12-07T15:28:36Z")
+    taken = old_home / "backups" / "pds-before-upgrade-schema-3-2026-12-07T152836Z.db"
+    taken.parent.mkdir()
+    taken.write_bytes(b"keep me")
+    result = run(no_passphrase(old_home), "upgrade")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {taken} already exists; the vault was not upgraded\n"
+        "Hint: Run `pds upgrade` again in a second; pds never overwrites a backup.\n"
+    )
+    assert taken.read_bytes() == b"keep me"
     assert user_version(old_home / "vault.db") == 3

@@ -422,63 +422,32 @@ class Vault:
         as text ending in a slash it must be a folder: a missing one is an error, never a
         file of that name.
         """
-        target = backup_target(target)
+        as_folder = isinstance(target, str) and target.endswith(("/", os.sep))
+        target = Path(target).expanduser()
+        if target.is_dir():
+            target = target / f"pds-backup-{recmod.now_iso().replace(':', '')}.db"
+        elif as_folder:
+            if target.exists():
+                raise BackupError(f"{target} is not a folder", hint="Give a folder or a file name.")
+            raise BackupError(
+                f"the folder {target} does not exist",
+                hint=f"Create it first (mkdir -p {target}), or give a file name for the backup.",
+            )
+        elif not target.parent.is_dir():
+            raise BackupError(
+                f"the folder {target.parent} does not exist",
+                hint=f"Create it first (mkdir -p {target.parent}), or choose another place.",
+            )
+        if target.exists():
+            raise BackupError(
+                f"{target} already exists", hint="Choose a new file name; pds never overwrites."
+            )
 
         def log() -> None:
             with reporting_disk_full(self.settings.home, "back up again", "no backup was made"):
                 self.audit("backup", actor="owner")
 
         return copy_database(self.conn, target, before=log)
-
-
-def backup_target(target: Path | str, prefix: str = "pds-backup") -> Path:
-    """The file a backup goes to: ``target``, or in the folder ``target`` a new file named
-    ``<prefix>-<UTC time>.db``; BackupError if its folder is missing or the file exists."""
-    as_folder = isinstance(target, str) and target.endswith(("/", os.sep))
-    target = Path(target).expanduser()
-    if target.is_dir():
-        target = target / f"{prefix}-{recmod.now_iso().replace(':', '')}.db"
-    elif as_folder:
-        if target.exists():
-            raise BackupError(f"{target} is not a folder", hint="Give a folder or a file name.")
-        raise BackupError(
-            f"the folder {target} does not exist",
-            hint=f"Create it first (mkdir -p {target}), or give a file name for the backup.",
-        )
-    elif not target.parent.is_dir():
-        raise BackupError(
-            f"the folder {target.parent} does not exist",
-            hint=f"Create it first (mkdir -p {target.parent}), or choose another place.",
-        )
-    if target.exists():
-        raise BackupError(
-            f"{target} already exists", hint="Choose a new file name; pds never overwrites."
-        )
-    return target
-
-
-def copy_database(
-    conn: sqlite3.Connection, target: Path, *, before: Callable[[], None] | None = None
-) -> Path:
-    """Copy the database of ``conn`` into the new file ``target`` (SQLite's online backup
-    API), readable by its owner only; ``before`` runs once the file is open, just before the
-    copy. A failure leaves no file behind."""
-    try:
-        dest = sqlite3.connect(target)
-    except sqlite3.Error as exc:
-        raise BackupError(f"cannot write a backup to {target}: {exc}") from None
-    try:
-        if before is not None:
-            before()
-        with reporting_disk_full(target.parent, "back up again", "no backup was written"):
-            conn.backup(dest)
-    except BaseException:
-        dest.close()
-        target.unlink(missing_ok=True)  # never leave half a backup behind
-        raise
-    dest.close()
-    target.chmod(0o600)
-    return target
 
 
 def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]:
@@ -523,6 +492,30 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
     with Vault.open(settings, passphrase) as vault:
         vault.audit("restore", actor="owner")
         return vault.status()
+
+
+def copy_database(
+    conn: sqlite3.Connection, target: Path, *, before: Callable[[], None] | None = None
+) -> Path:
+    """Copy the database of ``conn`` into the new file ``target`` (SQLite's online backup
+    API), readable by its owner only; ``before`` runs once the file is open, just before the
+    copy. A failure leaves no file behind."""
+    try:
+        dest = sqlite3.connect(target)
+    except sqlite3.Error as exc:
+        raise BackupError(f"cannot write a backup to {target}: {exc}") from None
+    try:
+        if before is not None:
+            before()
+        with reporting_disk_full(target.parent, "back up again", "no backup was written"):
+            conn.backup(dest)
+    except BaseException:
+        dest.close()
+        target.unlink(missing_ok=True)  # never leave half a backup behind
+        raise
+    dest.close()
+    target.chmod(0o600)
+    return target
 
 
 def audit_origin(conn: sqlite3.Connection) -> str:

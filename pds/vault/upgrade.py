@@ -19,8 +19,9 @@ from typing import Any
 from pds.audit.log import AuditLog, make_entry
 from pds.errors import BackupError, ConfigError
 from pds.settings import Settings
-from pds.vault import audit_origin, backup_target, copy_database, require
+from pds.vault import audit_origin, copy_database, require
 from pds.vault import db as dbmod
+from pds.vault.records import now_iso
 
 BACKUP_FOLDER = "backups"
 """The folder in ``PDS_HOME`` that pre-upgrade backups go to."""
@@ -99,7 +100,13 @@ def upgrade(settings: Settings) -> Upgrade:
                 "the vault was not upgraded",
                 hint="Make it a folder pds can write to, then run `pds upgrade` again.",
             ) from None
-        saved = copy_database(conn, backup_target(folder, backup_prefix(before)))
+        target = folder / f"{backup_prefix(before)}-{now_iso().replace(':', '')}.db"
+        if target.exists():
+            raise BackupError(
+                f"{target} already exists; the vault was not upgraded",
+                hint="Run `pds upgrade` again in a second; pds never overwrites a backup.",
+            )
+        saved = copy_database(conn, target)
         dbmod.migrate(conn)
         detail = {"from": before, "to": dbmod.SCHEMA_VERSION, "backup": saved.name}
         AuditLog(conn, audit_origin(conn)).record(

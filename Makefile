@@ -38,7 +38,13 @@ run: $(VENV)/.installed
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
 
-test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium
+# The https test runs Debian's Caddy in front of pds. It needs the program only: the
+# service the package starts (Caddy's welcome page on port 80) is stopped and disabled.
+/usr/bin/caddy:
+	apt-get update -qq && apt-get install -y -qq caddy
+	-systemctl disable --now caddy 2>/dev/null
+
+test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium /usr/bin/caddy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q

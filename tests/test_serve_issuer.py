@@ -42,6 +42,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def ipv6_loopback() -> bool:
+    try:
+        free_port("::1")
+    except OSError:
+        return False
+    return True
+
+
 def metadata(base: str) -> dict:
     url = base + "/.well-known/oauth-authorization-server"
     with urllib.request.urlopen(url, timeout=5) as resp:
@@ -246,14 +254,17 @@ def test_a_served_vault_announces_the_port_it_serves(tmp_path: Path) -> None:
         assert meta["issuer"] == base
         assert meta["authorization_endpoint"] == base + "/oauth/authorize"
         assert meta["token_endpoint"] == base + "/oauth/token"
-        # A second server on the same vault, on IPv6 loopback, is its own issuer.
-        port6 = free_port("::1")
-        base6 = f"http://[::1]:{port6}"
-        out6 = tmp_path / "serve6.out"
-        with started(env, out6, "--host", "::1", "--port", str(port6)):
-            assert out6.read_text() == f"Serving on {base6}  (Ctrl-C stops it)\nIssuer: {base6}\n"
-            assert metadata(base6)["issuer"] == base6
-            assert metadata(base6)["token_endpoint"] == base6 + "/oauth/token"
+        # A second server on the same vault, on IPv6 loopback (another IPv4 loopback address
+        # on a machine without IPv6), is its own issuer.
+        host2 = "::1" if ipv6_loopback() else "127.0.0.2"
+        port2 = free_port(host2)
+        base2 = served_url(host2, port2)
+        assert base2 in (f"http://[::1]:{port2}", f"http://127.0.0.2:{port2}")
+        out2 = tmp_path / "serve2.out"
+        with started(env, out2, "--host", host2, "--port", str(port2)):
+            assert out2.read_text() == f"Serving on {base2}  (Ctrl-C stops it)\nIssuer: {base2}\n"
+            assert metadata(base2)["issuer"] == base2
+            assert metadata(base2)["token_endpoint"] == base2 + "/oauth/token"
         # A strict client (openid-client) goes through the whole flow at the announced issuer.
         assert NODE, "node is needed (make test installs it)"
         args = [base, added["client_id"], added["client_secret"], base + "/cb", PASSPHRASE]

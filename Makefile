@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME := demo-vault
 DEMO_PASSPHRASE := correct horse battery staple
+HOST := 127.0.0.1
+PORT := 8000
 
 NODE_DIR := tests/node
 
@@ -44,17 +46,23 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
+# make run PORT=8123 HOST=::1 serves elsewhere on this machine; pds serve prints the URL.
 run: $(VENV)/.installed-run
 	@PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds demo
 	@echo "Demo vault: $(DEMO_HOME)   passphrase: $(DEMO_PASSPHRASE)"
-	@echo "Serving on http://127.0.0.1:8000  (Ctrl-C stops it)"
-	PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds serve --host 127.0.0.1 --port 8000
+	PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds serve --host $(HOST) --port $(PORT)
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
 
-test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium
+# The https test runs Debian's Caddy in front of pds. It needs the program only: the
+# service the package starts (Caddy's welcome page on port 80) is stopped and disabled.
+/usr/bin/caddy:
+	apt-get update -qq && apt-get install -y -qq caddy
+	-systemctl disable --now caddy 2>/dev/null
+
+test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium /usr/bin/caddy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q

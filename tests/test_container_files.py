@@ -268,6 +268,10 @@ def test_the_readme_lines_are_the_tested_ones() -> None:
         f'-v "$PWD/{secret_file}:{in_container}:ro" -e PDS_PASSPHRASE_FILE={in_container} '
         f"-e PDS_ISSUER=http://127.0.0.1:{port} pds",
     ]
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = guide.split("\n## In a container\n", 1)[1].split("\n## ", 1)[0]
+    in_guide = re.sub(r" \\\n\s*", " ", section)
+    assert all(line in in_guide for line in run_block)  # docs/deploy.md gives the same lines
     assert [command(c) for c in compose_block] == [
         f"echo {domain}=vault.example.org > .env",
         "docker compose up -d --build",

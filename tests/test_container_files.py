@@ -184,6 +184,18 @@ def test_the_image_installs_the_lock_then_pds_and_runs_the_entrypoint() -> None:
     assert "http://127.0.0.1:8000/healthz" in DOCKERFILE.one("HEALTHCHECK")
 
 
+def test_the_build_context_is_what_the_image_copies() -> None:
+    """.dockerignore leaves everything out but the COPY sources: no .venv, vault or secret."""
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    rules = [ln for ln in lines if ln and not ln.startswith("#")]
+    assert rules[0] == "*"
+    assert rules[-1] == "**/__pycache__"
+    sources = [src for args in DOCKERFILE.all("COPY") for src in args.split()[:-1]]
+    assert sorted(r.removeprefix("!") for r in rules[1:-1]) == sorted(sources)
+    for src in sources:
+        assert (ROOT / src).exists(), src
+
+
 # -- compose.yaml and its Caddyfile ---------------------------------------------------------------
 
 

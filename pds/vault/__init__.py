@@ -499,10 +499,12 @@ def copy_database(
 ) -> Path:
     """Copy the database of ``conn`` into the new file ``target`` (SQLite's online backup
     API), readable by its owner only; ``before`` runs once the file is open, just before the
-    copy. A failure leaves no file behind."""
+    copy. ``target`` may exist already as an empty file (made to claim its name). A failure
+    leaves no file behind."""
     try:
         dest = sqlite3.connect(target)
     except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
         raise BackupError(f"cannot write a backup to {target}: {exc}") from None
     try:
         if before is not None:

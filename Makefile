@@ -17,9 +17,27 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The runtime dependencies come from requirements.lock (exact versions, checked hashes);
+# `make run` installs them and pds only, `make test` adds the test extras.
+$(VENV)/.installed-run: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# Regenerate requirements.lock from pyproject.toml's dependencies (after changing them).
+# Pins that still fit are kept; newer releases: make lock ARGS=--upgrade (or
+# ARGS='--upgrade-package flask'). The lock's header names LOCK_COMMAND either way.
+UV_VERSION := 0.13.10
+LOCK_COMMAND := uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
+.PHONY: lock
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/$(LOCK_COMMAND) --custom-compile-command '$(LOCK_COMMAND)' --quiet $(ARGS)
 
 # The strict OAuth client the suite drives pds with (openid-client) and axe-core for the
 # browser tests' accessibility audit, both pinned by the lockfile.
@@ -29,7 +47,7 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 # make run PORT=8123 HOST=::1 serves elsewhere on this machine; pds serve prints the URL.
-run: $(VENV)/.installed
+run: $(VENV)/.installed-run
 	@PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds demo
 	@echo "Demo vault: $(DEMO_HOME)   passphrase: $(DEMO_PASSPHRASE)"
 	PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds serve --host $(HOST) --port $(PORT)

@@ -456,6 +456,27 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
         click.echo(f"Restored {plural(st['records'], 'record')} from {path} into {settings.home}.")
 
 
+@cli.command()
+@json_option
+def upgrade(as_json: bool) -> None:
+    """Bring the vault's schema up to this pds, after a backup in PDS_HOME/backups/."""
+    from pds.vault.upgrade import upgrade as upgrade_vault
+
+    done = upgrade_vault(get_settings())
+    if as_json:
+        emit(done.as_dict())
+    elif done.upgraded:
+        click.echo(f"Backed up the vault as it was (schema {done.schema_before}) to {done.backup}.")
+        click.echo(
+            f"Upgraded the vault at {done.home} from schema {done.schema_before} to {done.schema}."
+        )
+    else:
+        click.echo(
+            f"The vault at {done.home} is at schema {done.schema}, the newest this pds knows; "
+            "nothing to do."
+        )
+
+
 # -- sharing policies -----------------------------------------------------------------------
 
 

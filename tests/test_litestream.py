@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from defusedxml import ElementTree
 
 from pds.settings import Settings
 from pds.vault import Vault
@@ -243,55 +245,60 @@ def test_file_replica_restores_every_record_and_the_log(tmp_path: Path) -> None:
     assert (replica / "ltx").is_dir()
 
 
+MOTO_SERVER = Path(__file__).parent.parent / ".venv-moto" / "bin" / "moto_server"
+S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def s3(method: str, url: str, body: bytes | None = None) -> bytes:
+    """One plain S3 REST request (path style; moto's server asks for no signature)."""
+    req = urllib.request.Request(url, data=body, method=method)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.read()
+
+
 @pytest.fixture
 def moto_s3(tmp_path: Path) -> Iterator[str]:
-    """moto's S3 in server mode on a free port (its own process), with one bucket."""
-    import boto3
-
+    """moto's S3 in server mode on a free port (its own process and venv: `make test`
+    installs it), with the bucket "pds-replica"."""
+    assert MOTO_SERVER.is_file(), "moto_server is missing: `make test` installs it"
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "moto.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="eu-central-1",
-            aws_access_key_id="test-key",
-            aws_secret_access_key="test-secret",  # noqa: S106
+    log = tmp_path / "moto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+    try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                s3.list_buckets()
+                s3("GET", endpoint + "/")
                 break
-            except Exception:
-                assert proc.poll() is None, (tmp_path / "moto.log").read_text()
+            except OSError:
+                assert proc.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "moto_server did not start"
                 time.sleep(0.2)
-        s3.create_bucket(
-            Bucket="pds-replica",
-            CreateBucketConfiguration={"LocationConstraint": "eu-central-1"},
-        )
+        s3("PUT", endpoint + "/pds-replica")
         yield endpoint
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        log.close()
 
 
 def test_s3_replica_restores_every_record_and_the_log(tmp_path: Path, moto_s3: str) -> None:
-    import boto3
-
     env = make_vault(tmp_path / "home")
     config = shipped_config(
         tmp_path / "home" / "vault.db",
-        {"type": "s3", "bucket": "pds-replica", "endpoint": moto_s3, "force-path-style": True},
+        {
+            "type": "s3",
+            "bucket": "pds-replica",
+            "region": "us-east-1",
+            "endpoint": moto_s3,
+            "force-path-style": True,
+        },
     )
     keys = {
         **os.environ,
@@ -303,14 +310,8 @@ def test_s3_replica_restores_every_record_and_the_log(tmp_path: Path, moto_s3: s
         # to add custom RootCAs HTTPClient"); docs/deploy.md says to leave it unset.
         keys.pop(name, None)
     check_round_trip(env, tmp_path, write_config(tmp_path / "litestream.yml", config), keys)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_s3,
-        region_name="eu-central-1",
-        aws_access_key_id="test-key",
-        aws_secret_access_key="test-secret",  # noqa: S106
-    )
-    names = [o["Key"] for o in s3.list_objects_v2(Bucket="pds-replica")["Contents"]]
+    listing = ElementTree.fromstring(s3("GET", moto_s3 + "/pds-replica?list-type=2"))
+    names = [e.text or "" for e in listing.iter(S3_NS + "Key")]
     # all under the configured path: level 0 (changes) and 9 (the snapshot)
     assert all(re.fullmatch(r"vault/000[0-9]/[0-9a-f]{16}-[0-9a-f]{16}\.ltx", n) for n in names)
     assert "vault/0009/0000000000000001-0000000000000001.ltx" in names

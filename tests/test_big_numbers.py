@@ -40,7 +40,7 @@ def run(runner: CliRunner, *args: str):
         (["intentions", "withdraw"], "'RECORD_ID'", f"1 to {TOP}"),
         (["deliveries", "list", "-n"], "'-n'", f"1 to {TOP}"),
         (["import", "x.csv", "--fulfils"], "'--fulfils'", f"1 to {TOP}"),
-        (["serve", "--port"], "'--port'", "0 to 65535"),
+        (["serve", "--port"], "'--port'", "1 to 65535"),
         (["serve", "--workers"], "'--workers'", "1 to 64"),
         (
             ["policy", "explain", "--client", "c", "--category", "health", "--grant-days"],

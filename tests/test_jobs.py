@@ -1,0 +1,508 @@
+"""Background jobs (pds.jobs): a web upload is stored and answered at once, its import runs
+outside the request with the CLI's messages; the web export the same way; progress; jobs
+left by a stopped server run again; owner-only pages; the schema migration."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pds import jobs
+from pds.errors import PdsError
+from pds.importer import import_file
+from pds.vault import Vault
+from pds.vault import db as dbmod
+
+from .conftest import PASSPHRASE, fixture
+from .oauth_kit import csrf
+
+MIDATA = fixture("midata/midata-spec-example.csv")
+HEAD = "Date,Type,Merchant/Description,Debit/Credit,Balance"
+BAD_ROW = b"04/03/2014,VIS,Boots,5.0O,260.00"
+
+
+def midata(path: Path, rows: int, shop: str = "SHOP") -> Path:
+    """A midata statement of ``rows`` distinct rows."""
+    lines = [HEAD] + [
+        f"{d % 28 + 1:02d}/{d // 28 % 12 + 1:02d}/2024,VIS,{shop} {d},-{d}.00,100.00"
+        for d in range(rows)
+    ]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    return path
+
+
+def post_upload(kit, path: Path, name: str | None = None, **form):
+    page = kit.http.get("/import")
+    data = {"csrf_token": csrf(page.text), **form}
+    data["file"] = (io.BytesIO(path.read_bytes()), name or path.name)
+    return kit.http.post("/import", data=data, content_type="multipart/form-data")
+
+
+def queued_id(resp) -> int:
+    assert resp.status_code == 303, resp.text
+    found = re.fullmatch(r"/jobs/([0-9]+)", resp.headers["Location"])
+    assert found, resp.headers["Location"]
+    return int(found.group(1))
+
+
+def status(kit, job_id: int) -> dict:
+    resp = kit.http.get(f"/jobs/{job_id}.json")
+    assert resp.status_code == 200
+    assert resp.headers["Cache-Control"] == "no-store"
+    return resp.json
+
+
+def folder_files(vault: Vault) -> list[str]:
+    place = vault.settings.home / "jobs"
+    return sorted(p.name for p in place.iterdir()) if place.exists() else []
+
+
+def summary_line(html: str) -> str:
+    return re.findall(r'<p class="ok">([^<]*)</p>', html)[0]
+
+
+# -- an upload is stored, queued and answered at once --------------------------------------
+
+
+def test_an_upload_is_queued_at_once_and_imported_by_the_job(kit, vault) -> None:
+    kit.login()
+    resp = post_upload(kit, MIDATA, "../../etc/midata-spec-example.csv")
+    job_id = queued_id(resp)
+    assert job_id == 1
+    assert vault.status()["records"] == 0  # nothing imported in the request
+    stored = folder_files(vault)
+    assert len(stored) == 1
+    assert re.fullmatch(r"upload-[a-z0-9_]{8}\.part", stored[0]), stored
+    path = vault.settings.home / "jobs" / stored[0]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert path.read_bytes() == MIDATA.read_bytes()
+    size = MIDATA.stat().st_size
+    assert status(kit, job_id) == {
+        "id": 1,
+        "kind": "import",
+        "state": "queued",
+        "created_at": status(kit, job_id)["created_at"],
+        "started_at": None,
+        "finished_at": None,
+        "file": "midata-spec-example.csv",
+        "bytes_total": size,
+        "bytes_done": 0,
+        "percent": 0,
+        "records": None,
+        "result": None,
+        "error": None,
+        "hint": None,
+        "download": False,
+    }
+    page = kit.http.get("/jobs/1")
+    assert page.status_code == 200
+    assert "<h1>Importing midata-spec-example.csv</h1>" in page.text
+    assert '<p id="job-state">Waiting to start…</p>' in page.text
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in page.text
+    assert '<script src="/static/jobs.js"></script>' in page.text
+    assert '<a href="/jobs/1">Reload</a>' in page.text
+
+    assert jobs.run_once(vault) == [1]
+    done = status(kit, job_id)
+    assert (done["state"], done["bytes_done"], done["percent"], done["records"]) == (
+        "done",
+        size,
+        100,
+        6,
+    )
+    assert done["result"] == {
+        "file": "midata-spec-example.csv",
+        "connector": "midata",
+        "new": 6,
+        "duplicate": 0,
+        "rejected": 0,
+        "source_id": 1,
+    }
+    page = kit.http.get("/jobs/1")
+    assert summary_line(page.text) == (
+        "midata-spec-example.csv: 6 new, 0 already present, 0 rejected (midata)"
+    )
+    assert "jobs.js" not in page.text
+    assert "refresh" not in page.text
+    assert vault.status()["categories"] == {"transactions": 6}
+    assert [s["filename"] for s in vault.sources()] == ["midata-spec-example.csv"]
+    assert folder_files(vault) == []  # the upload is deleted when the job ends
+    assert jobs.run_once(vault) == []  # nothing runs twice
+
+
+def test_distinct_uploads_one_after_another(kit, vault, tmp_path) -> None:
+    kit.login()
+    total = 0
+    for n in range(1, 11):
+        path = midata(tmp_path / f"statement-{n}.csv", n * 3, shop=f"SHOP{n}")
+        job_id = queued_id(post_upload(kit, path))
+        assert job_id == n
+        assert jobs.run_once(vault) == [n]
+        total += n * 3
+        page = kit.http.get(f"/jobs/{n}")
+        assert summary_line(page.text) == (
+            f"statement-{n}.csv: {n * 3} new, 0 already present, 0 rejected (midata)"
+        )
+        assert vault.status()["records"] == total
+        if n in (2, 10):
+            assert status(kit, n)["result"]["source_id"] == n
+            assert folder_files(vault) == []
+    assert total == 165
+
+
+def test_the_same_file_twice_adds_nothing(kit, vault) -> None:
+    kit.login()
+    first = queued_id(post_upload(kit, MIDATA))
+    jobs.run_once(vault)
+    second = queued_id(post_upload(kit, MIDATA))
+    assert jobs.run_once(vault) == [second]
+    assert second == first + 1
+    page = kit.http.get(f"/jobs/{second}")
+    assert summary_line(page.text) == (
+        "midata-spec-example.csv: 0 new, 6 already present, 0 rejected (midata)"
+    )
+    assert status(kit, second)["result"]["duplicate"] == 6
+    assert vault.status()["records"] == 6
+
+
+def test_two_queued_at_once_run_in_order(kit, vault, tmp_path) -> None:
+    kit.login()
+    a = queued_id(post_upload(kit, midata(tmp_path / "a.csv", 4, "A")))
+    b = queued_id(post_upload(kit, midata(tmp_path / "b.csv", 7, "B")))
+    assert [status(kit, a)["state"], status(kit, b)["state"]] == ["queued", "queued"]
+    assert len(folder_files(vault)) == 2
+    assert jobs.run_once(vault) == [a, b]
+    assert [status(kit, j)["result"]["new"] for j in (a, b)] == [4, 7]
+    assert vault.status()["records"] == 11
+    assert folder_files(vault) == []
+
+
+def test_a_bad_file_fails_with_the_cli_message_and_leaves_the_vault(kit, vault, tmp_path) -> None:
+    kit.login()
+    bad = tmp_path / "statement.csv"
+    bad.write_bytes(HEAD.encode() + b"\r\n" + BAD_ROW + b"\r\n")
+    with pytest.raises(PdsError) as cli:  # what `pds import statement.csv` says
+        import_file(vault, bad)
+    before = (vault.status()["records"], len(vault.sources()), vault.log.size())
+    job_id = queued_id(post_upload(kit, bad))
+    assert jobs.run_once(vault) == [job_id]
+    got = status(kit, job_id)
+    assert (got["state"], got["error"], got["hint"]) == (
+        "failed",
+        cli.value.message,
+        cli.value.hint,
+    )
+    assert got["error"] == 'statement.csv line 2: amount "5.0O" is not a number'
+    assert got["hint"] == cli.value.hint is not None
+    page = kit.http.get(f"/jobs/{job_id}")
+    assert page.status_code == 200
+    assert (
+        '<p class="error" role="alert">Error: statement.csv line 2: amount &#34;5.0O&#34; is not '
+        "a number</p>" in page.text
+    )
+    assert f'<p class="hint">Hint: {cli.value.hint}</p>' in page.text.replace("&#39;", "'")
+    assert "<p>Nothing was imported from this file.</p>" in page.text
+    assert (vault.status()["records"], len(vault.sources()), vault.log.size()) == before
+    assert folder_files(vault) == []
+    # the message quotes the file's row: it is sealed in the table, never plaintext
+    row = vault.conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    assert not any(b"5.0O" in (v if isinstance(v, bytes) else str(v).encode()) for v in row)
+    unknown = tmp_path / "notes.txt"
+    unknown.write_bytes(b"hello")
+    other = queued_id(post_upload(kit, unknown))
+    jobs.run_once(vault)
+    assert status(kit, other)["error"] == "notes.txt: pds does not recognise this file's format"
+
+
+def test_skip_bad_and_a_named_connector_reach_the_job(kit, vault, tmp_path) -> None:
+    kit.login()
+    mixed = tmp_path / "mixed.csv"
+    good = "01/02/2024,VIS,SHOP 1,-1.00,100.00"
+    mixed.write_bytes(f"{HEAD}\r\n{good}\r\n".encode() + BAD_ROW + b"\r\n")
+    job_id = queued_id(post_upload(kit, mixed, skip_bad="1", connector="midata"))
+    jobs.run_once(vault)
+    page = kit.http.get(f"/jobs/{job_id}")
+    assert summary_line(page.text) == "mixed.csv: 1 new, 0 already present, 1 rejected (midata)"
+    assert "<li>rejected: mixed.csv line 3: amount &#34;5.0O&#34; is not a number</li>" in page.text
+    wrong = queued_id(post_upload(kit, MIDATA, connector="socks"))
+    jobs.run_once(vault)
+    with pytest.raises(PdsError) as cli:
+        import_file(vault, MIDATA, connector="socks")
+    assert status(kit, wrong)["error"] == cli.value.message
+
+
+def test_refused_uploads_leave_no_file(kit, vault) -> None:
+    kit.login()
+    refused = kit.http.post(
+        "/import",
+        data={"csrf_token": "wrong", "file": (io.BytesIO(b"x" * 4096), "a.csv")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 403
+    page = kit.http.get("/import")
+    empty = kit.http.post(
+        "/import",
+        data={"csrf_token": csrf(page.text), "file": (io.BytesIO(b""), "")},
+        content_type="multipart/form-data",
+    )
+    assert (empty.status_code, "Choose a file to import." in empty.text) == (422, True)
+    assert folder_files(vault) == []
+    assert vault.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+    signed_out = kit.app.test_client().post(
+        "/import", data={"file": (io.BytesIO(b"x"), "a.csv")}, content_type="multipart/form-data"
+    )
+    assert signed_out.status_code in (302, 401, 403)
+    assert folder_files(vault) == []
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def test_progress_file_is_written_at_most_every_interval(tmp_path) -> None:
+    path = tmp_path / "7.progress"
+    every = jobs.ProgressFile(path, total=1000, every=0.0)
+    every(100)
+    assert json.loads(path.read_text()) == {"bytes_done": 100, "bytes_total": 1000}
+    every(2000)  # a zip's reader may seek back: never past the total
+    assert json.loads(path.read_text()) == {"bytes_done": 1000, "bytes_total": 1000}
+    rarely = jobs.ProgressFile(path, total=1000, every=3600)
+    rarely(10)
+    rarely(20)
+    assert json.loads(path.read_text()) == {"bytes_done": 10, "bytes_total": 1000}
+    assert rarely.done == 30
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_running_import_shows_its_progress(kit, vault, tmp_path) -> None:
+    kit.login()
+    path = midata(tmp_path / "big.csv", 2000)
+    job_id = queued_id(post_upload(kit, path))
+    assert jobs.claim(vault) == (job_id, "import")
+    size = path.stat().st_size
+    progress = jobs.ProgressFile(jobs.progress_path(vault.settings, job_id), size, 0.0)
+    progress(size // 4)
+    got = status(kit, job_id)
+    assert (got["state"], got["bytes_done"], got["bytes_total"], got["percent"]) == (
+        "running",
+        20458,
+        81833,
+        24,  # rounded down: 100% only when all is read
+    )
+    page = kit.http.get(f"/jobs/{job_id}")
+    assert '<progress id="job-progress" max="100" value="24">24%</progress>' in page.text
+    assert '<p id="job-state">Importing…</p>' in page.text
+    seen: list[int] = []
+    real = jobs.ProgressFile.write
+
+    def spy(self) -> None:
+        real(self)
+        seen.append(json.loads(self.path.read_text())["bytes_done"])
+
+    jobs.ProgressFile.write = spy
+    try:
+        jobs.run_import(vault, job_id, progress_every=0.0)
+    finally:
+        jobs.ProgressFile.write = real
+    assert seen[-1] == size
+    assert seen == sorted(seen)
+    assert len(seen) >= 2, seen
+    assert not jobs.progress_path(vault.settings, job_id).exists()
+    assert status(kit, job_id)["bytes_done"] == size
+
+
+# -- pages are the owner's ------------------------------------------------------------------
+
+
+def test_job_pages_are_owner_only_and_unknown_ids_are_404(kit, vault) -> None:
+    kit.login()
+    job_id = queued_id(post_upload(kit, MIDATA))
+    stranger = kit.app.test_client()
+    for path in (f"/jobs/{job_id}", f"/jobs/{job_id}.json", f"/jobs/{job_id}/download"):
+        resp = stranger.get(path)
+        assert resp.status_code == 302, path
+        assert resp.headers["Location"].startswith("/login?next=")
+    missing = kit.http.get("/jobs/99")
+    assert missing.status_code == 404
+    assert "there is no job 99" in missing.text
+    problem = kit.http.get("/jobs/99.json")
+    assert problem.status_code == 404
+    assert problem.mimetype == "application/problem+json"
+    assert problem.json["detail"] == "there is no job 99"
+    assert kit.http.get("/jobs/99/download").status_code == 404
+    assert kit.http.get(f"/jobs/{job_id}/download").status_code == 404  # an import: no file
+    assert kit.http.get("/jobs/99999999999999999999").status_code == 404
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def test_export_job_download_once(kit, vault) -> None:
+    kit.login()
+    queued_id(post_upload(kit, MIDATA))
+    jobs.run_once(vault)
+    page = kit.http.get("/export")
+    assert '<button type="submit">Prepare the export</button>' in page.text
+    job_id = queued_id(kit.http.post("/export", data={"csrf_token": csrf(page.text)}))
+    assert status(kit, job_id)["kind"] == "export"
+    waiting = kit.http.get(f"/jobs/{job_id}")
+    assert "<h1>Export everything</h1>" in waiting.text
+    assert "Waiting to start…" in waiting.text
+    before = vault.log.size()
+    assert jobs.run_once(vault) == [job_id]
+    assert vault.log.size() == before + 1
+    entry = json.loads(
+        vault.conn.execute("SELECT entry FROM audit_log ORDER BY idx DESC LIMIT 1").fetchone()[0]
+    )
+    assert (entry["action"], entry["actor"], entry["count"]) == ("export", "owner", 6)
+    assert entry["detail"] == {"categories": {"transactions": 6}, "format": "pds-export/1"}
+    got = status(kit, job_id)
+    assert (got["state"], got["records"], got["download"]) == ("done", 6, True)
+    assert got["result"] == {"records": 6, "categories": {"transactions": 6}}
+    (name,) = folder_files(vault)
+    zip_path = vault.settings.home / "jobs" / name
+    assert stat.S_IMODE(zip_path.stat().st_mode) == 0o600
+    page = kit.http.get(f"/jobs/{job_id}")
+    assert f'<a id="job-download" href="/jobs/{job_id}/download">Download the export</a>' in (
+        page.text
+    )
+    head = kit.http.head(f"/jobs/{job_id}/download")
+    assert head.status_code == 200
+    assert zip_path.exists()
+    resp = kit.http.get(f"/jobs/{job_id}/download")
+    assert resp.status_code == 200
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert re.fullmatch(
+        r"attachment; filename=pds-export-[0-9TZ.+]+\.zip", resp.headers["Content-Disposition"]
+    )
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(resp.data)) as zf:
+        assert len(json.loads(zf.read("transactions.json"))["records"]) == 6
+    resp.close()
+    assert folder_files(vault) == []
+    assert status(kit, job_id)["download"] is False
+    gone = kit.http.get(f"/jobs/{job_id}")
+    assert "This export was deleted from the server" in gone.text
+    assert kit.http.get(f"/jobs/{job_id}/download").status_code == 404
+
+
+def test_tidy_deletes_day_old_exports_and_stray_files(kit, vault) -> None:
+    kit.login()
+    page = kit.http.get("/export")
+    job_id = queued_id(kit.http.post("/export", data={"csrf_token": csrf(page.text)}))
+    jobs.run_once(vault)
+    stray = vault.settings.home / "jobs" / "upload-cutoff.part"
+    stray.write_bytes(b"half an upload")
+    assert jobs.tidy(vault) == 0  # all fresh
+    assert len(folder_files(vault)) == 2
+    later = datetime.now(UTC) + timedelta(seconds=jobs.KEEP_EXPORT_SECONDS + 60)
+    os.utime(stray, (time.time() - jobs.KEEP_EXPORT_SECONDS - 60,) * 2)
+    assert jobs.tidy(vault, later) == 2
+    assert folder_files(vault) == []
+    assert status(kit, job_id)["download"] is False
+    assert jobs.tidy(vault, later) == 0
+
+
+# -- restarts -----------------------------------------------------------------------------------
+
+
+def dead_token() -> str:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    token = jobs.process_token(proc.pid)
+    assert jobs.alive(token) is True
+    proc.kill()
+    proc.wait()
+    assert jobs.alive(token) is False
+    return token
+
+
+def test_a_job_left_running_by_a_dead_process_runs_again(kit, vault) -> None:
+    kit.login()
+    job_id = queued_id(post_upload(kit, MIDATA))
+    assert jobs.claim(vault) == (job_id, "import")
+    assert jobs.requeue_orphans(vault) == []  # this process is alive: left alone
+    vault.conn.execute("UPDATE jobs SET claimed_by = ? WHERE id = ?", (dead_token(), job_id))
+    assert jobs.requeue_orphans(vault) == [job_id]
+    assert status(kit, job_id)["state"] == "queued"
+    assert jobs.run_once(vault) == [job_id]
+    got = status(kit, job_id)
+    assert (got["state"], got["result"]["new"]) == ("done", 6)
+    row = vault.conn.execute("SELECT attempts, claimed_by FROM jobs WHERE id = ?", (job_id,))
+    attempts, token = row.fetchone()
+    assert attempts == 2
+    assert jobs.alive(token)
+    assert jobs.alive("not a token") is False
+    assert jobs.alive("other-boot/1/5") is False
+
+
+def test_a_job_that_keeps_killing_its_server_fails(kit, vault) -> None:
+    kit.login()
+    job_id = queued_id(post_upload(kit, MIDATA))
+    jobs.claim(vault)
+    token = dead_token()
+    vault.conn.execute(
+        "UPDATE jobs SET claimed_by = ?, attempts = ? WHERE id = ?",
+        (token, jobs.MAX_ATTEMPTS, job_id),
+    )
+    assert jobs.requeue_orphans(vault) == []
+    got = status(kit, job_id)
+    assert (got["state"], got["error"]) == (
+        "failed",
+        "the server stopped 3 times while running this job; nothing was kept",
+    )
+    assert folder_files(vault) == []
+    assert vault.status()["records"] == 0
+
+
+def test_the_worker_thread_runs_queued_jobs(app, kit, vault, tmp_path) -> None:
+    app.config["PDS_JOBS_WORKER"] = True
+    kit.login()
+    try:
+        ids = [
+            queued_id(post_upload(kit, midata(tmp_path / f"{n}.csv", 50, f"S{n}"))) for n in (1, 2)
+        ]
+        deadline = time.monotonic() + 30
+        while any(status(kit, j)["state"] != "done" for j in ids):
+            assert time.monotonic() < deadline, [status(kit, j) for j in ids]
+            time.sleep(0.1)
+    finally:
+        jobs.stop_worker()
+    assert vault.status()["records"] == 100
+    assert folder_files(vault) == []
+
+
+# -- the schema -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("old", [5, 6])
+def test_migration_to_7_from_older_vaults(settings, old: int) -> None:
+    with Vault.create(settings, PASSPHRASE) as v:
+        conn = v.conn
+        conn.execute("DROP TABLE jobs")
+        if old == 5:
+            conn.execute("DROP TABLE rights_requests")
+        conn.execute(f"PRAGMA user_version = {old}")
+    raw = sqlite3.connect(settings.db_path)
+    assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'jobs'").fetchone() == (0,)
+    raw.close()
+    with Vault.open(settings, PASSPHRASE) as v:
+        assert dbmod.schema_version(v.conn) == dbmod.SCHEMA_VERSION == 7
+        columns = [r[1] for r in v.conn.execute("PRAGMA table_info(jobs)")]
+        assert columns[:4] == ["id", "kind", "state", "created_at"]
+        assert {"input_path", "bytes_done", "result", "sealed", "output_path"} <= set(columns)
+        tables = {r[0] for r in v.conn.execute("SELECT name FROM sqlite_master")}
+        assert "rights_requests" in tables
+        with pytest.raises(sqlite3.IntegrityError):
+            v.conn.execute("INSERT INTO jobs (kind, created_at, salt) VALUES ('x', '', x'00')")

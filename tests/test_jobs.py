@@ -4,28 +4,36 @@ left by a stopped server run again; owner-only pages; the schema migration."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import os
 import re
+import signal
 import sqlite3
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
 from pds import jobs
 from pds.errors import PdsError
 from pds.importer import import_file
+from pds.settings import load_settings
 from pds.vault import Vault
 from pds.vault import db as dbmod
 
 from .conftest import PASSPHRASE, fixture
 from .oauth_kit import csrf
+from .test_durability import PDS, pds_env
+from .test_serve import free_port, serving
 
 MIDATA = fixture("midata/midata-spec-example.csv")
 HEAD = "Date,Type,Merchant/Description,Debit/Credit,Balance"
@@ -506,3 +514,162 @@ def test_migration_to_7_from_older_vaults(settings, old: int) -> None:
         assert "rights_requests" in tables
         with pytest.raises(sqlite3.IntegrityError):
             v.conn.execute("INSERT INTO jobs (kind, created_at, salt) VALUES ('x', '', x'00')")
+
+
+# -- a real `pds serve` -----------------------------------------------------------------------
+
+
+class Owner:
+    """The owner's browser, reduced to what these tests need: a session cookie, forms, a
+    multipart upload streamed from disk (never held in memory)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.host, port = base.removeprefix("http://").split(":")
+        self.port = int(port)
+        self.cookie = ""
+
+    def _send(self, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request(
+                method, path, body=body, headers={"Cookie": self.cookie, **(headers or {})}
+            )
+            return self._read(conn.getresponse())
+        finally:
+            conn.close()
+
+    def _read(self, resp) -> tuple[int, dict, bytes]:
+        for value in resp.headers.get_all("Set-Cookie") or []:
+            jar = SimpleCookie(value)
+            if "pds_session" in jar:
+                self.cookie = f"pds_session={jar['pds_session'].value}"
+        return resp.status, dict(resp.headers), resp.read()
+
+    def get(self, path: str) -> tuple[int, dict, bytes]:
+        return self._send("GET", path)
+
+    def post_form(self, path: str, form: dict[str, str]) -> tuple[int, dict, bytes]:
+        body = urlencode(form).encode()
+        return self._send("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def csrf(self, path: str) -> str:
+        return csrf(self.get(path)[2].decode())
+
+    def sign_in(self) -> None:
+        token = self.csrf("/login")
+        status, headers, _ = self.post_form(
+            "/login", {"passphrase": PASSPHRASE, "csrf_token": token, "next": "/"}
+        )
+        assert status == 303, status
+
+    def upload(self, path: Path) -> int:
+        """POST /import with ``path`` streamed in 1 MiB pieces; the queued job's id."""
+        boundary = "pds-test-" + os.urandom(8).hex()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+            f"{self.csrf('/import')}\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        try:
+            conn.putrequest("POST", "/import")
+            conn.putheader("Cookie", self.cookie)
+            conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+            conn.putheader("Content-Length", str(len(head) + path.stat().st_size + len(tail)))
+            conn.endheaders()
+            conn.send(head)
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    conn.send(chunk)
+            conn.send(tail)
+            status, headers, _ = self._read(conn.getresponse())
+        finally:
+            conn.close()
+        assert status == 303, status
+        return int(headers["Location"].rsplit("/", 1)[1])
+
+    def job(self, job_id: int) -> dict:
+        status, _, body = self.get(f"/jobs/{job_id}.json")
+        assert status == 200, (status, body[:200])
+        return json.loads(body)
+
+    def wait(self, job_id: int, until: Callable[[dict], bool], seconds: float = 300) -> dict:
+        deadline = time.monotonic() + seconds
+        while not until(found := self.job(job_id)):
+            assert time.monotonic() < deadline, found
+            time.sleep(0.05)
+        return found
+
+
+def started_vault(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    home = tmp_path / "home"
+    env = pds_env(home)
+    subprocess.run([*PDS, "init"], env=env, check=True, capture_output=True)
+    return home, env
+
+
+def vault_counts(home: Path) -> tuple[int, int, list[tuple]]:
+    with Vault.open(load_settings({"PDS_HOME": str(home)}), PASSPHRASE) as v:
+        rows = v.conn.execute("SELECT id, state, attempts FROM jobs ORDER BY id").fetchall()
+        return v.status()["records"], len(v.sources()), rows
+
+
+@pytest.mark.slow
+def test_a_real_server_imports_uploads_in_the_background(tmp_path) -> None:
+    home, env = started_vault(tmp_path)
+    port = free_port()
+    env["PDS_ISSUER"] = base = f"http://127.0.0.1:{port}"
+    files = [midata(tmp_path / f"s{n}.csv", 40 * n, f"S{n}") for n in (1, 2)]
+    with serving(env, port, tmp_path / "serve.log", workers=2):
+        owner = Owner(base)
+        owner.sign_in()
+        ids = [owner.upload(path) for path in (*files, files[0])]  # the first one twice
+        done = [owner.wait(j, lambda job: job["state"] == "done") for j in ids]
+        assert [(d["result"]["new"], d["result"]["duplicate"]) for d in done] == [
+            (40, 0),
+            (80, 0),
+            (0, 40),
+        ]
+        assert [d["bytes_done"] == d["bytes_total"] for d in done] == [True] * 3
+        status, headers, page = owner.get(f"/jobs/{ids[1]}")
+        assert status == 200
+        assert b'<p class="ok">s2.csv: 80 new, 0 already present, 0 rejected (midata)</p>' in page
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert owner.get("/jobs/12345.json")[0] == 404
+        assert Owner(base).get(f"/jobs/{ids[0]}.json")[0] == 302  # not signed in
+    assert sorted(p.name for p in (home / "jobs").iterdir()) == []
+    assert vault_counts(home) == (120, 2, [(1, "done", 1), (2, "done", 1), (3, "done", 1)])
+
+
+@pytest.mark.slow
+def test_a_server_killed_mid_import_resumes_the_job_after_a_restart(tmp_path) -> None:
+    home, env = started_vault(tmp_path)
+    port = free_port()
+    env["PDS_ISSUER"] = base = f"http://127.0.0.1:{port}"
+    rows = 300_000
+    big = midata(tmp_path / "big.csv", rows)
+    with serving(env, port, tmp_path / "serve.log", workers=2) as proc:
+        owner = Owner(base)
+        owner.sign_in()
+        job_id = owner.upload(big)
+        running = owner.wait(job_id, lambda job: job["state"] == "running" and job["bytes_done"])
+        assert 0 < running["bytes_done"] < running["bytes_total"] == big.stat().st_size
+        os.killpg(proc.pid, signal.SIGKILL)  # the master and its workers, mid-import
+        proc.wait()
+    records, sources, rows_left = vault_counts(home)
+    assert (records, sources, rows_left) == (0, 0, [(job_id, "running", 1)])
+    assert any(p.name.startswith("upload-") for p in (home / "jobs").iterdir())
+    with serving(env, port, tmp_path / "serve-2.log", workers=2):
+        owner = Owner(base)
+        owner.sign_in()
+        done = owner.wait(job_id, lambda job: job["finished_at"] is not None)
+        assert (done["state"], done["result"]["new"], done["result"]["duplicate"]) == (
+            "done",
+            rows,
+            0,
+        )
+    assert vault_counts(home) == (rows, 1, [(job_id, "done", 2)])
+    assert sorted(p.name for p in (home / "jobs").iterdir()) == []

@@ -58,9 +58,9 @@ def _store_upload(
     content_length: int | None = None,
 ) -> IO[bytes]:
     fd, path = jobs.new_file(current_app.config["PDS_SETTINGS"], "upload-", ".part")
-    os.close(fd)
-    g.setdefault("pds_uploads", []).append(path)
-    return path.open("w+b")
+    stream = os.fdopen(fd, "w+b")
+    g.setdefault("pds_uploads", []).append((path, stream))
+    return stream
 
 
 @bp.before_request
@@ -83,7 +83,8 @@ def _upload_limit() -> Any:
 def _drop_unqueued_uploads(_exc: BaseException | None) -> None:
     """Delete the files of this request's upload that no job took (refused, cut off)."""
     kept = g.get("pds_kept_uploads", ())
-    for path in g.get("pds_uploads", ()):
+    for path, stream in g.get("pds_uploads", ()):
+        stream.close()
         if path not in kept:
             path.unlink(missing_ok=True)
 
@@ -191,7 +192,7 @@ def upload() -> Any:
     connector = request.form.get("connector") or None
     skip_bad = request.form.get("skip_bad") == "1"
     name = secure_filename(Path(upload.filename.replace("\\", "/")).name) or "upload"
-    stored = Path(upload.stream.name)
+    stored = next(path for path, stream in g.pds_uploads if stream is upload.stream)
     upload.stream.close()
     try:
         job_id = jobs.queue_import(_vault(), stored, name, connector, skip_bad)

@@ -22,8 +22,8 @@ adds nothing. After :data:`MAX_ATTEMPTS` such restarts the job fails instead, so
 that kills its worker cannot loop forever.
 
 Files. The uploaded file is plaintext on disk until its job ends, done or failed; then it
-is deleted. An export's zip (decrypted, like the one ``pds export`` writes) is deleted once
-downloaded, or :data:`KEEP_EXPORT_SECONDS` after it was made if it never is. Files under
+is deleted. An export's zip (decrypted, like the one ``pds export`` writes) is deleted when
+its download starts, or :data:`KEEP_EXPORT_SECONDS` after it was made if it never is. Files under
 ``jobs/`` that no job refers to (an upload cut off mid-way) are deleted after the same
 time.
 
@@ -75,9 +75,9 @@ EXPORT_UNEXPECTED_HINT = "Export again; if it fails again, report a bug."
 log = logging.getLogger("pds.jobs")
 
 _SELECT = (
-    "SELECT id, kind, state, created_at, started_at, finished_at, attempts, filename, connector, "
+    "SELECT kind, state, created_at, started_at, finished_at, attempts, filename, connector, "
     "skip_bad, bytes_total, bytes_done, records, result, salt, sealed, output_path, "
-    "output_name, output_removed_at, input_path FROM jobs WHERE id = ?"
+    "output_name, output_removed_at FROM jobs WHERE id = ?"
 )
 
 
@@ -259,55 +259,36 @@ def queue_export(vault: Vault) -> int:
 
 def get(vault: Vault, job_id: int) -> Job:
     """The job ``job_id``, with a running import's latest progress; NotFound if none."""
-    row = vault.conn.execute(_SELECT, (job_id,)).fetchone()
-    if row is None:
+    cur = vault.conn.execute(_SELECT, (job_id,))
+    found = cur.fetchone()
+    if found is None:
         raise NotFound(f"there is no job {job_id}")
-    (
-        _,
-        kind,
-        state,
-        created,
-        started,
-        finished,
-        attempts,
-        filename,
-        connector,
-        skip_bad,
-        total,
-        done,
-        records,
-        result,
-        salt,
-        sealed,
-        output_path,
-        output_name,
-        removed,
-        _input,
-    ) = row
-    messages = _unseal(vault, job_id, salt, sealed)
-    if state == "running" and (found := read_progress(vault.settings, job_id)):
-        done, total = found
+    row = dict(zip((c[0] for c in cur.description), found, strict=True))
+    messages = _unseal(vault, job_id, row["salt"], row["sealed"])
+    done, total = row["bytes_done"], row["bytes_total"]
+    if row["state"] == "running" and (progress := read_progress(vault.settings, job_id)):
+        done, total = progress
     return Job(
         id=job_id,
-        kind=kind,
-        state=state,
-        created_at=created,
-        started_at=started,
-        finished_at=finished,
-        attempts=attempts,
-        filename=filename,
-        connector=connector,
-        skip_bad=bool(skip_bad),
+        kind=row["kind"],
+        state=row["state"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        attempts=row["attempts"],
+        filename=row["filename"],
+        connector=row["connector"],
+        skip_bad=bool(row["skip_bad"]),
         bytes_total=total,
         bytes_done=done,
-        records=records,
-        result=json.loads(result) if result else None,
+        records=row["records"],
+        result=json.loads(row["result"]) if row["result"] else None,
         error=messages.get("error"),
         hint=messages.get("hint"),
         rejected_rows=messages.get("rejected_rows", []),
-        output_name=output_name,
-        output_ready=bool(output_path) and removed is None,
-        output_removed_at=removed,
+        output_name=row["output_name"],
+        output_ready=bool(row["output_path"]) and row["output_removed_at"] is None,
+        output_removed_at=row["output_removed_at"],
     )
 
 

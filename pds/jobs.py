@@ -163,6 +163,16 @@ def _unlink(settings: Settings, relative: str | None) -> None:
             (settings.home / relative).unlink()
 
 
+def _remove_named(settings: Settings, job_id: int) -> None:
+    """Delete the job's ``<id>.d`` folder (the upload's link under its own name)."""
+    named = settings.home / FOLDER / f"{job_id}.d"
+    if named.is_dir() and not named.is_symlink():
+        for entry in named.iterdir():
+            entry.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            named.rmdir()
+
+
 def progress_path(settings: Settings, job_id: int) -> Path:
     return settings.home / FOLDER / f"{job_id}.progress"
 
@@ -412,6 +422,7 @@ def requeue_orphans(vault: Vault) -> list[int]:
                 ).rowcount
             if gone:
                 _unlink(vault.settings, input_path)
+                _remove_named(vault.settings, job_id)
                 progress_path(vault.settings, job_id).unlink(missing_ok=True)
             continue
         with transaction(conn):
@@ -526,10 +537,7 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
             bytes_done=total,
         )
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            (named / filename).unlink()
-        with contextlib.suppress(OSError):
-            named.rmdir()
+        _remove_named(settings, job_id)
         stored.unlink(missing_ok=True)
         progress.path.unlink(missing_ok=True)
 

@@ -464,6 +464,9 @@ def test_a_job_that_keeps_killing_its_server_fails(kit, vault) -> None:
         "UPDATE jobs SET claimed_by = ?, attempts = ? WHERE id = ?",
         (token, jobs.MAX_ATTEMPTS, job_id),
     )
+    left = vault.settings.home / "jobs" / f"{job_id}.d"  # as a killed run leaves it
+    left.mkdir()
+    (left / "midata-spec-example.csv").write_bytes(MIDATA.read_bytes())
     assert jobs.requeue_orphans(vault) == []
     got = status(kit, job_id)
     assert (got["state"], got["error"]) == (

@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME := demo-vault
 DEMO_PASSPHRASE := correct horse battery staple
+HOST := 127.0.0.1
+PORT := 8000
 
 NODE_DIR := tests/node
 
@@ -15,9 +17,27 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The runtime dependencies come from requirements.lock (exact versions, checked hashes);
+# `make run` installs them and pds only, `make test` adds the test extras.
+$(VENV)/.installed-run: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# Regenerate requirements.lock from pyproject.toml's dependencies (after changing them).
+# Pins that still fit are kept; newer releases: make lock ARGS=--upgrade (or
+# ARGS='--upgrade-package flask'). The lock's header names LOCK_COMMAND either way.
+UV_VERSION := 0.13.10
+LOCK_COMMAND := uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
+.PHONY: lock
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/$(LOCK_COMMAND) --custom-compile-command '$(LOCK_COMMAND)' --quiet $(ARGS)
 
 # The strict OAuth client the suite drives pds with (openid-client) and axe-core for the
 # browser tests' accessibility audit, both pinned by the lockfile.
@@ -26,17 +46,23 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
-run: $(VENV)/.installed
+# make run PORT=8123 HOST=::1 serves elsewhere on this machine; pds serve prints the URL.
+run: $(VENV)/.installed-run
 	@PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds demo
 	@echo "Demo vault: $(DEMO_HOME)   passphrase: $(DEMO_PASSPHRASE)"
-	@echo "Serving on http://127.0.0.1:8000  (Ctrl-C stops it)"
-	PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds serve --host 127.0.0.1 --port 8000
+	PDS_HOME=$(DEMO_HOME) PDS_PASSPHRASE='$(DEMO_PASSPHRASE)' $(BIN)/pds serve --host $(HOST) --port $(PORT)
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
 
-test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium
+# The https test runs Debian's Caddy in front of pds. It needs the program only: the
+# service the package starts (Caddy's welcome page on port 80) is stopped and disabled.
+/usr/bin/caddy:
+	apt-get update -qq && apt-get install -y -qq caddy
+	-systemctl disable --now caddy 2>/dev/null
+
+test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium /usr/bin/caddy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q

@@ -12,7 +12,7 @@ from flask import Flask, g
 from pds.errors import PdsError
 from pds.numbers import LookupIdConverter, RowIdConverter
 from pds.policy.loader import PolicySet
-from pds.settings import Settings, load_settings
+from pds.settings import DEFAULT_ISSUER, Settings, load_settings
 from pds.vault import Vault
 from pds.vault.keys import Keyring
 
@@ -43,7 +43,20 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
     with app.app_context():
         current_policies()  # a broken policy file stops the server here, not at a request
     _oauth(app, settings, keyring)
+    _behind_proxies(app, settings.proxy_hops)
     return app
+
+
+def _behind_proxies(app: Flask, hops: int) -> None:
+    """With PDS_PROXY_HOPS=N, the client's address, scheme and host are the ones the N
+    proxies in front of pds say (``X-Forwarded-For``/``-Proto``/``-Host``): per-address
+    limits (``pds.web.limits.address``) then count the real client, not the proxy. With 0,
+    the headers are ignored (a client could write anything in them)."""
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        fixed = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = fixed  # type: ignore[method-assign]
 
 
 def _oauth(app: Flask, settings: Settings, keyring: Keyring | None) -> None:
@@ -59,7 +72,7 @@ def _oauth(app: Flask, settings: Settings, keyring: Keyring | None) -> None:
     from pds.web.receipts import bp as receipts_bp
     from pds.web.requests import bp as requests_bp
 
-    issuer = check_issuer(settings.issuer)
+    issuer = check_issuer(settings.issuer or DEFAULT_ISSUER)
     security.init_app(
         app,
         master=keyring.master if keyring else None,

@@ -456,6 +456,27 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
         click.echo(f"Restored {plural(st['records'], 'record')} from {path} into {settings.home}.")
 
 
+@cli.command()
+@json_option
+def upgrade(as_json: bool) -> None:
+    """Bring the vault's schema up to this pds, after a backup in PDS_HOME/backups/."""
+    from pds.vault.upgrade import upgrade as upgrade_vault
+
+    done = upgrade_vault(get_settings())
+    if as_json:
+        emit(done.as_dict())
+    elif done.upgraded:
+        click.echo(f"Backed up the vault as it was (schema {done.schema_before}) to {done.backup}.")
+        click.echo(
+            f"Upgraded the vault at {done.home} from schema {done.schema_before} to {done.schema}."
+        )
+    else:
+        click.echo(
+            f"The vault at {done.home} is at schema {done.schema}, the newest this pds knows; "
+            "nothing to do."
+        )
+
+
 # -- sharing policies -----------------------------------------------------------------------
 
 
@@ -849,7 +870,7 @@ def audit_verify(
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=WholeNumber(0, 65535))
+@click.option("--port", default=8000, show_default=True, type=WholeNumber(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=WholeNumber(1, 64))
 @click.option(
     "--threads",
@@ -860,12 +881,19 @@ def audit_verify(
     "sync (for a slow disk).",
 )
 def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the web app and APIs (unlocks the vault once, before the workers start)."""
-    from pds.server import run
+    """Serve the web app and APIs (unlocks the vault once, before the workers start).
+
+    The issuer is PDS_ISSUER, or without it http://HOST:PORT on a loopback HOST.
+    """
+    from pds.server import issuer_for, run, served_url
 
     settings = get_settings()
+    settings = settings.with_overrides(issuer=issuer_for(settings, host, port))
     with open_vault(settings) as v:
         keyring = v.keyring
+    click.echo(f"Serving on {served_url(host, port)}  (Ctrl-C stops it)")
+    click.echo(f"Issuer: {settings.issuer}")
+    sys.stdout.flush()
     run(settings, keyring, host=host, port=port, workers=workers, threads=threads)
 
 

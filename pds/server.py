@@ -18,12 +18,40 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from pds.errors import ConfigError
+from pds.net import loopback_host
 from pds.settings import Settings
 from pds.vault.keys import Keyring
 
 SWITCH_INTERVAL = 0.0005
 """The interpreter's thread switch interval in threaded workers (Python's default is 5 ms:
 a thread back from the disk or the network waits that long for a busy one to let go)."""
+
+
+def served_url(host: str, port: int) -> str:
+    """The http URL of ``host``:``port`` (an IPv6 address in brackets)."""
+    return f"http://{_netloc(host, port)}"
+
+
+def issuer_for(settings: Settings, host: str, port: int) -> str:
+    """The issuer ``pds serve --host host --port port`` announces: PDS_ISSUER when set,
+    else the URL it serves on, which must then be a loopback one (plain http is never
+    offered beyond this machine). ConfigError otherwise, before the vault is unlocked."""
+    from pds.oauth.server import check_issuer
+
+    if settings.issuer:
+        return check_issuer(settings.issuer)
+    if not loopback_host(host):
+        raise ConfigError(
+            f"--host {host!r} is not a loopback address, and PDS_ISSUER is not set",
+            hint="Set PDS_ISSUER to the https origin the server is reached at, e.g. "
+            "https://pds.example.org (docs/deploy.md), or serve on 127.0.0.1.",
+        )
+    return check_issuer(served_url(host, port))
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class _Server(BaseApplication):
@@ -56,7 +84,7 @@ def run(
     _Server(
         app,
         {
-            "bind": f"{host}:{port}",
+            "bind": _netloc(host, port),
             "workers": workers,
             **_worker_options(threads),
             "preload_app": True,

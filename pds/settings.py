@@ -11,9 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pds.errors import ConfigError
+from pds.numbers import whole
 
 DEFAULT_HOME = Path("~/.local/share/pds")
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
+"""The issuer of an app made with no PDS_ISSUER outside ``pds serve`` (whose issuer follows
+the address it listens on: ``pds.server.issuer_for``)."""
+MAX_PROXY_HOPS = 10
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,10 @@ class KdfParams:
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    issuer: str = DEFAULT_ISSUER
+    issuer: str | None = None
+    """PDS_ISSUER: the origin clients reach the vault at (checked by
+    ``pds.oauth.server.check_issuer``). None when unset: ``pds serve`` then uses the loopback
+    address it listens on, and an app made otherwise :data:`DEFAULT_ISSUER`."""
     passphrase: str | None = field(default=None, repr=False)
     passphrase_file: Path | None = None
     kdf: KdfParams = KdfParams()
@@ -39,6 +46,11 @@ class Settings:
     open_registration: bool = True
     """PDS_OPEN_REGISTRATION=0 (or false, no, off): businesses cannot register themselves
     (RFC 7591); only the owner adds them. On by default."""
+    proxy_hops: int = 0
+    """PDS_PROXY_HOPS=N: N reverse proxies stand in front of pds, so the last N entries of
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto``/``-Host`` are the client's address, scheme
+    and host (werkzeug's ProxyFix, ``pds.app``). 0 by default: those headers are ignored,
+    as a client reaching pds directly could write anything in them."""
 
     @property
     def db_path(self) -> Path:
@@ -68,12 +80,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     pfile = env.get("PDS_PASSPHRASE_FILE")
     return Settings(
         home=home,
-        issuer=env.get("PDS_ISSUER") or DEFAULT_ISSUER,
+        issuer=env.get("PDS_ISSUER") or None,
         passphrase=env.get("PDS_PASSPHRASE") or None,
         passphrase_file=Path(pfile).expanduser() if pfile else None,
         webhooks_allow_private=_flag(env, "PDS_WEBHOOKS_ALLOW_PRIVATE"),
         open_registration=_on_unless_off(env, "PDS_OPEN_REGISTRATION"),
+        proxy_hops=_proxy_hops(env),
     )
+
+
+def _proxy_hops(env: Mapping[str, str]) -> int:
+    """PDS_PROXY_HOPS: unset or empty is 0; a whole number up to :data:`MAX_PROXY_HOPS`."""
+    value = env.get("PDS_PROXY_HOPS", "").strip()
+    hops = whole(value or "0", 0, MAX_PROXY_HOPS)
+    if hops is None:
+        raise ConfigError(
+            f"PDS_PROXY_HOPS={env['PDS_PROXY_HOPS']!r} is not a whole number "
+            f"from 0 to {MAX_PROXY_HOPS}",
+            hint="Set PDS_PROXY_HOPS to the number of reverse proxies in front of pds "
+            "(1 behind one Caddy or nginx), or 0 when clients reach pds directly.",
+        )
+    return hops
 
 
 def _on_unless_off(env: Mapping[str, str], name: str) -> bool:

@@ -442,22 +442,12 @@ class Vault:
             raise BackupError(
                 f"{target} already exists", hint="Choose a new file name; pds never overwrites."
             )
-        try:
-            dest = sqlite3.connect(target)
-        except sqlite3.Error as exc:
-            raise BackupError(f"cannot write a backup to {target}: {exc}") from None
-        try:
+
+        def log() -> None:
             with reporting_disk_full(self.settings.home, "back up again", "no backup was made"):
                 self.audit("backup", actor="owner")
-            with reporting_disk_full(target.parent, "back up again", "no backup was written"):
-                self.conn.backup(dest)
-        except BaseException:
-            dest.close()
-            target.unlink(missing_ok=True)  # never leave half a backup behind
-            raise
-        dest.close()
-        target.chmod(0o600)
-        return target
+
+        return copy_database(self.conn, target, before=log)
 
 
 def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]:
@@ -476,9 +466,12 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
     except sqlite3.DatabaseError:
         raise BackupError(f"{source} is not a pds backup (not an SQLite database)") from None
     try:
-        if dbmod.schema_version(src) == 0:
+        version = dbmod.schema_version(src)
+        if version == 0:
             raise BackupError(f"{source} is not a pds backup (no pds schema)")
-        dbmod.migrate(src)
+        # Checked, not migrated: the backup file stays as it was (an older pds can still
+        # take it back); the restored vault is migrated when it is opened below.
+        dbmod.require_known(version)
         try:
             keys.unlock(src, passphrase)
         except VaultLocked:
@@ -499,6 +492,32 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
     with Vault.open(settings, passphrase) as vault:
         vault.audit("restore", actor="owner")
         return vault.status()
+
+
+def copy_database(
+    conn: sqlite3.Connection, target: Path, *, before: Callable[[], None] | None = None
+) -> Path:
+    """Copy the database of ``conn`` into the new file ``target`` (SQLite's online backup
+    API), readable by its owner only; ``before`` runs once the file is open, just before the
+    copy. ``target`` may exist already as an empty file (made to claim its name). A failure
+    leaves no file behind."""
+    try:
+        dest = sqlite3.connect(target)
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
+        raise BackupError(f"cannot write a backup to {target}: {exc}") from None
+    try:
+        if before is not None:
+            before()
+        with reporting_disk_full(target.parent, "back up again", "no backup was written"):
+            conn.backup(dest)
+    except BaseException:
+        dest.close()
+        target.unlink(missing_ok=True)  # never leave half a backup behind
+        raise
+    dest.close()
+    target.chmod(0o600)
+    return target
 
 
 def audit_origin(conn: sqlite3.Connection) -> str:

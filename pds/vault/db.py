@@ -325,15 +325,17 @@ def connect(path: Path) -> VaultConnection:
     return conn
 
 
-def open_db(path: Path, *, create: bool = False) -> sqlite_utils.Database:
-    """Open (or with ``create`` make) the vault database and bring its schema up to date."""
+def open_db(path: Path, *, create: bool = False, up_to_date: bool = True) -> sqlite_utils.Database:
+    """Open (or with ``create`` make) the vault database and bring its schema up to date
+    (``up_to_date=False``: leave the schema as it is, for ``pds.vault.upgrade``)."""
     if not create and not path.exists():
         raise VaultNotFound(f"no vault at {path.parent}")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     conn = connect(path)
     try:
         conn.writer_lock = WriterLock(path.with_name(path.name + "-lock"))
-        migrate(conn)
+        if up_to_date:
+            migrate(conn)
     except BaseException:
         conn.close()
         raise
@@ -344,15 +346,20 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations this vault lacks; refuse a vault from a newer pds."""
-    current = schema_version(conn)
-    if current > SCHEMA_VERSION:
+def require_known(version: int) -> None:
+    """SchemaTooNew if ``version`` is newer than this pds's ``SCHEMA_VERSION``."""
+    if version > SCHEMA_VERSION:
         raise SchemaTooNew(
-            f"this vault uses schema version {current}, "
+            f"this vault uses schema version {version}, "
             f"but this pds only knows versions up to {SCHEMA_VERSION}",
             hint="Upgrade pds to the version that wrote this vault, or restore an older backup.",
         )
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations this vault lacks; refuse a vault from a newer pds."""
+    current = schema_version(conn)
+    require_known(current)
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with transaction(conn):
             MIGRATIONS[version](conn)

@@ -28,14 +28,15 @@ Windows are fixed, opened by a key's first hit after the previous one ended, so 
 at most twice the limit in any span of one window length. Every hit is one atomic upsert, so
 concurrent workers never lose or double a count.
 
-Behind a reverse proxy every caller has the proxy's address and they share one allowance;
-``pds serve`` is meant to be reached directly (or through a proxy on the same host for TLS,
-where that sharing is the price). Addresses and client ids are never stored, only keyed
-hashes of them (``pds.vault.counters``), and never written to the access log (addresses are
-third parties' personal data). At most :attr:`RateLimiter.MAX_TRACKED` keys per limit are
-remembered; the one whose window opened first is forgotten first. The clock is wall time
-(the log entry names the window's end, and the counts outlive the process); a clock that
-jumps back closes a window early.
+Behind a reverse proxy every caller has the proxy's address, and they would share one
+allowance: set PDS_PROXY_HOPS to the number of proxies (``pds.settings``), and the address is
+the one they name in ``X-Forwarded-For`` (werkzeug's ProxyFix, ``pds.app``). Never set it
+when clients can reach pds without the proxy: they could then name any address. Addresses
+and client ids are never stored, only keyed hashes of them (``pds.vault.counters``), and
+never written to the access log (addresses are third parties' personal data). At most
+:attr:`RateLimiter.MAX_TRACKED` keys per limit are remembered; the one whose window opened
+first is forgotten first. The clock is wall time (the log entry names the window's end, and
+the counts outlive the process); a clock that jumps back closes a window early.
 """
 
 from __future__ import annotations

@@ -70,6 +70,8 @@ KEEP_EXPORT_SECONDS = 24 * 3600
 MAX_ATTEMPTS = 3
 UNEXPECTED = "pds could not import this file (an unexpected error); nothing was stored."
 UNEXPECTED_HINT = "Check that the file is the export you meant; if it is, report a bug."
+BUSY = "pds is busy with another import; nothing was kept from this request"
+BUSY_HINT = "Wait until the running import is done (its page shows it), then try again."
 EXPORT_UNEXPECTED = "pds could not write the export (an unexpected error); nothing was kept."
 EXPORT_UNEXPECTED_HINT = "Export again; if it fails again, report a bug."
 log = logging.getLogger("pds.jobs")
@@ -235,6 +237,14 @@ def _unseal(vault: Vault, job_id: int, salt: bytes, sealed: bytes | None) -> dic
 
 
 # -- queueing and reading -------------------------------------------------------------------
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked": a long write (an import holds the vault's
+    write transaction from its first record to its last) outlasted the writer's wait."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    )
 
 
 def queue_import(

@@ -23,12 +23,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from pds import jobs
+from pds import jobs, locking
 from pds.errors import PdsError
 from pds.importer import import_file
 from pds.settings import load_settings
 from pds.vault import Vault
 from pds.vault import db as dbmod
+from pds.vault.db import transaction
 
 from .conftest import PASSPHRASE, fixture
 from .oauth_kit import csrf
@@ -273,6 +274,31 @@ def test_refused_uploads_leave_no_file(kit, vault) -> None:
     )
     assert signed_out.status_code in (302, 401, 403)
     assert folder_files(vault) == []
+
+
+def test_requests_while_an_import_holds_the_vault_say_so(kit, vault, monkeypatch) -> None:
+    """An import holds the vault's write transaction from start to end; a request that
+    cannot queue its job before the writer's wait runs out says so (no 500), keeps no file."""
+    kit.login()
+    page = kit.http.get("/export")
+    monkeypatch.setattr(locking, "WAIT_SECONDS", 0.05)
+    for v in kit.app.extensions["pds_vaults"].values():
+        v.conn.execute("PRAGMA busy_timeout=50")
+    with Vault.with_keyring(vault.settings, vault.keyring) as other, transaction(other.conn):
+        other.conn.execute("INSERT INTO meta VALUES ('held', 'as an import holds it')")
+        data = {"csrf_token": csrf(page.text), "file": (io.BytesIO(MIDATA.read_bytes()), "m.csv")}
+        resp = kit.http.post("/import", data=data, content_type="multipart/form-data")
+        export = kit.http.post("/export", data={"csrf_token": csrf(page.text)})
+    assert resp.status_code == 503
+    assert f'<p class="error" role="alert">Error: {jobs.BUSY}</p>' in resp.text
+    assert "Hint: Wait until the running import is done (its page shows it), then try again." in (
+        resp.text
+    )
+    assert export.status_code == 503
+    assert jobs.BUSY in export.text
+    assert folder_files(vault) == []
+    assert vault.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+    assert jobs.is_busy(sqlite3.OperationalError("no such table: x")) is False
 
 
 # -- progress ---------------------------------------------------------------------------------

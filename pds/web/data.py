@@ -14,6 +14,7 @@ name, so the importer's messages name the file): the same code and the same mess
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -198,6 +199,10 @@ def upload() -> Any:
         job_id = jobs.queue_import(_vault(), stored, name, connector, skip_bad)
     except PdsError as exc:
         return _import_page(exc.status if exc.status < 500 else 400, exc=exc)
+    except sqlite3.OperationalError as exc:  # another import held the vault too long
+        if not jobs.is_busy(exc):
+            raise
+        return _import_page(503, error=jobs.BUSY, hint=jobs.BUSY_HINT)
     g.setdefault("pds_kept_uploads", []).append(stored)
     jobs.wake()
     return redirect(url_for("jobs.page", job_id=job_id), 303)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
@@ -79,6 +80,11 @@ def export() -> Any:
         return render_template(
             "export.html", counts=exportmod.counts(vault), csrf=security.csrf_token()
         )
-    job_id = jobs.queue_export(vault)
+    try:
+        job_id = jobs.queue_export(vault)
+    except sqlite3.OperationalError as exc:  # an import held the vault too long
+        if not jobs.is_busy(exc):
+            raise
+        return error_page(503, jobs.BUSY, jobs.BUSY_HINT)
     jobs.wake()
     return redirect(url_for("jobs.page", job_id=job_id), 303)

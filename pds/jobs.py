@@ -68,6 +68,7 @@ POLL_SECONDS = 0.5
 PROGRESS_SECONDS = 0.25
 KEEP_EXPORT_SECONDS = 24 * 3600
 MAX_ATTEMPTS = 3
+BUSY_TRIES = 30
 UNEXPECTED = "pds could not import this file (an unexpected error); nothing was stored."
 UNEXPECTED_HINT = "Check that the file is the export you meant; if it is, report a bug."
 BUSY = "pds is busy with another import; nothing was kept from this request"
@@ -478,8 +479,9 @@ def _finish(
     conn = vault.conn
     (salt,) = conn.execute("SELECT salt FROM jobs WHERE id = ?", (job_id,)).fetchone()
     sealed = _seal(vault, job_id, salt, messages) if messages else None
-    with transaction(conn):
-        conn.execute(
+    _retry_busy(
+        lambda: _update(
+            conn,
             "UPDATE jobs SET state = ?, finished_at = ?, result = ?, sealed = ?, records = ?, "
             "bytes_done = coalesce(?, bytes_done), output_path = ?, output_name = ?, "
             "input_path = NULL WHERE id = ?",
@@ -495,6 +497,25 @@ def _finish(
                 job_id,
             ),
         )
+    )
+
+
+def _update(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> None:
+    with transaction(conn):
+        conn.execute(sql, params)
+
+
+def _retry_busy(action: Callable[[], Any]) -> Any:
+    """Run ``action`` (a write), again while another process holds the vault longer than a
+    writer waits (each try waits about 20 s), up to :data:`BUSY_TRIES` times."""
+    for attempt in range(1, BUSY_TRIES + 1):
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or attempt == BUSY_TRIES:
+                raise
+            log.info("the vault is busy; writing the job's state again (try %d)", attempt + 1)
+    return None
 
 
 def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SECONDS) -> None:
@@ -510,6 +531,7 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
     stored = settings.home / input_path
     named = folder(settings) / f"{job_id}.d"
     progress = ProgressFile(progress_path(settings, job_id), total or 0, progress_every)
+    again = False
     try:
         # The importer's messages name the file: give it its uploaded (safe) name, by a
         # hard link in a private folder, so they read as the CLI's do.
@@ -531,6 +553,17 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
             bytes_done=progress.done,
         )
     except Exception as exc:  # a connector bug: the vault's transaction rolled back
+        if is_busy(exc):  # another process (`pds import`?) held the vault too long
+            again = True
+            log.warning("job %d: the vault is busy; the import is queued again", job_id)
+            _retry_busy(
+                lambda: _update(
+                    vault.conn,
+                    "UPDATE jobs SET state = 'queued', claimed_by = NULL WHERE id = ?",
+                    (job_id,),
+                )
+            )
+            return
         log.error("job %d: the import failed unexpectedly (%s)", job_id, type(exc).__name__)
         messages = {"error": UNEXPECTED, "hint": UNEXPECTED_HINT}
         _finish(vault, job_id, "failed", messages=messages, bytes_done=progress.done)
@@ -548,8 +581,9 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
         )
     finally:
         _remove_named(settings, job_id)
-        stored.unlink(missing_ok=True)
         progress.path.unlink(missing_ok=True)
+        if not again:
+            stored.unlink(missing_ok=True)
 
 
 def run_export(vault: Vault, job_id: int) -> None:
@@ -567,7 +601,7 @@ def run_export(vault: Vault, job_id: int) -> None:
                 found = exportmod.write_zip(vault, fh, created_at)
                 fh.flush()
                 os.fsync(fh.fileno())
-        exportmod.audit(vault, found)
+        _retry_busy(lambda: exportmod.audit(vault, found))
     except PdsError as exc:
         if path:
             path.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -299,6 +300,65 @@ def test_requests_while_an_import_holds_the_vault_say_so(kit, vault, monkeypatch
     assert folder_files(vault) == []
     assert vault.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     assert jobs.is_busy(sqlite3.OperationalError("no such table: x")) is False
+
+
+def test_a_job_that_finds_the_vault_held_waits_and_runs_later(kit, vault, monkeypatch) -> None:
+    """`pds import` in another process holds the vault longer than a writer waits: the job
+    goes back to the queue with its file, and runs once the vault is free."""
+    kit.login()
+    job_id = queued_id(post_upload(kit, MIDATA))
+    monkeypatch.setattr(locking, "WAIT_SECONDS", 0.05)
+    vault.conn.execute("PRAGMA busy_timeout=50")
+    held = threading.Event()
+
+    def hold() -> None:  # as `pds import` in another process holds it, for 0.5 s
+        with Vault.with_keyring(vault.settings, vault.keyring) as other, transaction(other.conn):
+            other.conn.execute("INSERT INTO meta VALUES ('held', 'by another writer')")
+            held.set()
+            time.sleep(0.5)
+
+    assert jobs.claim(vault) == (job_id, "import")
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    jobs.run_import(vault, job_id)  # refused at BEGIN; queued again once the vault is free
+    holder.join()
+    assert status(kit, job_id)["state"] == "queued"
+    assert len(folder_files(vault)) == 1  # the upload waits with it
+    assert vault.status()["records"] == 0
+    assert jobs.run_once(vault) == [job_id]
+    got = status(kit, job_id)
+    assert (got["state"], got["result"]["new"]) == ("done", 6)
+    assert folder_files(vault) == []
+
+
+def test_retry_busy_tries_again_only_while_busy(monkeypatch) -> None:
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise busy
+        return "written"
+
+    assert jobs._retry_busy(flaky) == "written"
+    assert len(calls) == 3
+    monkeypatch.setattr(jobs, "BUSY_TRIES", 2)
+    calls.clear()
+    with pytest.raises(sqlite3.OperationalError):
+        jobs._retry_busy(flaky)
+    assert len(calls) == 2
+
+    def broken() -> None:
+        calls.append(1)
+        raise sqlite3.OperationalError("no such table: jobs")
+
+    calls.clear()
+    with pytest.raises(sqlite3.OperationalError):
+        jobs._retry_busy(broken)
+    assert len(calls) == 1
 
 
 # -- progress ---------------------------------------------------------------------------------

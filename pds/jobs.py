@@ -19,7 +19,9 @@ Restarts. A claim names its process (boot id, pid and the process's start time, 
 restarted mid-import; its transaction was rolled back by SQLite) is queued again by any
 worker that sees it, and run again: an import is all or nothing and importing a file twice
 adds nothing. After :data:`MAX_ATTEMPTS` such restarts the job fails instead, so a file
-that kills its worker cannot loop forever.
+that kills its worker cannot loop forever. An import that finds the vault held by another
+writer (``pds import`` in the foreground) longer than a writer waits goes back to the
+queue, its file kept.
 
 Files. The uploaded file is plaintext on disk until its job ends, done or failed; then it
 is deleted. An export's zip (decrypted, like the one ``pds export`` writes) is deleted when

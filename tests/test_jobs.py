@@ -395,7 +395,10 @@ def test_a_running_import_shows_its_progress(kit, vault, tmp_path) -> None:
         24,  # rounded down: 100% only when all is read
     )
     page = kit.http.get(f"/jobs/{job_id}")
-    assert '<progress id="job-progress" max="100" value="24">24%</progress>' in page.text
+    assert (
+        '<progress id="job-progress" aria-label="Import progress" max="100" value="24">24%</progress>'
+        in page.text
+    )
     assert '<p id="job-state">Importing…</p>' in page.text
     seen: list[int] = []
     real = jobs.ProgressFile.write

@@ -62,7 +62,19 @@ run: $(VENV)/.installed-run
 	apt-get update -qq && apt-get install -y -qq caddy
 	-systemctl disable --now caddy 2>/dev/null
 
-test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium /usr/bin/caddy
+# moto's S3 server for the Litestream test, in a venv of its own: botocore requires
+# python-dateutil<3, and the lock pins 4 (for icalendar).
+MOTO_VENV := .venv-moto
+$(MOTO_VENV)/bin/moto_server:
+	$(PYTHON) -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/pip install --quiet 'moto[server]>=5.1,<6'
+
+# The deploy/ units are checked with systemd's own systemd-analyze (verify, security).
+/usr/bin/systemd-analyze:
+	apt-get update -qq && apt-get install -y -qq systemd
+
+test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/chromium /usr/bin/caddy /usr/bin/systemd-analyze \
+		$(MOTO_VENV)/bin/moto_server
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
@@ -75,4 +87,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(MOTO_VENV) build *.egg-info .pytest_cache .hypothesis

@@ -422,15 +422,33 @@ def _stream_json_array(items: Iterator[dict[str, Any]]) -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path())  # text: a trailing slash says "a folder"
+@click.option(
+    "--keep",
+    type=WholeNumber(1, 100_000),
+    metavar="N",
+    help="PATH is a folder: afterwards delete the oldest pds backups there so N remain "
+    "(files not named pds-backup-<time>.db are never touched).",
+)
 @json_option
 @with_vault
-def backup(v: Vault, path: str, as_json: bool) -> None:
+def backup(v: Vault, path: str, keep: int | None, as_json: bool) -> None:
     """Copy the vault to PATH (a file, or a folder to put a dated file in). Stays encrypted."""
-    written = v.backup(path)
-    if as_json:
-        emit({"backup": str(written), "bytes": written.stat().st_size})
+    removed: list[Path] = []
+    if keep is None:
+        written = v.backup(path)
     else:
-        click.echo(f"Backed up to {written} ({written.stat().st_size:,} bytes, encrypted).")
+        written, removed = v.backup_keeping(path, keep)
+    size = written.stat().st_size
+    if as_json:
+        emit(
+            {"backup": str(written), "bytes": size}
+            | ({"removed": [str(p) for p in removed]} if keep is not None else {})
+        )
+        return
+    click.echo(f"Backed up to {written} ({size:,} bytes, encrypted).")
+    if removed:
+        names = ", ".join(p.name for p in removed)
+        click.echo(f"Removed {plural(len(removed), 'older backup')} (keeping {keep}): {names}.")
 
 
 @cli.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -418,14 +419,15 @@ class Vault:
     def backup(self, target: Path | str) -> Path:
         """Copy the vault with SQLite's online backup API: as encrypted as the vault itself.
 
-        ``target`` is a file to create, or an existing folder to put a dated file in. Given
-        as text ending in a slash it must be a folder: a missing one is an error, never a
-        file of that name.
+        ``target`` is a file to create, or an existing folder to put a dated file in
+        (:data:`BACKUP_NAME`; a second backup in the same second is ``...Z-2.db``). Given as
+        text ending in a slash it must be a folder: a missing one is an error, never a file
+        of that name. Nothing is ever overwritten.
         """
         as_folder = isinstance(target, str) and target.endswith(("/", os.sep))
         target = Path(target).expanduser()
         if target.is_dir():
-            target = target / f"pds-backup-{recmod.now_iso().replace(':', '')}.db"
+            folder, target = target, None
         elif as_folder:
             if target.exists():
                 raise BackupError(f"{target} is not a folder", hint="Give a folder or a file name.")
@@ -438,16 +440,114 @@ class Vault:
                 f"the folder {target.parent} does not exist",
                 hint=f"Create it first (mkdir -p {target.parent}), or choose another place.",
             )
-        if target.exists():
+        elif target.exists():
             raise BackupError(
                 f"{target} already exists", hint="Choose a new file name; pds never overwrites."
             )
+        else:
+            folder = target.parent
+        target = _new_backup_file(folder, target)
 
         def log() -> None:
             with reporting_disk_full(self.settings.home, "back up again", "no backup was made"):
                 self.audit("backup", actor="owner")
 
         return copy_database(self.conn, target, before=log)
+
+    def backup_keeping(self, folder: str, keep: int) -> tuple[Path, list[Path]]:
+        """:meth:`backup` into ``folder``, then delete the oldest dated backups there so that
+        ``keep`` remain, the new one always among them (:func:`prune_backups`).
+
+        Returns the new backup and the files removed, oldest first. ``folder`` must be an
+        existing folder; nothing is written or removed otherwise.
+        """
+        if keep < 1:
+            raise BackupError(f"cannot keep {keep} backups", hint="Keep at least 1.")
+        path = Path(folder).expanduser()
+        if not path.exists():
+            raise BackupError(
+                f"the folder {path} does not exist",
+                hint=f"Create it first (mkdir -p {path}); --keep keeps backups in a folder.",
+            )
+        if not path.is_dir():
+            raise BackupError(
+                f"{path} is not a folder",
+                hint="--keep keeps the newest backups in a folder: give the folder, not a file.",
+            )
+        written = self.backup(path)
+        return written, prune_backups(path, keep, written)
+
+
+BACKUP_NAME = re.compile(r"pds-backup-(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-([1-9][0-9]{0,8}))?\.db")
+"""The name of a dated backup: its UTC second, then ``-2``, ``-3`` ... for the second, third
+backup made in that same second. Only files named so are counted or removed by ``--keep``."""
+
+
+def _backup_stamp() -> str:
+    """The UTC second a dated backup is named after (``2026-12-07T151705Z``)."""
+    return recmod.now_iso().replace(":", "")
+
+
+def _new_backup_file(folder: Path, target: Path | None) -> Path:
+    """Create ``target`` (or, for None, a new dated name in ``folder``) as a new empty file of
+    mode 0600, exclusively: two backups never share a file.
+
+    A dated name comes after every backup of the same second already there, never in a gap
+    an older one left (``--keep`` removed it): the newest backup always has the newest name.
+    """
+    stamp = _backup_stamp()
+    taken = [0]
+    if target is None:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                match = BACKUP_NAME.fullmatch(entry.name)
+                if match and match[1] == stamp:
+                    taken.append(int(match[2] or 1))
+    for n in range(max(taken) + 1, 1_000_000_000):
+        path = target or folder / f"pds-backup-{stamp}{f'-{n}' if n > 1 else ''}.db"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            if target is not None:
+                raise BackupError(
+                    f"{target} already exists",
+                    hint="Choose a new file name; pds never overwrites.",
+                ) from None
+            continue
+        except OSError as exc:
+            raise BackupError(f"cannot write a backup to {path}: {exc.strerror}") from None
+        return path
+    raise BackupError(f"too many backups named pds-backup-{stamp}... in {folder}")
+
+
+def prune_backups(folder: Path, keep: int, written: Path) -> list[Path]:
+    """Delete the oldest dated pds backups in ``folder`` so that ``keep`` remain; return them.
+
+    Only regular files named like :data:`BACKUP_NAME` count; any other file (another name,
+    a symlink, a folder) is never touched. ``written``, the backup just made, always stays,
+    even if a clock set back makes it sort older than the others. Age is the UTC second in
+    the name, then the same-second number.
+    """
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            match = BACKUP_NAME.fullmatch(entry.name)
+            if match and entry.name != written.name and entry.is_file(follow_symlinks=False):
+                found.append(((match[1], int(match[2] or 1)), Path(entry.path)))
+    found.sort()
+    removed = []
+    for _, path in found[: max(len(found) - (keep - 1), 0)]:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue  # another `pds backup --keep` in this folder removed it first
+        except OSError as exc:
+            raise BackupError(
+                f"backed up to {written}, but cannot remove the old backup {path}: {exc.strerror}",
+                hint="Check the folder's permissions; the older backups are still there.",
+            ) from None
+        removed.append(path)
+    return removed
 
 
 def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]:

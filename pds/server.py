@@ -77,6 +77,7 @@ def run(
     workers: int,
     threads: int,
 ) -> None:
+    from pds import jobs
     from pds.app import create_app
 
     app = create_app(settings, keyring)
@@ -91,6 +92,7 @@ def run(
             "errorlog": "-",
             "loglevel": "warning",
             "timeout": 60,
+            "post_fork": jobs.post_fork(app),  # each worker resumes queued jobs at once
         },
     ).run()
 

@@ -1,5 +1,5 @@
-// Import page: send the file with XMLHttpRequest to show upload progress, then show the
-// server's answer in place. Without JavaScript the form posts normally.
+// Import page: send the file with XMLHttpRequest to show upload progress, then go to the
+// import's job page (or show a refusal in place). Without JavaScript the form posts normally.
 "use strict";
 (function () {
   var self = document.currentScript ? document.currentScript.src : "/static/upload.js";
@@ -22,9 +22,13 @@
       var pct = Math.round((100 * e.loaded) / e.total);
       bar.value = pct;
       bar.textContent = pct + "%";
-      text.textContent = pct < 100 ? "Sending: " + pct + "%" : "Importing…";
+      text.textContent = pct < 100 ? "Sending: " + pct + "%" : "Sent; starting the import…";
     });
     xhr.addEventListener("load", function () {
+      if (xhr.status === 200 && /\/jobs\/[0-9]+$/.test(xhr.responseURL)) {
+        window.location.assign(xhr.responseURL);
+        return;
+      }
       var fresh = xhr.response && xhr.response.querySelector("main");
       if (!fresh) {
         text.textContent = "The server answered " + xhr.status + "; reload the page.";

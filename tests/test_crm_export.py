@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Record
-from pds import registry
+from pds import jobs, registry
 from pds.cli import cli
 from pds.crm import export as exportmod
 from pds.errors import ImportFormatError
@@ -316,17 +316,28 @@ def test_web_export_button(kit, tmp_path: Path) -> None:
     refused = kit.http.post("/export", data={"csrf_token": "wrong"})
     assert refused.status_code == 403
     assert kit.vault.log.size() == before
-    resp = kit.http.post("/export", data={"csrf_token": csrf(page.text)})
+    queued = kit.http.post("/export", data={"csrf_token": csrf(page.text)})
+    assert (queued.status_code, queued.headers["Location"]) == (303, "/jobs/1")
+    assert kit.vault.log.size() == before  # nothing is exported until the job runs
+    assert jobs.run_once(kit.vault) == [1]
+    done = kit.http.get("/jobs/1")
+    assert sum(exportmod.counts(kit.vault).values()) == 12
+    assert '<p class="ok">The export holds 12 records.</p>' in done.text
+    resp = kit.http.get("/jobs/1/download", buffered=True)  # read whole, then closed
     assert resp.status_code == 200
+    assert resp.headers["Cache-Control"] == "no-store"
     assert resp.mimetype == "application/zip"
     assert resp.headers["Content-Disposition"].startswith("attachment; filename=pds-export-")
     data = resp.data
-    resp.close()  # the server's temporary file is closed with the response
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.namelist()[0] == "manifest.json"
         assert json.loads(zf.read("manifest.json"))["categories"]["intentions"] == 2
     assert kit.vault.log.size() == before + 1
     assert kit.audit_actions()[-1] == ("export", "allowed")
+    assert list((kit.vault.settings.home / "jobs").iterdir()) == []  # deleted once downloaded
+    again = kit.http.get("/jobs/1/download")
+    assert again.status_code == 404
+    assert "the export of job 1 is not here (any more)" in again.text
 
 
 def test_cli_export(runner, initialised: Path, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from pds.vault import Vault
 from pds.vault import db as dbmod
 
 from .conftest import FAST_KDF, PASSPHRASE, fixture
+from .oauth_kit import csrf
 from .test_web_pages import upload
 
 MIDATA = fixture("midata/midata-spec-example.csv")
@@ -181,18 +182,42 @@ def test_export_to_a_full_disk(small_disk: Path, vault: Vault) -> None:
 
 
 def test_web_upload_on_a_full_vault(kit, vault: Vault, tmp_path) -> None:
+    """The import job's connection (the job thread's) finds the vault full: the job fails
+    with the CLI's message, and the vault is unchanged."""
     kit.login()
-    for conn in [v.conn for v in kit.app.extensions["pds_vaults"].values()]:
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count={pages + 2}")
+    pages = vault.conn.execute("PRAGMA page_count").fetchone()[0]
+    vault.conn.execute(f"PRAGMA max_page_count={pages + 2}")
     before = vault.status()["records"]
     resp = upload(kit, _big_csv(tmp_path / "big.csv", rows=2000))
-    assert resp.status_code == 400
+    assert resp.status_code == 200
     assert (
         f"Error: the disk holding {vault.settings.home} is full; free some space and import "
         "again (nothing was imported)"
     ) in resp.text
     assert vault.status()["records"] == before
+    assert list((vault.settings.home / "jobs").iterdir()) == []
+
+
+def test_web_upload_to_a_full_disk_keeps_nothing(small_disk: Path, kit, vault: Vault) -> None:
+    """The uploaded file does not fit in $PDS_HOME/jobs: refused at once, no file, no job."""
+    (vault.settings.home / "jobs").symlink_to(small_disk)
+    kit.login()
+    page = kit.http.get("/import")
+    _fill(small_disk)
+    names = sorted(p.name for p in small_disk.iterdir())
+    big = _big_csv(small_disk.parent / "big.csv", rows=2000)
+    resp = kit.http.post(
+        "/import",
+        data={"csrf_token": csrf(page.text), "file": (io.BytesIO(big.read_bytes()), "big.csv")},
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 507
+    assert (
+        f"Error: the disk holding {vault.settings.home / 'jobs'} is full; free some space and "
+        "import again (nothing was imported)"
+    ) in resp.text
+    assert sorted(p.name for p in small_disk.iterdir()) == names
+    assert vault.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
 
 
 def test_is_disk_full() -> None:

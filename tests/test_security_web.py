@@ -32,7 +32,14 @@ NOT_OWNER = {
     "auditor.log",
     "auditor.proof",
 }
-PLACEHOLDERS = {"grant_id": 1, "record_id": 1, "request_id": 1, "client_id": "x", "name": "x"}
+PLACEHOLDERS = {
+    "grant_id": 1,
+    "record_id": 1,
+    "request_id": 1,
+    "job_id": 1,
+    "client_id": "x",
+    "name": "x",
+}
 
 
 def owner_routes(app) -> list[tuple[str, str]]:
@@ -58,9 +65,10 @@ def _placeholder(rule: Rule, arg: str) -> object:
 
 def test_the_walk_finds_the_owner_pages(app) -> None:
     found = owner_routes(app)
-    assert len(found) == 36
+    assert len(found) == 39
     assert ("POST", "/forget") in found
     assert ("GET", "/processing/x.json") in found
+    assert ("GET", "/jobs/1.json") in found
     assert ("POST", "/policies/x/enable") in found
 
 

@@ -20,7 +20,7 @@ from pds.diskfull import DiskFull, database_folder, is_disk_full
 from pds.errors import SchemaTooNew, VaultNotFound
 from pds.locking import WriterLock, begin_immediate, end
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -246,6 +246,43 @@ def _v6(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v7(conn: sqlite3.Connection) -> None:
+    """Background jobs (pds.jobs): a web upload's import or an export, queued by a request
+    and run by a server thread. Plaintext holds what ``sources`` already holds (the file's
+    name, its connector, counts); the messages of a job, which may quote a file's rows,
+    are sealed in ``sealed`` under a key derived from the master key and ``salt``."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('import', 'export')),
+            state TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'running', 'done', 'failed')),
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_by TEXT,
+            input_path TEXT,
+            filename TEXT,
+            connector TEXT,
+            skip_bad INTEGER NOT NULL DEFAULT 0,
+            bytes_total INTEGER,
+            bytes_done INTEGER NOT NULL DEFAULT 0,
+            records INTEGER,
+            result TEXT,
+            salt BLOB NOT NULL,
+            sealed BLOB,
+            output_path TEXT,
+            output_name TEXT,
+            output_removed_at TEXT
+        );
+        CREATE INDEX jobs_by_state ON jobs (state, id)
+        """,
+    )
+
+
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the surrounding transaction first; run statement by statement.
     for statement in script.split(";"):
@@ -260,6 +297,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: _v4,
     5: _v5,
     6: _v6,
+    7: _v7,
 }
 
 

@@ -42,9 +42,10 @@ def register(app: Flask) -> None:
     from pds.web.auditor import bp as auditor_bp
     from pds.web.data import bp as data_bp
     from pds.web.history import bp as history_bp
+    from pds.web.jobs import bp as jobs_bp
     from pds.web.policies import bp as policies_bp
 
-    for blueprint in (bp, data_bp, policies_bp, history_bp, auditor_bp):
+    for blueprint in (bp, data_bp, jobs_bp, policies_bp, history_bp, auditor_bp):
         app.register_blueprint(blueprint)
     app.add_template_filter(plural, "plural")  # {{ n|plural("record") }}: "1 record"
 

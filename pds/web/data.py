@@ -3,26 +3,28 @@ the decrypted text of one category, view one record, and import a file by upload
 
 Records are read through the vault's decrypting API on the server; the owner reading their
 own data is not an access by a business, so browsing writes no audit entry (an import does,
-as in the CLI). The upload is copied from the request into a private temporary directory
-under the name the browser gave (reduced to a safe base name, so the importer's messages
-name the file) and imported by :func:`pds.importer.import_file`, the same code and the same
-messages as ``pds import``.
+as in the CLI). An upload is written, as the request body is read, straight to a file with a
+generated name in ``$PDS_HOME/jobs/`` (mode 0600) and queued as a background job
+(:mod:`pds.jobs`); the answer is a redirect to the job's page at once. The job imports it
+by :func:`pds.importer.import_file` under the name the browser gave (reduced to a safe base
+name, so the importer's messages name the file): the same code and the same messages as
+``pds import``.
 """
 
 from __future__ import annotations
 
-import logging
-import shutil
-import tempfile
+import os
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from werkzeug.formparser import FormDataParser
 from werkzeug.utils import secure_filename
 
-from pds import registry
-from pds.diskfull import reporting_disk_full
+from pds import jobs, registry
+from pds.diskfull import DiskFull, reporting_disk_full
 from pds.errors import NotFound, PdsError
 from pds.schemas import CATEGORIES
 from pds.web import security
@@ -34,9 +36,6 @@ bp = Blueprint("data", __name__)
 PAGE = 50
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 """The import form's own body limit (the rest of the app keeps its 256 KiB)."""
-UPLOAD_FAILED = "pds could not import this file (an unexpected error); nothing was stored."
-UPLOAD_FAILED_HINT = "Check that the file is the export you meant; if it is, report a bug."
-_log = logging.getLogger(__name__)
 
 
 def _vault() -> Any:
@@ -45,10 +44,50 @@ def _vault() -> Any:
     return current_vault()
 
 
+class _StoringParser(FormDataParser):
+    """Werkzeug's form parser, writing each uploaded file straight to the jobs folder."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["stream_factory"] = _store_upload
+        super().__init__(*args, **kwargs)
+
+
+def _store_upload(
+    total_content_length: int | None,
+    content_type: str | None,
+    filename: str | None,
+    content_length: int | None = None,
+) -> IO[bytes]:
+    fd, path = jobs.new_file(current_app.config["PDS_SETTINGS"], "upload-", ".part")
+    stream = os.fdopen(fd, "w+b")
+    g.setdefault("pds_uploads", []).append((path, stream))
+    return stream
+
+
 @bp.before_request
-def _upload_limit() -> None:
+def _upload_limit() -> Any:
     if request.endpoint == "data.upload" and request.method == "POST":
         request.max_content_length = MAX_UPLOAD_BYTES
+        if not security.signed_in():
+            return None  # owner_required answers; the body is not stored
+        request.form_data_parser_class = _StoringParser
+        home = current_app.config["PDS_SETTINGS"].home
+        try:
+            with reporting_disk_full(home / jobs.FOLDER, "import again", "nothing was imported"):
+                request.files  # noqa: B018 - read the body now, into the jobs folder
+        except DiskFull as exc:
+            return _import_page(exc.status, exc=exc)
+    return None
+
+
+@bp.teardown_request
+def _drop_unqueued_uploads(_exc: BaseException | None) -> None:
+    """Delete the files of this request's upload that no job took (refused, cut off)."""
+    kept = g.get("pds_kept_uploads", ())
+    for path, stream in g.get("pds_uploads", ()):
+        stream.close()
+        if path not in kept:
+            path.unlink(missing_ok=True)
 
 
 @bp.errorhandler(413)
@@ -154,25 +193,19 @@ def upload() -> Any:
     connector = request.form.get("connector") or None
     skip_bad = request.form.get("skip_bad") == "1"
     name = secure_filename(Path(upload.filename.replace("\\", "/")).name) or "upload"
-    with tempfile.TemporaryDirectory(prefix="pds-upload-") as folder:
-        path = Path(folder) / name
-        try:
-            full = reporting_disk_full(path.parent.parent, "import again", "nothing was imported")
-            with full, path.open("wb") as out:
-                shutil.copyfileobj(upload.stream, out, 1 << 20)
-            summary = import_upload(path, connector, skip_bad)
-        except PdsError as exc:
-            return _import_page(exc.status if exc.status < 500 else 400, exc=exc)
-        except Exception as exc:  # a connector bug: the vault's transaction rolled back
-            _log.error("import of an upload failed unexpectedly (%s)", type(exc).__name__)
-            return _import_page(500, error=UPLOAD_FAILED, hint=UPLOAD_FAILED_HINT)
-    return _import_page(summary=summary)
-
-
-def import_upload(path: Path, connector: str | None, skip_bad: bool) -> Any:
-    from pds.importer import import_file
-
-    return import_file(_vault(), path, connector=connector, skip_bad=skip_bad)
+    stored = next(path for path, stream in g.pds_uploads if stream is upload.stream)
+    upload.stream.close()
+    try:
+        job_id = jobs.queue_import(_vault(), stored, name, connector, skip_bad)
+    except PdsError as exc:
+        return _import_page(exc.status if exc.status < 500 else 400, exc=exc)
+    except sqlite3.OperationalError as exc:  # another import held the vault too long
+        if not jobs.is_busy(exc):
+            raise
+        return _import_page(503, error=jobs.BUSY, hint=jobs.BUSY_HINT)
+    g.setdefault("pds_kept_uploads", []).append(stored)
+    jobs.wake()
+    return redirect(url_for("jobs.page", job_id=job_id), 303)
 
 
 def _import_page(

@@ -4,23 +4,23 @@
   JWS, ``application/jose``);
 - ``GET /processing`` (one line per business), ``/processing/<client_id>`` (the record of
   processing) and ``/processing/<client_id>.json`` (the same as JSON);
-- ``GET /export`` (a page with one button) and ``POST /export`` (CSRF-checked): the zip of
-  ``pds export``, built in an unnamed temporary file and streamed as a download; it is one
-  ``export`` entry in the access log.
+- ``GET /export`` (a page with one button) and ``POST /export`` (CSRF-checked): queues an
+  export job (:mod:`pds.jobs`) and redirects to its page, which offers the zip of ``pds
+  export`` as a download once written; it is one ``export`` entry in the access log.
 """
 
 from __future__ import annotations
 
-import tempfile
+import sqlite3
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request, send_file
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
+from pds import jobs
 from pds.crm import export as exportmod
 from pds.crm import processing as procmod
 from pds.crm import receipts as rmod
 from pds.errors import NotFound, PdsError
-from pds.vault.records import now_iso
 from pds.web import security
 from pds.web.owner import _vault, error_page
 
@@ -80,20 +80,11 @@ def export() -> Any:
         return render_template(
             "export.html", counts=exportmod.counts(vault), csrf=security.csrf_token()
         )
-    created_at = now_iso()
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - send_file closes it after the response
     try:
-        found = exportmod.write_zip(vault, out, created_at)
-        exportmod.audit(vault, found)
-    except BaseException:
-        out.close()
-        raise
-    out.seek(0)
-    response = send_file(
-        out,
-        mimetype="application/zip",
-        as_attachment=True,
-        download_name=exportmod.default_name(created_at),
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        job_id = jobs.queue_export(vault)
+    except sqlite3.OperationalError as exc:  # an import held the vault too long
+        if not jobs.is_busy(exc):
+            raise
+        return error_page(503, jobs.BUSY, jobs.BUSY_HINT)
+    jobs.wake()
+    return redirect(url_for("jobs.page", job_id=job_id), 303)

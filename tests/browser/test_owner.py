@@ -85,7 +85,8 @@ def test_owner_journey(page, watch: Watch, live: Live) -> None:
     assert page.locator("h1").inner_text() == "Your vault"
     shot(page, "02-home-empty")
 
-    # import a fixture by upload (through upload.js: progress, then the result in place)
+    # import a fixture by upload (upload.js: upload progress, then the job's page, whose
+    # jobs.js polls and shows the result when the import is done)
     page.get_by_role("link", name="Import", exact=True).click()
     page.get_by_label("File", exact=True).set_input_files(str(MIDATA))
     page.get_by_role("button", name="Import", exact=True).click()
@@ -209,8 +210,10 @@ def test_upload_without_javascript(browser, live: Live) -> None:
         page.goto(live.base + "/import")
         page.get_by_label("File", exact=True).set_input_files(str(OFX))
         page.get_by_role("button", name="Import", exact=True).click()
-        page.wait_for_url(live.base + "/import")
-        assert page.locator("#import-result p.ok").inner_text() == (
+        page.wait_for_url(re.compile(re.escape(live.base) + r"/jobs/[0-9]+$"))
+        result = page.locator("#import-result p.ok")
+        result.wait_for()  # the page refreshes itself (<noscript> meta refresh) until done
+        assert result.inner_text() == (
             "ofxparse-checking.ofx: 3 new, 0 already present, 0 rejected (ofx)"
         )
     finally:

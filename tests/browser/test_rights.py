@@ -7,6 +7,7 @@ every form control, no request to another host, no CSP violation and no page err
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -225,8 +226,14 @@ def export_zip(page, watch: Watch, live: Live, tmp: Path) -> None:
         "transactions: 6 records",
     ]
     seen(page, watch, live, "32-export", "Export everything")
+    page.get_by_role("button", name="Prepare the export").click()
+    page.wait_for_url(re.compile(re.escape(live.base) + r"/jobs/[0-9]+$"))
+    link = page.get_by_role("link", name="Download the export")
+    link.wait_for()  # jobs.js reloads the page when the job is done
+    assert page.locator("#job p.ok").inner_text() == "The export holds 7 records."
+    job_url = page.url
     with page.expect_download() as info:
-        page.get_by_role("button", name="Download the export").click()
+        link.click()
     download = info.value
     assert download.suggested_filename.startswith("pds-export-")
     target = tmp / "export.zip"
@@ -240,7 +247,7 @@ def export_zip(page, watch: Watch, live: Live, tmp: Path) -> None:
     assert manifest["categories"] == {"profile": 1, "transactions": 6}
     assert len(transactions["records"]) == 6
     assert "contacts.json" not in names
-    assert page.url == live.base + "/export"  # a download, not a navigation
+    assert page.url == job_url  # a download, not a navigation
 
 
 def receipt(page, watch: Watch, live: Live, tmp: Path) -> None:

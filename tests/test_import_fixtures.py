@@ -82,7 +82,8 @@ def test_every_fixture_file_is_listed() -> None:
     on_disk = {
         p.relative_to(FIXTURES).as_posix()
         for p in Path(FIXTURES).rglob("*")
-        if p.is_file() and p.name != "SOURCES.md"
+        if p.is_file()
+        and p.name != "SOURCES.md"
         # vaults/ holds vaults an older pds wrote (tests/test_upgrade.py), not files to import
         and p.relative_to(FIXTURES).parts[0] != "vaults"
     }

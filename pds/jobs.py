@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from pds.background import ProcessThread
 from pds.diskfull import reporting_disk_full
 from pds.errors import NotFound, PdsError
 from pds.vault.db import transaction
@@ -667,49 +668,7 @@ def tidy(vault: Vault, now: datetime | None = None) -> int:
 
 # -- the server's background worker ---------------------------------------------------------
 
-_workers: dict[int, tuple[threading.Thread, threading.Event, threading.Event]] = {}
-_lock = threading.Lock()
 TIDY_SECONDS = 600.0
-
-
-def ensure_worker(app: Flask) -> None:
-    """Start this process's job thread once, when the app runs under gunicorn (``pds
-    serve``) or ``PDS_JOBS_WORKER`` is set in the app config."""
-    enabled = app.config.get("PDS_JOBS_WORKER")
-    if enabled is None:
-        enabled = os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/")
-    keyring = app.extensions.get("pds_keyring")
-    if not enabled or keyring is None or os.getpid() in _workers:
-        return
-    with _lock:
-        if os.getpid() in _workers:
-            return
-        stop, wake = threading.Event(), threading.Event()
-        thread = threading.Thread(
-            target=_loop,
-            args=(app.config["PDS_SETTINGS"], keyring, stop, wake),
-            name="pds-jobs",
-            daemon=True,
-        )
-        _workers[os.getpid()] = (thread, stop, wake)
-    thread.start()
-
-
-def wake() -> None:
-    """Have this process's job thread look for queued jobs now (not at its next poll)."""
-    found = _workers.get(os.getpid())
-    if found:
-        found[2].set()
-
-
-def stop_worker() -> None:
-    """Stop this process's job thread (if any) and wait for it to finish its job."""
-    with _lock:
-        found = _workers.pop(os.getpid(), None)
-    if found:
-        found[1].set()
-        found[2].set()
-        found[0].join()
 
 
 def _loop(settings: Any, keyring: Any, stop: threading.Event, woken: threading.Event) -> None:
@@ -730,6 +689,14 @@ def _loop(settings: Any, keyring: Any, stop: threading.Event, woken: threading.E
             woken.wait(POLL_SECONDS)
             woken.clear()
 
+
+_thread = ProcessThread("pds-jobs", "PDS_JOBS_WORKER", _loop)
+ensure_worker = _thread.ensure
+"""Start this process's job thread once, under ``pds serve`` or with ``PDS_JOBS_WORKER``."""
+wake = _thread.wake
+"""Have this process's job thread look for queued jobs now (not at its next poll)."""
+stop_worker = _thread.stop
+"""Stop this process's job thread (if any) and wait for it to finish its job."""
 
 Hook = Callable[[Any, Any], None]
 

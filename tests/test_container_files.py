@@ -14,11 +14,8 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +26,7 @@ import yaml
 
 from pds.oauth.server import check_issuer
 
-from .test_serve import free_port, get
+from .servers import answers, free_port, get, running
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -343,26 +340,11 @@ def run_image(
     full.update(env)
     full["PATH"] = f"{venv / 'bin'}{os.pathsep}/usr/bin:/bin"
     log = tmp_path / "container.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            argv, env=full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, _, body = get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except (OSError, urllib.error.URLError):
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    with running(argv, log, answers(healthz), env=full, what="the image's command") as proc:
+        status, _, body = get(healthz)
         assert (status, json.loads(body)) == (200, {"status": "ok"})
         yield port, proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
 
 def container_paths(tmp_path: Path) -> tuple[Path, Path]:

@@ -4,24 +4,17 @@ one restriction the checks cannot try out here (MemoryDenyWriteExecute)."""
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from .conftest import PASSPHRASE, fixture
+from .servers import NODE, flow_ok, free_port, get, openid_flow, serving
 from .test_durability import pds_env
-from .test_live_server import NODE, Server
-from .test_serve import free_port, get
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 UNITS = ("pds.service", "pds-backup.service", "pds-backup.timer", "pds-litestream.service")
@@ -294,39 +287,9 @@ def test_pds_works_with_memory_deny_write_execute(tmp_path: Path) -> None:
             env, "clients", "add", "--name", "Node Bank", "--redirect-uri", base + "/cb", "--json"
         )
     )
-    with serving_banned(env, port, tmp_path / "serve.log") as proc:
+    with serving(env, port, tmp_path / "serve.log", prefix=WXBAN):
         status, _, body = get(base + "/healthz")
         assert (status, json.loads(body)) == (200, {"status": "ok"})
-        server = Server(home, base, env, proc, added["client_id"], added["client_secret"])
-        assert server.flow()["ok"] is True
+        assert openid_flow(base, added["client_id"], added["client_secret"]) == flow_ok(base)
     report = json.loads(banned_pds(env, "audit", "verify", "--json"))
     assert (report["ok"], report["problems"]) == (True, [])
-
-
-@contextmanager
-def serving_banned(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen]:
-    """`pds serve` on 127.0.0.1:``port`` under the W^X ban, as :func:`.test_serve.serving`
-    starts it unbanned: up when /healthz answers, stopped with its workers afterwards."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*WXBAN, sys.executable, "-m", "pds", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except (OSError, http.client.HTTPException):
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)

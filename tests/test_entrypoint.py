@@ -11,12 +11,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.error
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +23,7 @@ import pytest
 from pds.vault.db import SCHEMA_VERSION
 
 from .conftest import fixture
-from .test_serve import free_port, get
+from .servers import answers, free_port, get, running
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
@@ -69,39 +66,12 @@ def serving(env: dict[str, str], log: Path) -> Iterator[tuple[int, subprocess.Po
     """The entrypoint running `pds serve` on a free loopback port until /healthz answers;
     stopped (SIGTERM to its process group) when the block ends."""
     port = free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                "/bin/sh",
-                str(ENTRYPOINT),
-                "pds",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, _, body = get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except (OSError, urllib.error.URLError):
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+    argv = ["/bin/sh", str(ENTRYPOINT), "pds", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    with running(argv, log, answers(healthz), env=env, what="the entrypoint") as proc:
+        status, _, body = get(healthz)
         assert (status, json.loads(body)) == (200, {"status": "ok"})
         yield port, proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
 
 def status(env: dict[str, str]) -> dict:

@@ -9,11 +9,8 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,15 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PASSPHRASE
+from .servers import flow_ok, free_port, openid_flow, pds, running
 from .test_durability import pds_env
-from .test_serve_issuer import free_port, started
+from .test_serve_issuer import started
 
 ROOT = Path(__file__).parent.parent
 RECIPE = ROOT / "deploy" / "Caddyfile"
-FLOW = ROOT / "tests" / "node" / "flow.mjs"
 CADDY = shutil.which("caddy")
-NODE = shutil.which("node")
 SITE = "vault.example.org {"
 UPSTREAM = "reverse_proxy 127.0.0.1:8000"
 
@@ -93,64 +88,18 @@ def caddy(tmp_path: Path, upstream: int, https_port: int) -> Iterator[Proxy]:
         "XDG_DATA_HOME": str(data / "data"),
         "XDG_CONFIG_HOME": str(data / "config"),
     }
-    log = tmp_path / "caddy.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [CADDY, "run", "--config", str(config), "--adapter", "caddyfile"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     proxy = Proxy(
         f"https://localhost:{https_port}",
         http_port,
         data / "storage" / "pki" / "authorities" / "local" / "root.crt",
     )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "caddy stopped:\n" + log.read_text()
-            assert time.monotonic() < deadline, "caddy did not start:\n" + log.read_text()
-            if proxy.root_cert.exists():
-                try:
-                    resp, _ = proxy.request("GET", "/healthz")
-                    if resp.status == 200:
-                        break
-                except (OSError, http.client.HTTPException):  # not listening, no certificate yet
-                    pass
-            time.sleep(0.2)
+
+    def ready() -> bool:
+        return proxy.root_cert.exists() and proxy.request("GET", "/healthz")[0].status == 200
+
+    argv = [CADDY, "run", "--config", str(config), "--adapter", "caddyfile"]
+    with running(argv, tmp_path / "caddy.log", ready, env=env, what="caddy"):
         yield proxy
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-
-
-def run_pds(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "pds", *args], env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def flow(base: str, client_id: str, secret: str, ca: Path | None) -> dict:
-    """openid-client's whole flow against ``base`` (https: no allowInsecureRequests)."""
-    assert NODE, "node is needed (make test installs it)"
-    env = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}
-    if ca is not None:
-        env["NODE_EXTRA_CA_CERTS"] = str(ca)
-    done = subprocess.run(
-        [NODE, str(FLOW), base, client_id, secret, base + "/cb", PASSPHRASE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.stdout, done.stderr
-    return json.loads(done.stdout)
 
 
 def test_the_recipe_is_a_valid_caddyfile(tmp_path: Path) -> None:
@@ -190,14 +139,14 @@ def test_openid_client_over_https_through_caddy(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = free_port()
     env = pds_env(home)
-    run_pds(env, "demo")
+    pds(env, "demo")
     with caddy_in_front(tmp_path, env, port) as (proxy, out):
         base = proxy.base
         assert out.read_text() == (
             f"Serving on http://127.0.0.1:{port}  (Ctrl-C stops it)\nIssuer: {base}\n"
         )
         added = json.loads(
-            run_pds(
+            pds(
                 env,
                 "clients",
                 "add",
@@ -218,24 +167,12 @@ def test_openid_client_over_https_through_caddy(tmp_path: Path) -> None:
         assert meta["token_endpoint"] == base + "/oauth/token"
 
         # The strict client, trusting Caddy's root: the whole flow, twice.
-        expected = {
-            "discovered": {"issuer": base, "pkce": ["S256"], "iss_parameter": True},
-            "signed_in": True,
-            "consented": True,
-            "callback_has_iss": True,
-            "token": {"type": "bearer", "scope": "read:transactions", "expires_in": 3600},
-            "records": {"status": 200, "count": 5},
-            "refresh_rotated": True,
-            "read_after_refresh": 200,
-            "read_after_revoke": 401,
-            "challenge": "invalid_token",
-            "ok": True,
-        }
-        assert flow(base, client_id, secret, proxy.root_cert) == expected
-        assert flow(base, client_id, secret, proxy.root_cert) == expected
+        expected = flow_ok(base)
+        assert openid_flow(base, client_id, secret, ca=proxy.root_cert) == expected
+        assert openid_flow(base, client_id, secret, ca=proxy.root_cert) == expected
 
         # Without Caddy's root it trusts nothing there: the certificate really is checked.
-        untrusted = flow(base, client_id, secret, None)
+        untrusted = openid_flow(base, client_id, secret)
         assert untrusted == {
             "ok": False,
             "error": "TypeError: fetch failed",
@@ -248,7 +185,7 @@ def test_https_headers_cookie_redirect_and_forwarded_addresses(tmp_path: Path) -
     home = tmp_path / "home"
     port = free_port()
     env = pds_env(home)
-    run_pds(env, "init")
+    pds(env, "init")
     with caddy_in_front(tmp_path, env, port) as (proxy, _):
         # The sign-in page over https: a Secure session cookie, HSTS, no server names.
         resp, body = proxy.request("GET", "/login")

@@ -34,8 +34,8 @@ from pds.vault.db import transaction
 
 from .conftest import PASSPHRASE, fixture
 from .oauth_kit import csrf
+from .servers import free_port, serving
 from .test_durability import PDS, pds_env
-from .test_serve import free_port, serving
 
 MIDATA = fixture("midata/midata-spec-example.csv")
 HEAD = "Date,Type,Merchant/Description,Debit/Credit,Balance"

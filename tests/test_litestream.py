@@ -30,8 +30,8 @@ from pds.settings import Settings
 from pds.vault import Vault
 
 from .conftest import FAST_KDF, PASSPHRASE, fixture
+from .servers import free_port, running
 from .test_durability import pds_env
-from .test_serve import free_port
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 BIN = Path(sys.executable).parent
@@ -263,29 +263,10 @@ def moto_s3(tmp_path: Path) -> Iterator[str]:
     assert MOTO_SERVER.is_file(), "moto_server is missing: `make test` installs it"
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    log = tmp_path / "moto.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                s3("GET", endpoint + "/")
-                break
-            except OSError:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "moto_server did not start"
-                time.sleep(0.2)
+    argv = [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)]
+    with running(argv, tmp_path / "moto.log", lambda: bool(s3("GET", endpoint + "/")), timeout=30):
         s3("PUT", endpoint + "/pds-replica")
         yield endpoint
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def test_s3_replica_restores_every_record_and_the_log(tmp_path: Path, moto_s3: str) -> None:

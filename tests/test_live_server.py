@@ -6,10 +6,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -25,11 +23,8 @@ from pds.settings import load_settings
 from pds.vault import Vault
 
 from .conftest import PASSPHRASE
+from .servers import flow_ok, free_port, openid_flow, pds, serving
 from .test_durability import pds_env
-from .test_serve import free_port, serving
-
-NODE_DIR = Path(__file__).parent / "node"
-NODE = shutil.which("node")
 
 
 @dataclass
@@ -47,25 +42,7 @@ class Server:
 
     def flow(self, *extra: str) -> dict:
         """Run the Node client's flow; its one line of JSON."""
-        assert NODE, "node is needed (make test installs it)"
-        args = [self.base, self.client_id, self.secret, self.redirect_uri, PASSPHRASE, *extra]
-        done = subprocess.run(
-            [NODE, str(NODE_DIR / "flow.mjs"), *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.stdout, done.stderr
-        return json.loads(done.stdout)
-
-
-def pds(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "pds", *args], env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+        return openid_flow(self.base, self.client_id, self.secret, *extra)
 
 
 @pytest.fixture(params=[1, 4], ids=["sync-workers", "4-threads-each"])
@@ -86,20 +63,7 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
 
 @pytest.mark.slow
 def test_openid_client_full_flow(server: Server) -> None:
-    result = server.flow()
-    assert result == {
-        "discovered": {"issuer": server.base, "pkce": ["S256"], "iss_parameter": True},
-        "signed_in": True,
-        "consented": True,
-        "callback_has_iss": True,
-        "token": {"type": "bearer", "scope": "read:transactions", "expires_in": 3600},
-        "records": {"status": 200, "count": 5},
-        "refresh_rotated": True,
-        "read_after_refresh": 200,
-        "read_after_revoke": 401,
-        "challenge": "invalid_token",
-        "ok": True,
-    }
+    assert server.flow() == flow_ok(server.base)
 
 
 @pytest.mark.slow

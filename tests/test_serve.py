@@ -5,67 +5,18 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from .servers import free_port, get, serving
 from .test_durability import pds_env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url: str) -> tuple[int, str, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.headers["Content-Type"], resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers["Content-Type"], exc.read()
-
-
-@contextmanager
-def serving(
-    env: dict[str, str], port: int, log: Path, workers: int = 2, threads: int = 1
-) -> Iterator[subprocess.Popen]:
-    """A real `pds serve` on 127.0.0.1:``port`` (its output in ``log``), answering /healthz,
-    stopped with its workers (SIGTERM to its process group) when the block ends."""
-    sizes = ["--workers", str(workers), "--threads", str(threads)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pds", "serve", "--port", str(port), *sizes],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except (OSError, http.client.HTTPException):  # refused, reset, timed out, cut off
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
 
 @pytest.mark.slow

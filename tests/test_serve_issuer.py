@@ -3,15 +3,11 @@ http://H:P (on a loopback host only) and says so when it starts."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,23 +19,15 @@ from pds.errors import ConfigError
 from pds.server import issuer_for, served_url
 from pds.settings import Settings
 
-from .conftest import PASSPHRASE
+from .servers import flow_ok, free_port, get, openid_flow, running
 from .test_durability import pds_env
 
 ROOT = Path(__file__).parent.parent
 EVERYWHERE = "0.0.0.0"  # noqa: S104 - a --host under test; pds refuses it, nothing binds
-NODE = shutil.which("node")
 HOST_HINT = (
     "Set PDS_ISSUER to the https origin the server is reached at, e.g. "
     "https://pds.example.org (docs/deploy.md), or serve on 127.0.0.1."
 )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def ipv6_loopback() -> bool:
@@ -60,34 +48,17 @@ def metadata(base: str) -> dict:
 def started(env: dict[str, str], out: Path, *args: str) -> Iterator[subprocess.Popen]:
     """`pds serve *args` (its stdout in ``out``, stderr beside it), until its /healthz
     answers at the URL it printed; stopped with its workers when the block ends."""
-    err = out.with_suffix(".err")
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pds", "serve", "--workers", "1", *args],
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, err.read_text()
-            assert time.monotonic() < deadline, "the server did not start: " + err.read_text()
-            lines = out.read_text().splitlines()
-            if lines and lines[0].startswith("Serving on "):
-                base = lines[0].removeprefix("Serving on ").split()[0]
-                try:
-                    with urllib.request.urlopen(base + "/healthz", timeout=5):
-                        break
-                except (OSError, http.client.HTTPException):  # not listening yet
-                    pass
-            time.sleep(0.2)
+
+    def ready() -> bool:
+        lines = out.read_text().splitlines()
+        if not (lines and lines[0].startswith("Serving on ")):
+            return False
+        base = lines[0].removeprefix("Serving on ").split()[0]
+        return get(base + "/healthz")[0] == 200
+
+    argv = [sys.executable, "-m", "pds", "serve", "--workers", "1", *args]
+    with running(argv, out, ready, env=env, errors=out.with_suffix(".err")) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
 
 def settings(issuer: str | None = None) -> Settings:
@@ -266,26 +237,4 @@ def test_a_served_vault_announces_the_port_it_serves(tmp_path: Path) -> None:
             assert metadata(base2)["issuer"] == base2
             assert metadata(base2)["token_endpoint"] == base2 + "/oauth/token"
         # A strict client (openid-client) goes through the whole flow at the announced issuer.
-        assert NODE, "node is needed (make test installs it)"
-        args = [base, added["client_id"], added["client_secret"], base + "/cb", PASSPHRASE]
-        done = subprocess.run(
-            [NODE, str(ROOT / "tests" / "node" / "flow.mjs"), *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.stdout, done.stderr
-        assert json.loads(done.stdout) == {
-            "discovered": {"issuer": base, "pkce": ["S256"], "iss_parameter": True},
-            "signed_in": True,
-            "consented": True,
-            "callback_has_iss": True,
-            "token": {"type": "bearer", "scope": "read:transactions", "expires_in": 3600},
-            "records": {"status": 200, "count": 5},
-            "refresh_rotated": True,
-            "read_after_refresh": 200,
-            "read_after_revoke": 401,
-            "challenge": "invalid_token",
-            "ok": True,
-        }
+        assert openid_flow(base, added["client_id"], added["client_secret"]) == flow_ok(base)

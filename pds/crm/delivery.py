@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,14 +18,13 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from pds.background import ProcessThread
 from pds.crm import propagation as prop
 from pds.crm import webhook_net
 from pds.oauth import store
 from pds.vault.db import transaction
 
 if TYPE_CHECKING:
-    from flask import Flask
-
     from pds.vault import Vault
 
 POLL_SECONDS = 2.0
@@ -230,43 +228,8 @@ def log_rows(vault: Vault, limit: int = 100) -> list[dict[str, Any]]:
 
 # -- the server's background sender ---------------------------------------------------------
 
-_workers: dict[int, tuple[threading.Thread, threading.Event]] = {}
-_lock = threading.Lock()
 
-
-def ensure_worker(app: Flask) -> None:
-    """Start this process's sender thread once, when the app runs under gunicorn (``pds
-    serve``) or ``PDS_DELIVERY_WORKER`` is set in the app config."""
-    enabled = app.config.get("PDS_DELIVERY_WORKER")
-    if enabled is None:
-        enabled = os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/")
-    keyring = app.extensions.get("pds_keyring")
-    if not enabled or keyring is None or os.getpid() in _workers:
-        return
-    with _lock:
-        if os.getpid() in _workers:
-            return
-        stop = threading.Event()
-        thread = threading.Thread(
-            target=_loop,
-            args=(app.config["PDS_SETTINGS"], keyring, stop),
-            name="pds-deliveries",
-            daemon=True,
-        )
-        _workers[os.getpid()] = (thread, stop)
-    thread.start()
-
-
-def stop_worker() -> None:
-    """Stop this process's sender thread (if any) and wait for it."""
-    with _lock:
-        found = _workers.pop(os.getpid(), None)
-    if found:
-        found[1].set()
-        found[0].join()
-
-
-def _loop(settings: Any, keyring: Any, stop: threading.Event) -> None:
+def _loop(settings: Any, keyring: Any, stop: threading.Event, _wake: threading.Event) -> None:
     from pds.vault import Vault
 
     with Vault.with_keyring(settings, keyring) as vault:
@@ -275,3 +238,11 @@ def _loop(settings: Any, keyring: Any, stop: threading.Event) -> None:
                 run_once(vault)
             except Exception:  # keep sending; the owner sees failures in the delivery log
                 log.exception("the webhook sender failed; retrying in %s s", POLL_SECONDS)
+
+
+_thread = ProcessThread("pds-deliveries", "PDS_DELIVERY_WORKER", _loop)
+ensure_worker = _thread.ensure
+"""Start this process's sender thread once, under ``pds serve`` or with
+``PDS_DELIVERY_WORKER``."""
+stop_worker = _thread.stop
+"""Stop this process's sender thread (if any) and wait for it."""

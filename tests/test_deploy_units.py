@@ -51,7 +51,7 @@ def local_copies(folder: Path) -> dict[str, Path]:
         changed = [
             (a, b) for a, b in zip(shipped.splitlines(), copy.splitlines(), strict=True) if a != b
         ]
-        assert all(a.startswith("ExecStart=") for a, _ in changed), changed
+        assert all(a.startswith(("ExecStart=", "ExecStartPre=")) for a, _ in changed), changed
         (folder / name).write_text(copy)
         out[name] = folder / name
     return out
@@ -63,11 +63,18 @@ def analyze(*args: str) -> subprocess.CompletedProcess:
 
 def test_the_programs_the_units_start() -> None:
     starts = {
-        name: [v for s, k, v in directives((DEPLOY / name).read_text()) if k == "ExecStart"]
+        name: [
+            v
+            for s, k, v in directives((DEPLOY / name).read_text())
+            if k in ("ExecStartPre", "ExecStart")
+        ]
         for name in UNITS
     }
     assert starts == {
-        "pds.service": ["/opt/pds/.venv/bin/pds serve --host 127.0.0.1 --port 8000"],
+        "pds.service": [
+            "/opt/pds/.venv/bin/pds upgrade",
+            "/opt/pds/.venv/bin/pds serve --host 127.0.0.1 --port 8000",
+        ],
         "pds-backup.service": ["/opt/pds/.venv/bin/pds backup /var/backups/pds --keep 14"],
         "pds-backup.timer": [],
         "pds-litestream.service": [
@@ -93,12 +100,13 @@ def test_verify_catches_a_bad_unit(tmp_path: Path) -> None:
             "NoNewPrivileges=yes", "NoNewPrivileges=yes\nProtectEverything=yes"
         )
     )
+    added = unit.read_text().splitlines().index("ProtectEverything=yes") + 1
     done = analyze("verify", str(unit))
     # exit status 0 all the same: only the silence above tells a clean unit
     assert (done.returncode, done.stdout) == (0, "")
     assert done.stderr == (
-        f"{unit}:33: Unknown key 'ProtectEverything' in section [Service], ignoring.\n"
-        f"{unit}:34: Failed to parse protect system value, ignoring: strcit\n"
+        f"{unit}:{added}: Unknown key 'ProtectEverything' in section [Service], ignoring.\n"
+        f"{unit}:{added + 1}: Failed to parse protect system value, ignoring: strcit\n"
     )
 
 
@@ -155,6 +163,7 @@ def test_pds_service_directives() -> None:
         ("Environment", "PDS_PASSPHRASE_FILE=%d/passphrase"),
         ("Environment", "PDS_ISSUER=https://vault.example.org"),
         ("Environment", "PDS_PROXY_HOPS=1"),
+        ("ExecStartPre", "/opt/pds/.venv/bin/pds upgrade"),
         ("ExecStart", "/opt/pds/.venv/bin/pds serve --host 127.0.0.1 --port 8000"),
         ("Restart", "on-failure"),
         ("RestartSec", "2s"),

@@ -131,6 +131,7 @@ class HostCheck:
         self.issuer = issuer
         self.netloc = parts.netloc
         self.hostname = parts.hostname or ""
+        self.scheme = parts.scheme
         self.port = parts.port or DEFAULT_PORTS[parts.scheme]
         self.loopback = loopback_host(self.hostname)
 
@@ -149,7 +150,8 @@ class HostCheck:
         one for pds: the issuer's own, or any loopback one for a loopback issuer."""
         if self.loopback:
             return loopback_host(hostname)
-        return hostname == self.hostname and (port or self.port) == self.port
+        default = DEFAULT_PORTS[self.scheme]  # a Host without a port: the issuer's scheme's
+        return hostname == self.hostname and (port or default) == self.port
 
 
 def _host_parts(host: str) -> tuple[str, int | None] | None:

@@ -32,9 +32,7 @@ HOPS_HINT = (
 def served(vault: Vault, hops: int, issuer: str | None = None) -> Iterator[Flask]:
     """The app with PDS_PROXY_HOPS=hops (and PDS_ISSUER=issuer), and a page that shows what
     it took the caller for."""
-    app = create_app(
-        vault.settings.with_overrides(proxy_hops=hops, issuer=issuer), vault.keyring
-    )
+    app = create_app(vault.settings.with_overrides(proxy_hops=hops, issuer=issuer), vault.keyring)
     app.add_url_rule(
         "/_caller",
         "caller",

@@ -128,7 +128,6 @@ class HostCheck:
     def __init__(self, app: Any, issuer: str) -> None:
         self.app = app
         parts = urlsplit(issuer)
-        self.issuer = issuer
         self.netloc = parts.netloc
         self.hostname = parts.hostname or ""
         self.scheme = parts.scheme

@@ -37,12 +37,72 @@ serve_host() {
     printf '%s\n' "$host"
 }
 
+# pds's own rule (pds.net.loopback_host): localhost, an address of 127.0.0.0/8 written as
+# four decimal numbers without leading zeros, or ::1 in any spelling Python accepts (no
+# brackets; a zone such as %lo allowed).
 is_loopback() {
+    [ "$1" = localhost ] || is_ipv4_loopback "$1" || is_ipv6_loopback "$1"
+}
+
+is_ipv4_loopback() (
+    set -f
     case $1 in
-        127.* | localhost | ::1 | '[::1]') return 0 ;;
+        *.) return 1 ;;
+        127.*.*.*) ;;
         *) return 1 ;;
     esac
-}
+    IFS=.
+    # shellcheck disable=SC2086 # split on the dots, globbing off
+    set -- ${1#127.}
+    [ $# -eq 3 ] || return 1
+    for number in "$@"; do
+        case $number in
+            '' | *[!0-9]* | 0?* | ????*) return 1 ;;
+        esac
+        [ "$number" -le 255 ] || return 1
+    done
+)
+
+is_ipv6_loopback() (
+    set -f
+    address=${1%%%*}
+    if [ "$address" != "$1" ]; then # a zone: not empty, no second % and no /
+        zone=${1#*%}
+        case $zone in '' | *%* | */*) return 1 ;; esac
+    fi
+    case $address in
+        *:0.0.0.1) address=${address%0.0.0.1}0:1 ;; # the last 32 bits written as IPv4
+    esac
+    case $address in
+        '' | *[!01:]* | *:::* | *::*::* | *:) return 1 ;;
+        ::*) ;;
+        :*) return 1 ;;
+    esac
+    case $address in
+        *::*) short=yes ;;
+        *) short=no ;;
+    esac
+    IFS=:
+    # shellcheck disable=SC2086 # split on the colons, globbing off
+    set -- $address
+    groups=0
+    last=
+    for group in "$@"; do
+        [ -n "$group" ] || continue
+        case $group in ?????*) return 1 ;; esac
+        if [ -n "$last" ] && [ "${last#"${last%%[!0]*}"}" != "" ]; then
+            return 1 # a group before the last is not zero
+        fi
+        last=$group
+        groups=$((groups + 1))
+    done
+    case $last in 1 | 01 | 001 | 0001) ;; *) return 1 ;; esac
+    if [ "$short" = yes ]; then
+        [ "$groups" -le 7 ]
+    else
+        [ "$groups" -eq 8 ]
+    fi
+)
 
 check_home() {
     if [ -z "${PDS_HOME:-}" ]; then

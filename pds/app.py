@@ -73,11 +73,7 @@ def _oauth(app: Flask, settings: Settings, keyring: Keyring | None) -> None:
     from pds.web.requests import bp as requests_bp
 
     issuer = check_issuer(settings.issuer or DEFAULT_ISSUER)
-    security.init_app(
-        app,
-        master=keyring.master if keyring else None,
-        secure=issuer.startswith("https://"),
-    )
+    security.init_app(app, master=keyring.master if keyring else None, issuer=issuer)
     app.extensions["pds_oauth"] = PdsAuthorizationServer(app, issuer, current_vault)
     blueprints = (oauth_bp, owner_bp, consent_bp, api_bp, audit_bp, requests_bp, receipts_bp)
     for bp in (*blueprints, profile_bp):

@@ -36,9 +36,19 @@ def served_url(host: str, port: int) -> str:
 def issuer_for(settings: Settings, host: str, port: int) -> str:
     """The issuer ``pds serve --host host --port port`` announces: PDS_ISSUER when set,
     else the URL it serves on, which must then be a loopback one (plain http is never
-    offered beyond this machine). ConfigError otherwise, before the vault is unlocked."""
+    offered beyond this machine). ConfigError otherwise, before the vault is unlocked; and
+    behind a reverse proxy (PDS_PROXY_HOPS > 0) PDS_ISSUER must be set: clients reach the
+    vault at the proxy's public https address, never at the loopback one served."""
     from pds.oauth.server import check_issuer
 
+    if not settings.issuer and settings.proxy_hops:
+        raise ConfigError(
+            f"PDS_PROXY_HOPS={settings.proxy_hops} says pds is behind a reverse proxy, "
+            "and PDS_ISSUER is not set",
+            hint="Set PDS_ISSUER to the https address clients reach the vault at through the "
+            "proxy, e.g. https://vault.example.org (docs/deploy.md), or PDS_PROXY_HOPS=0 when "
+            "nothing stands in front of pds.",
+        )
     if settings.issuer:
         return check_issuer(settings.issuer)
     if not loopback_host(host):

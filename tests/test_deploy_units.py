@@ -161,7 +161,6 @@ def test_pds_service_directives() -> None:
         ("LoadCredential", "passphrase:/etc/pds/passphrase"),
         ("Environment", "PDS_HOME=/var/lib/pds"),
         ("Environment", "PDS_PASSPHRASE_FILE=%d/passphrase"),
-        ("Environment", "PDS_ISSUER=https://vault.example.org"),
         ("Environment", "PDS_PROXY_HOPS=1"),
         ("ExecStartPre", "/opt/pds/.venv/bin/pds upgrade"),
         ("ExecStart", "/opt/pds/.venv/bin/pds serve --host 127.0.0.1 --port 8000"),
@@ -302,3 +301,40 @@ def test_pds_works_with_memory_deny_write_execute(tmp_path: Path) -> None:
         assert openid_flow(base, added["client_id"], added["client_secret"]) == flow_ok(base)
     report = json.loads(banned_pds(env, "audit", "verify", "--json"))
     assert (report["ok"], report["problems"]) == (True, [])
+
+
+def test_pds_service_without_its_drop_in_refuses_to_serve(tmp_path: Path) -> None:
+    """The unit names no issuer: started as shipped (its Environment= lines, its ExecStart)
+    pds stops before the vault with the error docs/deploy.md shows, and with the drop-in's
+    PDS_ISSUER it gets past that check."""
+    settings = dict(v.split("=", 1) for k, v in service("pds.service") if k == "Environment")
+    assert settings == {
+        "PDS_HOME": "/var/lib/pds",
+        "PDS_PASSPHRASE_FILE": "%d/passphrase",
+        "PDS_PROXY_HOPS": "1",
+    }
+    home = tmp_path / "var-lib-pds"
+    env = {**pds_env(home), **settings, "PDS_HOME": str(home)}
+    env["PDS_PASSPHRASE_FILE"] = str(tmp_path / "credentials" / "passphrase")
+    start = next(v for k, v in service("pds.service") if k == "ExecStart")
+    argv = [sys.executable, "-m", "pds", *start.removeprefix(SHIPPED_BIN + "pds ").split()]
+    assert argv[3:] == ["serve", "--host", "127.0.0.1", "--port", "8000"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "Error: PDS_PROXY_HOPS=1 says pds is behind a reverse proxy, and PDS_ISSUER is not set\n"
+        "Hint: Set PDS_ISSUER to the https address clients reach the vault at through the "
+        "proxy, e.g. https://vault.example.org (docs/deploy.md), or PDS_PROXY_HOPS=0 when "
+        "nothing stands in front of pds.\n"
+    )
+    assert done.stderr in (Path(__file__).parent.parent / "docs" / "deploy.md").read_text()
+    assert not home.exists()
+    # with the drop-in's issuer, the issuer is no longer the problem (here, the vault is)
+    env["PDS_ISSUER"] = "https://vault.example.org"
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"Error: no vault at {home}\n"
+        "Hint: Create one with `pds init`, or point PDS_HOME at an existing vault.\n"
+    )

@@ -319,3 +319,44 @@ def test_other_commands_run_as_given(tmp_path: Path) -> None:
         "Hint: Create one with `pds init`, or point PDS_HOME at an existing vault.\n"
     )
     assert not home.exists()
+
+
+# -- what counts as loopback: pds's own rule ----------------------------------------------------
+
+HOSTS = [
+    *("localhost", "Localhost", "localhost.", "app.localhost", ""),
+    *("127.0.0.1", "127.1.2.3", "127.255.255.255", "127.0.0.0", "127.256.0.1", "127.0.0.01"),
+    *("127.000.0.1", "127.0.0.1.", "127..0.1", "127.0.0", "127.0.0.1.2", "127.1", "127.*.0.1"),
+    *("127.0.0.1 ", " 127.0.0.1", "127.0.0.1\nx", "128.0.0.1", "0x7f.0.0.1", "127.0.0.1:8000"),
+    *("127.attacker.example", "127.0.0.1.nip.io", "1270.0.0.1"),
+    *("::1", "[::1]", "::01", "::0001", "::00001", "0:0:0:0:0:0:0:1", "0::1", "0:0::1"),
+    *("0000:0000:0000:0000:0000:0000:0000:0001", "::0:1", "::0:0:0:0:0:0:1"),
+    *("::0:0:0:0:0:0:0:1", "0:0:0:0:0:0:0::1", ":0::1", "::1:", "::", ":::1", "::1::"),
+    *("::1%lo", "::1%", "::1%a%b", "::1%lo/64", "::0.0.0.1", "0:0:0:0:0:0:0.0.0.1"),
+    *("::00.0.0.1", "::0:0:0:0:0:0.0.0.1", "::0:0:0:0:0:0:0.0.0.1", "::1/128", "1::", "::10"),
+    *("::2", "0:0:0:0:0:0:1", "0:0:0:0:0:0:0:0:1", "1::1", "::0:1:1", "::11", ":1", "::1:0"),
+    *("0.0.0.0", "::", "192.0.2.7", "2001:db8::1"),  # noqa: S104 - names, not binds
+]
+
+
+def test_the_loopback_rule_is_pds_own() -> None:
+    """The entrypoint lets `pds serve` on a host without PDS_ISSUER exactly when pds would
+    (pds.net.loopback_host): its refusal, or the next check (PDS_HOME unset), says which."""
+    from pds.net import loopback_host
+
+    refused = {}
+    for host in HOSTS:
+        done = entrypoint(base_env(None, None), "pds", "serve", "--host", host)
+        assert done.returncode == 1
+        refused[host] = done.stderr.startswith("Error: PDS_ISSUER is not set")
+        if not refused[host]:
+            assert done.stderr.startswith("Error: PDS_HOME is not set\n"), (host, done.stderr)
+    assert refused == {host: not loopback_host(host) for host in HOSTS}
+    assert sorted(h for h in HOSTS if not refused[h]) == sorted(
+        [
+            *("localhost", "127.0.0.1", "127.1.2.3", "127.255.255.255", "127.0.0.0", "::1"),
+            *("::01", "::0001", "0:0:0:0:0:0:0:1", "0::1", "0:0::1", "::0:1", "::1%lo"),
+            *("0000:0000:0000:0000:0000:0000:0000:0001", "::0:0:0:0:0:0:1", "::0.0.0.1"),
+            *("0:0:0:0:0:0:0.0.0.1", "::0:0:0:0:0:0.0.0.1"),
+        ]
+    )

@@ -29,9 +29,10 @@ HOPS_HINT = (
 
 
 @contextmanager
-def served(vault: Vault, hops: int) -> Iterator[Flask]:
-    """The app with PDS_PROXY_HOPS=hops, and a page that shows what it took the caller for."""
-    app = create_app(vault.settings.with_overrides(proxy_hops=hops), vault.keyring)
+def served(vault: Vault, hops: int, issuer: str | None = None) -> Iterator[Flask]:
+    """The app with PDS_PROXY_HOPS=hops (and PDS_ISSUER=issuer), and a page that shows what
+    it took the caller for."""
+    app = create_app(vault.settings.with_overrides(proxy_hops=hops, issuer=issuer), vault.keyring)
     app.add_url_rule(
         "/_caller",
         "caller",
@@ -116,7 +117,7 @@ def test_proxy_fix_wraps_the_app_only_when_hops_are_set(vault: Vault) -> None:
 
 
 def test_one_hop_takes_the_client_scheme_and_host_from_the_proxy(vault: Vault) -> None:
-    with served(vault, 1) as app:
+    with served(vault, 1, "https://vault.example.org") as app:
         http = forwarded(app, "203.0.113.7", proto="https", host="vault.example.org")
         assert http.get("/_caller").json == {
             "addr": "203.0.113.7",
@@ -125,6 +126,9 @@ def test_one_hop_takes_the_client_scheme_and_host_from_the_proxy(vault: Vault) -
             "url": "https://vault.example.org/_caller",
             "secure": True,
         }
+        # the forwarded host is the one checked: the proxy's own (localhost) is not pds's
+        assert forwarded(app, "203.0.113.7", proto="https").get("/_caller").status_code == 400
+    with served(vault, 1) as app:
         # A client that sent its own X-Forwarded-For through the proxy: the proxy appended
         # the address it saw, and only that one (the last) is believed.
         http = forwarded(app, "10.9.9.9, 198.51.100.4", proto="http, https")

@@ -238,3 +238,136 @@ def test_a_served_vault_announces_the_port_it_serves(tmp_path: Path) -> None:
             assert metadata(base2)["token_endpoint"] == base2 + "/oauth/token"
         # A strict client (openid-client) goes through the whole flow at the announced issuer.
         assert openid_flow(base, added["client_id"], added["client_secret"]) == flow_ok(base)
+
+
+# -- behind a proxy the issuer must be given -------------------------------------------------
+
+HOPS_HINT = (
+    "Set PDS_ISSUER to the https address clients reach the vault at through the proxy, "
+    "e.g. https://vault.example.org (docs/deploy.md), or PDS_PROXY_HOPS=0 when nothing "
+    "stands in front of pds."
+)
+
+
+@pytest.mark.parametrize("hops", [1, 2, 10])
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", EVERYWHERE])
+def test_proxy_hops_without_pds_issuer_is_refused(hops: int, host: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        issuer_for(Settings(home=Path("/nonexistent"), proxy_hops=hops), host, 8000)
+    assert caught.value.message == (
+        f"PDS_PROXY_HOPS={hops} says pds is behind a reverse proxy, and PDS_ISSUER is not set"
+    )
+    assert caught.value.hint == HOPS_HINT
+
+
+def test_proxy_hops_with_pds_issuer_serves_it() -> None:
+    behind = Settings(home=Path("/nonexistent"), issuer="https://vault.example.org", proxy_hops=1)
+    assert issuer_for(behind, "127.0.0.1", 8000) == "https://vault.example.org"
+    assert issuer_for(settings(), "127.0.0.1", 8000) == "http://127.0.0.1:8000"  # no proxy
+
+
+def test_serve_with_proxy_hops_and_no_issuer_fails_before_the_vault(tmp_path: Path) -> None:
+    home = tmp_path / "no-vault-here"
+    for hops in ("1", "3"):
+        env = {**pds_env(home), "PDS_PROXY_HOPS": hops}
+        done = serve_refused(env, "--host", "127.0.0.1", "--port", "8000")
+        assert done.returncode == 1
+        assert done.stdout == ""
+        assert done.stderr == (
+            f"Error: PDS_PROXY_HOPS={hops} says pds is behind a reverse proxy, "
+            f"and PDS_ISSUER is not set\nHint: {HOPS_HINT}\n"
+        )
+    assert not home.exists()
+
+
+# -- PDS_ISSUER is written the one way clients compare it ------------------------------------
+
+ISSUER_HINT = (
+    "Set PDS_ISSUER to the https origin the server is reached at, e.g. https://pds.example.org."
+)
+PORT = "has a port that is not a whole number from 1 to 65535"
+
+
+@pytest.mark.parametrize(
+    ("issuer", "problem"),
+    [
+        ("HTTPS://Vault.Example.org", "must be written in lower case: 'https://vault.example.org'"),
+        (
+            "https://Vault.example.org/",
+            "must be written in lower case: 'https://vault.example.org'",
+        ),
+        ("Http://127.0.0.1:8000", "must be written in lower case: 'http://127.0.0.1:8000'"),
+        ("http://LOCALHOST:8000", "must be written in lower case: 'http://localhost:8000'"),
+        ("https://[2001:DB8::1]", "must be written in lower case: 'https://[2001:db8::1]'"),
+        (" https://vault.example.org", "has spaces or control characters in it"),
+        ("https://vault.example.org ", "has spaces or control characters in it"),
+        ("https://vault.example.org\n", "has spaces or control characters in it"),
+        ("https://vault.exa mple.org", "has spaces or control characters in it"),
+        ("https://vault.example.org\t", "has spaces or control characters in it"),
+        ("https://vault.example.org\x00", "has spaces or control characters in it"),
+        ("https://vault.example.org:0", PORT),
+        ("https://vault.example.org:99999", PORT),
+        ("https://vault.example.org:65536", PORT),
+        ("https://vault.example.org:", PORT),
+        ("https://vault.example.org:https", PORT),
+        ("https://vault.example.org:0443", PORT),
+        ("https://vault.example.org:+443", PORT),
+        ("http://[::1]:0", PORT),
+        ("https://vault..example.org", "has a host name that is not a valid one"),
+        ("https://vault.example.org.", "has a host name that is not a valid one"),
+        ("https://vault_1.example.org", "has a host name that is not a valid one"),
+        ("https://-vault.example.org", "has a host name that is not a valid one"),
+        ("https://" + "a" * 64 + ".org", "has a host name that is not a valid one"),
+        ("https://vält.example.org", "has a host name that is not a valid one"),
+        ("http://[::1", "is not an http(s) URL"),
+        ("https://[::1]x", "is not an http(s) URL"),
+        ("https://vault.example.org?", "must not have a query, fragment or user name"),
+        ("https://vault.example.org#", "must not have a query, fragment or user name"),
+        ("https://@vault.example.org", "must not have a query, fragment or user name"),
+    ],
+)
+def test_an_issuer_written_another_way_is_refused(issuer: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        issuer_for(settings(issuer), "127.0.0.1", 8000)
+    assert caught.value.message == f"PDS_ISSUER {issuer!r} {problem}"
+    if "host name" in problem:
+        assert caught.value.hint == (
+            ISSUER_HINT + " A name is letters, digits, hyphens and dots (an internationalised "
+            "name in its xn-- form); an IPv6 address is in brackets."
+        )
+    else:
+        assert caught.value.hint == ISSUER_HINT
+
+
+@pytest.mark.parametrize(
+    ("issuer", "announced"),
+    [
+        ("https://vault.example.org", "https://vault.example.org"),
+        ("https://vault.example.org/", "https://vault.example.org"),
+        ("https://vault.example.org:1", "https://vault.example.org:1"),
+        ("https://vault.example.org:65535", "https://vault.example.org:65535"),
+        ("https://xn--vlt-via.example.org", "https://xn--vlt-via.example.org"),
+        ("https://a-b.c1.example", "https://a-b.c1.example"),
+        ("https://" + "a" * 63 + ".org", "https://" + "a" * 63 + ".org"),
+        ("https://203.0.113.7:8443", "https://203.0.113.7:8443"),
+        ("https://[2001:db8::1]", "https://[2001:db8::1]"),
+        ("http://[::1]:8000", "http://[::1]:8000"),
+        ("http://127.0.0.2:8000/", "http://127.0.0.2:8000"),
+    ],
+)
+def test_an_issuer_in_its_one_spelling_is_announced_as_written(issuer: str, announced: str) -> None:
+    assert issuer_for(settings(issuer), "127.0.0.1", 8000) == announced
+
+
+def test_serve_with_an_upper_case_issuer_fails_before_the_vault(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for issuer, problem in [
+        ("HTTPS://Vault.Example.org", "must be written in lower case: 'https://vault.example.org'"),
+        (" https://vault.example.org", "has spaces or control characters in it"),
+        ("https://vault.example.org:0", PORT),
+    ]:
+        done = serve_refused({**pds_env(home), "PDS_ISSUER": issuer}, "--port", "8000")
+        assert done.returncode == 1
+        assert done.stdout == ""
+        assert done.stderr == f"Error: PDS_ISSUER {issuer!r} {problem}\nHint: {ISSUER_HINT}\n"
+    assert not home.exists()

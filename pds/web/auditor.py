@@ -61,7 +61,7 @@ def auditor_required(view: Callable[..., Any]) -> Callable[..., Any]:
         grant = _live_grant()
         if grant is None:
             session.pop("auditor", None)
-            if request.method != "GET":
+            if not security.reading():
                 abort(401)
             return redirect(url_for("auditor.login"))
         if request.method == "POST" and not security.csrf_ok():
@@ -80,7 +80,7 @@ def auditor_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    if request.method == "GET":
+    if security.reading():
         return render_template("auditor_login.html", csrf=security.csrf_token())
     if not security.csrf_ok():
         return error_page(403, security.CSRF_MESSAGE)

@@ -62,7 +62,7 @@ def authorize() -> Any:
             title="This request cannot be answered",
         )
     if not security.signed_in():
-        if request.method != "GET":
+        if not security.reading():
             return error_page(401, "Sign in first, then answer the request again.")
         return redirect(url_for("owner.login", next=request.full_path.rstrip("?")))
     client: store.Client = grant.client
@@ -87,7 +87,7 @@ def authorize() -> Any:
             redirect_uri=grant.redirect_uri,
         )
         return srv.error_redirect(grant.request, error)
-    if request.method == "GET":
+    if security.reading():
         return _page(client, grant.redirect_uri, requested, view)
     if not security.csrf_ok():
         return error_page(403, security.CSRF_MESSAGE)

@@ -86,7 +86,7 @@ def _login_page(status: int = 200, error: str | None = None, next_: str = "/") -
 def login() -> Any:
     vault = _vault()  # VaultLocked (problem+json) when the server runs without the key
     next_ = security.safe_next(request.values.get("next"))
-    if request.method == "GET":
+    if security.reading():
         if security.signed_in():
             return redirect(next_, 303)
         return _login_page(next_=next_)
@@ -231,7 +231,7 @@ def remove_client(client_id: str) -> Any:
 @security.owner_required
 def new_client() -> Any:
     form = {"name": "", "redirect_uris": "", "public": False}
-    if request.method == "GET":
+    if security.reading():
         return render_template("client_new.html", form=form, csrf=security.csrf_token())
     form = {
         "name": request.form.get("name", ""),

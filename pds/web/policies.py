@@ -117,7 +117,7 @@ def _audit(name: str, origin: str, change: str) -> None:
 @bp.route("/policies/edit/<name>", methods=["GET", "POST"])
 @owner_required
 def edit(name: str | None) -> Any:
-    if request.method == "GET":
+    if security.reading():
         text = NEW_FILE
         if name is not None:
             try:

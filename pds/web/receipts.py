@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, url_for
 
 from pds import jobs
 from pds.crm import export as exportmod
@@ -76,7 +76,7 @@ def processing_client(client_id: str) -> Any:
 @security.owner_required
 def export() -> Any:
     vault = _vault()
-    if request.method == "GET":
+    if security.reading():
         return render_template(
             "export.html", counts=exportmod.counts(vault), csrf=security.csrf_token()
         )

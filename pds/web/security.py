@@ -15,6 +15,12 @@
   one the request was addressed to). ``Origin: null`` alone is not refused: under
   ``Referrer-Policy: no-referrer`` Chromium sends it on the page's own form posts (its
   ``Sec-Fetch-Site`` still says ``same-origin``).
+- Every request must be addressed (``Host``, or ``X-Forwarded-Host`` behind PDS_PROXY_HOPS
+  proxies) to the issuer's host and port, or, for a loopback issuer, to any loopback name
+  (``localhost``, 127.0.0.0/8, ``[::1]``) on any port; anything else is refused with 400
+  before any page runs. A page of another site whose name was pointed at this machine
+  (DNS rebinding) cannot use pds then, even on loopback. ``/healthz`` answers any
+  well-formed host (a container's health check uses its own address).
 - Failed logins back off exponentially (``pds.web.limits.LoginThrottle``, counted across
   worker processes): after ``FREE_FAILURES`` failures each further one blocks the form for
   1, 2, 4 ... seconds, at most ``MAX_BLOCK``; a success resets it. There is never a
@@ -34,7 +40,9 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
+from werkzeug.sansio.utils import host_is_trusted
 
+from pds.net import loopback_host
 from pds.web import limits
 
 CSRF_FIELD = "csrf_token"
@@ -59,7 +67,10 @@ def session_key(master: bytes) -> bytes:
     )
 
 
-def init_app(app: Flask, *, master: bytes | None, secure: bool) -> None:
+def init_app(app: Flask, *, master: bytes | None, issuer: str) -> None:
+    """Sessions, CSRF, security headers and limits for the app served at ``issuer`` (an
+    origin ``check_issuer`` accepted); an https issuer adds HSTS and Secure cookies."""
+    secure = urlsplit(issuer).scheme == "https"
     if master is not None:
         app.config["SECRET_KEY"] = session_key(master)
     app.config.update(
@@ -69,6 +80,8 @@ def init_app(app: Flask, *, master: bytes | None, secure: bool) -> None:
         SESSION_COOKIE_SECURE=secure,
     )
     limits.init_app(app, master)  # rate limits and login back-off, shared by the workers
+    app.wsgi_app = HostCheck(app.wsgi_app, issuer)  # type: ignore[method-assign]
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_other_hosts)
     app.before_request(refuse_cross_site)
     app.after_request(_headers)
     if secure:  # served over https: browsers must never fall back to http (RFC 6797)
@@ -89,6 +102,80 @@ def _headers(response: Response) -> Response:
     return response
 
 
+# -- the Host header ---------------------------------------------------------------------------
+
+REFUSED_HOST = "pds.refused_host"
+"""The environ key :class:`HostCheck` sets on a request addressed to another host."""
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_HOST = 253 + len(":65535") + 2  # the longest DNS name, a port, and brackets
+
+
+def host_message(issuer: str) -> str:
+    return (
+        "This request was addressed to a host name pds does not answer to "
+        f"(its Host header). Open pds at {issuer}."
+    )
+
+
+class HostCheck:
+    """WSGI middleware: a request addressed (``Host``; ``X-Forwarded-Host`` once werkzeug's
+    ProxyFix, which wraps this, has read it) to a host other than pds's own goes on with the
+    issuer's host in its place, marked :data:`REFUSED_HOST`, so that Flask can route it and
+    render its error page; :func:`refuse_other_hosts` then answers it with 400 before any
+    page runs. A malformed host (bad characters, an empty or too long label, port 0) is
+    never handed to Flask, whose URL building fails on it."""
+
+    def __init__(self, app: Any, issuer: str) -> None:
+        self.app = app
+        parts = urlsplit(issuer)
+        self.netloc = parts.netloc
+        self.hostname = parts.hostname or ""
+        self.scheme = parts.scheme
+        self.port = parts.port or DEFAULT_PORTS[parts.scheme]
+        self.loopback = loopback_host(self.hostname)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        host = environ.get("HTTP_HOST")
+        if host is None:  # HTTP/1.0 without Host: the address the server listens on
+            host = environ.get("SERVER_NAME", "")
+        parts = _host_parts(host)
+        if parts is None or not (self.accepts(*parts) or environ.get("PATH_INFO") == "/healthz"):
+            environ[REFUSED_HOST] = True
+            environ["HTTP_HOST"] = self.netloc
+        return self.app(environ, start_response)
+
+    def accepts(self, hostname: str, port: int | None) -> bool:
+        """Whether a request addressed to ``hostname``:``port`` (None: no port given) is
+        one for pds: the issuer's own, or any loopback one for a loopback issuer."""
+        if self.loopback:
+            return loopback_host(hostname)
+        default = DEFAULT_PORTS[self.scheme]  # a Host without a port: the issuer's scheme's
+        return hostname == self.hostname and (port or default) == self.port
+
+
+def _host_parts(host: str) -> tuple[str, int | None] | None:
+    """(host name in lower case without brackets, port or None) of a ``Host`` header value,
+    or None when it is not a well-formed one."""
+    if len(host) > MAX_HOST or not host_is_trusted(host):
+        return None
+    parts = urlsplit("//" + host)
+    hostname = parts.hostname or ""
+    try:
+        port = parts.port
+        if not hostname.startswith("[") and ":" not in hostname:
+            hostname.encode("idna")  # every label 1 to 63 characters
+    except (ValueError, UnicodeError):
+        return None
+    return hostname, port
+
+
+def refuse_other_hosts() -> None:
+    """Before every request: 400 for one :class:`HostCheck` marked as addressed to another
+    host."""
+    if request.environ.get(REFUSED_HOST):
+        abort(400, description=host_message(current_app.extensions["pds_oauth"].issuer))
+
+
 # -- CSRF -----------------------------------------------------------------------------------
 
 
@@ -107,6 +194,14 @@ def csrf_ok() -> bool:
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def reading() -> bool:
+    """Whether this request asks for a page (GET, or HEAD: the same answer without its
+    body, as uptime monitors ask) rather than sends a form."""
+    return request.method in ("GET", "HEAD")
+
+
 MACHINE_BLUEPRINTS = frozenset({"oauth", "api"})  # token, revoke, introspect, register; /api
 CROSS_SITE_MESSAGE = (
     "This form was sent from another site, so pds refused it. "
@@ -141,7 +236,8 @@ def _origin(url: str) -> tuple[str, str, int | None] | None:
 
 
 def _own_origins() -> set[tuple[str, str, int | None] | None]:
-    """pds's own origins: the issuer's, and the one this request was addressed to."""
+    """pds's own origins: the issuer's, and the one this request was addressed to (a host
+    :class:`HostCheck` accepted: the issuer's, or a loopback one for a loopback issuer)."""
     issuer = current_app.extensions["pds_oauth"].issuer
     return {_origin(issuer), _origin(request.host_url)} - {None}
 
@@ -250,7 +346,7 @@ def owner_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not signed_in():
-            if request.method != "GET":
+            if not reading():
                 abort(401)
             return redirect(url_for("owner.login", next=request.full_path.rstrip("?")))
         if request.method == "POST" and not csrf_ok():

@@ -464,6 +464,13 @@ class Vault:
         if keep < 1:
             raise BackupError(f"cannot keep {keep} backups", hint="Keep at least 1.")
         path = Path(folder).expanduser()
+        as_folder = folder.endswith(("/", os.sep))
+        if not path.exists() and not as_folder and path.suffix.lower() == ".db":
+            raise BackupError(
+                f"--keep needs a folder to keep backups in; {path} is a file name, not a folder",
+                hint="Give a folder (mkdir -p it first): pds names each backup in it "
+                "pds-backup-<time>.db.",
+            )
         if not path.exists():
             raise BackupError(
                 f"the folder {path} does not exist",

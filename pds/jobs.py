@@ -72,6 +72,8 @@ PROGRESS_SECONDS = 0.25
 KEEP_EXPORT_SECONDS = 24 * 3600
 MAX_ATTEMPTS = 3
 BUSY_TRIES = 30
+MAX_NAME_BYTES = 200
+"""The longest file name a job keeps (in bytes of UTF-8); a file system takes 255."""
 UNEXPECTED = "pds could not import this file (an unexpected error); nothing was stored."
 UNEXPECTED_HINT = "Check that the file is the export you meant; if it is, report a bug."
 BUSY = "pds is busy with another import; nothing was kept from this request"
@@ -251,11 +253,27 @@ def is_busy(exc: BaseException) -> bool:
     )
 
 
+def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """``name`` cut to at most ``limit`` bytes of UTF-8, never inside a character, its
+    extension kept (connectors tell formats by it) and the cut marked by "…"
+    (``"statement-…-2024.csv"`` stays whole; 5,000 "a"s and ``.csv`` become 195 "a"s,
+    "…" and ``.csv``). An extension longer than 16 bytes is not kept apart."""
+    if len(name.encode()) <= limit:
+        return name
+    stem, suffix = os.path.splitext(name)
+    if len(suffix.encode()) > 16:
+        stem, suffix = name, ""
+    room = limit - len(suffix.encode()) - len("…".encode())
+    return stem.encode()[:room].decode(errors="ignore") + "…" + suffix
+
+
 def queue_import(
     vault: Vault, stored: Path, filename: str, connector: str | None, skip_bad: bool
 ) -> int:
-    """Queue the import of ``stored`` (a file in the jobs folder) as ``filename``; its id."""
+    """Queue the import of ``stored`` (a file in the jobs folder) as ``filename`` (cut by
+    :func:`short_name`: it also names the file's link the importer reads); its id."""
     settings = vault.settings
+    filename = short_name(filename)
     with transaction(vault.conn) as conn:
         return conn.execute(
             "INSERT INTO jobs (kind, created_at, input_path, filename, connector, skip_bad, "

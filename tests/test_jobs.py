@@ -765,3 +765,70 @@ def test_a_server_killed_mid_import_resumes_the_job_after_a_restart(tmp_path) ->
         )
     assert vault_counts(home) == (rows, 1, [(job_id, "done", 2)])
     assert sorted(p.name for p in (home / "jobs").iterdir()) == []
+
+
+# -- names and parts an upload may bring --------------------------------------------------
+
+
+def test_short_name_keeps_the_extension_and_whole_characters() -> None:
+    assert jobs.short_name("statement.csv") == "statement.csv"
+    assert jobs.short_name("a" * 196 + ".csv") == "a" * 196 + ".csv"  # 200 bytes: kept
+    assert jobs.short_name("a" * 197 + ".csv") == "a" * 193 + "….csv"
+    assert jobs.short_name("a" * 5000 + ".csv") == "a" * 193 + "….csv"
+    assert jobs.short_name("ü" * 5000 + ".csv") == "ü" * 96 + "….csv"  # 2 bytes each
+    assert jobs.short_name("日本" * 2500 + ".ofx") == "日本" * 32 + "….ofx"  # 3 bytes each
+    assert jobs.short_name("€" * 67) == "€" * 65 + "…"  # no extension
+    assert jobs.short_name("b" * 300 + "." + "c" * 40) == "b" * 197 + "…"  # not an extension
+    for name in ("ü" * 5000 + ".csv", "日本" * 2500 + ".ofx", "x" * 999, "é" * 101):
+        short = jobs.short_name(name)
+        assert len(short.encode()) <= 200
+        assert jobs.short_name(short) == short
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("s" * 5000 + ".csv", "s" * 193 + "….csv"),
+        ("Ü" * 5000 + ".csv", "U" * 193 + "….csv"),  # the safe name is ASCII
+    ],
+)
+def test_a_very_long_file_name_is_shortened_and_imports(kit, vault, sent, shown) -> None:
+    kit.login()
+    job_id = queued_id(post_upload(kit, MIDATA, sent))
+    assert status(kit, job_id)["file"] == shown
+    assert f"<h1>Importing {shown}</h1>" in kit.http.get(f"/jobs/{job_id}").text
+    assert jobs.run_once(vault) == [job_id]
+    done = status(kit, job_id)
+    assert (done["state"], done["error"], done["file"]) == ("done", None, shown)
+    assert done["result"] == {
+        "file": shown,
+        "connector": "midata",
+        "new": 6,
+        "duplicate": 0,
+        "rejected": 0,
+        "source_id": 1,
+    }
+    assert [s["filename"] for s in vault.sources()] == [shown]
+    assert summary_line(kit.http.get(f"/jobs/{job_id}").text) == (
+        f"{shown}: 6 new, 0 already present, 0 rejected (midata)"
+    )
+    assert folder_files(vault) == []
+
+
+@pytest.mark.parametrize("fields", [("file", "file"), ("file", "other"), ("file", "file", "x")])
+def test_two_files_in_one_form_are_refused_and_nothing_is_kept(kit, vault, fields) -> None:
+    kit.login()
+    page = kit.http.get("/import")
+    data: dict = {"csrf_token": csrf(page.text)}
+    for n, field in enumerate(fields):
+        data.setdefault(field, []).append((io.BytesIO(MIDATA.read_bytes()), f"{'abc'[n]}.csv"))
+    resp = kit.http.post("/import", data=data, content_type="multipart/form-data")
+    assert resp.status_code == 422
+    errors = re.findall(r'<p class="error" role="alert">([^<]*)</p>', resp.text)
+    assert errors == [f"Error: this form sent {len(fields)} files; nothing was kept"]
+    assert "Hint: Upload one file at a time." in resp.text
+    assert folder_files(vault) == []
+    assert vault.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+    assert vault.status()["records"] == 0
+    one = post_upload(kit, MIDATA, "a.csv")  # one file is queued as before
+    assert status(kit, queued_id(one))["file"] == "a.csv"

@@ -187,6 +187,13 @@ def record(record_id: int) -> Any:
 def upload() -> Any:
     if request.method == "GET":
         return _import_page()
+    sent = sum(len(files) for _, files in request.files.lists())
+    if sent > 1:
+        return _import_page(
+            422,
+            error=f"this form sent {sent} files; nothing was kept",
+            hint="Upload one file at a time.",
+        )
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _import_page(422, error="Choose a file to import.")

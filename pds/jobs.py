@@ -78,6 +78,15 @@ UNEXPECTED = "pds could not import this file (an unexpected error); nothing was 
 UNEXPECTED_HINT = "Check that the file is the export you meant; if it is, report a bug."
 BUSY = "pds is busy with another import; nothing was kept from this request"
 BUSY_HINT = "Wait until the running import is done (its page shows it), then try again."
+GONE = (
+    "the uploaded file is no longer on the server (was the vault restored from a backup?); "
+    "nothing was imported"
+)
+GONE_HINT = "Upload the file again."
+EXPORT_GONE = (
+    "this export's file is no longer on the server (was the vault restored from a backup?)"
+)
+EXPORT_GONE_HINT = "Export again."
 EXPORT_UNEXPECTED = "pds could not write the export (an unexpected error); nothing was kept."
 EXPORT_UNEXPECTED_HINT = "Export again; if it fails again, report a bug."
 log = logging.getLogger("pds.jobs")
@@ -113,6 +122,7 @@ class Job:
     output_name: str | None = None
     output_ready: bool = False
     output_removed_at: str | None = None
+    output_missing: bool = False
 
     @property
     def finished(self) -> bool:
@@ -310,6 +320,8 @@ def get(vault: Vault, job_id: int) -> Job:
     done, total = row["bytes_done"], row["bytes_total"]
     if row["state"] == "running" and (progress := read_progress(vault.settings, job_id)):
         done, total = progress
+    kept = bool(row["output_path"]) and row["output_removed_at"] is None
+    present = kept and (vault.settings.home / row["output_path"]).is_file()
     return Job(
         id=job_id,
         kind=row["kind"],
@@ -329,8 +341,9 @@ def get(vault: Vault, job_id: int) -> Job:
         hint=messages.get("hint"),
         rejected_rows=messages.get("rejected_rows", []),
         output_name=row["output_name"],
-        output_ready=bool(row["output_path"]) and row["output_removed_at"] is None,
+        output_ready=present,
         output_removed_at=row["output_removed_at"],
+        output_missing=kept and not present,
     )
 
 
@@ -342,7 +355,9 @@ def export_file(vault: Vault, job_id: int) -> tuple[Path, str]:
         "AND state = 'done' AND output_removed_at IS NULL",
         (job_id,),
     ).fetchone()
-    if row is None or not row[0] or not (vault.settings.home / row[0]).is_file():
+    if row is not None and row[0] and not (vault.settings.home / row[0]).is_file():
+        raise NotFound(EXPORT_GONE, hint=EXPORT_GONE_HINT)
+    if row is None or not row[0]:
         raise NotFound(
             f"the export of job {job_id} is not here (any more)",
             hint="An export is kept until it is downloaded, or a day; export again.",
@@ -554,6 +569,9 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
     progress = ProgressFile(progress_path(settings, job_id), total or 0, progress_every)
     again = False
     try:
+        if not stored.is_file():  # a restored backup (or a copy) brought back the job only
+            log.warning("job %d: the uploaded file is gone; the job failed", job_id)
+            raise PdsError(GONE, hint=GONE_HINT)
         # The importer's messages name the file: give it its uploaded (safe) name, by a
         # hard link in a private folder, so they read as the CLI's do.
         named.mkdir(mode=0o700, exist_ok=True)

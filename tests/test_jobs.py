@@ -832,3 +832,87 @@ def test_two_files_in_one_form_are_refused_and_nothing_is_kept(kit, vault, field
     assert vault.status()["records"] == 0
     one = post_upload(kit, MIDATA, "a.csv")  # one file is queued as before
     assert status(kit, queued_id(one))["file"] == "a.csv"
+
+
+# -- a vault restored from a backup brings back jobs, not their files ------------------------
+
+
+def test_an_import_running_when_the_backup_was_made_fails_clearly_after_a_restore(
+    kit, vault, tmp_path, caplog
+) -> None:
+    from pds.settings import Settings
+    from pds.vault import restore
+
+    kit.login()
+    job_id = queued_id(post_upload(kit, MIDATA))
+    assert jobs.claim(vault) == (job_id, "import")
+    vault.conn.execute("UPDATE jobs SET claimed_by = ? WHERE id = ?", (dead_token(), job_id))
+    backup = vault.backup(tmp_path / "while-importing.db")
+    elsewhere = Settings(home=tmp_path / "restored", kdf=vault.settings.kdf)
+    assert restore(elsewhere, backup, PASSPHRASE)["records"] == 0
+    caplog.set_level("INFO", logger="pds.jobs")
+    with Vault.open(elsewhere, PASSPHRASE) as restored:
+        assert jobs.run_once(restored) == [job_id]
+        got = jobs.get(restored, job_id)
+        assert (got.state, got.error, got.hint) == (
+            "failed",
+            "the uploaded file is no longer on the server (was the vault restored from a "
+            "backup?); nothing was imported",
+            "Upload the file again.",
+        )
+        assert restored.status()["records"] == 0
+        assert restored.conn.execute("SELECT input_path FROM jobs").fetchall() == [(None,)]
+        assert jobs.run_once(restored) == []
+    assert [r.getMessage() for r in caplog.records] == [
+        f"job {job_id} was left running by a stopped server; it runs again",
+        f"job {job_id}: the uploaded file is gone; the job failed",
+    ]
+    assert sorted(p.name for p in (elsewhere.home / "jobs").iterdir()) == []
+    # The page of such a job, as the owner sees it.
+    (stored,) = folder_files(vault)
+    (vault.settings.home / "jobs" / stored).unlink()
+    vault.conn.execute("UPDATE jobs SET state = 'queued', claimed_by = NULL")
+    assert jobs.run_once(vault) == [job_id]
+    page = kit.http.get(f"/jobs/{job_id}")
+    assert re.findall(r'<p class="error" role="alert">([^<]*)</p>', page.text) == [
+        "Error: the uploaded file is no longer on the server (was the vault restored from a "
+        "backup?); nothing was imported"
+    ]
+    assert "Hint: Upload the file again." in page.text
+
+
+def test_an_export_whose_file_is_gone_says_so(kit, vault, tmp_path) -> None:
+    from pds.settings import Settings
+    from pds.vault import restore
+
+    kit.login()
+    page = kit.http.get("/export")
+    job_id = queued_id(kit.http.post("/export", data={"csrf_token": csrf(page.text)}))
+    assert jobs.run_once(vault) == [job_id]
+    assert status(kit, job_id)["download"] is True
+    elsewhere = Settings(home=tmp_path / "restored", kdf=vault.settings.kdf)
+    restore(elsewhere, vault.backup(tmp_path / "b.db"), PASSPHRASE)
+    with Vault.open(elsewhere, PASSPHRASE) as restored:
+        got = jobs.get(restored, job_id)
+        assert (got.state, got.output_ready, got.output_missing) == ("done", False, True)
+        with pytest.raises(PdsError) as gone:
+            jobs.export_file(restored, job_id)
+    assert (gone.value.status, gone.value.message, gone.value.hint) == (
+        404,
+        "this export's file is no longer on the server (was the vault restored from a backup?)",
+        "Export again.",
+    )
+    (name,) = folder_files(vault)  # the same in the served vault: its file removed
+    (vault.settings.home / "jobs" / name).unlink()
+    assert status(kit, job_id)["download"] is False
+    shown = kit.http.get(f"/jobs/{job_id}")
+    assert re.findall(r'<p class="error" role="alert">([^<]*)</p>', shown.text) == [
+        "Error: this export&#39;s file is no longer on the server (was the vault restored "
+        "from a backup?)"
+    ]
+    assert "This export was deleted from the server" not in shown.text
+    assert '<button type="submit">Export again</button>' in shown.text
+    download = kit.http.get(f"/jobs/{job_id}/download")
+    assert download.status_code == 404
+    assert "no longer on the server (was the vault restored from a backup?)" in download.text
+    assert "<p>Export again.</p>" in download.text

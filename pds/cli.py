@@ -18,7 +18,8 @@ from typing import Any
 import click
 
 from pds import __version__, registry
-from pds.errors import ConfigError, PdsError
+from pds.errors import ConfigError, PdsError, VaultBusy
+from pds.locking import is_busy
 from pds.numbers import WholeNumber
 from pds.settings import Settings, load_settings
 from pds.vault import Vault
@@ -51,6 +52,9 @@ class PdsGroup(click.Group):
             _quiet_stdout()
             sys.exit(0)
         except Exception as exc:  # never a stack trace to a person
+            if is_busy(exc):  # SQLite's own "database is locked", outside pds.locking
+                busy = VaultBusy()
+                fail(busy.message, busy.hint)
             click.echo(f"Error: pds failed unexpectedly ({type(exc).__name__}: {exc})", err=True)
             click.echo("Hint: this is a bug in pds; please report it with the command.", err=True)
             sys.exit(EXIT_INTERNAL)

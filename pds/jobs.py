@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from pds import locking
 from pds.background import ProcessThread
 from pds.diskfull import reporting_disk_full
 from pds.errors import NotFound, PdsError
@@ -256,11 +257,10 @@ def _unseal(vault: Vault, job_id: int, salt: bytes, sealed: bytes | None) -> dic
 
 
 def is_busy(exc: BaseException) -> bool:
-    """True for SQLite's "database is locked": a long write (an import holds the vault's
-    write transaction from its first record to its last) outlasted the writer's wait."""
-    return isinstance(exc, sqlite3.OperationalError) and (
-        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
-    )
+    """True for SQLite's "database is locked" or ``VaultBusy``: a long write (an import
+    holds the vault's write transaction from its first record to its last) outlasted the
+    writer's wait (``pds.locking.is_busy``)."""
+    return locking.is_busy(exc)
 
 
 def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
@@ -583,15 +583,7 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
         summary = import_file(
             vault, target, connector=connector, skip_bad=bool(skip_bad), progress=progress
         )
-    except PdsError as exc:
-        _finish(
-            vault,
-            job_id,
-            "failed",
-            messages={"error": exc.message, "hint": exc.hint},
-            bytes_done=progress.done,
-        )
-    except Exception as exc:  # a connector bug: the vault's transaction rolled back
+    except Exception as exc:
         if is_busy(exc):  # another process (`pds import`?) held the vault too long
             again = True
             log.warning("job %d: the vault is busy; the import is queued again", job_id)
@@ -603,8 +595,11 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
                 )
             )
             return
-        log.error("job %d: the import failed unexpectedly (%s)", job_id, type(exc).__name__)
-        messages = {"error": UNEXPECTED, "hint": UNEXPECTED_HINT}
+        if isinstance(exc, PdsError):
+            messages = {"error": exc.message, "hint": exc.hint}
+        else:  # a connector bug: the vault's transaction rolled back
+            log.error("job %d: the import failed unexpectedly (%s)", job_id, type(exc).__name__)
+            messages = {"error": UNEXPECTED, "hint": UNEXPECTED_HINT}
         _finish(vault, job_id, "failed", messages=messages, bytes_done=progress.done)
     else:
         doc = summary.as_dict()

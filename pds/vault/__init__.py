@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
+from pds import locking
 from pds.audit.checkpoint import verifier_key
 from pds.audit.log import AuditLog, make_entry
 from pds.audit.verify import VaultSource
@@ -22,6 +23,7 @@ from pds.errors import (
     ConfigError,
     IdempotencyKeyReused,
     NotFound,
+    VaultBusy,
     VaultExists,
     VaultLocked,
     VaultNotFound,
@@ -423,6 +425,12 @@ class Vault:
         (:data:`BACKUP_NAME`; a second backup in the same second is ``...Z-2.db``). Given as
         text ending in a slash it must be a folder: a missing one is an error, never a file
         of that name. Nothing is ever overwritten.
+
+        The ``backup`` access-log entry is written first, so the copy holds it. A vault
+        held by a long write (an import holds its write transaction from start to end) is
+        still read: it is copied as it was before that write, and the entry is written once
+        the write ends (:data:`BACKUP_LOG_WAIT`; past it the copy is deleted and
+        ``VaultBusy`` raised: no backup goes unlogged).
         """
         as_folder = isinstance(target, str) and target.endswith(("/", os.sep))
         target = Path(target).expanduser()
@@ -447,12 +455,33 @@ class Vault:
         else:
             folder = target.parent
         target = _new_backup_file(folder, target)
+        logged = False
 
-        def log() -> None:
-            with reporting_disk_full(self.settings.home, "back up again", "no backup was made"):
+        def log(seconds: float) -> None:
+            with (
+                reporting_disk_full(self.settings.home, "back up again", "no backup was made"),
+                locking.waiting(self.conn, seconds),
+            ):
                 self.audit("backup", actor="owner")
 
-        return copy_database(self.conn, target, before=log)
+        def log_first() -> None:  # the backup then holds its own entry
+            nonlocal logged
+            try:
+                log(BACKUP_FIRST_WAIT)
+            except VaultBusy:
+                return  # a long write (an import) holds the vault: copy first, log after
+            logged = True
+
+        written = copy_database(self.conn, target, before=log_first)
+        if not logged:
+            try:
+                log(BACKUP_LOG_WAIT)
+            except BaseException as exc:
+                written.unlink(missing_ok=True)  # no backup without its entry in the log
+                if isinstance(exc, VaultBusy):
+                    raise VaultBusy(f"{VaultBusy.MESSAGE}; no backup was made") from None
+                raise
+        return written
 
     def backup_keeping(self, folder: str, keep: int) -> tuple[Path, list[Path]]:
         """:meth:`backup` into ``folder``, then delete the oldest dated backups there so that
@@ -484,6 +513,13 @@ class Vault:
         written = self.backup(path)
         return written, prune_backups(path, keep, written)
 
+
+BACKUP_FIRST_WAIT = 2.0
+"""Seconds a backup waits to write its access-log entry before the copy (so the copy
+holds it); a vault held longer (an import) is copied first, its entry written after."""
+BACKUP_LOG_WAIT = 900.0
+"""Seconds a backup copied during a long write (an import) waits for it to end to write
+its access-log entry; past that the copy is deleted (``VaultBusy``)."""
 
 BACKUP_NAME = re.compile(r"pds-backup-(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-([1-9][0-9]{0,8}))?\.db")
 """The name of a dated backup: its UTC second, then ``-2``, ``-3`` ... for the second, third

@@ -14,7 +14,6 @@ name, so the importer's messages name the file): the same code and the same mess
 from __future__ import annotations
 
 import os
-import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +24,7 @@ from werkzeug.utils import secure_filename
 
 from pds import jobs, registry
 from pds.diskfull import DiskFull, reporting_disk_full
-from pds.errors import NotFound, PdsError
+from pds.errors import NotFound, PdsError, VaultBusy
 from pds.schemas import CATEGORIES
 from pds.web import security
 from pds.web.owner import error_page
@@ -204,12 +203,10 @@ def upload() -> Any:
     upload.stream.close()
     try:
         job_id = jobs.queue_import(_vault(), stored, name, connector, skip_bad)
+    except VaultBusy:  # another import held the vault too long
+        return _import_page(503, error=jobs.BUSY, hint=jobs.BUSY_HINT, retry=True)
     except PdsError as exc:
         return _import_page(exc.status if exc.status < 500 else 400, exc=exc)
-    except sqlite3.OperationalError as exc:  # another import held the vault too long
-        if not jobs.is_busy(exc):
-            raise
-        return _import_page(503, error=jobs.BUSY, hint=jobs.BUSY_HINT)
     g.setdefault("pds_kept_uploads", []).append(stored)
     jobs.wake()
     return redirect(url_for("jobs.page", job_id=job_id), 303)
@@ -222,7 +219,9 @@ def _import_page(
     hint: str | None = None,
     exc: PdsError | None = None,
     summary: Any = None,
+    retry: bool = False,
 ) -> Any:
+    headers = {"Retry-After": str(VaultBusy.retry_after)} if retry else {}
     return (
         render_template(
             "import.html",
@@ -234,4 +233,5 @@ def _import_page(
             csrf=security.csrf_token(),
         ),
         status,
+        headers,
     )

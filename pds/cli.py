@@ -472,10 +472,23 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
             )
         click.confirm(f"Replace the vault at {settings.home} with {path}?", abort=True, err=True)
     st = vaultmod.restore(settings, path, ask_passphrase(settings, "Backup passphrase"))
+    before, now = st["schema_before"], st["schema_version"]
     if as_json:
-        emit({"restored": str(path), "records": st["records"]})
-    else:
-        click.echo(f"Restored {plural(st['records'], 'record')} from {path} into {settings.home}.")
+        emit(
+            {
+                "restored": str(path),
+                "records": st["records"],
+                "schema_before": before,
+                "schema": now,
+            }
+        )
+        return
+    click.echo(f"Restored {plural(st['records'], 'record')} from {path} into {settings.home}.")
+    if before < now:
+        click.echo(
+            f"The backup was at schema {before}; this pds upgraded the restored vault to "
+            f"schema {now} (to go back to an older pds, restore the backup with that version)."
+        )
 
 
 @cli.command()

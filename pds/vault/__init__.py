@@ -598,7 +598,9 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
 
     The backup is checked first (a pds vault, a known schema, the passphrase opens it); the
     copy into place uses SQLite's backup API, which writes the destination in one
-    transaction. Returns the restored vault's status.
+    transaction. Returns the restored vault's status, with ``schema_before``: the backup's
+    schema version (older than ``schema_version`` when opening the restored vault migrated
+    it; the backup file itself is left as it was).
     """
     source = source.expanduser()
     if not source.is_file():
@@ -634,7 +636,7 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
     settings.db_path.chmod(0o600)
     with Vault.open(settings, passphrase) as vault:
         vault.audit("restore", actor="owner")
-        return vault.status()
+        return {**vault.status(), "schema_before": version}
 
 
 def copy_database(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from pds.vault.db import transaction
 
 from .conftest import PASSPHRASE, fixture
 from .oauth_kit import bearer, csrf, pkce
+from .test_durability import PDS, pds_env
 
 BUSY = "the vault is busy: another write to it (an import?) is under way"
 WEB_HINT = "Try again in a minute, once it is done (an import&#39;s page shows its progress)."
@@ -271,3 +273,32 @@ def test_waiting_restores_the_connection_waits(vault) -> None:
     assert locking.is_busy(VaultBusy()) is True
     assert locking.is_busy(sqlite3.OperationalError("no such table: x")) is False
     assert locking.is_busy(ValueError("database is locked")) is False
+
+
+@pytest.mark.slow
+def test_the_backup_timer_command_during_an_import_in_another_process(vault, tmp_path) -> None:
+    """`pds backup DIR --keep 3` as its own process, with pds's real waits, while this
+    process holds the vault as a running web import does: it backs up, exit 0."""
+    folder = tmp_path / "daily"
+    folder.mkdir()
+    with held(vault):
+        proc = subprocess.Popen(
+            [*PDS, "backup", str(folder), "--keep", "3", "--json"],
+            env=pds_env(vault.settings.home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size for p in folder.iterdir()):  # the copy is written
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert proc.poll() is None  # waiting for the import to end, to log its entry
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (0, "")
+    (made,) = folder.iterdir()
+    assert json.loads(out) == {"backup": str(made), "bytes": made.stat().st_size, "removed": []}
+    last = vault.conn.execute("SELECT entry FROM audit_log ORDER BY idx DESC LIMIT 1")
+    assert json.loads(last.fetchone()[0])["action"] == "backup"

@@ -790,6 +790,8 @@ def test_short_name_keeps_the_extension_and_whole_characters() -> None:
     [
         ("s" * 5000 + ".csv", "s" * 193 + "….csv"),
         ("Ü" * 5000 + ".csv", "U" * 193 + "….csv"),  # the safe name is ASCII
+        ("明細" * 2500 + ".csv", "upload.csv"),  # no ASCII letter: the extension stays
+        ("日本語の明細.csv", "upload.csv"),
     ],
 )
 def test_a_very_long_file_name_is_shortened_and_imports(kit, vault, sent, shown) -> None:
@@ -813,6 +815,35 @@ def test_a_very_long_file_name_is_shortened_and_imports(kit, vault, sent, shown)
         f"{shown}: 6 new, 0 already present, 0 rejected (midata)"
     )
     assert folder_files(vault) == []
+
+
+def test_safe_name_keeps_the_extension() -> None:
+    from pds.web.data import safe_name
+
+    assert [
+        safe_name(n)
+        for n in (
+            "日本.csv",
+            "my file.tar.gz",
+            "../../etc/midata-spec-example.csv",
+            "C:\\Users\\sam\\bank.ofx",
+            ".hidden",
+            "ÜÜÜ.csv",
+            "a.日",
+            "",
+            "..",
+        )
+    ] == [
+        "upload.csv",
+        "my_file.tar.gz",
+        "midata-spec-example.csv",
+        "bank.ofx",
+        "hidden",
+        "UUU.csv",
+        "a",
+        "upload",
+        "upload",
+    ]
 
 
 @pytest.mark.parametrize("fields", [("file", "file"), ("file", "other"), ("file", "file", "x")])

@@ -198,7 +198,7 @@ def upload() -> Any:
         return _import_page(422, error="Choose a file to import.")
     connector = request.form.get("connector") or None
     skip_bad = request.form.get("skip_bad") == "1"
-    name = secure_filename(Path(upload.filename.replace("\\", "/")).name) or "upload"
+    name = safe_name(upload.filename)
     stored = next(path for path, stream in g.pds_uploads if stream is upload.stream)
     upload.stream.close()
     try:
@@ -210,6 +210,18 @@ def upload() -> Any:
     g.setdefault("pds_kept_uploads", []).append(stored)
     jobs.wake()
     return redirect(url_for("jobs.page", job_id=job_id), 303)
+
+
+def safe_name(sent: str) -> str:
+    """The base name of a file name a browser sent, reduced by ``secure_filename`` (ASCII
+    letters, digits, ``._-``), its extension kept apart so a name of other letters keeps it
+    (``日本.csv`` is ``upload.csv``, not ``csv``): connectors tell formats by it."""
+    base = Path(sent.replace("\\", "/")).name
+    stem, suffix = os.path.splitext(base)
+    extension = secure_filename(suffix[1:])
+    if not extension:
+        return secure_filename(base) or "upload"
+    return f"{secure_filename(stem) or 'upload'}.{extension}"
 
 
 def _import_page(

@@ -297,6 +297,7 @@ def test_requests_while_an_import_holds_the_vault_say_so(kit, vault, monkeypatch
     )
     assert export.status_code == 503
     assert jobs.BUSY in export.text
+    assert (resp.headers["Retry-After"], export.headers["Retry-After"]) == ("30", "30")
     assert folder_files(vault) == []
     assert vault.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     assert jobs.is_busy(sqlite3.OperationalError("no such table: x")) is False

@@ -115,8 +115,15 @@ def test_the_api_answers_problem_json(kit, vault, short_waits) -> None:
     token = kit.tokens(client_id, secret)["access_token"]
     shorten_app_waits(kit)
     before = log_size(vault)
+    statements: list[str] = []
+    for v in kit.app.extensions["pds_vaults"].values():
+        v.conn.set_trace_callback(statements.append)
     with held(vault):
         resp = kit.http.get("/api/v1/grant", headers=bearer(token))
+    for v in kit.app.extensions["pds_vaults"].values():
+        v.conn.set_trace_callback(None)
+    # One write tried (one wait): no "refused" entry is tried after the busy one.
+    assert statements.count("BEGIN IMMEDIATE") == 1
     assert resp.status_code == 503
     assert resp.mimetype == "application/problem+json"
     assert resp.headers["Retry-After"] == "30"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 from importlib.resources import files
 
 from flask import Flask, g
 
-from pds.errors import PdsError
+from pds.errors import PdsError, VaultBusy
 from pds.numbers import LookupIdConverter, RowIdConverter
 from pds.policy.loader import PolicySet
 from pds.settings import DEFAULT_ISSUER, Settings, load_settings
@@ -40,6 +41,10 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
 
     register_web(app)  # the owner's pages (home, data, policies, history, auditor)
     app.register_error_handler(PdsError, _problem)
+    from pds.web import busy
+
+    app.register_error_handler(VaultBusy, busy.answer)  # 503 in each endpoint's shape
+    app.register_error_handler(sqlite3.OperationalError, busy.answer_sqlite)
     with app.app_context():
         current_policies()  # a broken policy file stops the server here, not at a request
     _oauth(app, settings, keyring)

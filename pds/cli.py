@@ -18,7 +18,8 @@ from typing import Any
 import click
 
 from pds import __version__, registry
-from pds.errors import ConfigError, PdsError
+from pds.errors import ConfigError, PdsError, VaultBusy
+from pds.locking import is_busy
 from pds.numbers import WholeNumber
 from pds.settings import Settings, load_settings
 from pds.vault import Vault
@@ -51,6 +52,9 @@ class PdsGroup(click.Group):
             _quiet_stdout()
             sys.exit(0)
         except Exception as exc:  # never a stack trace to a person
+            if is_busy(exc):  # SQLite's own "database is locked", outside pds.locking
+                busy = VaultBusy()
+                fail(busy.message, busy.hint)
             click.echo(f"Error: pds failed unexpectedly ({type(exc).__name__}: {exc})", err=True)
             click.echo("Hint: this is a bug in pds; please report it with the command.", err=True)
             sys.exit(EXIT_INTERNAL)
@@ -468,10 +472,23 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
             )
         click.confirm(f"Replace the vault at {settings.home} with {path}?", abort=True, err=True)
     st = vaultmod.restore(settings, path, ask_passphrase(settings, "Backup passphrase"))
+    before, now = st["schema_before"], st["schema_version"]
     if as_json:
-        emit({"restored": str(path), "records": st["records"]})
-    else:
-        click.echo(f"Restored {plural(st['records'], 'record')} from {path} into {settings.home}.")
+        emit(
+            {
+                "restored": str(path),
+                "records": st["records"],
+                "schema_before": before,
+                "schema": now,
+            }
+        )
+        return
+    click.echo(f"Restored {plural(st['records'], 'record')} from {path} into {settings.home}.")
+    if before < now:
+        click.echo(
+            f"The backup was at schema {before}; this pds upgraded the restored vault to "
+            f"schema {now} (to go back to an older pds, restore the backup with that version)."
+        )
 
 
 @cli.command()

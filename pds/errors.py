@@ -7,6 +7,7 @@ where one fits, so callers may catch either.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from pds.words import plural
@@ -74,6 +75,29 @@ class VaultLocked(PdsError, PermissionError):
 class SchemaTooNew(PdsError, RuntimeError):
     code = "schema_too_new"
     status = 500
+
+
+class VaultBusy(PdsError, sqlite3.OperationalError):
+    """Another write holds the vault (an import holds it from its first record to its
+    last) longer than a writer waits: nothing of this write was done. Raised in place of
+    SQLite's "database is locked" (``pds.locking``); HTTP 503 with ``Retry-After``.
+
+    Also an ``sqlite3.OperationalError`` whose ``sqlite_errorcode`` is ``SQLITE_BUSY``, so
+    code that retries on SQLite's own error retries on this one too."""
+
+    code = "vault_busy"
+    status = 503
+    hint = "Try again when it is done."
+    retry_after = 30
+    MESSAGE = "the vault is busy: another write to it (an import?) is under way"
+
+    def __init__(self, message: str = MESSAGE, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.sqlite_errorcode = sqlite3.SQLITE_BUSY
+        self.sqlite_errorname = "SQLITE_BUSY"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ImportFormatError(PdsError, ValueError):

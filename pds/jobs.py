@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from pds import locking
 from pds.background import ProcessThread
 from pds.diskfull import reporting_disk_full
 from pds.errors import NotFound, PdsError
@@ -72,10 +73,21 @@ PROGRESS_SECONDS = 0.25
 KEEP_EXPORT_SECONDS = 24 * 3600
 MAX_ATTEMPTS = 3
 BUSY_TRIES = 30
+MAX_NAME_BYTES = 200
+"""The longest file name a job keeps (in bytes of UTF-8); a file system takes 255."""
 UNEXPECTED = "pds could not import this file (an unexpected error); nothing was stored."
 UNEXPECTED_HINT = "Check that the file is the export you meant; if it is, report a bug."
 BUSY = "pds is busy with another import; nothing was kept from this request"
 BUSY_HINT = "Wait until the running import is done (its page shows it), then try again."
+GONE = (
+    "the uploaded file is no longer on the server (was the vault restored from a backup?); "
+    "nothing was imported"
+)
+GONE_HINT = "Upload the file again."
+EXPORT_GONE = (
+    "this export's file is no longer on the server (was the vault restored from a backup?)"
+)
+EXPORT_GONE_HINT = "Export again."
 EXPORT_UNEXPECTED = "pds could not write the export (an unexpected error); nothing was kept."
 EXPORT_UNEXPECTED_HINT = "Export again; if it fails again, report a bug."
 log = logging.getLogger("pds.jobs")
@@ -111,6 +123,7 @@ class Job:
     output_name: str | None = None
     output_ready: bool = False
     output_removed_at: str | None = None
+    output_missing: bool = False
 
     @property
     def finished(self) -> bool:
@@ -244,18 +257,33 @@ def _unseal(vault: Vault, job_id: int, salt: bytes, sealed: bytes | None) -> dic
 
 
 def is_busy(exc: BaseException) -> bool:
-    """True for SQLite's "database is locked": a long write (an import holds the vault's
-    write transaction from its first record to its last) outlasted the writer's wait."""
-    return isinstance(exc, sqlite3.OperationalError) and (
-        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
-    )
+    """True for SQLite's "database is locked" or ``VaultBusy``: a long write (an import
+    holds the vault's write transaction from its first record to its last) outlasted the
+    writer's wait (``pds.locking.is_busy``)."""
+    return locking.is_busy(exc)
+
+
+def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """``name`` cut to at most ``limit`` bytes of UTF-8, never inside a character, its
+    extension kept (connectors tell formats by it) and the cut marked by "…"
+    (``"statement-…-2024.csv"`` stays whole; 5,000 "a"s and ``.csv`` become 195 "a"s,
+    "…" and ``.csv``). An extension longer than 16 bytes is not kept apart."""
+    if len(name.encode()) <= limit:
+        return name
+    stem, suffix = os.path.splitext(name)
+    if len(suffix.encode()) > 16:
+        stem, suffix = name, ""
+    room = limit - len(suffix.encode()) - len("…".encode())
+    return stem.encode()[:room].decode(errors="ignore") + "…" + suffix
 
 
 def queue_import(
     vault: Vault, stored: Path, filename: str, connector: str | None, skip_bad: bool
 ) -> int:
-    """Queue the import of ``stored`` (a file in the jobs folder) as ``filename``; its id."""
+    """Queue the import of ``stored`` (a file in the jobs folder) as ``filename`` (cut by
+    :func:`short_name`: it also names the file's link the importer reads); its id."""
     settings = vault.settings
+    filename = short_name(filename)
     with transaction(vault.conn) as conn:
         return conn.execute(
             "INSERT INTO jobs (kind, created_at, input_path, filename, connector, skip_bad, "
@@ -292,6 +320,8 @@ def get(vault: Vault, job_id: int) -> Job:
     done, total = row["bytes_done"], row["bytes_total"]
     if row["state"] == "running" and (progress := read_progress(vault.settings, job_id)):
         done, total = progress
+    kept = bool(row["output_path"]) and row["output_removed_at"] is None
+    present = kept and (vault.settings.home / row["output_path"]).is_file()
     return Job(
         id=job_id,
         kind=row["kind"],
@@ -311,8 +341,9 @@ def get(vault: Vault, job_id: int) -> Job:
         hint=messages.get("hint"),
         rejected_rows=messages.get("rejected_rows", []),
         output_name=row["output_name"],
-        output_ready=bool(row["output_path"]) and row["output_removed_at"] is None,
+        output_ready=present,
         output_removed_at=row["output_removed_at"],
+        output_missing=kept and not present,
     )
 
 
@@ -324,7 +355,9 @@ def export_file(vault: Vault, job_id: int) -> tuple[Path, str]:
         "AND state = 'done' AND output_removed_at IS NULL",
         (job_id,),
     ).fetchone()
-    if row is None or not row[0] or not (vault.settings.home / row[0]).is_file():
+    if row is not None and row[0] and not (vault.settings.home / row[0]).is_file():
+        raise NotFound(EXPORT_GONE, hint=EXPORT_GONE_HINT)
+    if row is None or not row[0]:
         raise NotFound(
             f"the export of job {job_id} is not here (any more)",
             hint="An export is kept until it is downloaded, or a day; export again.",
@@ -536,6 +569,9 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
     progress = ProgressFile(progress_path(settings, job_id), total or 0, progress_every)
     again = False
     try:
+        if not stored.is_file():  # a restored backup (or a copy) brought back the job only
+            log.warning("job %d: the uploaded file is gone; the job failed", job_id)
+            raise PdsError(GONE, hint=GONE_HINT)
         # The importer's messages name the file: give it its uploaded (safe) name, by a
         # hard link in a private folder, so they read as the CLI's do.
         named.mkdir(mode=0o700, exist_ok=True)
@@ -547,15 +583,7 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
         summary = import_file(
             vault, target, connector=connector, skip_bad=bool(skip_bad), progress=progress
         )
-    except PdsError as exc:
-        _finish(
-            vault,
-            job_id,
-            "failed",
-            messages={"error": exc.message, "hint": exc.hint},
-            bytes_done=progress.done,
-        )
-    except Exception as exc:  # a connector bug: the vault's transaction rolled back
+    except Exception as exc:
         if is_busy(exc):  # another process (`pds import`?) held the vault too long
             again = True
             log.warning("job %d: the vault is busy; the import is queued again", job_id)
@@ -567,8 +595,11 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
                 )
             )
             return
-        log.error("job %d: the import failed unexpectedly (%s)", job_id, type(exc).__name__)
-        messages = {"error": UNEXPECTED, "hint": UNEXPECTED_HINT}
+        if isinstance(exc, PdsError):
+            messages = {"error": exc.message, "hint": exc.hint}
+        else:  # a connector bug: the vault's transaction rolled back
+            log.error("job %d: the import failed unexpectedly (%s)", job_id, type(exc).__name__)
+            messages = {"error": UNEXPECTED, "hint": UNEXPECTED_HINT}
         _finish(vault, job_id, "failed", messages=messages, bytes_done=progress.done)
     else:
         doc = summary.as_dict()

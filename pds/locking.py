@@ -21,11 +21,16 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from pds.errors import VaultBusy
 
 WAIT_SECONDS = 10.0
 _FIRST_SLEEP = 0.00005
 _LONGEST_SLEEP = 0.001
+_LONG_WAIT_SLEEP = 0.05  # waiting minutes for an import (``waiting``): poll less often
 
 
 class WriterLock:
@@ -42,8 +47,10 @@ class WriterLock:
         (default ``WAIT_SECONDS``)."""
         if self._fd is None:
             return False
-        deadline = time.monotonic() + (WAIT_SECONDS if wait is None else wait)
+        wait = WAIT_SECONDS if wait is None else wait
+        deadline = time.monotonic() + wait
         pause = _FIRST_SLEEP
+        longest = _LONGEST_SLEEP if wait <= WAIT_SECONDS else _LONG_WAIT_SLEEP
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,7 +58,7 @@ class WriterLock:
                 if time.monotonic() >= deadline:
                     return False
                 time.sleep(pause)
-                pause = min(pause * 2, _LONGEST_SLEEP)
+                pause = min(pause * 2, longest)
                 continue
             self._held = True
             return True
@@ -72,18 +79,49 @@ class WriterLock:
             self._fd = None
 
 
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" (``SQLITE_BUSY``, extended codes too, or
+    ``SQLITE_LOCKED``) and for :class:`~pds.errors.VaultBusy`."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def begin_immediate(conn: sqlite3.Connection) -> None:
     """``BEGIN IMMEDIATE``, queued first on the connection's writer lock when it has one.
-    The lock is released by :func:`end` after COMMIT or ROLLBACK."""
+    The lock is released by :func:`end` after COMMIT or ROLLBACK.
+
+    Another writer holding the vault past both waits (the writer lock's, then SQLite's busy
+    timeout; an import holds it from start to end) raises :class:`~pds.errors.VaultBusy`,
+    not SQLite's "database is locked"."""
     lock = getattr(conn, "writer_lock", None)
     if lock is not None:
-        lock.acquire()
+        lock.acquire(getattr(conn, "lock_wait", None))
     try:
         conn.execute("BEGIN IMMEDIATE")
-    except BaseException:
+    except BaseException as exc:
         if lock is not None:
             lock.release()
+        if is_busy(exc) and not isinstance(exc, VaultBusy):
+            raise VaultBusy from None
         raise
+
+
+@contextmanager
+def waiting(conn: sqlite3.Connection, seconds: float) -> Iterator[None]:
+    """Within the block, a write of ``conn`` waits up to ``seconds`` for the writer lock
+    and as long again in SQLite's busy handler (instead of ``WAIT_SECONDS`` and the
+    connection's busy timeout) before :class:`~pds.errors.VaultBusy`."""
+    before_wait = getattr(conn, "lock_wait", None)
+    (before_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.lock_wait = seconds  # type: ignore[attr-defined]
+    conn.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+    try:
+        yield
+    finally:
+        conn.lock_wait = before_wait  # type: ignore[attr-defined]
+        conn.execute(f"PRAGMA busy_timeout={int(before_ms)}")
 
 
 def end(conn: sqlite3.Connection, statement: str) -> None:

@@ -308,14 +308,23 @@ def test_keep_needs_a_folder(runner: CliRunner, tmp_path: Path) -> None:
         )
     assert file.read_bytes() == b"keep me"
     missing = tmp_path / "new.db"
-    for path in (str(missing), f"{missing}/"):
+    for path in (str(missing), str(tmp_path / "bk" / "mine.DB")):
         result = run(runner, "backup", path, "--keep", "3")
         assert result.exit_code == 1
         assert result.stderr == (
-            f"Error: the folder {missing} does not exist\n"
-            f"Hint: Create it first (mkdir -p {missing}); --keep keeps backups in a folder.\n"
+            f"Error: --keep needs a folder to keep backups in; {path} is a file name, "
+            "not a folder\n"
+            "Hint: Give a folder (mkdir -p it first): pds names each backup in it "
+            "pds-backup-<time>.db.\n"
         )
-        assert not missing.exists()
+    for gone in (f"{missing}/", str(tmp_path / "backups"), str(tmp_path / "bk" / "daily")):
+        result = run(runner, "backup", gone, "--keep", "3")
+        assert result.exit_code == 1
+        shown = gone.rstrip("/")
+        assert result.stderr == (
+            f"Error: the folder {shown} does not exist\n"
+            f"Hint: Create it first (mkdir -p {shown}); --keep keeps backups in a folder.\n"
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.db", "home"]
     assert audit_actions(runner) == before
 

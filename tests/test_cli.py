@@ -355,8 +355,16 @@ def test_backup_and_restore_round_trip(runner: CliRunner, initialised: Path, tmp
     other = tmp_path / "other"
     runner2 = CliRunner(env={"PDS_HOME": str(other), "PDS_PASSPHRASE": PASSPHRASE})
     restored = ok_json(runner2, "restore", str(tmp_path / "b.db"))
-    assert restored == {"restored": str(tmp_path / "b.db"), "records": 6}
+    assert restored == {
+        "restored": str(tmp_path / "b.db"),
+        "records": 6,
+        "schema_before": SCHEMA_VERSION,
+        "schema": SCHEMA_VERSION,
+    }
     assert ok_json(runner2, "records") == ok_json(runner, "records")
+    again = runner2.invoke(cli, ["restore", "--yes", str(tmp_path / "b.db")])
+    assert again.exit_code == 0, again.output
+    assert again.stdout == f"Restored 6 records from {tmp_path / 'b.db'} into {other}.\n"
 
 
 def test_backup_refuses_to_overwrite(runner: CliRunner, initialised: Path, tmp_path: Path) -> None:

@@ -297,6 +297,7 @@ def test_requests_while_an_import_holds_the_vault_say_so(kit, vault, monkeypatch
     )
     assert export.status_code == 503
     assert jobs.BUSY in export.text
+    assert (resp.headers["Retry-After"], export.headers["Retry-After"]) == ("30", "30")
     assert folder_files(vault) == []
     assert vault.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     assert jobs.is_busy(sqlite3.OperationalError("no such table: x")) is False
@@ -765,3 +766,185 @@ def test_a_server_killed_mid_import_resumes_the_job_after_a_restart(tmp_path) ->
         )
     assert vault_counts(home) == (rows, 1, [(job_id, "done", 2)])
     assert sorted(p.name for p in (home / "jobs").iterdir()) == []
+
+
+# -- names and parts an upload may bring --------------------------------------------------
+
+
+def test_short_name_keeps_the_extension_and_whole_characters() -> None:
+    assert jobs.short_name("statement.csv") == "statement.csv"
+    assert jobs.short_name("a" * 196 + ".csv") == "a" * 196 + ".csv"  # 200 bytes: kept
+    assert jobs.short_name("a" * 197 + ".csv") == "a" * 193 + "….csv"
+    assert jobs.short_name("a" * 5000 + ".csv") == "a" * 193 + "….csv"
+    assert jobs.short_name("ü" * 5000 + ".csv") == "ü" * 96 + "….csv"  # 2 bytes each
+    assert jobs.short_name("日本" * 2500 + ".ofx") == "日本" * 32 + "….ofx"  # 3 bytes each
+    assert jobs.short_name("€" * 67) == "€" * 65 + "…"  # no extension
+    assert jobs.short_name("b" * 300 + "." + "c" * 40) == "b" * 197 + "…"  # not an extension
+    for name in ("ü" * 5000 + ".csv", "日本" * 2500 + ".ofx", "x" * 999, "é" * 101):
+        short = jobs.short_name(name)
+        assert len(short.encode()) <= 200
+        assert jobs.short_name(short) == short
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("s" * 5000 + ".csv", "s" * 193 + "….csv"),
+        ("Ü" * 5000 + ".csv", "U" * 193 + "….csv"),  # the safe name is ASCII
+        ("明細" * 2500 + ".csv", "upload.csv"),  # no ASCII letter: the extension stays
+        ("日本語の明細.csv", "upload.csv"),
+    ],
+)
+def test_a_very_long_file_name_is_shortened_and_imports(kit, vault, sent, shown) -> None:
+    kit.login()
+    job_id = queued_id(post_upload(kit, MIDATA, sent))
+    assert status(kit, job_id)["file"] == shown
+    assert f"<h1>Importing {shown}</h1>" in kit.http.get(f"/jobs/{job_id}").text
+    assert jobs.run_once(vault) == [job_id]
+    done = status(kit, job_id)
+    assert (done["state"], done["error"], done["file"]) == ("done", None, shown)
+    assert done["result"] == {
+        "file": shown,
+        "connector": "midata",
+        "new": 6,
+        "duplicate": 0,
+        "rejected": 0,
+        "source_id": 1,
+    }
+    assert [s["filename"] for s in vault.sources()] == [shown]
+    assert summary_line(kit.http.get(f"/jobs/{job_id}").text) == (
+        f"{shown}: 6 new, 0 already present, 0 rejected (midata)"
+    )
+    assert folder_files(vault) == []
+
+
+def test_safe_name_keeps_the_extension() -> None:
+    from pds.web.data import safe_name
+
+    assert [
+        safe_name(n)
+        for n in (
+            "日本.csv",
+            "my file.tar.gz",
+            "../../etc/midata-spec-example.csv",
+            "C:\\Users\\sam\\bank.ofx",
+            ".hidden",
+            "ÜÜÜ.csv",
+            "a.日",
+            "",
+            "..",
+        )
+    ] == [
+        "upload.csv",
+        "my_file.tar.gz",
+        "midata-spec-example.csv",
+        "bank.ofx",
+        "hidden",
+        "UUU.csv",
+        "a",
+        "upload",
+        "upload",
+    ]
+
+
+@pytest.mark.parametrize("fields", [("file", "file"), ("file", "other"), ("file", "file", "x")])
+def test_two_files_in_one_form_are_refused_and_nothing_is_kept(kit, vault, fields) -> None:
+    kit.login()
+    page = kit.http.get("/import")
+    data: dict = {"csrf_token": csrf(page.text)}
+    for n, field in enumerate(fields):
+        data.setdefault(field, []).append((io.BytesIO(MIDATA.read_bytes()), f"{'abc'[n]}.csv"))
+    resp = kit.http.post("/import", data=data, content_type="multipart/form-data")
+    assert resp.status_code == 422
+    errors = re.findall(r'<p class="error" role="alert">([^<]*)</p>', resp.text)
+    assert errors == [f"Error: this form sent {len(fields)} files; nothing was kept"]
+    assert "Hint: Upload one file at a time." in resp.text
+    assert folder_files(vault) == []
+    assert vault.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+    assert vault.status()["records"] == 0
+    one = post_upload(kit, MIDATA, "a.csv")  # one file is queued as before
+    assert status(kit, queued_id(one))["file"] == "a.csv"
+
+
+# -- a vault restored from a backup brings back jobs, not their files ------------------------
+
+
+def test_an_import_running_when_the_backup_was_made_fails_clearly_after_a_restore(
+    kit, vault, tmp_path, caplog
+) -> None:
+    from pds.settings import Settings
+    from pds.vault import restore
+
+    kit.login()
+    job_id = queued_id(post_upload(kit, MIDATA))
+    assert jobs.claim(vault) == (job_id, "import")
+    vault.conn.execute("UPDATE jobs SET claimed_by = ? WHERE id = ?", (dead_token(), job_id))
+    backup = vault.backup(tmp_path / "while-importing.db")
+    elsewhere = Settings(home=tmp_path / "restored", kdf=vault.settings.kdf)
+    assert restore(elsewhere, backup, PASSPHRASE)["records"] == 0
+    caplog.set_level("INFO", logger="pds.jobs")
+    with Vault.open(elsewhere, PASSPHRASE) as restored:
+        assert jobs.run_once(restored) == [job_id]
+        got = jobs.get(restored, job_id)
+        assert (got.state, got.error, got.hint) == (
+            "failed",
+            "the uploaded file is no longer on the server (was the vault restored from a "
+            "backup?); nothing was imported",
+            "Upload the file again.",
+        )
+        assert restored.status()["records"] == 0
+        assert restored.conn.execute("SELECT input_path FROM jobs").fetchall() == [(None,)]
+        assert jobs.run_once(restored) == []
+    assert [r.getMessage() for r in caplog.records] == [
+        f"job {job_id} was left running by a stopped server; it runs again",
+        f"job {job_id}: the uploaded file is gone; the job failed",
+    ]
+    assert sorted(p.name for p in (elsewhere.home / "jobs").iterdir()) == []
+    # The page of such a job, as the owner sees it.
+    (stored,) = folder_files(vault)
+    (vault.settings.home / "jobs" / stored).unlink()
+    vault.conn.execute("UPDATE jobs SET state = 'queued', claimed_by = NULL")
+    assert jobs.run_once(vault) == [job_id]
+    page = kit.http.get(f"/jobs/{job_id}")
+    assert re.findall(r'<p class="error" role="alert">([^<]*)</p>', page.text) == [
+        "Error: the uploaded file is no longer on the server (was the vault restored from a "
+        "backup?); nothing was imported"
+    ]
+    assert "Hint: Upload the file again." in page.text
+
+
+def test_an_export_whose_file_is_gone_says_so(kit, vault, tmp_path) -> None:
+    from pds.settings import Settings
+    from pds.vault import restore
+
+    kit.login()
+    page = kit.http.get("/export")
+    job_id = queued_id(kit.http.post("/export", data={"csrf_token": csrf(page.text)}))
+    assert jobs.run_once(vault) == [job_id]
+    assert status(kit, job_id)["download"] is True
+    elsewhere = Settings(home=tmp_path / "restored", kdf=vault.settings.kdf)
+    restore(elsewhere, vault.backup(tmp_path / "b.db"), PASSPHRASE)
+    with Vault.open(elsewhere, PASSPHRASE) as restored:
+        got = jobs.get(restored, job_id)
+        assert (got.state, got.output_ready, got.output_missing) == ("done", False, True)
+        with pytest.raises(PdsError) as gone:
+            jobs.export_file(restored, job_id)
+    assert (gone.value.status, gone.value.message, gone.value.hint) == (
+        404,
+        "this export's file is no longer on the server (was the vault restored from a backup?)",
+        "Export again.",
+    )
+    (name,) = folder_files(vault)  # the same in the served vault: its file removed
+    (vault.settings.home / "jobs" / name).unlink()
+    assert status(kit, job_id)["download"] is False
+    shown = kit.http.get(f"/jobs/{job_id}")
+    assert re.findall(r'<p class="error" role="alert">([^<]*)</p>', shown.text) == [
+        "Error: this export&#39;s file is no longer on the server (was the vault restored "
+        "from a backup?)"
+    ]
+    assert "This export was deleted from the server" not in shown.text
+    assert '<button type="submit">Export again</button>' in shown.text
+    download = kit.http.get(f"/jobs/{job_id}/download")
+    assert download.status_code == 404
+    assert "no longer on the server (was the vault restored from a backup?)" in download.text
+    assert "<p>Export again.</p>" in download.text

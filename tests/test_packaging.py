@@ -23,7 +23,7 @@ def test_wheel_ships_package_data(tmp_path: Path) -> None:
             "wheel",
             "--no-deps",
             "--no-build-isolation",
-            "-q",
+            "-v",  # the build's own warnings too
             "-w",
             str(tmp_path),
             str(ROOT),
@@ -32,8 +32,25 @@ def test_wheel_ships_package_data(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert "Successfully built pds" in said
+    assert "absent from the `packages` configuration" not in said  # data folders are listed
     (wheel,) = tmp_path.glob("pds-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {
+        folder: sorted(n.rsplit("/", 1)[1] for n in names if n.rsplit("/", 1)[0] == folder)
+        for folder in ("pds/web/templates", "connectors/csv_profiles", "pds_policies")
+    }
+    assert shipped["pds/web/templates"] == sorted(
+        p.name for p in (ROOT / "pds" / "web" / "templates").glob("*.html")
+    )
+    assert shipped["connectors/csv_profiles"] == sorted(
+        p.name for p in (ROOT / "connectors" / "csv_profiles").glob("*.toml")
+    )
+    assert len(shipped["connectors/csv_profiles"]) == 4
+    assert shipped["pds_policies"] == sorted(
+        p.name for p in (ROOT / "policies").iterdir() if p.suffix in (".toml", ".md", ".py")
+    )
     assert "pds/web/templates/home.html" in names
     assert "pds_static/pds.css" in names
     assert "connectors/midata.py" in names

@@ -155,7 +155,12 @@ def test_upgrade_backs_up_then_migrates(old_home: Path) -> None:
     # The backup opens with the old passphrase: restored elsewhere, it holds the 12 records.
     elsewhere = old_home.parent / "elsewhere"
     restored = ok_json(with_passphrase(elsewhere), "restore", str(backup))
-    assert restored == {"restored": str(backup), "records": 12}
+    assert restored == {
+        "restored": str(backup),
+        "records": 12,
+        "schema_before": 3,
+        "schema": SCHEMA_VERSION,
+    }
 
 
 def test_upgrade_text(old_home: Path) -> None:
@@ -285,10 +290,44 @@ def test_restoring_the_backup_leaves_it_as_the_old_pds_made_it(old_home: Path) -
     assert ok_json(runner, "restore", "--yes", str(backup)) == {
         "restored": str(backup),
         "records": 12,
+        "schema_before": 3,
+        "schema": SCHEMA_VERSION,
     }
     assert user_version(old_home / "vault.db") == SCHEMA_VERSION
     assert digest(backup) == before
     assert user_version(backup) == 3
+    for _ in range(2):  # in words, each time
+        result = run(runner, "restore", "--yes", str(backup))
+        assert result.exit_code == 0, result.output
+        assert result.stdout == (
+            f"Restored 12 records from {backup} into {old_home}.\n"
+            f"The backup was at schema 3; this pds upgraded the restored vault to schema "
+            f"{SCHEMA_VERSION} (to go back to an older pds, restore the backup with that "
+            "version).\n"
+        )
+        assert user_version(old_home / "vault.db") == SCHEMA_VERSION
+    assert digest(backup) == before
+
+
+def test_restoring_the_fixture_itself_says_it_was_upgraded(tmp_path: Path) -> None:
+    """The schema-3 vault restored straight from its file (as a Litestream copy would be)."""
+    copy = tmp_path / "schema-3.db"
+    shutil.copyfile(OLD_VAULT, copy)
+    home = tmp_path / "restored"
+    result = run(with_passphrase(home), "restore", str(copy))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"Restored 12 records from {copy} into {home}.",
+        f"The backup was at schema 3; this pds upgraded the restored vault to schema "
+        f"{SCHEMA_VERSION} (to go back to an older pds, restore the backup with that version).",
+    ]
+    assert user_version(copy) == 3
+    status = restore(Settings(home=tmp_path / "again"), copy, OLD_PASSPHRASE)
+    assert (status["schema_before"], status["schema_version"], status["records"]) == (
+        3,
+        SCHEMA_VERSION,
+        12,
+    )
 
 
 def test_the_older_pds_restores_the_backup_as_schema_3(
@@ -302,7 +341,7 @@ def test_the_older_pds_restores_the_backup_as_schema_3(
     monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 3)
     settings = Settings(home=old_home)
     status = restore(settings, backup, OLD_PASSPHRASE)
-    assert (status["schema_version"], status["records"]) == (3, 12)
+    assert (status["schema_before"], status["schema_version"], status["records"]) == (3, 3, 12)
     assert user_version(old_home / "vault.db") == 3
     tables = [r[1] for r in contents(old_home / "vault.db", [])["sqlite_master"] if r[0] == "table"]
     assert tables == OLD_TABLES

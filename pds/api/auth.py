@@ -41,6 +41,7 @@ from pds.errors import (
     PolicyRefused,
     TooManyRefusals,
 )
+from pds.locking import is_busy
 from pds.oauth import store
 from pds.oauth.access import Access
 from pds.web import limits
@@ -203,11 +204,11 @@ def api_call(action: str, scope: str | None = None) -> Callable[[Callable], Call
                 authenticate(scope)
                 result = view(*args, **kwargs)
             except PdsError as exc:
-                if not g.pds_audited:
+                if not g.pds_audited and not is_busy(exc):  # busy: no entry can be written
                     _audit_refused(exc)
                 raise
-            except Exception:
-                if not g.pds_audited:
+            except Exception as exc:
+                if not g.pds_audited and not is_busy(exc):
                     _audit_refused(None)
                 raise
             if not g.pds_audited:

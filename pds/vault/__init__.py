@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
+from pds import locking
 from pds.audit.checkpoint import verifier_key
 from pds.audit.log import AuditLog, make_entry
 from pds.audit.verify import VaultSource
@@ -22,6 +23,7 @@ from pds.errors import (
     ConfigError,
     IdempotencyKeyReused,
     NotFound,
+    VaultBusy,
     VaultExists,
     VaultLocked,
     VaultNotFound,
@@ -423,6 +425,12 @@ class Vault:
         (:data:`BACKUP_NAME`; a second backup in the same second is ``...Z-2.db``). Given as
         text ending in a slash it must be a folder: a missing one is an error, never a file
         of that name. Nothing is ever overwritten.
+
+        The ``backup`` access-log entry is written first, so the copy holds it. A vault
+        held by a long write (an import holds its write transaction from start to end) is
+        still read: it is copied as it was before that write, and the entry is written once
+        the write ends (:data:`BACKUP_LOG_WAIT`; past it the copy is deleted and
+        ``VaultBusy`` raised: no backup goes unlogged).
         """
         as_folder = isinstance(target, str) and target.endswith(("/", os.sep))
         target = Path(target).expanduser()
@@ -447,12 +455,33 @@ class Vault:
         else:
             folder = target.parent
         target = _new_backup_file(folder, target)
+        logged = False
 
-        def log() -> None:
-            with reporting_disk_full(self.settings.home, "back up again", "no backup was made"):
+        def log(seconds: float) -> None:
+            with (
+                reporting_disk_full(self.settings.home, "back up again", "no backup was made"),
+                locking.waiting(self.conn, seconds),
+            ):
                 self.audit("backup", actor="owner")
 
-        return copy_database(self.conn, target, before=log)
+        def log_first() -> None:  # the backup then holds its own entry
+            nonlocal logged
+            try:
+                log(BACKUP_FIRST_WAIT)
+            except VaultBusy:
+                return  # a long write (an import) holds the vault: copy first, log after
+            logged = True
+
+        written = copy_database(self.conn, target, before=log_first)
+        if not logged:
+            try:
+                log(BACKUP_LOG_WAIT)
+            except BaseException as exc:
+                written.unlink(missing_ok=True)  # no backup without its entry in the log
+                if isinstance(exc, VaultBusy):
+                    raise VaultBusy(f"{VaultBusy.MESSAGE}; no backup was made") from None
+                raise
+        return written
 
     def backup_keeping(self, folder: str, keep: int) -> tuple[Path, list[Path]]:
         """:meth:`backup` into ``folder``, then delete the oldest dated backups there so that
@@ -464,6 +493,13 @@ class Vault:
         if keep < 1:
             raise BackupError(f"cannot keep {keep} backups", hint="Keep at least 1.")
         path = Path(folder).expanduser()
+        as_folder = folder.endswith(("/", os.sep))
+        if not path.exists() and not as_folder and path.suffix.lower() == ".db":
+            raise BackupError(
+                f"--keep needs a folder to keep backups in; {path} is a file name, not a folder",
+                hint="Give a folder (mkdir -p it first): pds names each backup in it "
+                "pds-backup-<time>.db.",
+            )
         if not path.exists():
             raise BackupError(
                 f"the folder {path} does not exist",
@@ -477,6 +513,13 @@ class Vault:
         written = self.backup(path)
         return written, prune_backups(path, keep, written)
 
+
+BACKUP_FIRST_WAIT = 2.0
+"""Seconds a backup waits to write its access-log entry before the copy (so the copy
+holds it); a vault held longer (an import) is copied first, its entry written after."""
+BACKUP_LOG_WAIT = 900.0
+"""Seconds a backup copied during a long write (an import) waits for it to end to write
+its access-log entry; past that the copy is deleted (``VaultBusy``)."""
 
 BACKUP_NAME = re.compile(r"pds-backup-(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-([1-9][0-9]{0,8}))?\.db")
 """The name of a dated backup: its UTC second, then ``-2``, ``-3`` ... for the second, third
@@ -555,7 +598,9 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
 
     The backup is checked first (a pds vault, a known schema, the passphrase opens it); the
     copy into place uses SQLite's backup API, which writes the destination in one
-    transaction. Returns the restored vault's status.
+    transaction. Returns the restored vault's status, with ``schema_before``: the backup's
+    schema version (older than ``schema_version`` when opening the restored vault migrated
+    it; the backup file itself is left as it was).
     """
     source = source.expanduser()
     if not source.is_file():
@@ -591,7 +636,7 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
     settings.db_path.chmod(0o600)
     with Vault.open(settings, passphrase) as vault:
         vault.audit("restore", actor="owner")
-        return vault.status()
+        return {**vault.status(), "schema_before": version}
 
 
 def copy_database(

@@ -21,6 +21,9 @@ from pds.errors import SchemaTooNew, VaultNotFound
 from pds.locking import WriterLock, begin_immediate, end
 
 SCHEMA_VERSION = 7
+BUSY_TIMEOUT_MS = 10_000
+"""How long SQLite waits for another writer (after the writer lock's own wait) before a
+write fails as busy (``pds.errors.VaultBusy``)."""
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -305,6 +308,8 @@ class VaultConnection(sqlite3.Connection):
     """A connection with, for the vault's own file, its writer lock (``pds.locking``)."""
 
     writer_lock: WriterLock | None = None
+    lock_wait: float | None = None
+    """Seconds a write waits for the writer lock (None: ``pds.locking.WAIT_SECONDS``)."""
 
     def close(self) -> None:
         if self.writer_lock is not None:
@@ -321,7 +326,7 @@ def connect(path: Path) -> VaultConnection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
 
 

@@ -14,7 +14,6 @@ name, so the importer's messages name the file): the same code and the same mess
 from __future__ import annotations
 
 import os
-import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +24,7 @@ from werkzeug.utils import secure_filename
 
 from pds import jobs, registry
 from pds.diskfull import DiskFull, reporting_disk_full
-from pds.errors import NotFound, PdsError
+from pds.errors import NotFound, PdsError, VaultBusy
 from pds.schemas import CATEGORIES
 from pds.web import security
 from pds.web.owner import error_page
@@ -187,25 +186,42 @@ def record(record_id: int) -> Any:
 def upload() -> Any:
     if request.method == "GET":
         return _import_page()
+    sent = sum(len(files) for _, files in request.files.lists())
+    if sent > 1:
+        return _import_page(
+            422,
+            error=f"this form sent {sent} files; nothing was kept",
+            hint="Upload one file at a time.",
+        )
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _import_page(422, error="Choose a file to import.")
     connector = request.form.get("connector") or None
     skip_bad = request.form.get("skip_bad") == "1"
-    name = secure_filename(Path(upload.filename.replace("\\", "/")).name) or "upload"
+    name = safe_name(upload.filename)
     stored = next(path for path, stream in g.pds_uploads if stream is upload.stream)
     upload.stream.close()
     try:
         job_id = jobs.queue_import(_vault(), stored, name, connector, skip_bad)
+    except VaultBusy:  # another import held the vault too long
+        return _import_page(503, error=jobs.BUSY, hint=jobs.BUSY_HINT, retry=True)
     except PdsError as exc:
         return _import_page(exc.status if exc.status < 500 else 400, exc=exc)
-    except sqlite3.OperationalError as exc:  # another import held the vault too long
-        if not jobs.is_busy(exc):
-            raise
-        return _import_page(503, error=jobs.BUSY, hint=jobs.BUSY_HINT)
     g.setdefault("pds_kept_uploads", []).append(stored)
     jobs.wake()
     return redirect(url_for("jobs.page", job_id=job_id), 303)
+
+
+def safe_name(sent: str) -> str:
+    """The base name of a file name a browser sent, reduced by ``secure_filename`` (ASCII
+    letters, digits, ``._-``), its extension kept apart so a name of other letters keeps it
+    (``日本.csv`` is ``upload.csv``, not ``csv``): connectors tell formats by it."""
+    base = Path(sent.replace("\\", "/")).name
+    stem, suffix = os.path.splitext(base)
+    extension = secure_filename(suffix[1:])
+    if not extension:
+        return secure_filename(base) or "upload"
+    return f"{secure_filename(stem) or 'upload'}.{extension}"
 
 
 def _import_page(
@@ -215,7 +231,9 @@ def _import_page(
     hint: str | None = None,
     exc: PdsError | None = None,
     summary: Any = None,
+    retry: bool = False,
 ) -> Any:
+    headers = {"Retry-After": str(VaultBusy.retry_after)} if retry else {}
     return (
         render_template(
             "import.html",
@@ -227,4 +245,5 @@ def _import_page(
             csrf=security.csrf_token(),
         ),
         status,
+        headers,
     )

@@ -44,7 +44,9 @@ def page(job_id: int) -> Any:
         if job.state == "failed":
             return _import_page(error=job.error, hint=job.hint)
         return _import_page(summary={**(job.result or {}), "rejected_rows": job.rejected_rows})
-    return render_template("job.html", job=job, refresh=REFRESH_SECONDS)
+    return render_template(
+        "job.html", job=job, refresh=REFRESH_SECONDS, export_gone=jobs.EXPORT_GONE
+    )
 
 
 @bp.get("/jobs/<int:job_id>.json")

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, url_for
@@ -20,7 +19,7 @@ from pds import jobs
 from pds.crm import export as exportmod
 from pds.crm import processing as procmod
 from pds.crm import receipts as rmod
-from pds.errors import NotFound, PdsError
+from pds.errors import NotFound, PdsError, VaultBusy
 from pds.web import security
 from pds.web.owner import _vault, error_page
 
@@ -82,9 +81,8 @@ def export() -> Any:
         )
     try:
         job_id = jobs.queue_export(vault)
-    except sqlite3.OperationalError as exc:  # an import held the vault too long
-        if not jobs.is_busy(exc):
-            raise
-        return error_page(503, jobs.BUSY, jobs.BUSY_HINT)
+    except VaultBusy:  # an import held the vault too long
+        page, status = error_page(503, jobs.BUSY, jobs.BUSY_HINT)
+        return page, status, {"Retry-After": str(VaultBusy.retry_after)}
     jobs.wake()
     return redirect(url_for("jobs.page", job_id=job_id), 303)

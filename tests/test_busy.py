@@ -93,6 +93,25 @@ def test_owner_pages_answer_503_html_while_the_vault_is_held(kit, vault, short_w
     assert kit.http.get("/history").status_code == 200
 
 
+def test_an_owner_action_refused_as_busy_is_the_503_not_a_400(kit, vault, short_waits) -> None:
+    from pds.oauth import store
+
+    client_id, secret = kit.add_client("Acme Bank")
+    kit.tokens(client_id, secret, scope="read:transactions")
+    grant = store.list_grants(vault.conn)[-1]
+    page = kit.http.get(f"/grants/{grant.id}/revoke")  # signed in by the consent above
+    shorten_app_waits(kit)
+    for _ in range(2):
+        with held(vault):
+            resp = kit.http.post(f"/grants/{grant.id}/revoke", data={"csrf_token": csrf(page.text)})
+        assert (resp.status_code, resp.headers["Retry-After"]) == (503, "30")
+        assert f'<p class="error" role="alert">{BUSY}</p>' in resp.text
+        assert store.get_grant(vault.conn, grant.id).revoked_at is None
+    done = kit.http.post(f"/grants/{grant.id}/revoke", data={"csrf_token": csrf(page.text)})
+    assert done.status_code == 303
+    assert store.get_grant(vault.conn, grant.id).revoked_at is not None
+
+
 def test_oauth_token_endpoint_answers_temporarily_unavailable(kit, vault, short_waits) -> None:
     client_id, secret = kit.add_client()
     verifier, challenge = pkce()

@@ -184,7 +184,7 @@ def record(record_id: int) -> Any:
 @bp.route("/import", methods=["GET", "POST"])
 @owner_required
 def upload() -> Any:
-    if request.method == "GET":
+    if security.reading():
         return _import_page()
     sent = sum(len(files) for _, files in request.files.lists())
     if sent > 1:

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from pds.errors import PdsError, VaultLocked
+from pds.errors import PdsError, VaultBusy, VaultLocked
 from pds.oauth import admin, store
 from pds.policy import label
 from pds.vault import keys
@@ -47,7 +47,10 @@ def error_page(status: int, message: str, hint: str | None = None, title: str = 
 
 def refused(exc: PdsError) -> Any:
     """The error page for an action the owner asked for that pds refused (a 4xx status;
-    a failure of pds's own shows as 400 too, its message saying what happened)."""
+    a failure of pds's own shows as 400 too, its message saying what happened). A busy
+    vault is not a refusal: it goes to the one busy answer (503, ``Retry-After``)."""
+    if isinstance(exc, VaultBusy):
+        raise exc
     return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
 
 

@@ -1036,8 +1036,8 @@ def report(r: dict[str, Any]) -> str:
         f" SQLite {m['sqlite']}, gunicorn {m['gunicorn']}, Flask {m['flask']}",
         f"  vault: {r['vault']['records']:,} records ({r['vault']['imported']:,} transactions"
         f" imported); token for {r['token']['scope']} from the OAuth code flow",
-        f"  servers: gunicorn {'sync' if s['server_threads'] == 1 else 'gthread'},"
-        f" {s['workers']} workers x {s['server_threads']} threads (`pds serve` defaults unless"
+        f"  servers: gunicorn gthread, {s['workers']} workers x {s['server_threads']} threads"
+        " (`pds serve` defaults unless"
         " --server-threads), preload_app, via pds.server.run",
         f"  load: {r['loader']['tool']} {r['loader'].get('version', '')} ({r['loader']['note']}),"
         f" {s['threads']} threads, {s['connections']} connections, {s['duration_s']:g} s per run"

@@ -912,24 +912,32 @@ def audit_verify(
     default=1,
     show_default=True,
     type=WholeNumber(1, 64),
-    help="Threads per worker; more than 1 lets their access-log writes share one disk "
-    "sync (for a slow disk).",
+    help="Request threads per worker; more than 1 lets their access-log writes share one "
+    "disk sync (for a slow disk).",
 )
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option(
+    "--timeout",
+    default=60,
+    show_default=True,
+    type=WholeNumber(1, 3600),
+    help="Seconds a stuck worker is given before it is restarted (uploads may take longer).",
+)
+def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> None:
     """Serve the web app and APIs (unlocks the vault once, before the workers start).
 
     The issuer is PDS_ISSUER, or without it http://HOST:PORT on a loopback HOST.
     """
-    from pds.server import issuer_for, run, served_url
+    from pds.server import check_listen, issuer_for, run, served_url
 
     settings = get_settings()
     settings = settings.with_overrides(issuer=issuer_for(settings, host, port))
+    check_listen(host, port)
     with open_vault(settings) as v:
         keyring = v.keyring
     click.echo(f"Serving on {served_url(host, port)}  (Ctrl-C stops it)")
     click.echo(f"Issuer: {settings.issuer}")
     sys.stdout.flush()
-    run(settings, keyring, host=host, port=port, workers=workers, threads=threads)
+    run(settings, keyring, host=host, port=port, workers=workers, threads=threads, timeout=timeout)
 
 
 @cli.command()

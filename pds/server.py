@@ -1,18 +1,26 @@
 """Production serving: gunicorn with the app built once in the master (the vault unlocked
 once, by Argon2id) and one SQLite connection per worker thread, opened on its first request.
 
-By default each worker is one process of one thread (gunicorn's ``sync`` worker): on a
-machine whose disk syncs fast (a few hundred microseconds) the read path is CPU work, and
-Python threads only add contention for the interpreter lock. With ``threads`` > 1 the
-workers are gunicorn's ``gthread`` workers, and the threads of a worker share the access
-log's commits (``pds.audit.log.GroupCommit``): while one thread's entry is being written to
-disk the others' entries queue for the next commit, so a slow disk (an SD card, a network
-volume, where one fsync takes milliseconds) no longer caps the server at one request per
-fsync. ``docs/benchmarks.md`` has the measurements.
+Every worker is gunicorn's ``gthread`` worker, one thread by default: its main loop keeps
+telling the master it is alive while the request thread reads a body, so a large upload
+over a slow link (a 90 MB Apple Health export at 10 Mbit/s takes over a minute) is not
+killed by the worker timeout, which gunicorn's ``sync`` worker applies to the whole
+request, body included. The timeout (``TIMEOUT``, ``pds serve --timeout``) still restarts a
+worker whose main loop stops answering. One thread was measured against the ``sync``
+worker for the API's reads (docs/benchmarks.md, "Worker class for uploads (run F)"). With
+``threads`` > 1 the threads of a worker share the access log's commits
+(``pds.audit.log.GroupCommit``): while one thread's entry is being written to disk the
+others' entries queue for the next commit, so a slow disk (an SD card, a network volume,
+where one fsync takes milliseconds) no longer caps the server at one request per fsync;
+on a disk that syncs fast (a few hundred microseconds) the read path is CPU work, and more
+threads only add contention for the interpreter lock. ``docs/benchmarks.md`` has the
+measurements.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 from typing import Any
 
@@ -22,6 +30,10 @@ from pds.errors import ConfigError
 from pds.net import loopback_host
 from pds.settings import Settings
 from pds.vault.keys import Keyring
+
+TIMEOUT = 60
+"""Seconds a worker's main loop may go without telling the master it is alive before the
+master kills and replaces the worker (gunicorn's ``timeout``; ``pds serve --timeout``)."""
 
 SWITCH_INTERVAL = 0.0005
 """The interpreter's thread switch interval in threaded workers (Python's default is 5 ms:
@@ -64,6 +76,43 @@ def _netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def check_listen(host: str, port: int) -> None:
+    """ConfigError unless ``host``:``port`` can be listened on now: bound as gunicorn binds
+    it (``SO_REUSEADDR``, IPv6 for an address with a colon), then let go at once."""
+    where = f"cannot listen on {_netloc(host, port)}"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except socket.gaierror:
+        raise ConfigError(
+            f"{where}: no such host",
+            hint="Give --host an address of this machine: 127.0.0.1 (this machine only) "
+            "or 0.0.0.0 (every network).",
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"{where}: address already in use",
+                hint=f"Another program is using port {port}: stop it, or serve on another "
+                "port (pds serve --port 8123, make run PORT=8123).",
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise ConfigError(
+                f"{where}: {host} is not an address of this machine",
+                hint="Give --host an address of this machine: 127.0.0.1 (this machine only) "
+                "or 0.0.0.0 (every network).",
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(
+                f"{where}: permission denied",
+                hint="Ports below 1024 need privileges: serve on a higher port (pds serve "
+                "--port 8000) behind a reverse proxy (docs/deploy.md).",
+            ) from None
+        raise ConfigError(f"{where}: {exc.strerror or exc}") from None
+
+
 class _Server(BaseApplication):
     def __init__(self, app: Any, options: dict[str, Any]):
         self._app = app
@@ -86,7 +135,10 @@ def run(
     port: int,
     workers: int,
     threads: int,
+    timeout: int = TIMEOUT,
 ) -> None:
+    """Serve ``settings``' vault with gunicorn until it is stopped: ``workers`` processes
+    of ``threads`` request threads on ``host``:``port``."""
     from pds import jobs
     from pds.app import create_app
 
@@ -101,17 +153,20 @@ def run(
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",
-            "timeout": 60,
+            "timeout": timeout,
             "post_fork": jobs.post_fork(app),  # each worker resumes queued jobs at once
         },
     ).run()
 
 
 def _worker_options(threads: int) -> dict[str, Any]:
-    if threads <= 1:
-        return {"worker_class": "sync"}
-    return {
-        "worker_class": "gthread",
-        "threads": threads,
-        "post_worker_init": lambda worker: sys.setswitchinterval(SWITCH_INTERVAL),
-    }
+    options: dict[str, Any] = {"worker_class": "gthread", "threads": threads}
+    if threads == 1:
+        # A worker takes a connection only when its thread is free, as the sync worker
+        # does: one busy with a long upload leaves new connections to the other workers
+        # instead of queueing them behind it (so no keep-alive, which the sync worker never
+        # had either).
+        options.update(worker_connections=1, keepalive=0)
+    else:  # request threads that compete for the interpreter
+        options["post_worker_init"] = lambda worker: sys.setswitchinterval(SWITCH_INTERVAL)
+    return options

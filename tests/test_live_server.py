@@ -45,10 +45,10 @@ class Server:
         return openid_flow(self.base, self.client_id, self.secret, *extra)
 
 
-@pytest.fixture(params=[1, 4], ids=["sync-workers", "4-threads-each"])
+@pytest.fixture(params=[1, 4], ids=["1-thread-each", "4-threads-each"])
 def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """`pds serve` with its default single-threaded workers, and with threaded ones (whose
-    access-log entries share commits)."""
+    """`pds serve` with its default workers of one request thread, and with threaded ones
+    (whose access-log entries share commits)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     home = tmp_path / "home"

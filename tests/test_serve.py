@@ -56,10 +56,15 @@ def test_serve_wrong_passphrase_exits_cleanly(tmp_path: Path) -> None:
     )
 
 
-def test_threaded_workers_take_gthread_and_a_short_switch_interval() -> None:
+def test_workers_are_gthread_and_only_threaded_ones_shorten_the_switch_interval() -> None:
     from pds.server import _worker_options
 
-    assert _worker_options(1) == {"worker_class": "sync"}
+    assert _worker_options(1) == {
+        "worker_class": "gthread",
+        "threads": 1,
+        "worker_connections": 1,
+        "keepalive": 0,
+    }
     threaded = _worker_options(4)
     hook = threaded.pop("post_worker_init")
     assert threaded == {"worker_class": "gthread", "threads": 4}
@@ -69,6 +74,87 @@ def test_threaded_workers_take_gthread_and_a_short_switch_interval() -> None:
         assert sys.getswitchinterval() == pytest.approx(0.0005)
     finally:
         sys.setswitchinterval(before)
+
+
+def serve_refused(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pds", "serve", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+BUSY_HINT = (
+    "Hint: Another program is using port {port}: stop it, or serve on another port "
+    "(pds serve --port 8123, make run PORT=8123).\n"
+)
+ELSEWHERE_HINT = (
+    "Hint: Give --host an address of this machine: 127.0.0.1 (this machine only) "
+    "or 0.0.0.0 (every network).\n"
+)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_a_port_in_use_is_one_error_and_nothing_served(tmp_path: Path, host: str) -> None:
+    home = tmp_path / "home"
+    env = pds_env(home)
+    subprocess.run([sys.executable, "-m", "pds", "init"], env=env, check=True, capture_output=True)
+    family = socket.AF_INET6 if host == "::1" else socket.AF_INET
+    with socket.socket(family) as taken:
+        taken.bind(("::1" if host == "::1" else "127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = serve_refused(env, "--host", host, "--port", str(port))
+    where = f"[::1]:{port}" if host == "::1" else f"{host}:{port}"
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: cannot listen on {where}: address already in use\n" + BUSY_HINT.format(port=port)
+    )
+
+
+def test_a_port_another_pds_serves_is_refused_before_unlocking(tmp_path: Path) -> None:
+    """As `make run` twice: the second never announces a URL, and asks for no passphrase."""
+    home = tmp_path / "home"
+    env = pds_env(home)
+    subprocess.run([sys.executable, "-m", "pds", "init"], env=env, check=True, capture_output=True)
+    port = free_port()
+    with serving(env, port, tmp_path / "serve.log", workers=1):
+        for _ in range(2):
+            result = serve_refused(pds_env(home, "wrong"), "--port", str(port))
+            assert (result.returncode, result.stdout) == (1, "")
+            assert result.stderr == (
+                f"Error: cannot listen on 127.0.0.1:{port}: address already in use\n"
+                + BUSY_HINT.format(port=port)
+            )
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200  # the first one still serves
+
+
+@pytest.mark.parametrize(
+    ("host", "shown", "why"),
+    [
+        ("192.0.2.1", "192.0.2.1", "192.0.2.1 is not an address of this machine"),
+        ("2001:db8::1", "[2001:db8::1]", "2001:db8::1 is not an address of this machine"),
+        ("nosuch.invalid", "nosuch.invalid", "no such host"),
+    ],
+)
+def test_a_host_that_cannot_be_listened_on(tmp_path: Path, host: str, shown: str, why: str) -> None:
+    env = {**pds_env(tmp_path / "home"), "PDS_ISSUER": "https://pds.example.org"}
+    port = free_port()
+    result = serve_refused(env, "--host", host, "--port", str(port))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"Error: cannot listen on {shown}:{port}: {why}\n" + ELSEWHERE_HINT
+    assert not (tmp_path / "home").exists()  # refused before the vault is opened
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "3601", "soon"])
+def test_a_timeout_out_of_range_is_refused(tmp_path: Path, value: str) -> None:
+    result = serve_refused(pds_env(tmp_path / "home"), "--timeout", value)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--timeout': '{value}' is not a whole number from 1 to 3600"
+    )
 
 
 def call(port: int, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple:

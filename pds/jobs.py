@@ -4,7 +4,8 @@ A request stores what the job needs (an uploaded file under ``$PDS_HOME/jobs/``,
 0600, under a generated name), adds a ``queued`` row to the ``jobs`` table and answers at
 once. One thread per server process (:func:`ensure_worker`) claims queued jobs, one at a
 time: the claim is an ``UPDATE ... WHERE state = 'queued' ... RETURNING`` inside ``BEGIN
-IMMEDIATE``, so two processes never run the same job. The import is
+IMMEDIATE``, so two processes never run the same job, and it claims nothing while another
+job runs, so jobs run one at a time in the order they were queued. The import is
 :func:`pds.importer.import_file`, the same code and the same messages as ``pds import``;
 the export is :func:`pds.crm.export.write_zip` and its access-log entry, as ``pds export``.
 
@@ -429,8 +430,12 @@ def alive(token: str | None) -> bool:
 
 
 def claim(vault: Vault) -> tuple[int, str] | None:
-    """The oldest queued job, now ``running`` and claimed by this process: (id, kind).
-    Looks first without the write lock: the common case, nothing queued, takes no lock."""
+    """The oldest queued job, now ``running`` and claimed by this process: (id, kind);
+    None while another job runs. One job at a time per vault, in the order they were
+    queued: imports serialise on the vault's write lock anyway, and the same file uploaded
+    twice must be "new" in the first job and "already present" in the second, whichever
+    server process claims which. Looks first without the write lock: the common case,
+    nothing queued, takes no lock."""
     conn = vault.conn
     if conn.execute("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1").fetchone() is None:
         return None
@@ -438,7 +443,8 @@ def claim(vault: Vault) -> tuple[int, str] | None:
         row = conn.execute(
             "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1, "
             "claimed_by = ? WHERE id = (SELECT id FROM jobs WHERE state = 'queued' "
-            "ORDER BY id LIMIT 1) AND state = 'queued' RETURNING id, kind",
+            "ORDER BY id LIMIT 1) AND state = 'queued' "
+            "AND NOT EXISTS (SELECT 1 FROM jobs WHERE state = 'running') RETURNING id, kind",
             (now_iso(), process_token()),
         ).fetchone()
     return (row[0], row[1]) if row else None

@@ -303,6 +303,22 @@ def test_requests_while_an_import_holds_the_vault_say_so(kit, vault, monkeypatch
     assert jobs.is_busy(sqlite3.OperationalError("no such table: x")) is False
 
 
+def test_jobs_run_one_at_a_time_oldest_first(kit, vault) -> None:
+    """While one job runs (claimed by a live process: another server worker), no other is
+    claimed; then they go oldest first, so the same file twice is new, then present."""
+    kit.login()
+    first = queued_id(post_upload(kit, MIDATA))
+    second = queued_id(post_upload(kit, MIDATA))
+    third = queued_id(post_upload(kit, MIDATA))
+    assert jobs.claim(vault) == (first, "import")
+    assert jobs.claim(vault) is None  # the first is running
+    assert jobs.claim(vault) is None
+    jobs.run_import(vault, first)
+    assert jobs.run_once(vault) == [second, third]
+    results = [status(kit, j)["result"] for j in (first, second, third)]
+    assert [(r["new"], r["duplicate"]) for r in results] == [(6, 0), (0, 6), (0, 6)]
+
+
 def test_a_job_that_finds_the_vault_held_waits_and_runs_later(kit, vault, monkeypatch) -> None:
     """`pds import` in another process holds the vault longer than a writer waits: the job
     goes back to the queue with its file, and runs once the vault is free."""

@@ -86,31 +86,28 @@ def check_listen(host: str, port: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
     except socket.gaierror:
-        raise ConfigError(
-            f"{where}: no such host",
-            hint="Give --host an address of this machine: 127.0.0.1 (this machine only) "
-            "or 0.0.0.0 (every network).",
-        ) from None
+        raise ConfigError(f"{where}: no such host", hint=OWN_ADDRESS) from None
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"{where}: address already in use",
-                hint=f"Another program is using port {port}: stop it, or serve on another "
+        reason, hint = {
+            errno.EADDRINUSE: (
+                "address already in use",
+                f"Another program is using port {port}: stop it, or serve on another "
                 "port (pds serve --port 8123, make run PORT=8123).",
-            ) from None
-        if exc.errno == errno.EADDRNOTAVAIL:
-            raise ConfigError(
-                f"{where}: {host} is not an address of this machine",
-                hint="Give --host an address of this machine: 127.0.0.1 (this machine only) "
-                "or 0.0.0.0 (every network).",
-            ) from None
-        if exc.errno == errno.EACCES:
-            raise ConfigError(
-                f"{where}: permission denied",
-                hint="Ports below 1024 need privileges: serve on a higher port (pds serve "
+            ),
+            errno.EADDRNOTAVAIL: (f"{host} is not an address of this machine", OWN_ADDRESS),
+            errno.EACCES: (
+                "permission denied",
+                "Ports below 1024 need privileges: serve on a higher port (pds serve "
                 "--port 8000) behind a reverse proxy (docs/deploy.md).",
-            ) from None
-        raise ConfigError(f"{where}: {exc.strerror or exc}") from None
+            ),
+        }.get(exc.errno or 0, (exc.strerror or str(exc), None))
+        raise ConfigError(f"{where}: {reason}", hint=hint) from None
+
+
+OWN_ADDRESS = (
+    "Give --host an address of this machine: 127.0.0.1 (this machine only) "
+    "or 0.0.0.0 (every network)."
+)
 
 
 class _Server(BaseApplication):

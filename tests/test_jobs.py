@@ -672,31 +672,41 @@ class Owner:
         )
         assert status == 303, status
 
-    def upload(self, path: Path) -> int:
-        """POST /import with ``path`` streamed in 1 MiB pieces; the queued job's id."""
+    def send_upload(self, path: Path, seconds: float = 0.0, pieces: int = 20) -> tuple[int, dict]:
+        """POST /import with ``path``'s bytes in ``pieces`` pieces spread over ``seconds``
+        (0: as fast as they go; more: as over a slow link); the answer's status, headers."""
         boundary = "pds-test-" + os.urandom(8).hex()
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
             f"{self.csrf('/import')}\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="connector"\r\n\r\n\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
             f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
         ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode()
+        size = path.stat().st_size
+        step = max(1, -(-size // pieces))
         conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
         try:
             conn.putrequest("POST", "/import")
             conn.putheader("Cookie", self.cookie)
             conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
-            conn.putheader("Content-Length", str(len(head) + path.stat().st_size + len(tail)))
+            conn.putheader("Content-Length", str(len(head) + size + len(tail)))
             conn.endheaders()
             conn.send(head)
             with path.open("rb") as fh:
-                while chunk := fh.read(1 << 20):
+                while chunk := fh.read(step):
                     conn.send(chunk)
+                    time.sleep(seconds / pieces)
             conn.send(tail)
             status, headers, _ = self._read(conn.getresponse())
         finally:
             conn.close()
+        return status, headers
+
+    def upload(self, path: Path) -> int:
+        """POST /import with ``path`` streamed; the queued job's id."""
+        status, headers = self.send_upload(path)
         assert status == 303, status
         return int(headers["Location"].rsplit("/", 1)[1])
 

@@ -4,8 +4,6 @@ slowly arriving body, where the sync worker was killed mid-upload ("WORKER TIMEO
 
 from __future__ import annotations
 
-import http.client
-import os
 import re
 import sys
 import time
@@ -24,37 +22,10 @@ TIMEOUT = 2
 def slow_upload(owner: Owner, path: Path, seconds: float) -> tuple[int, str]:
     """POST /import with ``path``'s bytes trickling in over ``seconds``, as over a slow
     link; the answer's status and Location."""
-    boundary = "pds-test-" + os.urandom(8).hex()
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
-        f"{owner.csrf('/import')}\r\n"
-        f'--{boundary}\r\nContent-Disposition: form-data; name="connector"\r\n\r\n\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="{path.name}"\r\nContent-Type: text/csv\r\n\r\n'
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    data = path.read_bytes()
-    pieces = 20
-    step = -(-len(data) // pieces)
-    conn = http.client.HTTPConnection(owner.host, owner.port, timeout=30)
-    try:
-        conn.putrequest("POST", "/import")
-        conn.putheader("Cookie", owner.cookie)
-        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
-        conn.putheader("Content-Length", str(len(head) + len(data) + len(tail)))
-        conn.endheaders()
-        conn.send(head)
-        started = time.monotonic()
-        for n in range(pieces):
-            conn.send(data[n * step : (n + 1) * step])
-            time.sleep(seconds / pieces)
-        conn.send(tail)
-        assert time.monotonic() - started >= seconds > 2 * TIMEOUT
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status, resp.getheader("Location") or ""
-    finally:
-        conn.close()
+    started = time.monotonic()
+    status, headers = owner.send_upload(path, seconds)
+    assert time.monotonic() - started >= seconds > 2 * TIMEOUT
+    return status, headers.get("Location", "")
 
 
 @pytest.mark.slow

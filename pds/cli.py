@@ -501,15 +501,19 @@ def upgrade(as_json: bool) -> None:
     if as_json:
         emit(done.as_dict())
     elif done.upgraded:
-        click.echo(f"Backed up the vault as it was (schema {done.schema_before}) to {done.backup}.")
-        click.echo(
-            f"Upgraded the vault at {done.home} from schema {done.schema_before} to {done.schema}."
-        )
+        _say_upgraded(done)
     else:
         click.echo(
             f"The vault at {done.home} is at schema {done.schema}, the newest this pds knows; "
             "nothing to do."
         )
+
+
+def _say_upgraded(done: Any) -> None:
+    click.echo(f"Backed up the vault as it was (schema {done.schema_before}) to {done.backup}.")
+    click.echo(
+        f"Upgraded the vault at {done.home} from schema {done.schema_before} to {done.schema}."
+    )
 
 
 # -- sharing policies -----------------------------------------------------------------------
@@ -925,13 +929,20 @@ def audit_verify(
 def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> None:
     """Serve the web app and APIs (unlocks the vault once, before the workers start).
 
-    The issuer is PDS_ISSUER, or without it http://HOST:PORT on a loopback HOST.
+    The issuer is PDS_ISSUER, or without it http://HOST:PORT on a loopback HOST. A vault of
+    an older pds is first backed up into PDS_HOME/backups/ and upgraded (`pds upgrade`).
     """
+    from pds import vault as vaultmod
     from pds.server import check_listen, issuer_for, run, served_url
+    from pds.vault.upgrade import upgrade as upgrade_vault
 
     settings = get_settings()
     settings = settings.with_overrides(issuer=issuer_for(settings, host, port))
     check_listen(host, port)
+    if vaultmod.exists(settings):  # a vault of an older pds: backed up before it migrates
+        done = upgrade_vault(settings)
+        if done.upgraded:
+            _say_upgraded(done)
     with open_vault(settings) as v:
         keyring = v.keyring
     click.echo(f"Serving on {served_url(host, port)}  (Ctrl-C stops it)")

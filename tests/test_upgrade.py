@@ -367,3 +367,36 @@ def test_a_backup_of_that_name_is_never_overwritten(
     )
     assert taken.read_bytes() == b"keep me"
     assert user_version(old_home / "vault.db") == 3
+
+
+@pytest.mark.slow
+def test_serve_backs_an_old_vault_up_before_it_migrates(old_home: Path, tmp_path: Path) -> None:
+    """`pds serve` run straight after installing a newer pds (no `pds upgrade` first): the
+    vault is backed up as it was, upgraded, then served; a second start changes nothing."""
+    import os
+    import sys
+
+    from .servers import answers, free_port, running
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PDS_HOME": str(old_home), "PDS_PASSPHRASE": OLD_PASSPHRASE}
+    env.pop("PDS_ISSUER", None)
+    argv = [sys.executable, "-m", "pds", "serve", "--port", str(port), "--workers", "1"]
+    out = tmp_path / "serve.out"
+    with running(argv, out, answers(base + "/healthz"), env=env, errors=tmp_path / "serve.err"):
+        backups = sorted((old_home / "backups").iterdir())
+    assert len(backups) == 1
+    assert BACKUP_NAME.fullmatch(backups[0].name)
+    assert out.read_text() == (
+        f"Backed up the vault as it was (schema 3) to {backups[0]}.\n"
+        f"Upgraded the vault at {old_home} from schema 3 to {SCHEMA_VERSION}.\n"
+        f"Serving on {base}  (Ctrl-C stops it)\n"
+        f"Issuer: {base}\n"
+    )
+    assert user_version(backups[0]) == 3
+    assert upgrade_module.stored_version(old_home / "vault.db") == SCHEMA_VERSION  # WAL open
+    with running(argv, out, answers(base + "/healthz"), env=env, errors=tmp_path / "serve.err"):
+        pass
+    assert out.read_text() == f"Serving on {base}  (Ctrl-C stops it)\nIssuer: {base}\n"
+    assert sorted((old_home / "backups").iterdir()) == backups

@@ -39,6 +39,7 @@ from connectors.base import (
 from pds import registry
 from pds.diskfull import reporting_disk_full
 from pds.errors import ImportFormatError, PdsError
+from pds.locking import long_write
 from pds.numbers import describe
 from pds.schemas import CATEGORIES, fast_validator, first_error, schema_for
 from pds.vault import Prepared, SourceInfo, Vault
@@ -308,7 +309,8 @@ def import_file(
         stream = _CountingReader(raw, progress)
         try:
             batches = prepare(conn.parse(stream, path.name), path.name, summary, skip_bad)
-            result = vault.ingest(SourceInfo(conn.name, path.name, digest), batches)
+            with long_write(vault.conn):  # others fail fast, not after 20 s, meanwhile
+                result = vault.ingest(SourceInfo(conn.name, path.name, digest), batches)
         except PdsError:
             raise
         except RecursionError:

@@ -28,6 +28,10 @@ from pathlib import Path
 from pds.errors import VaultBusy
 
 WAIT_SECONDS = 10.0
+LONG_WRITER_WAIT = 2.0
+"""How long a writer waits when a long write (an import, :func:`long_write`) holds the
+vault: a small import is done by then; a large one answers "busy" (503) within this, not
+after ``WAIT_SECONDS`` and SQLite's busy timeout, keeping the server's request slots free."""
 _FIRST_SLEEP = 0.00005
 _LONGEST_SLEEP = 0.001
 _LONG_WAIT_SLEEP = 0.05  # waiting minutes for an import (``waiting``): poll less often
@@ -41,6 +45,32 @@ class WriterLock:
         self.path = path
         self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._held = False
+        self._long_fd: int | None = None
+        self._long_held = False  # this connection is the long writer (long_write)
+
+    @property
+    def long_path(self) -> Path:
+        """The file a long writer (:func:`long_write`) holds locked while it writes."""
+        return self.path.with_name(self.path.name + "-long")
+
+    def _long_descriptor(self) -> int:
+        if self._long_fd is None:
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            self._long_fd = os.open(self.long_path, flags, 0o600)
+        return self._long_fd
+
+    def long_writer(self) -> bool:
+        """Whether a long write (an import, :func:`long_write`) of another connection,
+        in this process or another, holds the vault now."""
+        if self._long_held:
+            return False  # its own writes (flock on this descriptor would convert the lock)
+        fd = self._long_descriptor()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
 
     def acquire(self, wait: float | None = None) -> bool:
         """Take the lock; False (and not held) if another writer kept it for ``wait`` s
@@ -51,12 +81,16 @@ class WriterLock:
         deadline = time.monotonic() + wait
         pause = _FIRST_SLEEP
         longest = _LONGEST_SLEEP if wait <= WAIT_SECONDS else _LONG_WAIT_SLEEP
+        long = False
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     return False
+                if wait <= WAIT_SECONDS and not long and self.long_writer():
+                    long = True  # an import holds it for its whole length: wait briefly
+                    deadline = min(deadline, time.monotonic() + LONG_WRITER_WAIT)
                 time.sleep(pause)
                 pause = min(pause * 2, longest)
                 continue
@@ -77,6 +111,9 @@ class WriterLock:
             self.release()
             os.close(self._fd)
             self._fd = None
+        if self._long_fd is not None:
+            os.close(self._long_fd)
+            self._long_fd = None
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -97,7 +134,9 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
     not SQLite's "database is locked"."""
     lock = getattr(conn, "writer_lock", None)
     if lock is not None:
-        lock.acquire(getattr(conn, "lock_wait", None))
+        wait = getattr(conn, "lock_wait", None)
+        if not lock.acquire(wait) and (wait or 0) <= WAIT_SECONDS and lock.long_writer():
+            raise VaultBusy  # an import holds the vault for its whole length
     try:
         conn.execute("BEGIN IMMEDIATE")
     except BaseException as exc:
@@ -106,6 +145,33 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
         if is_busy(exc) and not isinstance(exc, VaultBusy):
             raise VaultBusy from None
         raise
+
+
+@contextmanager
+def long_write(conn: sqlite3.Connection) -> Iterator[None]:
+    """Mark the writes inside as one long write (an import holds the vault from its first
+    record to its last: seconds to minutes). Meanwhile another writer that finds the vault
+    held fails within :data:`LONG_WRITER_WAIT` with :class:`~pds.errors.VaultBusy` instead
+    of waiting out the writer lock's and SQLite's waits (20 s in all) in a server's request
+    slot, so that a few requests cannot stall every worker while an import runs. Writers
+    that chose to wait longer (:func:`waiting`, e.g. ``pds backup`` logging its entry) still
+    wait. The mark is an ``flock`` on ``vault.db-lock-long``: it goes with the process if it
+    dies. A second long write while one runs is :class:`~pds.errors.VaultBusy` at once."""
+    lock = getattr(conn, "writer_lock", None)
+    if lock is None:
+        yield
+        return
+    fd = lock._long_descriptor()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise VaultBusy from None  # another import: they run one at a time anyway
+    lock._long_held = True
+    try:
+        yield
+    finally:
+        lock._long_held = False
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -328,3 +328,60 @@ def test_the_backup_timer_command_during_an_import_in_another_process(vault, tmp
     assert json.loads(out) == {"backup": str(made), "bytes": made.stat().st_size, "removed": []}
     last = vault.conn.execute("SELECT entry FROM audit_log ORDER BY idx DESC LIMIT 1")
     assert json.loads(last.fetchone()[0])["action"] == "backup"
+
+
+@contextmanager
+def held_long(vault: Vault) -> Iterator[Vault]:
+    """As :func:`held`, marked as a long write (``pds.locking.long_write``), as an import
+    marks its transaction."""
+    with (
+        Vault.with_keyring(vault.settings, vault.keyring) as other,
+        locking.long_write(other.conn),
+        transaction(other.conn),
+    ):
+        other.conn.execute("INSERT OR REPLACE INTO meta VALUES ('held-long', 'an import')")
+        yield other
+
+
+def test_a_write_behind_an_import_is_busy_within_two_seconds_not_twenty(vault) -> None:
+    """Default waits: while a long write holds the vault, a write gives up after
+    LONG_WRITER_WAIT (a request slot is not held for 20 s); the second, third alike."""
+    assert locking.LONG_WRITER_WAIT == 2.0
+    for _ in range(3):
+        with held_long(vault):
+            started = time.monotonic()
+            with pytest.raises(VaultBusy) as caught, transaction(vault.conn):
+                vault.conn.execute("INSERT INTO meta VALUES ('mine', 'x')")
+            took = time.monotonic() - started
+            assert 2.0 <= took < 4.0, took
+            assert str(caught.value) == BUSY
+    assert vault.conn.execute("SELECT count(*) FROM meta WHERE key = 'mine'").fetchone() == (0,)
+    with transaction(vault.conn):  # once it is over, writes go through
+        vault.conn.execute("INSERT INTO meta VALUES ('mine', 'x')")
+
+
+def test_a_second_long_write_is_busy_at_once_and_a_patient_writer_still_waits(
+    vault, monkeypatch
+) -> None:
+    monkeypatch.setattr(locking, "LONG_WRITER_WAIT", 0.1)
+    with held_long(vault):
+        started = time.monotonic()
+        with pytest.raises(VaultBusy), locking.long_write(vault.conn):
+            pass
+        assert time.monotonic() - started < 0.5
+    done = threading.Event()
+
+    def hold_then_let_go() -> None:
+        with held_long(vault):
+            done.set()
+            time.sleep(1.0)
+
+    holder = threading.Thread(target=hold_then_let_go)
+    holder.start()
+    assert done.wait(10)
+    started = time.monotonic()
+    with locking.waiting(vault.conn, 11), transaction(vault.conn):  # as pds backup logs
+        vault.conn.execute("INSERT INTO meta VALUES ('patient', 'x')")
+    holder.join()
+    assert 0.5 < time.monotonic() - started < 5.0
+    assert vault.conn.execute("SELECT value FROM meta WHERE key = 'patient'").fetchone() == ("x",)

@@ -286,6 +286,7 @@ ISSUER_HINT = (
     "Set PDS_ISSUER to the https origin the server is reached at, e.g. https://pds.example.org."
 )
 PORT = "has a port that is not a whole number from 1 to 65535"
+DEFAULT = "must be written without the default port: "
 
 
 @pytest.mark.parametrize(
@@ -313,6 +314,10 @@ PORT = "has a port that is not a whole number from 1 to 65535"
         ("https://vault.example.org:0443", PORT),
         ("https://vault.example.org:+443", PORT),
         ("http://[::1]:0", PORT),
+        ("https://vault.example.org:443", DEFAULT + "'https://vault.example.org'"),
+        ("https://vault.example.org:443/", DEFAULT + "'https://vault.example.org'"),
+        ("http://127.0.0.1:80", DEFAULT + "'http://127.0.0.1'"),
+        ("http://[::1]:80", DEFAULT + "'http://[::1]'"),
         ("https://vault..example.org", "has a host name that is not a valid one"),
         ("https://vault.example.org.", "has a host name that is not a valid one"),
         ("https://vault_1.example.org", "has a host name that is not a valid one"),

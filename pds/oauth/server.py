@@ -82,7 +82,8 @@ def check_issuer(issuer: str) -> str:
     It is an identifier clients compare character for character (RFC 8414 §3.3), and the
     host every request must be addressed to (``pds.web.security.HostCheck``), so it must be
     written the one way a browser writes the origin: lower case, no spaces, the host in
-    ASCII (an internationalised name in its ``xn--`` form), a port (if any) from 1 to 65535.
+    ASCII (an internationalised name in its ``xn--`` form), a port (if any) from 1 to 65535
+    and not the scheme's default (a browser drops ``:443``; clients compare strings).
     pds refuses any other spelling rather than announce one it did not get. A trailing
     ``/`` is dropped.
     """
@@ -113,6 +114,12 @@ def check_issuer(issuer: str) -> str:
     if colon and not (re.fullmatch(r"[1-9][0-9]{0,4}", port) and int(port) <= 65535):
         raise ConfigError(
             f"PDS_ISSUER {issuer!r} has a port that is not a whole number from 1 to 65535",
+            hint=hint,
+        )
+    if colon and int(port) == {"http": 80, "https": 443}.get(parts.scheme):
+        plain = issuer.rstrip("/").removesuffix(f":{port}")
+        raise ConfigError(
+            f"PDS_ISSUER {issuer!r} must be written without the default port: {plain!r}",
             hint=hint,
         )
     if issuer != issuer.lower():

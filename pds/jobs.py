@@ -257,13 +257,6 @@ def _unseal(vault: Vault, job_id: int, salt: bytes, sealed: bytes | None) -> dic
 # -- queueing and reading -------------------------------------------------------------------
 
 
-def is_busy(exc: BaseException) -> bool:
-    """True for SQLite's "database is locked" or ``VaultBusy``: a long write (an import
-    holds the vault's write transaction from its first record to its last) outlasted the
-    writer's wait (``pds.locking.is_busy``)."""
-    return locking.is_busy(exc)
-
-
 def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
     """``name`` cut to at most ``limit`` bytes of UTF-8, never inside a character, its
     extension kept (connectors tell formats by it) and the cut marked by "…"
@@ -554,7 +547,7 @@ def _retry_busy(action: Callable[[], Any]) -> Any:
         try:
             return action()
         except sqlite3.OperationalError as exc:
-            if not is_busy(exc) or attempt == BUSY_TRIES:
+            if not locking.is_busy(exc) or attempt == BUSY_TRIES:
                 raise
             log.info("the vault is busy; writing the job's state again (try %d)", attempt + 1)
     return None
@@ -590,7 +583,7 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
             vault, target, connector=connector, skip_bad=bool(skip_bad), progress=progress
         )
     except Exception as exc:
-        if is_busy(exc):  # another process (`pds import`?) held the vault too long
+        if locking.is_busy(exc):  # another process (`pds import`?) held the vault too long
             again = True
             log.warning("job %d: the vault is busy; the import is queued again", job_id)
             _retry_busy(

@@ -300,7 +300,7 @@ def test_requests_while_an_import_holds_the_vault_say_so(kit, vault, monkeypatch
     assert (resp.headers["Retry-After"], export.headers["Retry-After"]) == ("30", "30")
     assert folder_files(vault) == []
     assert vault.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
-    assert jobs.is_busy(sqlite3.OperationalError("no such table: x")) is False
+    assert locking.is_busy(sqlite3.OperationalError("no such table: x")) is False
 
 
 def test_jobs_run_one_at_a_time_oldest_first(kit, vault) -> None:

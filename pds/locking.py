@@ -88,7 +88,9 @@ class WriterLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     return False
-                if wait <= WAIT_SECONDS and not long and self.long_writer():
+                # after ~1.5 ms of polling (a commit holds the lock ~0.4 ms: short waits
+                # never pay for this check), is it an import holding it?
+                if wait <= WAIT_SECONDS and pause == longest and not long and self.long_writer():
                     long = True  # an import holds it for its whole length: wait briefly
                     deadline = min(deadline, time.monotonic() + LONG_WRITER_WAIT)
                 time.sleep(pause)

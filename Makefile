@@ -77,6 +77,7 @@ test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/ch
 		$(MOTO_VENV)/bin/moto_server
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed

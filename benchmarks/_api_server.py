@@ -3,15 +3,15 @@
     python benchmarks/_api_server.py noaudit --port P --workers W --threads T  # audit a no-op
     python benchmarks/_api_server.py bare --port P --workers W --threads T     # bare Flask
 
-Both serve through ``pds.server.run`` itself, so the gunicorn settings (worker class for
+Both serve through ``pds.http.server.run`` itself, so the gunicorn settings (worker class for
 the thread count, preload_app, timeout, logging) are exactly the ones ``pds serve`` uses:
 
 - ``noaudit``: unlocks the vault in PDS_HOME as ``pds serve`` does (PDS_PASSPHRASE), then,
-  in this process only, replaces ``audit_allowed`` in ``pds.api.auth`` (and the name
-  ``pds.api`` imported from it) with a function that only marks the call as audited. The
-  app ``pds.server.run`` builds with ``pds.app.create_app`` is otherwise pds's own: same
+  in this process only, replaces ``audit_allowed`` in ``pds.http.api.auth`` (and the name
+  ``pds.http.api`` imported from it) with a function that only marks the call as audited. The
+  app ``pds.http.server.run`` builds with ``pds.http.app.create_app`` is otherwise pds's own: same
   token check, grant check, query, decryption and rendering; no access-log entry.
-- ``bare``: ``pds.server.run`` with ``pds.app.create_app`` replaced (in this process) by a
+- ``bare``: ``pds.http.server.run`` with ``pds.http.app.create_app`` replaced (in this process) by a
   function returning a one-route Flask app that answers a small JSON document.
 """
 
@@ -28,7 +28,7 @@ BARE_DOCUMENT = {"status": "ok", "service": "bare-flask", "items": [1, 2, 3]}
 
 
 def _no_audit(**fields: Any) -> int:
-    """Stand-in for pds.api.auth.audit_allowed: the call counts as audited, nothing written."""
+    """Stand-in for pds.http.api.auth.audit_allowed: the call counts as audited, nothing written."""
     from flask import g
 
     g.pds_audited = True
@@ -36,17 +36,17 @@ def _no_audit(**fields: Any) -> int:
 
 
 def serve_noaudit(host: str, port: int, workers: int, threads: int) -> None:
-    import pds.api
-    import pds.api.auth
-    from pds.server import run
+    import pds.http.api
+    import pds.http.api.auth
+    from pds.http.server import run
     from pds.settings import load_settings
     from pds.vault import Vault
 
     settings = load_settings()
     with Vault.open(settings, settings.read_passphrase() or "") as vault:
         keyring = vault.keyring
-    pds.api.auth.audit_allowed = _no_audit  # used by the api_call decorator
-    pds.api.audit_allowed = _no_audit  # the name the records views imported
+    pds.http.api.auth.audit_allowed = _no_audit  # used by the api_call decorator
+    pds.http.api.audit_allowed = _no_audit  # the name the records views imported
     run(settings, keyring, host=host, port=port, workers=workers, threads=threads)
 
 
@@ -63,12 +63,12 @@ def bare_app() -> Any:
 
 
 def serve_bare(host: str, port: int, workers: int, threads: int) -> None:
-    import pds.app
-    from pds.server import run
+    import pds.http.app
+    from pds.http.server import run
     from pds.settings import Settings
 
     app = bare_app()
-    pds.app.create_app = lambda settings=None, keyring=None: app  # run() looks it up at call
+    pds.http.app.create_app = lambda settings=None, keyring=None: app  # run() looks it up at call
     home = Settings(home=Path("/nonexistent"))
     run(home, None, host=host, port=port, workers=workers, threads=threads)  # type: ignore[arg-type]
 

@@ -15,11 +15,11 @@ What one run does (see docs/benchmarks.md, section "API reads"):
 2. Servers on 127.0.0.1, all with the worker and thread counts ``pds serve`` uses by
    default (``--server-threads T`` gives every server T threads per worker instead):
    - **pds**: the real CLI, ``pds serve --port P --workers W --threads T`` (gunicorn via
-     ``pds.server.run``);
+     ``pds.http.server.run``);
    - **pds, no audit**: ``benchmarks/_api_server.py noaudit``: the same app and the same
-     ``pds.server.run``, with ``pds.api.auth.audit_allowed`` replaced by a no-op in that
+     ``pds.http.server.run``, with ``pds.http.api.auth.audit_allowed`` replaced by a no-op in that
      process only (product code is unchanged);
-   - **bare Flask**: ``benchmarks/_api_server.py bare``: ``pds.server.run`` serving a
+   - **bare Flask**: ``benchmarks/_api_server.py bare``: ``pds.http.server.run`` serving a
      one-route Flask app returning a small JSON document (same gunicorn settings);
    - **Community Solid Server** (optional peer), if ``npm`` can install
      ``@solid/community-server`` under benchmarks/out/: file backend
@@ -111,7 +111,7 @@ def free_port() -> int:
 
 
 def own_vault(app: Any) -> Any:
-    """The vault ``pds.app.current_vault`` opened for this thread of this process."""
+    """The vault ``pds.http.context.current_vault`` opened for this thread of this process."""
     import threading
 
     return app.extensions["pds_vaults"][(os.getpid(), threading.get_ident())]
@@ -252,7 +252,7 @@ def raise_rate_limit(home: Path) -> str:
     The rule stays in force, so its evaluation is still part of every measured request.
     """
     try:
-        from pds.policy.loader import TEMPLATES, read_file
+        from pds.policyfiles.loader import TEMPLATES, read_file
     except ImportError:
         return "no policy engine in this pds"
     shipped = TEMPLATES / "default.toml"
@@ -284,7 +284,7 @@ def obtain_token(home: Path) -> dict[str, Any]:
 
     from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-    from pds.app import create_app
+    from pds.http.app import create_app
     from pds.oauth import admin
     from pds.settings import Settings
     from pds.vault import Vault
@@ -586,7 +586,7 @@ def _plan_ok(rows: list[str]) -> bool:
 
 def query_plans(home: Path, token: str) -> dict[str, Any]:
     """Every statement one audited records read runs, and its EXPLAIN QUERY PLAN."""
-    from pds.app import create_app
+    from pds.http.app import create_app
     from pds.settings import Settings
     from pds.vault import Vault
 
@@ -623,22 +623,22 @@ def query_plans(home: Path, token: str) -> dict[str, Any]:
 # -- in-process profile -----------------------------------------------------------------------
 
 PARTS = [
-    ("token check (authlib + token/grant lookup)", "pds/api/auth.py", "authenticate"),
+    ("token check (authlib + token/grant lookup)", "pds/http/api/auth.py", "authenticate"),
     ("query + decrypt 50 records (Vault.page)", "pds/vault/__init__.py", "page"),
     ("  of which the SQL query (query_rows)", "pds/vault/records.py", "query_rows"),
-    ("audit append (audit_allowed)", "pds/api/auth.py", "audit_allowed"),
+    ("audit append (audit_allowed)", "pds/http/api/auth.py", "audit_allowed"),
     ("  of which Vault.audit (entry, hash, INSERT, COMMIT)", "pds/vault/__init__.py", "audit"),
-    ("render: filter payloads (_out)", "pds/api/__init__.py", "_out"),
+    ("render: filter payloads (_out)", "pds/http/api/__init__.py", "_out"),
     ("render: JSON encode (flask jsonify)", "flask/json/__init__.py", "jsonify"),
-    ("view body in all (list_records)", "pds/api/__init__.py", "list_records"),
+    ("view body in all (list_records)", "pds/http/api/__init__.py", "list_records"),
 ]
 
 
 def profile_inprocess(home: Path, token: str, n: int) -> dict[str, Any]:
     """Per-request cost through the Flask test client (no HTTP, no gunicorn)."""
-    import pds.api
-    import pds.api.auth
-    from pds.app import create_app
+    import pds.http.api
+    import pds.http.api.auth
+    from pds.http.app import create_app
     from pds.settings import Settings
     from pds.vault import Vault
 
@@ -663,12 +663,12 @@ def profile_inprocess(home: Path, token: str, n: int) -> dict[str, Any]:
         return min(fn() for _ in range(3))
 
     audited = timed(lambda: loop(http, PATH, n))
-    real = pds.api.auth.audit_allowed
-    pds.api.auth.audit_allowed = pds.api.audit_allowed = helper._no_audit
+    real = pds.http.api.auth.audit_allowed
+    pds.http.api.auth.audit_allowed = pds.http.api.audit_allowed = helper._no_audit
     try:
         unaudited = timed(lambda: loop(http, PATH, n))
     finally:
-        pds.api.auth.audit_allowed = pds.api.audit_allowed = real
+        pds.http.api.auth.audit_allowed = pds.http.api.audit_allowed = real
     bare_us = timed(lambda: loop(bare, "/", n))
 
     prof = cProfile.Profile()
@@ -1038,7 +1038,7 @@ def report(r: dict[str, Any]) -> str:
         f" imported); token for {r['token']['scope']} from the OAuth code flow",
         f"  servers: gunicorn gthread, {s['workers']} workers x {s['server_threads']} threads"
         " (`pds serve` defaults unless"
-        " --server-threads), preload_app, via pds.server.run",
+        " --server-threads), preload_app, via pds.http.server.run",
         f"  load: {r['loader']['tool']} {r['loader'].get('version', '')} ({r['loader']['note']}),"
         f" {s['threads']} threads, {s['connections']} connections, {s['duration_s']:g} s per run"
         f" after a {s['warmup_s']:g} s warm-up, {s['repeats']} rounds",

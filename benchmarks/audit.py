@@ -9,7 +9,7 @@ with ``Vault.create(settings, passphrase)`` and the default Argon2id cost in a t
 
 1. Appends: ``--entries`` realistic API-read entries (actor ``client:<id>``, action
    ``api.records.read``, client, grant, category ``transactions``, count 50, purpose)
-   through ``vault.audit(...)``, ``--batch`` entries per ``pds.vault.db.transaction``
+   through ``vault.audit(...)``, ``--batch`` entries per ``pds.db.transaction``
    (``record()`` joins it). Then ``--single`` more, each one ``vault.audit(...)`` on its own:
    its own ``BEGIN IMMEDIATE`` ... ``COMMIT`` with ``synchronous=FULL`` (WAL), which is what
    one API request pays. Both include the checkpoints the vault signs every 1,000 entries.
@@ -175,7 +175,7 @@ class EntryMaker:
 
 def append_batched(vault: Any, make: EntryMaker, entries: int, batch: int) -> dict[str, Any]:
     """``entries`` appends through ``vault.audit``, ``batch`` per transaction."""
-    from pds.vault import db as dbmod
+    from pds import db as dbmod
 
     conn = vault.conn
     batch_rates: list[float] = []

@@ -60,6 +60,8 @@ from _common import (
     verdicts,
 )
 
+from pds import clock
+
 NAME = "import"
 DEFAULT_ROWS = 1_000_000
 DEFAULT_PROFILE_ROWS = 200_000
@@ -118,7 +120,7 @@ def _py_stage(filename: str, func: str) -> str:
         if func in _READER_METHODS:
             return PARSE  # _CountingReader wraps the file the connector reads
         return OCCUR if func == "nth" else GLUE
-    if f.endswith("pds/schemas.py") or "/marshmallow/" in f:
+    if f.endswith("pds/payloads.py") or "/marshmallow/" in f:
         return VALIDATE
     if f.endswith("pds/vault/records.py"):
         return _RECORDS_FUNCS.get(func, GLUE)
@@ -174,12 +176,12 @@ def profile_worker(rows: int, tmp: Path, repeats: int) -> dict[str, Any]:
     """In-process import of ``rows`` rows: plain timing, cProfile, and stages on their own."""
     import click
 
+    from pds import db as dbmod
     from pds.demo import write_synthetic_midata
     from pds.importer import _Occurrences, choose_connector, import_file
-    from pds.schemas import fast_validator, schema_for
+    from pds.payloads import fast_validator, schema_for
     from pds.settings import Settings
     from pds.vault import Prepared, Vault
-    from pds.vault import db as dbmod
     from pds.vault import records as recmod
 
     path = write_synthetic_midata(tmp / "profile-midata.csv", rows)
@@ -288,7 +290,7 @@ def profile_worker(rows: int, tmp: Path, repeats: int) -> dict[str, Any]:
                     "INSERT INTO sources (connector, filename, digest, imported_at) "
                     "VALUES ('midata', 'x', x'00', '') RETURNING id"
                 ).fetchone()[0]
-            created = recmod.now_iso()
+            created = clock.now_iso()
             sealed = []
             for i, (r, p) in enumerate(zip(records, plains, strict=True), 1):
                 nonce, ct = recmod.seal(aead, i, r.category, version, p)

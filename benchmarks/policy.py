@@ -37,8 +37,9 @@ from _common import finish, verdicts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pds.policy import PURPOSES, Request, RuleSet, decide, explain_request, parse_policy  # noqa: E402
-from pds.schemas import CATEGORIES  # noqa: E402
+from pds.policy import PURPOSES, Request, RuleSet, decide, explain_request  # noqa: E402
+from pds.policyfiles.schema import parse_policy  # noqa: E402
+from pds.vocabulary import CATEGORIES  # noqa: E402
 
 NAME = "policy"
 DEFAULT_CALLS = 20_000

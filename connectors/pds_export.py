@@ -21,7 +21,7 @@ from connectors.archive import SafeZip, first_entry_name
 from connectors.base import Connector, Record
 from pds.errors import ImportFormatError
 from pds.numbers import TooManyDigits, json_int
-from pds.schemas import CATEGORIES
+from pds.vocabulary import CATEGORIES
 from pds.words import plural
 
 FORMAT = "pds-export"

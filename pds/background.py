@@ -1,5 +1,5 @@
 """One background thread per server process, for work that must not wait for a request:
-the webhook sender (``pds.crm.delivery``) and the job runner (``pds.jobs``).
+the webhook sender (``pds.webhooks.delivery``) and the job runner (``pds.jobs``).
 
 Under ``pds serve`` (gunicorn), each worker process starts its own thread the first time it
 is asked (at fork, or at its first request), with its own vault connection; a process
@@ -12,10 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from flask import Flask
+from typing import Any
 
 Loop = Callable[[Any, Any, threading.Event, threading.Event], None]
 """A thread's body: ``loop(settings, keyring, stop, wake)``; it returns once ``stop`` is set
@@ -32,13 +29,12 @@ class ProcessThread:
         self._running: dict[int, tuple[threading.Thread, threading.Event, threading.Event]] = {}
         self._lock = threading.Lock()
 
-    def ensure(self, app: Flask) -> None:
-        """Start this process's thread once, when the app runs under gunicorn (``pds
-        serve``) or the app's config sets ``config_key`` true."""
-        enabled = app.config.get(self.config_key)
+    def ensure(self, settings: Any, keyring: Any, enabled: bool | None = None) -> None:
+        """Start this process's thread once, when running under gunicorn (``pds serve``)
+        or when ``enabled`` (the app's ``config_key`` setting) says so; never for a locked
+        vault (no ``keyring``)."""
         if enabled is None:
             enabled = os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/")
-        keyring = app.extensions.get("pds_keyring")
         if not enabled or keyring is None or os.getpid() in self._running:
             return
         with self._lock:
@@ -47,7 +43,7 @@ class ProcessThread:
             stop, wake = threading.Event(), threading.Event()
             thread = threading.Thread(
                 target=self.loop,
-                args=(app.config["PDS_SETTINGS"], keyring, stop, wake),
+                args=(settings, keyring, stop, wake),
                 name=self.name,
                 daemon=True,
             )

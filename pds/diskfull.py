@@ -58,7 +58,7 @@ def reporting_disk_full(
     """Raise ``DiskFull(folder, again, kept)`` in place of a full-disk error in the block.
 
     ``folder`` is the folder written to. A ``DiskFull`` raised deeper (by
-    ``pds.vault.db.transaction``) is said again in this caller's words. Other errors pass
+    ``pds.db.transaction``) is said again in this caller's words. Other errors pass
     through unchanged.
     """
     try:

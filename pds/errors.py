@@ -80,7 +80,7 @@ class SchemaTooNew(PdsError, RuntimeError):
 class VaultBusy(PdsError, sqlite3.OperationalError):
     """Another write holds the vault (an import holds it from its first record to its
     last) longer than a writer waits: nothing of this write was done. Raised in place of
-    SQLite's "database is locked" (``pds.locking``); HTTP 503 with ``Retry-After``.
+    SQLite's "database is locked" (``pds.db.locking``); HTTP 503 with ``Retry-After``.
 
     Also an ``sqlite3.OperationalError`` whose ``sqlite_errorcode`` is ``SQLITE_BUSY``, so
     code that retries on SQLite's own error retries on this one too."""

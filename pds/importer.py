@@ -37,13 +37,14 @@ from connectors.base import (
     rejected_message,
 )
 from pds import registry
+from pds.db.locking import long_write
 from pds.diskfull import reporting_disk_full
 from pds.errors import ImportFormatError, PdsError
-from pds.locking import long_write
 from pds.numbers import describe
-from pds.schemas import CATEGORIES, fast_validator, first_error, schema_for
+from pds.payloads import fast_validator, first_error, schema_for
 from pds.vault import Prepared, SourceInfo, Vault
 from pds.vault.records import canonical
+from pds.vocabulary import CATEGORIES
 
 BATCH = 5000
 MAX_FILE_BYTES = 4 * 1024**3

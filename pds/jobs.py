@@ -7,7 +7,7 @@ time: the claim is an ``UPDATE ... WHERE state = 'queued' ... RETURNING`` inside
 IMMEDIATE``, so two processes never run the same job, and it claims nothing while another
 job runs, so jobs run one at a time in the order they were queued. The import is
 :func:`pds.importer.import_file`, the same code and the same messages as ``pds import``;
-the export is :func:`pds.crm.export.write_zip` and its access-log entry, as ``pds export``.
+the export is :func:`pds.rights.export.write_zip` and its access-log entry, as ``pds export``.
 
 Progress. An import holds the vault's write transaction from its first record to its
 last (all or nothing), so nothing it writes to the table is seen by others until it ends.
@@ -55,16 +55,13 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pds import locking
 from pds.background import ProcessThread
+from pds.clock import now_iso
+from pds.db import locking, transaction
 from pds.diskfull import reporting_disk_full
 from pds.errors import NotFound, PdsError
-from pds.vault.db import transaction
-from pds.vault.records import now_iso
 
 if TYPE_CHECKING:
-    from flask import Flask
-
     from pds.settings import Settings
     from pds.vault import Vault
 
@@ -622,7 +619,7 @@ def run_import(vault: Vault, job_id: int, *, progress_every: float = PROGRESS_SE
 def run_export(vault: Vault, job_id: int) -> None:
     """Run the claimed export ``job_id``: the zip of ``pds export`` in the jobs folder, and
     its ``export`` entry in the access log."""
-    from pds.crm import export as exportmod
+    from pds.rights import export as exportmod
 
     settings = vault.settings
     created_at = now_iso()
@@ -720,22 +717,10 @@ def _loop(settings: Any, keyring: Any, stop: threading.Event, woken: threading.E
             woken.clear()
 
 
-_thread = ProcessThread("pds-jobs", "PDS_JOBS_WORKER", _loop)
-ensure_worker = _thread.ensure
+worker = ProcessThread("pds-jobs", "PDS_JOBS_WORKER", _loop)
+ensure_worker = worker.ensure
 """Start this process's job thread once, under ``pds serve`` or with ``PDS_JOBS_WORKER``."""
-wake = _thread.wake
+wake = worker.wake
 """Have this process's job thread look for queued jobs now (not at its next poll)."""
-stop_worker = _thread.stop
+stop_worker = worker.stop
 """Stop this process's job thread (if any) and wait for it to finish its job."""
-
-Hook = Callable[[Any, Any], None]
-
-
-def post_fork(app: Flask) -> Hook:
-    """A gunicorn ``post_fork`` hook starting each worker's job thread at once, so that
-    jobs a stopped server left are resumed without waiting for a request."""
-
-    def hook(_server: Any, _worker: Any) -> None:
-        ensure_worker(app)
-
-    return hook

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from pds.numbers import MAX_DIGITS, TooManyDigits, json_loads
+from pds.numbers import TooManyDigits, json_loads
 
 MAX_DEPTH = 64
 
@@ -59,13 +59,12 @@ def loads(data: str | bytes, limit: int = MAX_DEPTH) -> Any:
     return json_loads(data)
 
 
-def request_json() -> Any:
-    """The current Flask request's JSON body, or None when it is not JSON (wrong content
-    type, or not parseable): what ``request.get_json(silent=True)`` answers. Raises TooDeep
-    for a body nested deeper than :data:`MAX_DEPTH`, which is never parsed, and TooManyDigits
-    for a whole number too long to read."""
-    from flask import request
-
+def request_json(request: Any) -> Any:
+    """A web request's JSON body, or None when it is not JSON (wrong content type, or not
+    parseable): what Flask's ``request.get_json(silent=True)`` answers. ``request`` is the
+    framework's request (``is_json``, ``get_data``). Raises TooDeep for a body nested deeper
+    than :data:`MAX_DEPTH`, which is never parsed, and TooManyDigits for a whole number too
+    long to read."""
     if not request.is_json:
         return None
     try:
@@ -74,28 +73,3 @@ def request_json() -> Any:
         raise
     except ValueError:
         return None
-
-
-def object_body() -> dict[str, Any]:
-    """The request's JSON object body for the API, or ``BadRequest`` (problem+json) saying
-    what is wrong with it: not JSON, not an object, nested deeper than :data:`MAX_DEPTH`,
-    a whole number too long to read."""
-    from pds.errors import BadRequest
-
-    try:
-        body = request_json()
-    except TooDeep as exc:
-        raise BadRequest(
-            f"the body is JSON nested more than {exc.limit} levels deep",
-            hint=f"Send at most {exc.limit} levels of arrays and objects inside each other.",
-        ) from None
-    except TooManyDigits as exc:
-        raise BadRequest(
-            f"the body holds a whole number of {exc.digits:,} digits; pds reads at most "
-            f"{MAX_DIGITS:,}"
-        ) from None
-    if not isinstance(body, dict):
-        raise BadRequest(
-            "the body must be a JSON object", hint="Send Content-Type: application/json."
-        )
-    return body

@@ -14,9 +14,6 @@ import sys
 import tomllib
 from typing import Any
 
-import click
-from werkzeug.routing import IntegerConverter
-
 MAX_DIGITS = sys.get_int_max_str_digits() or 4300
 """The longest whole number (in digits) Python converts; pds reads none longer."""
 
@@ -100,55 +97,3 @@ def describe(exc: BaseException) -> str:
     """``str(exc)``, except Python's int-digits message, which is put in words."""
     found = int_digits_error(exc)
     return str(found if found is not None else exc)
-
-
-class WholeNumber(click.ParamType):
-    """A click type for ids, counts and limits: ASCII digits from ``lo`` to ``hi``.
-
-    ``click.INT`` would hand a 5000-digit value to ``int()`` (Python's own message) and a
-    20-digit one on to SQLite (an OverflowError); this says what is allowed.
-    """
-
-    name = "integer"
-
-    def __init__(self, lo: int = 0, hi: int = SQLITE_MAX) -> None:
-        self.lo, self.hi = lo, hi
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            number: int | None = value if self.lo <= value <= self.hi else None
-        else:
-            number = whole(str(value).strip(), self.lo, self.hi)
-        if number is None:
-            self.fail(
-                f"{shown(str(value))} is not a whole number from {self.lo} to {self.hi}",
-                param,
-                ctx,
-            )
-        return number  # type: ignore[return-value]
-
-
-class RowIdConverter(IntegerConverter):
-    """Flask's ``<int:...>`` for row ids: ASCII digits up to :data:`SQLITE_MAX`, else 404.
-
-    Werkzeug's own takes any size (SQLite then raises OverflowError: a 500) and any Unicode
-    digit.
-    """
-
-    regex = r"[0-9]{1,19}"
-
-    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", SQLITE_MAX)
-        super().__init__(map, *args, **kwargs)
-
-
-class LookupIdConverter(IntegerConverter):
-    """``<lookup_id:...>`` for a view that answers any id itself (the records API: a 404
-    exactly like a missing record's, after authentication and logging): ASCII digits of any
-    length; one past :data:`SQLITE_MAX` stands for every id too big to exist."""
-
-    regex = r"[0-9]+"
-
-    def to_python(self, value: str) -> int:
-        digits = value.lstrip("0") or "0"
-        return int(digits) if len(digits) <= len(str(SQLITE_MAX)) else SQLITE_MAX + 1

@@ -16,7 +16,7 @@ from pds.numbers import whole
 DEFAULT_HOME = Path("~/.local/share/pds")
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 """The issuer of an app made with no PDS_ISSUER outside ``pds serve`` (whose issuer follows
-the address it listens on: ``pds.server.issuer_for``)."""
+the address it listens on: ``pds.http.server.issuer_for``)."""
 MAX_PROXY_HOPS = 10
 
 
@@ -42,14 +42,14 @@ class Settings:
     webhooks_allow_private: bool = False
     """PDS_WEBHOOKS_ALLOW_PRIVATE=1: let webhooks go to loopback and private addresses (and
     plain http to loopback). Off by default: a business could otherwise make the vault POST
-    into the owner's own network (pds.crm.webhook_net)."""
+    into the owner's own network (pds.webhooks.net)."""
     open_registration: bool = True
     """PDS_OPEN_REGISTRATION=0 (or false, no, off): businesses cannot register themselves
     (RFC 7591); only the owner adds them. On by default."""
     proxy_hops: int = 0
     """PDS_PROXY_HOPS=N: N reverse proxies stand in front of pds, so the last N entries of
     ``X-Forwarded-For`` and ``X-Forwarded-Proto``/``-Host`` are the client's address, scheme
-    and host (werkzeug's ProxyFix, ``pds.app``). 0 by default: those headers are ignored,
+    and host (werkzeug's ProxyFix, ``pds.http.app``). 0 by default: those headers are ignored,
     as a client reaching pds directly could write anything in them."""
 
     @property

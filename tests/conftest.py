@@ -74,7 +74,7 @@ def fixture(path: str) -> Path:
 @pytest.fixture
 def app(vault: Vault):
     """The pds Flask app on the unlocked test vault (issuer http://127.0.0.1:8000)."""
-    from pds.app import create_app
+    from pds.http.app import create_app
 
     application = create_app(vault.settings, vault.keyring)
     yield application

@@ -1,4 +1,4 @@
-"""Callers without credentials cannot make the vault write without limit (pds.web.limits)."""
+"""Callers without credentials cannot make the vault write without limit (pds.http.limits)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from pds.app import create_app
-from pds.vault.counters import Counters
-from pds.web import limits
-from pds.web.limits import LoginThrottle, RateLimiter
+from pds.db.counters import Counters
+from pds.http import limits
+from pds.http.app import create_app
+from pds.http.limits import LoginThrottle, RateLimiter
 
 from .conftest import PASSPHRASE
 from .oauth_kit import CB, bearer, csrf, seed
@@ -313,7 +313,7 @@ def test_callers_are_keyed_by_ipv4_address_or_ipv6_slash_64(app, remote: str, ke
         assert limits.address() == key
 
 
-# -- counted across worker processes (pds.vault.counters) -----------------------------------
+# -- counted across worker processes (pds.db.counters) -----------------------------------
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from pds.api.aggregates import UNITS, numeric_fields, reduce
-from pds.schemas import CATEGORIES
+from pds.http.api.aggregates import UNITS, numeric_fields, reduce
 from pds.vault import Prepared, SourceInfo
 from pds.vault.records import canonical
+from pds.vocabulary import CATEGORIES
 
 from .factories import transaction
 from .oauth_kit import bearer, csrf, pkce, query
@@ -22,7 +22,7 @@ from .test_policy_wiring import problem, write_policy
 def kit(kit):
     """The kit, with the worker's policies re-checked on every request."""
     with kit.app.app_context():
-        from pds.app import current_policies
+        from pds.http.context import current_policies
 
         current_policies().check_every = 0
     return kit

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pds import clock
 from pds.oauth import store
 from pds.vault import SourceInfo
 from pds.vault.records import query_rows
@@ -70,7 +71,7 @@ def test_missing_and_bad_tokens_get_401_with_www_authenticate(kit, token) -> Non
     basic = kit.http.get("/api/v1/grant", headers={"Authorization": "Basic eDp5"})
     problem(basic, 401, "invalid_token", "the Authorization header is not a Bearer token")
     # expired
-    kit.vault.conn.execute("UPDATE tokens SET expires_at = ?", (store.now() - 1,))
+    kit.vault.conn.execute("UPDATE tokens SET expires_at = ?", (clock.now() - 1,))
     expired = kit.http.get("/api/v1/grant", headers=bearer(token))
     problem(expired, 401, "invalid_token", "the access token is unknown, expired or revoked")
     assert kit.audit_actions()[-4:] == [("api.grant.read", "refused")] * 4

@@ -169,7 +169,7 @@ def test_many_threads_appending_leave_one_gapless_verified_log(
 
 
 def test_each_server_thread_has_its_own_vault_connection(vault: Vault) -> None:
-    from pds.app import current_vault
+    from pds.http.context import current_vault
 
     app = Flask("t")
     app.extensions["pds_vaults"] = {}

@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from pds import db as dbmod
 from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
 from pds.audit.log import AuditError, AuditLog, canonical, make_entry
 from pds.errors import NotFound, ValidationError, VaultLocked
 from pds.settings import Settings
 from pds.vault import SourceInfo, Vault, restore
-from pds.vault import db as dbmod
 
 from .conftest import PASSPHRASE
 from .factories import prepared, transaction

@@ -152,7 +152,8 @@ def test_connector_files_with_a_huge_number(vault, tmp_path: Path) -> None:
 
 def test_mapping_and_policy_files_with_a_huge_number(runner, initialised, tmp_path) -> None:
     from connectors.csvmapping import parse_mapping
-    from pds.policy import PolicyError, parse_policy
+    from pds.policy import PolicyError
+    from pds.policyfiles.schema import parse_policy
 
     mapping = 'name = "mybank"\ntitle = "My bank"\nskip = ' + BIG + "\n"
     with pytest.raises(PdsError) as err:

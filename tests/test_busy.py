@@ -16,12 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 import pds.vault as vaultmod
-from pds import locking
+from pds import db as dbmod
 from pds.cli import cli
+from pds.db import locking, transaction
 from pds.errors import VaultBusy
 from pds.vault import Vault
-from pds.vault import db as dbmod
-from pds.vault.db import transaction
 
 from .conftest import PASSPHRASE, fixture
 from .oauth_kit import bearer, csrf, pkce
@@ -161,7 +160,7 @@ def test_the_api_answers_problem_json(kit, vault, short_waits) -> None:
 def test_sqlite_busy_from_any_write_is_the_same_503_and_other_errors_stay_500(kit, vault) -> None:
     db_path = str(vault.settings.db_path)
 
-    def raw_write() -> str:  # a write outside pds.locking: SQLite's own error reaches Flask
+    def raw_write() -> str:  # a write outside pds.db.locking: SQLite's own error reaches Flask
         conn = sqlite3.connect(db_path, timeout=0.05, isolation_level=None)
         try:
             conn.execute("INSERT INTO meta VALUES ('raw', 'x')")
@@ -332,7 +331,7 @@ def test_the_backup_timer_command_during_an_import_in_another_process(vault, tmp
 
 @contextmanager
 def held_long(vault: Vault) -> Iterator[Vault]:
-    """As :func:`held`, marked as a long write (``pds.locking.long_write``), as an import
+    """As :func:`held`, marked as a long write (``pds.db.locking.long_write``), as an import
     marks its transaction."""
     with (
         Vault.with_keyring(vault.settings, vault.keyring) as other,

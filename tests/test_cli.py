@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pds.cli import cli
-from pds.vault.db import SCHEMA_VERSION
+from pds.db import SCHEMA_VERSION
 
 from .conftest import PASSPHRASE, fixture
 from .factories import midata_file

@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from pds.app import create_app
 from pds.cli import cli
-from pds.crm import propagation
-from pds.crm import receipts as rmod
+from pds.db import transaction
 from pds.errors import ConfigError
+from pds.http.app import create_app
 from pds.oauth import admin, store
+from pds.oauth import receipts as rmod
 from pds.settings import load_settings
 from pds.vault import Vault
-from pds.vault.db import transaction
+from pds.webhooks import propagation
 
 from .conftest import PASSPHRASE
 from .oauth_kit import CB, basic, bearer, csrf, pkce, seed
@@ -216,7 +216,7 @@ def test_pds_clients_remove(runner, initialised, env) -> None:
 def test_pds_clients_remove_json_after_confirming(runner, initialised, env, monkeypatch) -> None:
     with Vault.open(load_settings(env), PASSPHRASE) as v:
         client, _ = admin.add_client(v, "Acme", [CB])
-    monkeypatch.setattr("pds.oauth.clients_cli._interactive", lambda: True)
+    monkeypatch.setattr("pds.cli.client_commands._interactive", lambda: True)
     declined = runner.invoke(cli, ["clients", "remove", client.client_id], input="n\n")
     assert declined.exit_code == 1
     assert declined.output == (

@@ -19,7 +19,7 @@ from connectors.base import Record, strict
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.importer import import_file
-from pds.schemas import HealthSchema, fast_validator
+from pds.payloads import HealthSchema, fast_validator
 from pds.vault import Vault
 
 from .factories import mutations

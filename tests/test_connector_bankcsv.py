@@ -17,7 +17,7 @@ from connectors.csvmapping import builtin_mappings, parse_mapping, read_mapping
 from connectors.csvsniff import parse_amount, sniff_delimiter
 from pds import registry
 from pds.errors import ImportFormatError
-from pds.schemas import TransactionSchema
+from pds.payloads import TransactionSchema
 
 from .factories import mutations
 from .skipbad import assert_skip_bad

@@ -13,7 +13,7 @@ from connectors.base import Record, strict
 from connectors.camt053 import Camt053Connector
 from pds import registry
 from pds.errors import ImportFormatError
-from pds.schemas import BalanceSchema, TransactionSchema
+from pds.payloads import BalanceSchema, TransactionSchema
 
 from .factories import mutations
 from .skipbad import assert_skip_bad

@@ -17,7 +17,7 @@ from connectors.greenbutton import GreenButtonConnector
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.importer import import_file
-from pds.schemas import EnergySchema, fast_validator
+from pds.payloads import EnergySchema, fast_validator
 from pds.vault import Vault
 
 from .factories import mutations

@@ -17,7 +17,7 @@ from connectors.ical import IcalConnector
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.importer import import_file
-from pds.schemas import EventSchema
+from pds.payloads import EventSchema
 from pds.vault import Vault
 
 from .conftest import fixture

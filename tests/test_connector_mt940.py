@@ -15,7 +15,7 @@ from connectors.base import Record, strict
 from connectors.mt940 import Mt940Connector
 from pds import registry
 from pds.errors import ImportFormatError
-from pds.schemas import BalanceSchema, TransactionSchema
+from pds.payloads import BalanceSchema, TransactionSchema
 
 from .factories import mutations
 from .skipbad import assert_skip_bad

@@ -14,7 +14,7 @@ from connectors.base import Record, strict
 from connectors.midata import MidataConnector
 from connectors.ofx import OfxConnector
 from pds.errors import ImportFormatError
-from pds.schemas import TransactionSchema
+from pds.payloads import TransactionSchema
 
 from .factories import mutations
 from .skipbad import assert_skip_bad

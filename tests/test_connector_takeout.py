@@ -19,8 +19,9 @@ from connectors.takeout import TakeoutConnector
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.importer import expand_paths, import_file
-from pds.schemas import CATEGORIES, schema_for
+from pds.payloads import schema_for
 from pds.vault import Vault
+from pds.vocabulary import CATEGORIES
 
 from .conftest import fixture
 from .skipbad import assert_skip_bad

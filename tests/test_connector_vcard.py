@@ -18,7 +18,7 @@ from connectors.vcard import VcardConnector
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.importer import import_file
-from pds.schemas import ContactSchema
+from pds.payloads import ContactSchema
 from pds.vault import Vault
 
 from .conftest import fixture

@@ -15,10 +15,10 @@ import pytest
 from connectors.base import Record
 from pds import jobs, registry
 from pds.cli import cli
-from pds.crm import export as exportmod
 from pds.errors import ImportFormatError
 from pds.importer import ImportSummary, import_file, prepare
-from pds.schemas import ProfileSchema
+from pds.payloads import ProfileSchema
+from pds.rights import export as exportmod
 from pds.settings import Settings
 from pds.vault import SourceInfo, Vault
 from pds.vault.records import canonical

@@ -11,12 +11,12 @@ from click.testing import CliRunner
 
 from pds.audit.verify import verify
 from pds.cli import cli
-from pds.crm import forget as forgetmod
+from pds.db import transaction
 from pds.errors import NotFound, ValidationError
+from pds.rights import forget as forgetmod
 from pds.settings import Settings
 from pds.vault import SourceInfo, Vault
 from pds.vault import records as recmod
-from pds.vault.db import transaction
 
 from .conftest import FAST_KDF, PASSPHRASE
 from .oauth_kit import seed
@@ -170,7 +170,7 @@ def test_a_failure_inside_the_transaction_leaves_the_vault_as_it_was(vault: Vaul
 
 
 def test_forget_a_fulfilled_requests_source_unlinks_it(vault: Vault) -> None:
-    from pds.crm import requests as reqmod
+    from pds.rights import requests as reqmod
 
     seed(vault)
     reqmod.create(vault, "access", "Acme")

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from pds import clock
 from pds.cli import cli
-from pds.crm import processing
 from pds.errors import NotFound
 from pds.oauth import admin, store
+from pds.rights import processing
 
 from .oauth_kit import bearer, seed
 
@@ -76,14 +77,14 @@ def test_record_of_processing_exact(kit, story) -> None:
             {
                 "grant_id": g1.id,
                 "created_at": g1.created_at,
-                "expires_at": store.iso(g1.expires_at),
+                "expires_at": clock.iso(g1.expires_at),
                 "revoked_at": g1.revoked_at,
                 "status": "revoked",
             },
             {
                 "grant_id": g2.id,
                 "created_at": g2.created_at,
-                "expires_at": store.iso(g2.expires_at),
+                "expires_at": clock.iso(g2.expires_at),
                 "revoked_at": None,
                 "status": "active",
             },
@@ -179,6 +180,6 @@ def test_cli_processing_unknown_client(runner, initialised: Path) -> None:
         "  purposes:   none stated",
         "  energy: read (all fields)",
         "  recipients: Acme",
-        f"  grant {grant.id}: active, until {store.iso(grant.expires_at)}",
+        f"  grant {grant.id}: active, until {clock.iso(grant.expires_at)}",
         "  access:     0 calls allowed, 0 refused, first never, last never",
     ]

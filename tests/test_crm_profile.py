@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from pds.cli import cli
-from pds.crm import delivery, intentions, profile
 from pds.errors import NotFound, ValidationError
-from pds.schemas import category_fields
+from pds.profile import intentions, profile
+from pds.vocabulary import category_fields
+from pds.webhooks import delivery
 
 from .oauth_kit import bearer, csrf
 from .test_crm_propagation import Receiver, business, profile_grant, subscribe

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from pds.crm import delivery, intentions, profile
-from pds.crm import propagation as prop
-from pds.oauth import admin, store
+from pds import clock
+from pds.oauth import admin
+from pds.profile import intentions, profile
+from pds.webhooks import delivery
+from pds.webhooks import propagation as prop
 
 from .oauth_kit import bearer
 from .test_api_records import problem
@@ -146,7 +148,7 @@ def test_a_failed_delivery_is_retried_with_back_off(kit) -> None:
         token = business(kit, "Acme Energy", profile_grant())
         sub = subscribe(kit, token, r.url)
         profile.set_field(kit.vault, "name", "Ada")
-        t0 = store.now()
+        t0 = clock.now()
         assert delivery.run_once(kit.vault, now=t0) == {"delivered": 0, "failed": 1, "dropped": 0}
         assert delivery.run_once(kit.vault, now=t0 + 29)["delivered"] == 0  # not yet due
         assert delivery.run_once(kit.vault, now=t0 + 30)["delivered"] == 1
@@ -155,7 +157,7 @@ def test_a_failed_delivery_is_retried_with_back_off(kit) -> None:
             (2, "delivered", None),
             (1, "failed", "HTTP 500"),
         ]
-        assert log[0]["next_attempt_at"] == store.iso(t0 + 30)
+        assert log[0]["next_attempt_at"] == clock.iso(t0 + 30)
         assert len(r.got) == 2
         assert r.got[0][0]["Webhook-Id"] == r.got[1][0]["Webhook-Id"]
         assert [h["Webhook-Timestamp"] for h, _ in r.got] == [str(t0), str(t0 + 30)]
@@ -174,7 +176,7 @@ def test_delivery_gives_up_after_the_last_attempt(kit) -> None:
         calls.append(url)
         return None, "not delivered: connection refused"
 
-    at = store.now()
+    at = clock.now()
     for wait in (0, *prop.BACKOFF):
         at += wait
         delivery.run_once(kit.vault, now=at, send=refuse)
@@ -353,7 +355,7 @@ def test_intentions_notify_and_expire(kit, receiver) -> None:
 
 def test_fields_the_policies_withhold_are_never_announced(kit, receiver) -> None:
     with kit.app.app_context():
-        from pds.app import current_policies
+        from pds.http.context import current_policies
 
         current_policies().check_every = 0  # the server sees the new rule at once
     token = business(kit, "Acme Energy", profile_grant())

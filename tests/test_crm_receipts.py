@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from joserfc.jwk import OKPKey
 
+from pds import clock
 from pds.cli import cli
-from pds.crm import receipts as rmod
+from pds.oauth import receipts as rmod
 from pds.oauth import store
 from pds.vault import Vault
 
@@ -86,7 +87,7 @@ def test_grant_issues_one_receipt_that_the_business_fetches_and_verifies(kit, gr
                     "consentType": "EXPLICIT",
                     "piiCategory": ["read transactions (date, amount) from 2024-01-01 to now"],
                     "primaryPurpose": True,
-                    "termination": f"at {store.iso(grant.expires_at)}, or earlier when the "
+                    "termination": f"at {clock.iso(grant.expires_at)}, or earlier when the "
                     "person revokes the grant in pds",
                     "thirdPartyDisclosure": False,
                     "thirdPartyName": "",
@@ -101,7 +102,7 @@ def test_grant_issues_one_receipt_that_the_business_fetches_and_verifies(kit, gr
         "client_id": granted["client_id"],
         "scope": "read:transactions",
         "authorization_details": grant.access.authorization_details(),
-        "expires_at": store.iso(grant.expires_at),
+        "expires_at": clock.iso(grant.expires_at),
     }
     assert grant.expires_at - _epoch(grant.created_at) == 86400
     # a pairwise pseudonym: not the name, and different for another business
@@ -345,7 +346,7 @@ fields = ["reference"]
 
 
 def test_narrowing_by_policy_issues_a_new_receipt(kit) -> None:
-    from pds.app import current_policies
+    from pds.http.context import current_policies
 
     client_id, secret = kit.add_client("Acme Bank")
     tok = kit.tokens(client_id, secret, scope="read:transactions")
@@ -506,7 +507,7 @@ category = "transactions"
 
 
 def test_revocation_by_policy_issues_one_withdraw_receipt(kit) -> None:
-    from pds.app import current_policies
+    from pds.http.context import current_policies
 
     client_id, secret = kit.add_client("Acme Bank")
     tok = kit.tokens(client_id, secret, scope="read:transactions")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pds.app import create_app
 from pds.cli import cli
-from pds.crm import requests as reqmod
 from pds.errors import NotFound, ValidationError
+from pds.http.app import create_app
+from pds.rights import requests as reqmod
 from pds.settings import Settings
 from pds.vault import Prepared, SourceInfo, Vault
 from pds.vault.records import canonical

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pds import db as dbmod
 from pds.audit.verify import verify
 from pds.cli import cli
-from pds.crm.export import export_to
 from pds.diskfull import DiskFull, is_disk_full
 from pds.importer import import_file
+from pds.rights.export import export_to
 from pds.settings import Settings
 from pds.vault import Vault
-from pds.vault import db as dbmod
 
 from .conftest import FAST_KDF, PASSPHRASE, fixture
 from .oauth_kit import csrf

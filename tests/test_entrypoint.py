@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pds.vault.db import SCHEMA_VERSION
+from pds.db import SCHEMA_VERSION
 
 from .conftest import fixture
 from .servers import answers, free_port, get, running

@@ -340,8 +340,8 @@ def test_import_file_turns_a_connector_crash_into_a_clean_error(
 
 
 def test_the_deepest_fhir_resource_kept_survives_export_and_reimport(vault, tmp_path: Path) -> None:
-    from pds.crm import export as exportmod
     from pds.importer import import_file
+    from pds.rights import export as exportmod
     from pds.settings import Settings
     from pds.vault import Vault
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from pds.app import create_app
+from pds.http import security
+from pds.http.app import create_app
 from pds.oauth import admin
 from pds.vault import Vault
-from pds.web import security
 
 from .conftest import PASSPHRASE
 from .oauth_kit import CB, csrf, pkce, seed

@@ -16,7 +16,7 @@ from connectors.base import Connector, Record, Rejected, strict
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.importer import import_file
-from pds.schemas import TransactionSchema, fast_validator
+from pds.payloads import TransactionSchema, fast_validator
 from pds.vault import Vault
 
 from .factories import midata_file, transaction

@@ -24,13 +24,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from pds import jobs, locking
+from pds import db as dbmod
+from pds import jobs
+from pds.db import locking, transaction
 from pds.errors import PdsError
 from pds.importer import import_file
 from pds.settings import load_settings
 from pds.vault import Vault
-from pds.vault import db as dbmod
-from pds.vault.db import transaction
 
 from .conftest import PASSPHRASE, fixture
 from .oauth_kit import csrf
@@ -845,7 +845,7 @@ def test_a_very_long_file_name_is_shortened_and_imports(kit, vault, sent, shown)
 
 
 def test_safe_name_keeps_the_extension() -> None:
-    from pds.web.data import safe_name
+    from pds.http.web.data import safe_name
 
     assert [
         safe_name(n)

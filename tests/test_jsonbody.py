@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from pds.crm import profile
 from pds.errors import ValidationError
 from pds.jsonbody import MAX_DEPTH, TooDeep, check_depth, loads
 from pds.oauth.access import AccessError, parse_request
+from pds.profile import profile
 
 from .oauth_kit import CB, bearer
 from .test_api_records import problem

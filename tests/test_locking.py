@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pds import locking
+from pds import db as dbmod
+from pds.db import locking
 from pds.vault import Vault
-from pds.vault import db as dbmod
 
 from .conftest import PASSPHRASE
 

@@ -9,7 +9,7 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oauth2.rfc9207 import AuthorizationServerMetadata as IssMetadata
 
 from pds.oauth import store
-from pds.schemas import CATEGORIES
+from pds.vocabulary import CATEGORIES
 
 from .oauth_kit import CB, ISSUER, basic, bearer, pkce, query, seed
 

@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
-from pds.app import create_app
+from pds import clock
 from pds.errors import ConfigError
+from pds.http.app import create_app
 from pds.oauth import store
 from pds.oauth.server import (
     CODE_EXPIRED,
@@ -327,8 +328,8 @@ def test_expired_code(kit, vault) -> None:
     verifier, challenge = pkce()
     code = kit.code(client_id, challenge)
     expires = vault.conn.execute("SELECT expires_at FROM authorization_codes").fetchone()[0]
-    assert expires - store.now() in (599, 600)
-    vault.conn.execute("UPDATE authorization_codes SET expires_at = ?", (store.now() - 1,))
+    assert expires - clock.now() in (599, 600)
+    vault.conn.execute("UPDATE authorization_codes SET expires_at = ?", (clock.now() - 1,))
     resp = kit.redeem(client_id, secret, code, verifier)
     assert resp.json == {"error": "invalid_grant", "error_description": CODE_EXPIRED}
 

@@ -1,5 +1,5 @@
 """Failed requests at the token, revocation and introspection endpoints are throttled per
-client id and per address, across workers (pds.oauth.throttle, pds.web.limits)."""
+client id and per address, across workers (pds.http.throttle, pds.http.limits)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import base64
 
 import pytest
 
-from pds.app import create_app
-from pds.vault.counters import Counters
+from pds.db.counters import Counters
+from pds.http.app import create_app
 
 from .oauth_kit import basic, bearer, seed
 

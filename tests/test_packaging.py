@@ -39,10 +39,10 @@ def test_wheel_ships_package_data(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {
         folder: sorted(n.rsplit("/", 1)[1] for n in names if n.rsplit("/", 1)[0] == folder)
-        for folder in ("pds/web/templates", "connectors/csv_profiles", "pds_policies")
+        for folder in ("pds/http/web/templates", "connectors/csv_profiles", "pds_policies")
     }
-    assert shipped["pds/web/templates"] == sorted(
-        p.name for p in (ROOT / "pds" / "web" / "templates").glob("*.html")
+    assert shipped["pds/http/web/templates"] == sorted(
+        p.name for p in (ROOT / "pds" / "http" / "web" / "templates").glob("*.html")
     )
     assert shipped["connectors/csv_profiles"] == sorted(
         p.name for p in (ROOT / "connectors" / "csv_profiles").glob("*.toml")
@@ -51,7 +51,7 @@ def test_wheel_ships_package_data(tmp_path: Path) -> None:
     assert shipped["pds_policies"] == sorted(
         p.name for p in (ROOT / "policies").iterdir() if p.suffix in (".toml", ".md", ".py")
     )
-    assert "pds/web/templates/home.html" in names
+    assert "pds/http/web/templates/home.html" in names
     assert "pds_static/pds.css" in names
     assert "connectors/midata.py" in names
     assert "connectors/ofx.py" in names

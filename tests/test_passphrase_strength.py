@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pds import passphrase as strength
 from pds.cli import cli
+from pds.vault import passphrase as strength
 
 from .conftest import PASSPHRASE
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pds.policy import DenyCategory, MaxGrant, PolicyError, UnknownPolicy, parse_policy
-from pds.policy.loader import (
+from pds.policy import DenyCategory, MaxGrant, PolicyError, UnknownPolicy
+from pds.policyfiles.loader import (
     TEMPLATES,
     PolicySet,
     State,
@@ -20,6 +20,7 @@ from pds.policy.loader import (
     set_enabled,
     write_state,
 )
+from pds.policyfiles.schema import parse_policy
 
 L = "policies/x.toml"
 GOOD = """

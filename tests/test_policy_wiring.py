@@ -30,7 +30,7 @@ CREDIT = [
 def kit(kit):
     """The kit, with the worker's policies re-checked on every request."""
     with kit.app.app_context():
-        from pds.app import current_policies
+        from pds.http.context import current_policies
 
         current_policies().check_every = 0
     return kit

@@ -13,8 +13,8 @@ import pytest
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from pds.app import create_app
 from pds.errors import ConfigError
+from pds.http.app import create_app
 from pds.settings import load_settings
 from pds.vault import Vault
 

@@ -19,10 +19,12 @@ import pytest
 from joserfc import jws
 from joserfc.jwk import OKPKey
 
-from pds.crm import delivery, profile, webhook_net
-from pds.crm import export as exportmod
-from pds.crm import receipts as rmod
+from pds.oauth import receipts as rmod
+from pds.profile import profile
+from pds.rights import export as exportmod
 from pds.settings import load_settings
+from pds.webhooks import delivery
+from pds.webhooks import net as webhook_net
 
 from .oauth_kit import bearer
 from .test_api_records import problem

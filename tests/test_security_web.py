@@ -9,8 +9,8 @@ import re
 import pytest
 from werkzeug.routing import Rule
 
+from pds.http import security
 from pds.vault import SourceInfo
-from pds.web import security
 
 from .conftest import PASSPHRASE
 from .factories import prepared, transaction
@@ -390,7 +390,7 @@ def test_saving_a_policy_replaces_a_symlink_instead_of_following_it(kit, vault, 
 
 
 def test_strict_transport_security_only_when_served_over_https(settings, vault) -> None:
-    from pds.app import create_app
+    from pds.http.app import create_app
 
     plain = create_app(settings, vault.keyring).test_client().get("/healthz")
     assert "Strict-Transport-Security" not in plain.headers

@@ -57,7 +57,7 @@ def test_serve_wrong_passphrase_exits_cleanly(tmp_path: Path) -> None:
 
 
 def test_workers_are_gthread_and_only_threaded_ones_shorten_the_switch_interval() -> None:
-    from pds.server import _worker_options
+    from pds.http.server import _worker_options
 
     assert _worker_options(1) == {
         "worker_class": "gthread",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pds.errors import ConfigError
-from pds.server import issuer_for, served_url
+from pds.http.server import issuer_for, served_url
 from pds.settings import Settings
 
 from .servers import flow_ok, free_port, get, openid_flow, running

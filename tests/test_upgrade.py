@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pds import db as dbmod
 from pds.cli import cli
+from pds.db import SCHEMA_VERSION
 from pds.errors import VaultLocked
 from pds.settings import Settings
-from pds.vault import db as dbmod
 from pds.vault import restore
 from pds.vault import upgrade as upgrade_module
-from pds.vault.db import SCHEMA_VERSION
 
 from .conftest import PASSPHRASE, fixture
 

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from pds import db as dbmod
 from pds.errors import IdempotencyKeyReused, SchemaTooNew, VaultLocked
 from pds.settings import KdfParams, Settings, load_settings
 from pds.vault import SourceInfo, Vault, keys
-from pds.vault import db as dbmod
 from pds.vault.records import SealError, open_sealed, seal
 
 from .conftest import PASSPHRASE

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from pds.app import create_app
+from pds.http.app import create_app
+from pds.http.limits import LoginThrottle
+from pds.http.security import CSP, session_key
 from pds.oauth import store
-from pds.web.limits import LoginThrottle
-from pds.web.security import CSP, session_key
 
 from .conftest import PASSPHRASE
 from .oauth_kit import CB, csrf, pkce, query
@@ -360,7 +360,7 @@ def test_refused_category_shows_no_ticked_field_box(kit, vault) -> None:
         encoding="utf-8",
     )
     with kit.app.app_context():
-        from pds.app import current_policies
+        from pds.http.context import current_policies
 
         current_policies().check_every = 0
     details = _rar({"actions": ["read"], "fields": ["date", "amount"]})

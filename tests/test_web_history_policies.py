@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from pds.web.history import build_chart
+from pds.http.web.history import build_chart
 
 from .oauth_kit import csrf
 

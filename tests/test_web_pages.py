@@ -10,8 +10,8 @@ import pytest
 from werkzeug.test import EnvironBuilder
 
 from pds import jobs
+from pds.http.web import data as data_pages
 from pds.oauth import store
-from pds.web import data as data_pages
 
 from .conftest import fixture
 from .oauth_kit import bearer, csrf, seed

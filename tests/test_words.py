@@ -66,7 +66,7 @@ def test_verify_report_counts_right() -> None:
 
 
 def test_owner_login_throttle_says_one_second(kit, monkeypatch) -> None:
-    from pds.web import limits
+    from pds.http import limits
 
     class OneSecond:
         def wait(self, who: str) -> int:

@@ -1,6 +1,6 @@
 """The access log: :func:`AuditLog.record` is the only writer; proofs and checkpoints are read here.
 
-Storage (schema 2, see ``pds.vault.db``):
+Storage (schema 2, see ``pds.db``):
 
 - ``audit_log(idx, entry, leaf)``: entry ``idx`` (from 0) as its canonical bytes (RFC 8785
   JSON, see :func:`canonical`) and its RFC 9162 leaf hash ``SHA-256(0x00 || entry)``.
@@ -38,11 +38,12 @@ from typing import Any, ClassVar
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from pds import clock
 from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
+from pds.db.locking import begin_immediate, end
 from pds.diskfull import DiskFull, database_folder, is_disk_full
 from pds.errors import NotFound, PdsError, ValidationError
-from pds.locking import begin_immediate, end
 from pds.words import plural
 
 ENTRY_VERSION = 1
@@ -98,12 +99,6 @@ def canonical(entry: Mapping[str, Any]) -> bytes:
     return rfc8785.dumps(entry)
 
 
-def now_iso() -> str:
-    """UTC time with milliseconds, the entry's ``time`` field."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-
-
 def make_entry(
     action: str,
     *,
@@ -127,7 +122,7 @@ def make_entry(
         raise ValidationError("an audit entry needs an action and an actor")
     entry: dict[str, Any] = {
         "v": ENTRY_VERSION,
-        "time": at or now_iso(),
+        "time": at or clock.now_iso_ms(),
         "actor": actor,
         "action": action,
         "decision": decision,
@@ -389,7 +384,7 @@ class AuditLog:
                 )
         key = self._key()
         note = cpmod.sign_checkpoint(cpmod.Checkpoint(self.origin, size, root), self.origin, key)
-        created = now_iso()
+        created = clock.now_iso_ms()
         self.conn.execute(
             "INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",
             (size, root, note, created),

@@ -6,5 +6,5 @@
 - ``admin``: what the owner does (add clients, list and revoke grants), audited.
 - ``views``: the token, revocation, introspection, registration and metadata endpoints.
 
-The authorization endpoint itself (login and consent) is in ``pds.web.consent``.
+The authorization endpoint itself (login and consent) is in ``pds.http.web.consent``.
 """

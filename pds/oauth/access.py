@@ -16,7 +16,7 @@ the business add records of that category (validated by the category's schema).
 then narrow an ``Access`` further (``pds.oauth.policy``).
 
 authlib has no RAR support: parsing and validation live here, on the marshmallow schema
-``pds.schemas.PdsRecordsDetailSchema``.
+``pds.oauth.details.PdsRecordsDetailSchema``.
 """
 
 from __future__ import annotations
@@ -33,16 +33,10 @@ from pds import jsonbody
 from pds.errors import ValidationError
 from pds.jsonbody import TooDeep
 from pds.numbers import TooManyDigits
+from pds.oauth.details import MAX_GRANT_SECONDS, RAR_TYPE, PdsRecordsDetailSchema
+from pds.payloads import first_error
 from pds.policy.purposes import PURPOSES
-from pds.schemas import (
-    ACTIONS,
-    CATEGORIES,
-    MAX_GRANT_SECONDS,
-    RAR_TYPE,
-    PdsRecordsDetailSchema,
-    category_fields,
-    first_error,
-)
+from pds.vocabulary import ACTIONS, CATEGORIES, category_fields
 
 AUDIT_SCOPE = "audit:read"
 DEFAULT_GRANT_SECONDS = 90 * 24 * 3600

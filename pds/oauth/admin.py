@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pds.crm import receipts
+from pds import clock
+from pds.db import transaction
 from pds.errors import NotFound, ValidationError
-from pds.oauth import store
+from pds.oauth import receipts, store
 from pds.oauth.display import MAX_NAME, unsafe_name
 from pds.oauth.server import redirect_uri_problem
-from pds.vault.db import transaction
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -113,12 +113,12 @@ def remove_client(vault: Vault, client_id: str) -> Removal:
             receipts.revoke(vault, grant_id, "the owner removed the business")
         conn.execute(
             "UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL",
-            (store.now(), client_id),
+            (clock.now(), client_id),
         )
         conn.execute("DELETE FROM authorization_codes WHERE client_id = ?", (client_id,))
         subscriptions = conn.execute(
             "UPDATE subscriptions SET deleted_at = ? WHERE client_id = ? AND deleted_at IS NULL",
-            (store.iso(store.now()), client_id),
+            (clock.iso(clock.now()), client_id),
         ).rowcount
         store.remove_client(conn, client_id)
         vault.audit(

@@ -6,7 +6,7 @@ today's policies allow within it: refused items dropped (with the reason), withh
 removed, the start of the time range moved up, the grant length capped. The consent page
 shows it and stores ``approved ∩ allowed``; a refresh narrows (or revokes) a grant that is
 wider than it (:func:`enforce_on_refresh`). The API asks ``pds.policy.decide`` on every
-request (``pds.api.auth.enforce_policy``).
+request (``pds.http.api.auth.enforce_policy``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from pds.oauth import store
 from pds.oauth.access import Access, CategoryAccess
 from pds.policy import Request, RuleSet, explain_request
-from pds.schemas import ACTIONS, category_fields
+from pds.vocabulary import ACTIONS, category_fields
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -182,7 +182,7 @@ def enforce_on_refresh(
         expires_at = min(expires_at, _created_ts(grant) + view.access.expires_in)
     if view.access is None or expires_at <= int(now.timestamp()):
         reason = view.reason
-        from pds.crm import receipts  # its withdraw receipt
+        from pds.oauth import receipts
 
         receipts.revoke(vault, grant.id, f"policy: {reason}")
         vault.audit(
@@ -199,7 +199,7 @@ def enforce_on_refresh(
     if view.access == grant.access and expires_at == grant.expires_at:
         return grant
     narrowed = store.update_grant(conn, grant.id, view.access, expires_at)
-    from pds.crm import receipts  # a new consent receipt for the narrowed grant
+    from pds.oauth import receipts
 
     receipts.issue(vault, narrowed, "narrow")
     vault.audit(

@@ -46,18 +46,19 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask
 from flask import request as flask_request
 
-from pds.crm import receipts
+from pds import clock
+from pds.db import transaction
 from pds.errors import ConfigError
 from pds.jsonbody import TooDeep, request_json
 from pds.net import loopback_host
 from pds.numbers import MAX_DIGITS, TooManyDigits
-from pds.oauth import store
+from pds.oauth import receipts, store
 from pds.oauth.access import AccessError, all_scopes, parse_request
 from pds.oauth.display import unsafe_metadata
 from pds.oauth.policy import GrantRevokedByPolicy, enforce_on_refresh
-from pds.vault.db import transaction
 
 if TYPE_CHECKING:
+    from pds.policy import RuleSet
     from pds.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def check_issuer(issuer: str) -> str:
     """The issuer URL, or ConfigError: https, or plain http only on a loopback host.
 
     It is an identifier clients compare character for character (RFC 8414 §3.3), and the
-    host every request must be addressed to (``pds.web.security.HostCheck``), so it must be
+    host every request must be addressed to (``pds.http.security.HostCheck``), so it must be
     written the one way a browser writes the origin: lower case, no spaces, the host in
     ASCII (an internationalised name in its ``xn--`` form), a port (if any) from 1 to 65535
     and not the scheme's default (a browser drops ``:443``; clients compare strings).
@@ -187,7 +188,7 @@ class _LenientJsonPayload(JsonPayload):
 
     def __init__(self) -> None:
         try:
-            self._data = request_json()
+            self._data = request_json(flask_request)
         except TooDeep as exc:
             message = f"The body is JSON nested more than {exc.limit} levels deep."
             raise InvalidRequestError(message) from None
@@ -359,7 +360,7 @@ class CodeGrant(_VaultGrant, grants.AuthorizationCodeGrant):
                 client.client_id,
             )
             raise InvalidGrantError(CODE_REPLAYED)
-        if found.expires_at <= store.now():
+        if found.expires_at <= clock.now():
             raise InvalidGrantError(CODE_EXPIRED)
         if found.dead:
             raise InvalidGrantError(CODE_DEAD)
@@ -479,7 +480,7 @@ def generate_bearer_token(
     The response also carries the approved RFC 9396 ``authorization_details``.
     """
     assert user is not None
-    lifetime = max(1, min(store.ACCESS_TOKEN_SECONDS, user.expires_at - store.now()))
+    lifetime = max(1, min(store.ACCESS_TOKEN_SECONDS, user.expires_at - clock.now()))
     scopes = (scope or "").split()
     token: dict[str, Any] = {
         "token_type": "Bearer",
@@ -609,7 +610,7 @@ class Registration(_VaultGrant, ClientRegistrationEndpoint):
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "client_id": client.client_id,
-            "client_id_issued_at": int(store.now()),
+            "client_id_issued_at": int(clock.now()),
         }
         if secret:
             body["client_secret"] = secret
@@ -647,9 +648,18 @@ def redirect_uri_problem(uri: str) -> str | None:
 class PdsAuthorizationServer(AuthorizationServer):
     """authlib's Flask server on the vault's tables."""
 
-    def __init__(self, app: Flask, issuer: str, get_vault: Callable[[], Vault]) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        issuer: str,
+        get_vault: Callable[[], Vault],
+        get_rules: Callable[[], RuleSet],
+    ) -> None:
+        """``get_vault`` and ``get_rules``: the request's vault and the policies in force
+        (the HTTP layer's ``pds.http.context``)."""
         self.issuer = issuer
         self.get_vault = get_vault
+        self.get_rules = get_rules
         super().__init__()
         self.init_app(app, query_client=self._find_client, save_token=self._no_save)
         self.register_token_generator("default", generate_bearer_token)
@@ -664,10 +674,7 @@ class PdsAuthorizationServer(AuthorizationServer):
 
     def narrow_to_policies(self, grant: store.Grant) -> store.Grant:
         """The grant within today's policies (stored narrowed, or GrantRevokedByPolicy)."""
-        from pds.app import current_policies
-
-        rules = current_policies().current()
-        return enforce_on_refresh(self.get_vault(), grant, rules, datetime.now(UTC))
+        return enforce_on_refresh(self.get_vault(), grant, self.get_rules(), datetime.now(UTC))
 
     def _find_client(self, client_id: str) -> store.Client | None:
         client = store.get_client(self.get_vault().conn, client_id)

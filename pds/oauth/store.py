@@ -2,7 +2,7 @@
 
 Every function takes the vault's connection. Codes, tokens and client secrets are stored
 only as SHA-256 hashes; the plaintext exists only in the response that hands it out. Writes
-that must be atomic run inside the caller's ``pds.vault.db.transaction``.
+that must be atomic run inside the caller's ``pds.db.transaction``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
+from pds import clock
 from pds.errors import NotFound
 from pds.oauth.access import Access
 from pds.oauth.display import shown
@@ -38,14 +38,6 @@ def digest(secret: str) -> bytes:
 def new_secret() -> str:
     """256 random bits, URL-safe: client secrets, codes, access and refresh tokens."""
     return secrets.token_urlsafe(32)
-
-
-def now() -> int:
-    return int(time.time())
-
-
-def iso(ts: int | float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- clients --------------------------------------------------------------------------------
@@ -152,7 +144,7 @@ def add_client(
         json.dumps(list(redirect_uris)),
         auth_method,
         int(verified),
-        iso(time.time()),
+        clock.iso(time.time()),
     )
     conn.execute(
         f"INSERT INTO clients ({_CLIENT_COLS}, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
@@ -183,7 +175,7 @@ def remove_client(conn: sqlite3.Connection, client_id: str) -> bool:
         conn.execute(
             f"UPDATE clients SET secret_hash = NULL, metadata = json_set(metadata, '{REMOVED}', ?) "  # noqa: S608
             f"WHERE client_id = ? AND json_extract(metadata, '{REMOVED}') IS NULL",
-            (iso(time.time()), client_id),
+            (clock.iso(time.time()), client_id),
         ).rowcount
     )
 
@@ -211,7 +203,7 @@ class Grant:
     revoked_reason: str | None = None
 
     def is_active(self, at: int | None = None) -> bool:
-        return self.revoked_at is None and (at or now()) < self.expires_at
+        return self.revoked_at is None and (at or clock.now()) < self.expires_at
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -221,7 +213,7 @@ class Grant:
             "authorization_details": self.access.authorization_details(),
             "purpose": self.purpose,
             "created_at": self.created_at,
-            "expires_at": iso(self.expires_at),
+            "expires_at": clock.iso(self.expires_at),
             "revoked_at": self.revoked_at,
         }
 
@@ -250,7 +242,7 @@ def create_grant(conn: sqlite3.Connection, client_id: str, access: Access) -> Gr
             access.to_json(),
             access.purpose,
             int(created) + access.expires_in,
-            iso(created),
+            clock.iso(created),
         ),
     ).fetchone()
     return _grant(row)
@@ -271,16 +263,16 @@ def list_grants(conn: sqlite3.Connection, *, include_inactive: bool = False) -> 
     args: tuple = ()
     if not include_inactive:
         sql += " WHERE revoked_at IS NULL AND expires_at > ?"
-        args = (now(),)
+        args = (clock.now(),)
     return [_grant(r) for r in conn.execute(sql + " ORDER BY id", args)]
 
 
 def revoke_grant(conn: sqlite3.Connection, grant_id: int, reason: str) -> bool:
     """Revoke a grant and every token it has; False if it was already revoked."""
-    at = now()
+    at = clock.now()
     changed = conn.execute(
         "UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
-        (iso(at), reason, grant_id),
+        (clock.iso(at), reason, grant_id),
     ).rowcount
     conn.execute(
         "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
@@ -329,7 +321,7 @@ def save_code(
     code_challenge: str,
     code_challenge_method: str,
 ) -> None:
-    at = now()
+    at = clock.now()
     conn.execute("DELETE FROM authorization_codes WHERE expires_at < ?", (at - 86400,))
     conn.execute(
         "INSERT INTO authorization_codes (code_hash, client_id, grant_id, redirect_uri, scope, "
@@ -415,8 +407,8 @@ class Token(TokenMixin):
 
     def is_expired(self) -> bool:
         if self.is_refresh:
-            return now() >= self.grant.expires_at
-        return now() >= min(self.expires_at, self.grant.expires_at)
+            return clock.now() >= self.grant.expires_at
+        return clock.now() >= min(self.expires_at, self.grant.expires_at)
 
     def is_revoked(self) -> bool:
         # A rotated refresh token is dead too (its replay is caught before this is asked).
@@ -467,7 +459,7 @@ def save_token(
     scope: str,
     expires_in: int,
 ) -> int:
-    at = now()
+    at = clock.now()
     return conn.execute(
         "INSERT INTO tokens (grant_id, client_id, access_hash, refresh_hash, scope, issued_at, "
         "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -489,7 +481,7 @@ def rotate_refresh(conn: sqlite3.Connection, token_id: int) -> bool:
         conn.execute(
             "UPDATE tokens SET rotated_at = ? WHERE id = ? AND rotated_at IS NULL "
             "AND revoked_at IS NULL",
-            (now(), token_id),
+            (clock.now(), token_id),
         ).rowcount
         == 1
     )
@@ -497,7 +489,8 @@ def rotate_refresh(conn: sqlite3.Connection, token_id: int) -> bool:
 
 def revoke_token(conn: sqlite3.Connection, token_id: int) -> None:
     conn.execute(
-        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now(), token_id)
+        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        (clock.now(), token_id),
     )
 
 

@@ -1,7 +1,7 @@
 """The sharing-policy engine: load, validate, evaluate, explain (see docs/policies.md).
 
 Pure core: :func:`decide` and :func:`explain_request` take a :class:`Request`, the rules and
-``now``, and do no I/O. :mod:`pds.policy.loader` is the only module that reads files.
+``now``, and do no I/O. :mod:`pds.policyfiles.loader` is the only module that reads files.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from pds.policy.rules import (
     RedactFields,
     Rule,
 )
-from pds.policy.schema import parse_policy
 
 __all__ = [
     "ACTIONS",
@@ -69,5 +68,4 @@ __all__ = [
     "decide",
     "explain_request",
     "label",
-    "parse_policy",
 ]

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-ACTIONS = ("read", "write", "aggregate")
+from pds.vocabulary import ACTIONS
+
 DEFAULT_MIN_BUCKET = 5
 NO_RULE = "no policy rule applies; the grant decides"
 

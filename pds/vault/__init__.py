@@ -13,10 +13,12 @@ from typing import Any
 
 import sqlite_utils
 
-from pds import locking
+from pds import clock
+from pds import db as dbmod
 from pds.audit.checkpoint import verifier_key
 from pds.audit.log import AuditLog, make_entry
 from pds.audit.verify import VaultSource
+from pds.db import locking
 from pds.diskfull import reporting_disk_full
 from pds.errors import (
     BackupError,
@@ -29,7 +31,6 @@ from pds.errors import (
     VaultNotFound,
 )
 from pds.settings import Settings
-from pds.vault import db as dbmod
 from pds.vault import keys
 from pds.vault import records as recmod
 from pds.vault.records import StoredRecord
@@ -173,11 +174,11 @@ class Vault:
             source_id = conn.execute(
                 "INSERT INTO sources (connector, filename, digest, imported_at) "
                 "VALUES (?, ?, ?, ?) RETURNING id",
-                (source.connector, source.filename, source.digest, recmod.now_iso()),
+                (source.connector, source.filename, source.digest, clock.now_iso()),
             ).fetchone()[0]
             next_id = recmod.next_id(conn)
             dkey = self.keyring.dedup_key
-            created = recmod.now_iso()
+            created = clock.now_iso()
             keys: dict[str, tuple] = {}  # checked against the stored key once per category
             for batch in items:
                 rows = []
@@ -270,7 +271,7 @@ class Vault:
             ):
                 raise IdempotencyKeyReused(idempotency_key)
             return found[0], False
-        created = recmod.now_iso()
+        created = clock.now_iso()
         row = conn.execute(
             "SELECT id FROM sources WHERE connector = 'api' AND filename = ?", (source,)
         ).fetchone()
@@ -320,7 +321,7 @@ class Vault:
                 key = conn.execute(
                     "UPDATE category_keys SET salt = NULL, destroyed_at = ? "
                     "WHERE category = ? AND salt IS NOT NULL RETURNING version",
-                    (recmod.now_iso(), category),
+                    (clock.now_iso(), category),
                 ).fetchone()
                 if not count and key is None:
                     raise NotFound(
@@ -528,7 +529,7 @@ backup made in that same second. Only files named so are counted or removed by `
 
 def _backup_stamp() -> str:
     """The UTC second a dated backup is named after (``2026-12-07T151705Z``)."""
-    return recmod.now_iso().replace(":", "")
+    return clock.now_iso().replace(":", "")
 
 
 def _new_backup_file(folder: Path, target: Path | None) -> Path:

@@ -19,7 +19,6 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -29,18 +28,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from pds import clock
+from pds.db import atomic
 from pds.errors import VaultLocked
 from pds.settings import KdfParams
-from pds.vault.db import atomic
 
 MASTER_AD = b"pds master key v1"
 SIGNING_AD = b"pds audit signing key v1"
 LOCKED_MESSAGE = "the passphrase is wrong, or the vault's key is damaged"
 LOCKED_HINT = "Check the passphrase (PDS_PASSPHRASE, PDS_PASSPHRASE_FILE or the prompt)."
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def derive_kek(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
@@ -147,7 +143,7 @@ class Keyring:
                 "VALUES (?, ?, ?, ?) ON CONFLICT (category) DO UPDATE SET "
                 "version = excluded.version, salt = excluded.salt, "
                 "created_at = excluded.created_at, destroyed_at = NULL",
-                (category, version, salt, _now()),
+                (category, version, salt, clock.now_iso()),
             )
         else:
             version, salt = row
@@ -180,7 +176,7 @@ def create_keys(conn: sqlite3.Connection, passphrase: str, params: KdfParams) ->
     signing = Ed25519PrivateKey.generate().private_bytes_raw()
     wrap_key = _hkdf(master, b"pds/signing-wrap/v1")
     _set_meta(conn, "audit_signing_key", _wrap(wrap_key, signing, SIGNING_AD))
-    _set_meta(conn, "created_at", _now())
+    _set_meta(conn, "created_at", clock.now_iso())
     return Keyring(master)
 
 

@@ -18,7 +18,6 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -113,10 +112,6 @@ class StoredRecord:
             "occurred_at": self.occurred_at,
             "payload": self.payload,
         }
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def next_id(conn: sqlite3.Connection) -> int:

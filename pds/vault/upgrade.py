@@ -1,6 +1,6 @@
 """Upgrading a vault's schema, with a backup of the vault as it was taken first.
 
-Any pds command brings the vault it opens up to date (``pds.vault.db.migrate``): each
+Any pds command brings the vault it opens up to date (``pds.db.migrate``): each
 schema version is one transaction, and an older pds refuses a vault a newer one migrated
 (``SchemaTooNew``). ``pds upgrade`` does the same after reading the stored version on its
 own, without migrating, and, if it is older than this pds's, copying the vault as it is into
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pds import db as dbmod
 from pds.audit.log import AuditLog, make_entry
+from pds.clock import now_iso
 from pds.errors import BackupError, ConfigError
 from pds.settings import Settings
 from pds.vault import audit_origin, copy_database, require
-from pds.vault import db as dbmod
-from pds.vault.records import now_iso
 
 BACKUP_FOLDER = "backups"
 """The folder in ``PDS_HOME`` that pre-upgrade backups go to."""

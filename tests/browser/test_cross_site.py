@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from pds.web.security import CROSS_SITE_MESSAGE
+from pds.http.security import CROSS_SITE_MESSAGE
 
 from .conftest import Live, shot
 from .test_owner import Business, sign_in

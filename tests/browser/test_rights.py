@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pds.crm.receipts import CHANGED
+from pds.oauth.receipts import CHANGED
 
 from ..conftest import fixture
 from .conftest import Live, Watch, shot

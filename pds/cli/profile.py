@@ -1,0 +1,213 @@
+"""CLI: ``pds profile``, ``pds intentions`` and ``pds deliveries`` (register(cli) adds them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pds import jsonbody
+from pds.cli import emit, json_option, with_vault
+from pds.cli.types import WholeNumber
+from pds.errors import ValidationError
+from pds.lazy import lazy_module
+from pds.numbers import TooManyDigits
+
+delivery = lazy_module("pds.webhooks.delivery")
+intentions = lazy_module("pds.profile.intentions")
+profile = lazy_module("pds.profile.profile")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(profile_group)
+    cli.add_command(intentions_group)
+    cli.add_command(deliveries_group)
+
+
+def _value(name: str, value: Any) -> str:
+    """One field as the owner reads it ("-": not set)."""
+    if value is None:
+        return "-"
+    if name == "addresses":
+        return "; ".join(_address(a) for a in value)
+    if name == "marketing":
+        return ", ".join(f"{ch}: {'yes' if on else 'no'}" for ch, on in value.items())
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)
+
+
+def _address(a: dict[str, Any]) -> str:
+    parts = [*a["lines"], *(a.get(k) for k in ("locality", "region", "postcode", "country"))]
+    text = ", ".join(p for p in parts if p)
+    return f"{a['label']}: {text}" if a.get("label") else text
+
+
+def _changed(changed: list[str], as_json: bool) -> None:
+    if as_json:
+        emit({"changed": changed})
+    elif changed:
+        click.echo(f"Changed {', '.join(changed)}.")
+    else:
+        click.echo("No change.")
+
+
+# -- pds profile ----------------------------------------------------------------------------
+
+
+@click.group("profile")
+def profile_group() -> None:
+    """Your profile, told once: businesses with a grant read it and hear of changes."""
+
+
+def _opts(f: Any) -> Any:
+    return json_option(with_vault(f))
+
+
+@profile_group.command("show")
+@_opts
+def profile_show(v: Any, as_json: bool) -> None:
+    """Show every profile field ("-": not set)."""
+    data = profile.current(v)
+    if as_json:
+        emit(data)
+        return
+    for name in profile.FIELDS:
+        click.echo(f"{name:<21}{_value(name, data[name])}")
+
+
+@profile_group.command("set")
+@click.argument("field")
+@click.argument("value")
+@_opts
+def profile_set(v: Any, field: str, value: str, as_json: bool) -> None:
+    """Set FIELD to VALUE (JSON for addresses and marketing; commas separate needs)."""
+    profile.check_field(field)
+    _changed(profile.set_field(v, field, profile.parse_value(field, value)), as_json)
+
+
+@profile_group.command("unset")
+@click.argument("field")
+@_opts
+def profile_unset(v: Any, field: str, as_json: bool) -> None:
+    """Clear FIELD."""
+    _changed(profile.unset_field(v, field), as_json)
+
+
+@profile_group.command("edit")
+@click.option(
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A JSON object with the whole profile (fields left out are cleared).",
+)
+@_opts
+def profile_edit(v: Any, path: Path, as_json: bool) -> None:
+    """Replace the whole profile with the JSON object in --file."""
+    try:
+        doc = jsonbody.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+    except TooManyDigits as exc:
+        raise ValidationError(f"{path}: {exc}") from None
+    except ValueError as exc:
+        raise ValidationError(f"{path} is not JSON: {exc}") from None
+    _changed(profile.save(v, doc), as_json)
+
+
+# -- pds intentions -------------------------------------------------------------------------
+
+
+@click.group("intentions")
+def intentions_group() -> None:
+    """What you tell the market you intend; each is shown until its last day."""
+
+
+@intentions_group.command("add")
+@click.argument("text")
+@click.option("--kind", default="other", show_default=True, help="buy, switch, move or other.")
+@click.option("--from", "from_date", help="From this date (YYYY-MM-DD).")
+@click.option("--until", "until_date", help="Until this date (YYYY-MM-DD).")
+@click.option("--expires", "expires_at", required=True, help="Last day it is shown (YYYY-MM-DD).")
+@_opts
+def intentions_add(v: Any, as_json: bool, **payload: Any) -> None:
+    """Add an intention TEXT, e.g. "Looking for a new energy tariff"."""
+    payload = {k: val for k, val in payload.items() if val is not None}
+    rid, created = intentions.add(v, payload)
+    if as_json:
+        emit({"id": rid, "created": created})
+    elif created:
+        click.echo(f"Added intention {rid} (shown until {payload['expires_at']}).")
+    else:
+        click.echo(f"That intention is already there (id {rid}).")
+
+
+@intentions_group.command("list")
+@_opts
+def intentions_list(v: Any, as_json: bool) -> None:
+    """List your live intentions (expired ones have been removed)."""
+    items = intentions.listed(v)
+    if as_json:
+        emit(items)
+        return
+    if not items:
+        click.echo("No intentions.")
+    for i in items:
+        click.echo(
+            f"{i['id']:>4}  {i['kind']:<6}  from {i['from_date'] or '-'}  "
+            f"until {i['until_date'] or '-'}  shown until {i['expires_at']}  {i['text']}"
+        )
+
+
+@intentions_group.command("withdraw")
+@click.argument("record_id", type=WholeNumber(1))
+@_opts
+def intentions_withdraw(v: Any, record_id: int, as_json: bool) -> None:
+    """Remove an intention now."""
+    intentions.withdraw(v, record_id)
+    if as_json:
+        emit({"id": record_id, "withdrawn": True})
+    else:
+        click.echo(f"Withdrew intention {record_id}.")
+
+
+# -- pds deliveries -------------------------------------------------------------------------
+
+
+@click.group("deliveries")
+def deliveries_group() -> None:
+    """Change notifications sent to businesses' webhooks."""
+
+
+@deliveries_group.command("run")
+@_opts
+def deliveries_run(v: Any, as_json: bool) -> None:
+    """Send every notification that is due now (one pass)."""
+    counts = delivery.run_once(v)
+    if as_json:
+        emit(counts)
+    else:
+        click.echo(
+            f"Delivered {counts['delivered']}, failed {counts['failed']}, "
+            f"dropped {counts['dropped']}."
+        )
+
+
+@deliveries_group.command("list")
+@click.option("-n", "limit", default=50, show_default=True, type=WholeNumber(1))
+@_opts
+def deliveries_list(v: Any, limit: int, as_json: bool) -> None:
+    """The delivery log, newest first: one line per attempt."""
+    rows = delivery.log_rows(v, limit)
+    if as_json:
+        emit(rows)
+        return
+    if not rows:
+        click.echo("No deliveries.")
+    for r in rows:
+        click.echo(
+            f"{r['id']:>4}  {r['subscription_id']}  change {r['seq']}  attempt {r['attempt']}  "
+            f"{r['status']}  {r['last_error'] or ''}".rstrip()
+        )

@@ -1,1 +1,0 @@
-"""Customer-managed relationships: the profile told once, receipts, and data rights."""

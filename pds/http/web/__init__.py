@@ -1,0 +1,131 @@
+"""The owner's web UI: the blueprint for the health check, the home page and the rights page,
+the navigation every page shares, and the registration of the other page blueprints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Flask, jsonify, render_template
+
+from pds import clock
+from pds.http import security
+from pds.http.security import owner_required
+from pds.words import plural
+
+bp = Blueprint("web", __name__)
+
+NAV = (
+    ("web.home", "Home"),
+    ("data.browse", "Data"),
+    ("data.upload", "Import"),
+    ("owner.grants", "Businesses"),
+    ("policies.index", "Policies"),
+    ("history.index", "Access history"),
+    ("web.rights", "Your rights"),
+)
+EXPIRING_DAYS = 7
+RECENT = 10
+
+
+@bp.app_context_processor
+def _shared() -> dict[str, Any]:
+    return {
+        "owner_signed_in": security.signed_in,
+        "auditor_signed_in": security.auditor_signed_in,
+        "owner_nav": NAV,
+        "csrf_token": security.csrf_token,
+    }
+
+
+def register(app: Flask) -> None:
+    """Register the owner's pages (home, data, policies, history, auditor)."""
+    from pds.http.web.auditor import bp as auditor_bp
+    from pds.http.web.data import bp as data_bp
+    from pds.http.web.history import bp as history_bp
+    from pds.http.web.jobs import bp as jobs_bp
+    from pds.http.web.policies import bp as policies_bp
+
+    for blueprint in (bp, data_bp, jobs_bp, policies_bp, history_bp, auditor_bp):
+        app.register_blueprint(blueprint)
+    app.add_template_filter(plural, "plural")  # {{ n|plural("record") }}: "1 record"
+
+
+def _vault() -> Any:
+    from pds.http.context import current_vault
+
+    return current_vault()
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness for the container HEALTHCHECK: the process answers and the vault opens."""
+    _vault().conn.execute("SELECT 1").fetchone()
+    return jsonify(status="ok")
+
+
+@bp.get("/")
+@owner_required
+def home():
+    from pds.oauth import admin
+
+    vault = _vault()
+    clients = admin.list_clients(vault)
+    names = {c.client_id: c.name for c in clients}
+    live = admin.list_grants(vault)
+    soon = clock.now() + EXPIRING_DAYS * 86400
+    granted = {g.client_id for g in admin.list_grants(vault, include_inactive=True)}
+    return render_template(
+        "home.html",
+        status=vault.status(),
+        sources=vault.sources(),
+        grants=[_grant_row(g, names) for g in live],
+        expiring=[_grant_row(g, names) for g in live if g.expires_at <= soon],
+        pending=[
+            c
+            for c in clients
+            if not c.verified and c.removed_at is None and c.client_id not in granted
+        ],
+        accesses=recent_accesses(vault, names),
+    )
+
+
+def _grant_row(grant: Any, names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": grant.id,
+        "business": names.get(grant.client_id, grant.client_id),
+        "scope": grant.scope,
+        "purpose": grant.purpose,
+        "expires": clock.iso(grant.expires_at)[:10],
+    }
+
+
+def recent_accesses(vault: Any, names: dict[str, str], n: int = RECENT) -> list[dict[str, Any]]:
+    """The last ``n`` calls to the business and auditor APIs, newest first."""
+    rows = vault.conn.execute(
+        "SELECT idx, entry FROM audit_log WHERE json_extract(entry, '$.action') LIKE 'api.%' "
+        "ORDER BY idx DESC LIMIT ?",
+        (n,),
+    ).fetchall()
+    out = []
+    for idx, text in rows:
+        e = json.loads(text)
+        client = e.get("client")
+        out.append(
+            {
+                "index": idx,
+                "time": e["time"][:19].replace("T", " "),
+                "business": names.get(client, client) if client else "an unknown caller",
+                "action": e["action"],
+                "category": e.get("category", ""),
+                "count": e.get("count", ""),
+                "decision": e["decision"],
+            }
+        )
+    return out
+
+
+@bp.get("/rights")
+@owner_required
+def rights():
+    return render_template("rights.html")

@@ -1,0 +1,242 @@
+"""The authorization endpoint: ``/oauth/authorize`` shows the consent page and takes the
+owner's answer.
+
+GET validates the request first (authlib): an unknown client or an unregistered redirect
+URI gets an HTML error page (400), never a redirect; other errors go back to the redirect
+URI with ``error``, ``state`` and ``iss``. A signed-out owner is sent to ``/login`` and back.
+
+POST (same URL and query string) carries ``csrf_token`` and ``decision`` (``allow`` or
+``deny``). With ``narrowing=1`` (the page's form always sends it), the ticked boxes say what
+is approved: ``item`` (``read:<category>``, ``write:<category>``, ``audit:read``),
+``field.<category>``, ``from.<category>``, ``to.<category>``, ``expires_days``; without it,
+``allow`` approves exactly what was asked. The answer is a 303 to the redirect URI.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from pds.db import transaction
+from pds.errors import ValidationError
+from pds.http import security
+from pds.http.web.owner import _vault, error_page
+from pds.oauth import policy as grant_policy
+from pds.oauth import receipts, store
+from pds.oauth.access import Access, narrow
+from pds.oauth.display import shown, website
+from pds.oauth.server import PdsAuthorizationServer, _ascii
+from pds.policy import label
+from pds.vocabulary import category_fields
+
+bp = Blueprint("consent", __name__)
+
+WORDS = {
+    "read": "Read your {c}",
+    "aggregate": "Learn totals of your {c} (never a single record)",
+    "write": "Add records to your {c}",
+}
+
+
+def _server() -> PdsAuthorizationServer:
+    return current_app.extensions["pds_oauth"]
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize() -> Any:
+    srv = _server()
+    try:
+        grant = srv.get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        if error.redirect_uri:
+            return srv.error_redirect(None, error)
+        return error_page(
+            400,
+            error.description or error.error,
+            "The link that sent you here is broken; tell the business that sent you.",
+            title="This request cannot be answered",
+        )
+    if not security.signed_in():
+        if not security.reading():
+            return error_page(401, "Sign in first, then answer the request again.")
+        return redirect(url_for("owner.login", next=request.full_path.rstrip("?")))
+    client: store.Client = grant.client
+    requested: Access = grant.request.pds_access
+    vault = _vault()
+    rules = _rules()
+    view = grant_policy.apply(client.client_id, requested, rules, datetime.now(UTC))
+    if view.refused_entirely:
+        # nothing of it can ever be granted: answer without asking the owner
+        vault.audit(
+            "grant.create",
+            actor="owner",
+            decision="refused",
+            client_id=client.client_id,
+            purpose=requested.purpose,
+            rule_ids=view.rule_ids,
+            reason=view.reason,
+        )
+        error = AccessDeniedError(
+            description=_ascii(f"refused by the owner's policies: {view.reason}"),
+            state=grant.request.payload.state,
+            redirect_uri=grant.redirect_uri,
+        )
+        return srv.error_redirect(grant.request, error)
+    if security.reading():
+        return _page(client, grant.redirect_uri, requested, view)
+    if not security.csrf_ok():
+        return error_page(403, security.CSRF_MESSAGE)
+    decision = request.form.get("decision")
+    if decision == "deny":
+        vault.audit(
+            "grant.create",
+            actor="owner",
+            decision="refused",
+            client_id=client.client_id,
+            purpose=requested.purpose,
+            reason="denied by the owner",
+        )
+        return srv.create_authorization_response(grant=grant, grant_user=None)
+    if decision != "allow":
+        return error_page(400, "Press Allow or Deny.")
+    try:
+        approved = narrow(requested, request.form) if request.form.get("narrowing") else requested
+    except ValidationError as exc:
+        return error_page(400, exc.message, exc.hint)
+    # what is stored: what the owner approved, within what the policies allow
+    final = grant_policy.apply(client.client_id, approved, rules, datetime.now(UTC))
+    if final.access is None:
+        return error_page(400, "Nothing is ticked.", "Tick what you allow, or press Deny.")
+    approved = final.access
+    with transaction(vault.conn):
+        row = store.create_grant(vault.conn, client.client_id, approved)
+        receipts.issue(vault, row)  # the consent receipt commits with the grant
+        vault.audit(
+            "grant.create",
+            actor="owner",
+            client_id=client.client_id,
+            grant_id=row.id,
+            purpose=row.purpose,
+            rule_ids=final.rule_ids,
+            reason=final.reason if final.rule_ids else None,
+            detail={"scope": row.scope, "narrowed": approved != requested},
+        )
+        return srv.create_authorization_response(grant=grant, grant_user=row)
+
+
+def _rules() -> Any:
+    from pds.http.context import current_policies
+
+    return current_policies().current()
+
+
+def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any) -> Any:
+    refusals: dict[str, str] = view.refusals
+    allowed: Access = view.access
+    items = []
+    for name, whole in requested.categories.items():
+        for action in ("read", "aggregate", "write"):
+            if action not in whole.actions:
+                continue
+            c = whole.for_action(action)  # read and totals each show their own limits
+            key = f"{action}:{name}"
+            item: dict[str, Any] = {
+                "key": key,
+                "action": action,
+                "category": name,
+                "label": WORDS[action].format(c=name),
+                "refused": refusals.get(key),
+                "fields": None,
+                "policy_notes": [],
+            }
+            ok = allowed.categories.get(name)
+            if (
+                action != "write"
+                and ok is not None
+                and action in ok.actions
+                and not item["refused"]
+            ):
+                ok = ok.for_action(action)
+                withheld = view.withheld.get(name, {})
+                for f, why in withheld.items():
+                    item["policy_notes"].append(f"the {f} field is withheld ({why})")
+                if name in view.time_notes:
+                    item["policy_notes"].append(
+                        f"records from {ok.time_from} on only ({view.time_notes[name]})"
+                    )
+                c = ok
+            if action == "read":
+                item["fields"] = list(c.fields) if c.fields else category_fields(name)
+                item["time_from"], item["time_to"] = c.time_from, c.time_to
+                item["range_text"] = _range_text(c.time_from, c.time_to)
+                if c.fields:
+                    item["note"] = "Only these fields: " + ", ".join(c.fields) + "."
+            elif action == "aggregate":
+                item["note"] = (
+                    "It can learn totals, counts and averages "
+                    f"({_range_text(c.time_from, c.time_to)}), built from at least a few "
+                    "records each; it never sees a single record."
+                )
+                if c.fields:
+                    item["note"] += " Totals of these fields only: " + ", ".join(c.fields) + "."
+            else:
+                item["note"] = "It can add new records; it cannot change or delete yours."
+            items.append(item)
+    if requested.audit:
+        items.append(
+            {
+                "key": "audit:read",
+                "action": "audit",
+                "category": None,
+                "label": "Read the access log",
+                "note": "It can read the access log (who used your data, when, for what) "
+                "but no data.",
+                "refused": refusals.get("audit:read"),
+                "fields": None,
+            }
+        )
+    expires_in = allowed.expires_in
+    days = max(1, expires_in // 86400)
+    return render_template(
+        "consent.html",
+        client=client,
+        about=_about(client),
+        redirect_uri=redirect_uri,
+        redirect_host=website(redirect_uri),
+        items=items,
+        purpose=requested.purpose,
+        purpose_label=label(requested.purpose),
+        expires_days=days,
+        expires_on=(date.today() + timedelta(seconds=expires_in)).isoformat(),
+        expires_reason=view.expires_reason,
+        csrf=security.csrf_token(),
+        action=request.full_path.rstrip("?"),
+    )
+
+
+def _about(client: store.Client) -> dict[str, Any]:
+    """What the business said about itself at registration (RFC 7591): its website, privacy
+    policy and terms (each with its host in plain ASCII), and contacts; refused characters
+    marked (``pds.oauth.display``)."""
+    meta = store.client_metadata(_vault().conn, client.client_id)
+    contacts = meta.get("contacts") if isinstance(meta.get("contacts"), list) else []
+    return {
+        "website": website(meta.get("client_uri")),
+        "policy": website(meta.get("policy_uri")),
+        "terms": website(meta.get("tos_uri")),
+        "contacts": [shown(str(c)) for c in contacts[:5]],
+    }
+
+
+def _range_text(t_from: str | None, t_to: str | None) -> str:
+    if t_from and t_to:
+        return f"from {t_from} to {t_to}"
+    if t_from:
+        return f"from {t_from} on, including new ones"
+    if t_to:
+        return f"up to {t_to}"
+    return "all dates, including new ones"

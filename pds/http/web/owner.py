@@ -1,0 +1,259 @@
+"""The owner signs in with the vault passphrase; sees, narrows and revokes grants;
+registers and removes clients.
+
+Login form: ``POST /login`` with ``passphrase``, ``csrf_token`` and ``next`` (a local path);
+success answers 303 to ``next``. A wrong passphrase answers 401 and writes one
+``login.failed`` audit entry; repeated failures answer 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from pds import clock
+from pds.errors import PdsError, VaultBusy, VaultLocked
+from pds.http import limits, security
+from pds.oauth import admin, store
+from pds.policy import label
+from pds.vault import keys
+from pds.words import plural
+
+bp = Blueprint("owner", __name__)
+
+
+def _vault() -> Any:
+    from pds.http.context import current_vault
+
+    return current_vault()
+
+
+def error_page(status: int, message: str, hint: str | None = None, title: str = "") -> Any:
+    titles = {
+        400: "Bad request",
+        401: "Not signed in",
+        403: "Refused",
+        404: "Not found",
+        429: "Too many tries",
+    }
+    return (
+        render_template(
+            "error.html", title=title or titles.get(status, "Error"), message=message, hint=hint
+        ),
+        status,
+    )
+
+
+def refused(exc: PdsError) -> Any:
+    """The error page for an action the owner asked for that pds refused (a 4xx status;
+    a failure of pds's own shows as 400 too, its message saying what happened). A busy
+    vault is not a refusal: it goes to the one busy answer (503, ``Retry-After``)."""
+    if isinstance(exc, VaultBusy):
+        raise exc
+    return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
+
+
+@bp.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    """HTML pages get an HTML error page; API and machine endpoints get problem+json.
+
+    Either keeps the exception's own headers (a 405's ``Allow``, RFC 9110 §15.5.6).
+    """
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    if "Allow" in headers:  # werkzeug builds it from a set: one order, always
+        headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
+    machine = ("/api/", "/audit/", "/oauth/token", "/oauth/re", "/oauth/in", "/.well-known/")
+    if request.path.startswith(machine):
+        body = {
+            "type": f"https://pds.invalid/problems/http_{exc.code}",
+            "title": exc.name,
+            "status": exc.code,
+            "detail": exc.description,
+            "instance": request.path,
+        }
+        return body, exc.code or 500, {**headers, "Content-Type": "application/problem+json"}
+    if exc.code == 401:
+        return (*error_page(401, "Sign in first.", title="Not signed in"), headers)
+    return (*error_page(exc.code or 500, exc.description or exc.name), headers)
+
+
+def _login_page(status: int = 200, error: str | None = None, next_: str = "/") -> Any:
+    return (
+        render_template("login.html", csrf=security.csrf_token(), next=next_, error=error),
+        status,
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    vault = _vault()  # VaultLocked (problem+json) when the server runs without the key
+    next_ = security.safe_next(request.values.get("next"))
+    if security.reading():
+        if security.signed_in():
+            return redirect(next_, 303)
+        return _login_page(next_=next_)
+    if not security.csrf_ok():
+        return error_page(403, security.CSRF_MESSAGE)
+    throttle, who = limits.login_throttle(), limits.address()
+    if wait := throttle.wait(who):
+        body, status = _login_page(
+            429, f"Too many failed attempts. Try again in {plural(wait, 'second')}.", next_
+        )
+        return body, status, {"Retry-After": str(wait)}
+    try:
+        keys.unlock(vault.conn, request.form.get("passphrase", ""))
+    except VaultLocked:
+        throttle.failed(who)
+        vault.audit(
+            "login.failed", actor="anonymous", decision="refused", reason="wrong passphrase"
+        )
+        return _login_page(401, "That passphrase does not open this vault.", next_)
+    throttle.succeeded(who)
+    security.sign_in()
+    return redirect(next_, 303)
+
+
+@bp.post("/logout")
+@security.owner_required
+def logout() -> Any:
+    security.sign_out()
+    return redirect(url_for("owner.login"), 303)
+
+
+@bp.get("/grants")
+@security.owner_required
+def grants() -> Any:
+    vault = _vault()
+    clients = admin.list_clients(vault)
+    names = {c.client_id: c.name + (" (removed)" if c.removed_at else "") for c in clients}
+    now = clock.now()
+    rows = [_grant_view(g, now) for g in admin.list_grants(vault, include_inactive=True)]
+    return render_template(
+        "grants.html",
+        grants=rows,
+        names=names,
+        clients=[c for c in clients if c.removed_at is None],
+        open_registration=current_app.config["PDS_SETTINGS"].open_registration,
+        csrf=security.csrf_token(),
+    )
+
+
+def _grant_view(g: store.Grant, now: int) -> dict[str, Any]:
+    status = "revoked" if g.revoked_at else ("expired" if g.expires_at <= now else "active")
+    return {
+        "id": g.id,
+        "client_id": g.client_id,
+        "scope": g.scope,
+        "purpose": g.purpose,
+        "purpose_label": label(g.purpose) if g.purpose else None,
+        "expires": clock.iso(g.expires_at),
+        "status": status,
+        "items": _grant_items(g.access),
+        "categories": list(g.access.categories),
+    }
+
+
+def _grant_items(access: Any) -> list[str]:
+    """What a grant lets the business do, in plain words, one line per category (two when
+    its totals have limits of their own)."""
+    out = []
+    for c in (p for whole in access.categories.values() for p in whole.parts()):
+        name = c.category
+        verbs = [v for v in ("read", "aggregate", "write") if v in c.actions]
+        fields = ", ".join(c.fields) if c.fields else "every field"
+        span = " from " + c.time_from if c.time_from else ""
+        span += " up to " + c.time_to if c.time_to else ""
+        out.append(f"{' and '.join(verbs)} {name} ({fields}{span})")
+    if access.audit:
+        out.append("read the access log (no data)")
+    return out
+
+
+@bp.get("/grants/<int:grant_id>/revoke")
+@security.owner_required
+def confirm_revoke(grant_id: int) -> Any:
+    vault = _vault()
+    try:
+        grant = store.get_grant(vault.conn, grant_id)
+    except PdsError as exc:
+        return error_page(404, exc.message)
+    client = store.get_client(vault.conn, grant.client_id)
+    return render_template(
+        "revoke.html",
+        grant=_grant_view(grant, clock.now()),
+        name=client.name if client else grant.client_id,
+        csrf=security.csrf_token(),
+    )
+
+
+@bp.post("/grants/<int:grant_id>/revoke")
+@security.owner_required
+def revoke(grant_id: int) -> Any:
+    try:
+        admin.revoke_grant(_vault(), grant_id)
+    except PdsError as exc:
+        return refused(exc)
+    return redirect(url_for("owner.grants"), 303)
+
+
+@bp.post("/grants/<int:grant_id>/narrow")
+@security.owner_required
+def narrow(grant_id: int) -> Any:
+    from pds.http.web.grants import drop_category
+
+    try:
+        drop_category(_vault(), grant_id, request.form.get("category", ""))
+    except PdsError as exc:
+        return refused(exc)
+    return redirect(url_for("owner.grants"), 303)
+
+
+@bp.get("/clients/<client_id>/remove")
+@security.owner_required
+def confirm_remove(client_id: str) -> Any:
+    """What removing the business would end, and the button that does it."""
+    try:
+        preview = admin.removal_preview(_vault(), client_id)
+    except PdsError as exc:
+        return refused(exc)
+    return render_template("client_remove.html", removal=preview, csrf=security.csrf_token())
+
+
+@bp.post("/clients/<client_id>/remove")
+@security.owner_required
+def remove_client(client_id: str) -> Any:
+    try:
+        admin.remove_client(_vault(), client_id)
+    except PdsError as exc:
+        return refused(exc)
+    return redirect(url_for("owner.grants"), 303)
+
+
+@bp.route("/clients/new", methods=["GET", "POST"])
+@security.owner_required
+def new_client() -> Any:
+    form = {"name": "", "redirect_uris": "", "public": False}
+    if security.reading():
+        return render_template("client_new.html", form=form, csrf=security.csrf_token())
+    form = {
+        "name": request.form.get("name", ""),
+        "redirect_uris": request.form.get("redirect_uris", ""),
+        "public": request.form.get("public") == "1",
+    }
+    uris = [u.strip() for u in form["redirect_uris"].splitlines() if u.strip()]
+    try:
+        client, secret = admin.add_client(_vault(), form["name"], uris, public=form["public"])
+    except PdsError as exc:
+        return (
+            render_template(
+                "client_new.html",
+                form=form,
+                error=exc.message,
+                hint=exc.hint,
+                csrf=security.csrf_token(),
+            ),
+            exc.status if exc.status < 500 else 400,
+        )
+    return render_template("client_new.html", client=client, secret=secret, form=form)

@@ -1,0 +1,249 @@
+"""The webhook sender: claim due deliveries, POST them signed, log every attempt.
+
+:func:`run_once` drains what is due now (``pds deliveries run``); :func:`ensure_worker`
+starts one background thread per server process that calls it every
+:data:`POLL_SECONDS`. A claim is an ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``, so
+two processes never send the same attempt; a claim left by a crashed worker is taken again
+after ``CLAIM_SECONDS``. The HTTP request itself runs outside any transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from pds import clock
+from pds.background import ProcessThread
+from pds.db import transaction
+from pds.oauth import store
+from pds.webhooks import net as webhook_net
+from pds.webhooks import propagation as prop
+
+if TYPE_CHECKING:
+    from pds.vault import Vault
+
+POLL_SECONDS = 2.0
+Sender = Callable[[str, dict[str, str], bytes], tuple[int | None, str | None]]
+log = logging.getLogger("pds.deliveries")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One claimed delivery attempt."""
+
+    id: int
+    subscription_id: str
+    seq: int
+    attempt: int
+
+
+_DUE = (
+    "SELECT 1 FROM deliveries WHERE (status = 'pending' AND next_attempt_at <= ?1) "
+    "OR (status = 'sending' AND claimed_until < ?1) LIMIT 1"
+)
+
+
+def claim(vault: Vault, now: int) -> Attempt | None:
+    """The next due delivery, marked as being sent by this process (None: nothing due).
+    Looks first without the write lock: the common case, nothing due, takes no lock."""
+    if vault.conn.execute(_DUE, (now,)).fetchone() is None:
+        return None
+    with transaction(vault.conn) as conn:
+        row = conn.execute(
+            "UPDATE deliveries SET status = 'sending', claimed_until = ?, updated_at = ? "
+            "WHERE id = (SELECT id FROM deliveries WHERE (status = 'pending' AND "
+            "next_attempt_at <= ?) OR (status = 'sending' AND claimed_until < ?) "
+            "ORDER BY next_attempt_at, id LIMIT 1) "
+            "RETURNING id, subscription_id, seq, attempt",
+            (now + prop.CLAIM_SECONDS, clock.iso(now), now, now),
+        ).fetchone()
+    return Attempt(*row) if row else None
+
+
+def run_once(vault: Vault, *, now: int | None = None, send: Sender | None = None) -> dict[str, int]:
+    """Send every delivery due at ``now``; counts of delivered, failed and dropped ones.
+
+    ``send`` defaults to :func:`pds.webhooks.net.post`, which refuses non-public
+    addresses unless the vault's settings allow them."""
+    from pds.profile import intentions
+
+    if send is None:
+        send = partial(webhook_net.post, allow_private=vault.settings.webhooks_allow_private)
+
+    intentions.remove_expired(vault)
+    counts = {"delivered": 0, "failed": 0, "dropped": 0}
+    at = clock.now() if now is None else now
+    while (attempt := claim(vault, at)) is not None:
+        counts[_deliver(vault, attempt, at, send)] += 1
+    return counts
+
+
+def _deliver(vault: Vault, attempt: Attempt, now: int, send: Sender) -> str:
+    conn = vault.conn
+    sub = prop.get(conn, attempt.subscription_id)
+    category, fields, at = conn.execute(
+        "SELECT category, fields, at FROM profile_changes WHERE seq = ?", (attempt.seq,)
+    ).fetchone()
+    grant = store.get_grant(conn, sub.grant_id) if sub else None
+    names = prop.visible(grant, category, json.loads(fields), now) if grant else []
+    if names and grant is not None:
+        names = _policy_allows(vault, grant, category, names)
+    if sub is None or grant is None or not names or _deleted(conn, sub.id):
+        return _drop(vault, attempt, sub, grant, category)
+    body = json.dumps(
+        {"seq": attempt.seq, "category": category, "fields": names, "at": at},
+        separators=(",", ":"),
+    ).encode()
+    msg_id = f"{sub.id}.{attempt.seq}"
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "pds-webhooks",
+        "Webhook-Id": msg_id,
+        "Webhook-Timestamp": str(now),
+        "Webhook-Signature": prop.sign(prop.secret(vault, sub), msg_id, now, body),
+    }
+    status, error = send(sub.url, headers, body)
+    ok = status is not None and 200 <= status < 300 and error is None
+    _finish(vault, attempt, sub, grant, category, now, ok, status, error)
+    return "delivered" if ok else "failed"
+
+
+def _policy_allows(vault: Vault, grant: store.Grant, category: str, names: list[str]) -> list[str]:
+    """The names the owner's policies let out to this business now (none if refused)."""
+    from pds.policy import Request, decide
+    from pds.policyfiles.loader import PolicySet
+
+    home = vault.settings.home
+    if (policies := _policies.get(home)) is None:
+        policies = _policies[home] = PolicySet(home, check_every=1.0)
+    ask = Request(grant.client_id, "read", (category,), tuple(names), grant.purpose)
+    decision = decide(ask, policies.current(), datetime.now(UTC))
+    if not decision.allowed:
+        return []
+    hidden = decision.constraints.redacted_fields(category)
+    return [n for n in names if n not in hidden]
+
+
+_policies: dict[Any, Any] = {}
+
+
+def _deleted(conn: Any, sub_id: str) -> bool:
+    row = conn.execute("SELECT deleted_at FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
+    return row[0] is not None
+
+
+def _drop(vault: Vault, attempt: Attempt, sub: Any, grant: Any, category: str) -> str:
+    reason = (
+        "the subscription or its grant has ended, or neither the grant nor the owner's "
+        "policies let the change out"
+    )
+    with transaction(vault.conn) as conn:
+        _set(conn, attempt.id, "dropped", reason)
+        vault.audit(
+            "webhook.deliver",
+            actor="pds",
+            decision="refused",
+            client_id=sub.client_id if sub else None,
+            grant_id=grant.id if grant else None,
+            category=category,
+            reason=reason,
+            detail={"subscription": attempt.subscription_id, "seq": attempt.seq},
+        )
+    return "dropped"
+
+
+def _finish(
+    vault: Vault,
+    attempt: Attempt,
+    sub: prop.Subscription,
+    grant: store.Grant,
+    category: str,
+    now: int,
+    ok: bool,
+    status: int | None,
+    error: str | None,
+) -> None:
+    with transaction(vault.conn) as conn:
+        if ok:
+            _set(conn, attempt.id, "delivered", None)
+        elif attempt.attempt < prop.MAX_ATTEMPTS:
+            _set(conn, attempt.id, "failed", error)
+            conn.execute(
+                "INSERT INTO deliveries (subscription_id, seq, attempt, status, "
+                "next_attempt_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+                (
+                    sub.id,
+                    attempt.seq,
+                    attempt.attempt + 1,
+                    now + prop.BACKOFF[attempt.attempt - 1],
+                    clock.iso(now),
+                ),
+            )
+        else:
+            _set(conn, attempt.id, "gave_up", error)
+        vault.audit(
+            "webhook.deliver",
+            actor="pds",
+            client_id=sub.client_id,
+            grant_id=grant.id,
+            category=category,
+            purpose=grant.purpose,
+            detail={
+                "subscription": sub.id,
+                "seq": attempt.seq,
+                "attempt": attempt.attempt,
+                "status": status,
+                "delivered": ok,
+            },
+        )
+
+
+def _set(conn: Any, delivery_id: int, status: str, error: str | None) -> None:
+    conn.execute(
+        "UPDATE deliveries SET status = ?, last_error = ?, claimed_until = NULL, "
+        "updated_at = ? WHERE id = ?",
+        (status, error, clock.iso(clock.now()), delivery_id),
+    )
+
+
+def log_rows(vault: Vault, limit: int = 100) -> list[dict[str, Any]]:
+    """The delivery log, newest first."""
+    cur = vault.conn.execute(
+        "SELECT d.id, d.subscription_id, s.client_id, s.url, d.seq, d.attempt, d.status, "
+        "d.next_attempt_at, d.last_error, d.updated_at FROM deliveries d "
+        "JOIN subscriptions s ON s.id = d.subscription_id ORDER BY d.id DESC LIMIT ?",
+        (limit,),
+    )
+    cols = [c[0] for c in cur.description]
+    rows = [dict(zip(cols, r, strict=True)) for r in cur]
+    for r in rows:
+        r["next_attempt_at"] = clock.iso(r["next_attempt_at"])
+    return rows
+
+
+# -- the server's background sender ---------------------------------------------------------
+
+
+def _loop(settings: Any, keyring: Any, stop: threading.Event, _wake: threading.Event) -> None:
+    from pds.vault import Vault
+
+    with Vault.with_keyring(settings, keyring) as vault:
+        while not stop.wait(POLL_SECONDS):
+            try:
+                run_once(vault)
+            except Exception:  # keep sending; the owner sees failures in the delivery log
+                log.exception("the webhook sender failed; retrying in %s s", POLL_SECONDS)
+
+
+worker = ProcessThread("pds-deliveries", "PDS_DELIVERY_WORKER", _loop)
+ensure_worker = worker.ensure
+"""Start this process's sender thread once, under ``pds serve`` or with
+``PDS_DELIVERY_WORKER``."""
+stop_worker = worker.stop
+"""Stop this process's sender thread (if any) and wait for it."""

@@ -156,7 +156,8 @@ def _v3(conn: sqlite3.Connection) -> None:
 
 
 def _v4(conn: sqlite3.Connection) -> None:
-    """Profile changes, webhook subscriptions and their deliveries (pds.webhooks.propagation).
+    """Profile changes, webhook subscriptions and their deliveries (pds.profile.changes,
+    pds.webhooks).
 
     A change holds the names of the changed fields, never values. A subscription stores a
     random salt, not its secret: the secret is derived from the master key and the salt.

@@ -49,10 +49,10 @@ def latest_seq(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT coalesce(max(seq), 0) FROM profile_changes").fetchone()[0]
 
 
-def forget_changes(conn: sqlite3.Connection, category: str) -> None:
-    """Delete what the change feed derived from ``category``'s records: its changes with
-    their pending and past deliveries, and the expiry day of every intention record that
-    no longer exists."""
+def forget_derived(conn: sqlite3.Connection, category: str) -> None:
+    """Delete the rows derived from ``category``'s records, when it is forgotten: its
+    changes in the feed with their pending and past webhook deliveries, and the plaintext
+    expiry day of every intention record that no longer exists."""
     conn.execute(
         "DELETE FROM deliveries WHERE seq IN (SELECT seq FROM profile_changes WHERE category = ?1)",
         (category,),

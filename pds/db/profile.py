@@ -44,11 +44,6 @@ def changes_after(
         yield seq, category, json.loads(fields), at
 
 
-def latest_seq(conn: sqlite3.Connection) -> int:
-    """The newest change's seq (0 when there is none)."""
-    return conn.execute("SELECT coalesce(max(seq), 0) FROM profile_changes").fetchone()[0]
-
-
 def forget_derived(conn: sqlite3.Connection, category: str) -> None:
     """Delete the rows derived from ``category``'s records, when it is forgotten: its
     changes in the feed with their pending and past webhook deliveries, and the plaintext

@@ -30,7 +30,7 @@ REQUEST_COLUMNS = (
 _COLS = ", ".join(REQUEST_COLUMNS)
 
 
-def request_row(conn: sqlite3.Connection, request_id: int) -> tuple | None:
+def request_row(conn: sqlite3.Connection, request_id: int) -> tuple[Any, ...] | None:
     """The request ``request_id`` as a row (:data:`REQUEST_COLUMNS`), or None."""
     return conn.execute(
         f"SELECT {_COLS} FROM rights_requests WHERE id = ?",  # noqa: S608 - constants only
@@ -38,7 +38,7 @@ def request_row(conn: sqlite3.Connection, request_id: int) -> tuple | None:
     ).fetchone()
 
 
-def request_rows(conn: sqlite3.Connection) -> list[tuple]:
+def request_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     """Every request as a row (:data:`REQUEST_COLUMNS`), oldest first."""
     sql = f"SELECT {_COLS} FROM rights_requests ORDER BY id"  # noqa: S608 - constants only
     return conn.execute(sql).fetchall()

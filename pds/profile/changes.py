@@ -71,8 +71,3 @@ def changes(
             if len(out) == limit:
                 break
     return out
-
-
-def latest_seq(conn: sqlite3.Connection) -> int:
-    """The newest change's seq (0 before the first change)."""
-    return db_profile.latest_seq(conn)

@@ -122,7 +122,13 @@ def _policy_allows(vault: Vault, grant: store.Grant, category: str, names: list[
 _policies: dict[Any, Any] = {}
 
 
-def _drop(vault: Vault, attempt: Attempt, sub: Any, grant: Any, category: str) -> str:
+def _drop(
+    vault: Vault,
+    attempt: Attempt,
+    sub: Subscription | None,
+    grant: store.Grant | None,
+    category: str,
+) -> str:
     reason = (
         "the subscription or its grant has ended, or neither the grant nor the owner's "
         "policies let the change out"

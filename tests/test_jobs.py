@@ -29,6 +29,7 @@ from pds import jobs
 from pds.db import locking, transaction
 from pds.errors import PdsError
 from pds.importer import import_file
+from pds.jobs import runner
 from pds.settings import load_settings
 from pds.vault import Vault
 
@@ -360,12 +361,12 @@ def test_retry_busy_tries_again_only_while_busy(monkeypatch) -> None:
             raise busy
         return "written"
 
-    assert jobs._retry_busy(flaky) == "written"
+    assert runner._retry_busy(flaky) == "written"
     assert len(calls) == 3
-    monkeypatch.setattr(jobs, "BUSY_TRIES", 2)
+    monkeypatch.setattr(runner, "BUSY_TRIES", 2)
     calls.clear()
     with pytest.raises(sqlite3.OperationalError):
-        jobs._retry_busy(flaky)
+        runner._retry_busy(flaky)
     assert len(calls) == 2
 
     def broken() -> None:
@@ -374,7 +375,7 @@ def test_retry_busy_tries_again_only_while_busy(monkeypatch) -> None:
 
     calls.clear()
     with pytest.raises(sqlite3.OperationalError):
-        jobs._retry_busy(broken)
+        runner._retry_busy(broken)
     assert len(calls) == 1
 
 

@@ -41,8 +41,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pds import clock
 from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
+from pds.db import database_folder
 from pds.db.locking import begin_immediate, end
-from pds.diskfull import DiskFull, database_folder, is_disk_full
+from pds.diskfull import DiskFull, is_disk_full
 from pds.errors import NotFound, PdsError, ValidationError
 from pds.words import plural
 

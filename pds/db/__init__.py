@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from pds.db.locking import WriterLock, begin_immediate, end
-from pds.diskfull import DiskFull, database_folder, is_disk_full
+from pds.diskfull import DiskFull, is_disk_full
 from pds.errors import SchemaTooNew, VaultNotFound
 
 SCHEMA_VERSION = 7
@@ -156,7 +156,8 @@ def _v3(conn: sqlite3.Connection) -> None:
 
 
 def _v4(conn: sqlite3.Connection) -> None:
-    """Profile changes, webhook subscriptions and their deliveries (pds.webhooks.propagation).
+    """Profile changes, webhook subscriptions and their deliveries (pds.profile.changes,
+    pds.webhooks).
 
     A change holds the names of the changed fields, never values. A subscription stores a
     random salt, not its secret: the secret is derived from the master key and the salt.
@@ -345,6 +346,14 @@ def open_db(path: Path, *, create: bool = False, up_to_date: bool = True) -> sql
         conn.close()
         raise
     return sqlite_utils.Database(conn)
+
+
+def database_folder(conn: sqlite3.Connection) -> Path:
+    """The folder of the connection's main database file (the vault's folder)."""
+    for _, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(file).parent
+    return Path(".")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.clock import now_iso
+from pds.db import profile as db_profile
 from pds.db import transaction
 from pds.errors import NotFound, ValidationError
 from pds.payloads import IntentionSchema, first_error, load_written
+from pds.profile.changes import record_change
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -50,18 +52,13 @@ def validate(payload: Any, *, on: str | None = None) -> dict[str, Any]:
 
 def add(vault: Vault, payload: dict[str, Any]) -> tuple[int, bool]:
     """Store one intention; returns (record id, created)."""
-    from pds.webhooks import propagation
-
     data = validate(payload)
     conn = vault.conn
     with transaction(conn):
         rid, created = vault.add_record(CATEGORY, now_iso()[:10], data, source=SOURCE)
         if created:
-            conn.execute(
-                "INSERT INTO intention_expiry (record_id, expires_at) VALUES (?, ?)",
-                (rid, data["expires_at"]),
-            )
-            propagation.record_change(vault, CATEGORY, list(FIELDS))
+            db_profile.add_intention_expiry(conn, rid, data["expires_at"])
+            record_change(vault, CATEGORY, list(FIELDS))
             vault.audit("intentions.add", actor="owner", category=CATEGORY, count=1)
     return rid, created
 
@@ -74,42 +71,34 @@ def listed(vault: Vault) -> list[dict[str, Any]]:
 
 def withdraw(vault: Vault, record_id: int) -> None:
     """Remove one intention now; NotFound if there is none with this id."""
-    from pds.webhooks import propagation
-
     conn = vault.conn
-    row = conn.execute("SELECT category FROM records WHERE id = ?", (record_id,)).fetchone()
-    if row is None or row[0] != CATEGORY:
+    if db_profile.record_category(conn, record_id) != CATEGORY:
         raise NotFound(
             f"there is no intention with id {record_id}",
             hint="See the ids with `pds intentions list`.",
         )
     with transaction(conn):
         _delete(vault, [record_id])
-        propagation.record_change(vault, CATEGORY, list(FIELDS))
+        record_change(vault, CATEGORY, list(FIELDS))
         vault.audit("intentions.withdraw", actor="owner", category=CATEGORY, count=1)
 
 
 def remove_expired(vault: Vault, on: date | None = None) -> int:
     """Delete every intention whose last day is before ``on`` (today); returns how many."""
-    from pds.webhooks import propagation
-
     day = (on or datetime.now(UTC).date()).isoformat()
     conn = vault.conn
-    sql = "SELECT record_id FROM intention_expiry WHERE expires_at < ?"
-    if conn.execute(sql + " LIMIT 1", (day,)).fetchone() is None:
+    if not db_profile.any_expired_intention(conn, day):
         return 0  # the common case: a read, no write lock taken
     with transaction(conn):
-        ids = [r[0] for r in conn.execute(sql, (day,))]
+        ids = db_profile.expired_intentions(conn, day)
         if not ids:
             return 0
         _delete(vault, ids)
-        propagation.record_change(vault, CATEGORY, list(FIELDS))
+        record_change(vault, CATEGORY, list(FIELDS))
         vault.audit("intentions.expire", actor="pds", category=CATEGORY, count=len(ids))
     return len(ids)
 
 
 def _delete(vault: Vault, ids: list[int]) -> None:
-    conn = vault.conn
     for rid in ids:
-        conn.execute("DELETE FROM records WHERE id = ? AND category = ?", (rid, CATEGORY))
-        conn.execute("DELETE FROM intention_expiry WHERE record_id = ?", (rid,))
+        db_profile.delete_intention(vault.conn, rid, CATEGORY)

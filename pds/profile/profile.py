@@ -4,7 +4,7 @@ The profile is stored as a normal sealed record (so grants that name fields, e.g
 ``authorization_details`` ``"fields": ["addresses"]``, see only those fields through
 ``GET /api/v1/records?category=profile``). A change replaces that one record: the old row is
 deleted and the new payload stored in the same transaction, together with a change entry
-(the changed field names only, ``pds.webhooks.propagation.record_change``) and an audit entry.
+(the changed field names only, ``pds.profile.changes.record_change``) and an audit entry.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from marshmallow import ValidationError as MarshmallowError
 
 from pds import jsonbody
 from pds.clock import now_iso
+from pds.db import profile as db_profile
 from pds.db import transaction
 from pds.errors import ValidationError
 from pds.jsonbody import TooDeep
 from pds.payloads import ProfileSchema, first_error, load_written
+from pds.profile.changes import record_change
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -60,13 +62,11 @@ def save(vault: Vault, payload: dict[str, Any]) -> list[str]:
     changed = [name for name in FIELDS if old.get(name) != new.get(name)]
     if not changed:
         return []
-    from pds.webhooks import propagation
-
     conn = vault.conn
     with transaction(conn):
-        conn.execute("DELETE FROM records WHERE category = ?", (CATEGORY,))
+        db_profile.delete_category_records(conn, CATEGORY)
         vault.add_record(CATEGORY, now_iso()[:10], new, source=SOURCE)
-        propagation.record_change(vault, CATEGORY, changed)
+        record_change(vault, CATEGORY, changed)
         vault.audit(
             "profile.update", actor="owner", category=CATEGORY, count=1, detail={"fields": changed}
         )

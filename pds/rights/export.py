@@ -46,6 +46,7 @@ from typing import IO, TYPE_CHECKING, Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from pds.db import rights as db_rights
 from pds.diskfull import reporting_disk_full
 from pds.errors import PdsError
 from pds.payloads import SCHEMAS
@@ -193,11 +194,7 @@ def write_zip(vault: Vault, out: IO[bytes], created_at: str) -> dict[str, int]:
 
     Reads inside one read transaction, so the counts and the records agree.
     """
-    conn = vault.conn
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
+    with db_rights.read_snapshot(vault.conn):
         found = counts(vault)
         sources = _sources(vault)
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -209,9 +206,6 @@ def write_zip(vault: Vault, out: IO[bytes], created_at: str) -> dict[str, int]:
                 with zf.open(f"{category}.json", "w", force_zip64=True) as fh:
                     _write_records(fh, vault, category, sources)
                 zf.writestr(f"csv/{category}.csv", _csv(vault, category, sources))
-    finally:
-        if own:
-            conn.execute("COMMIT")
     return found
 
 

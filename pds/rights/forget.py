@@ -16,8 +16,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
+from pds.db import profile as db_profile
 from pds.errors import ValidationError
 from pds.vocabulary import CATEGORIES
 
@@ -25,14 +27,6 @@ if TYPE_CHECKING:
     from pds.vault import Vault
 
 OLD_BACKUPS = "Backups made before now still hold it (sealed under the old key): delete them too."
-# Rows other features derive from a category's records (schema 4, pds.webhooks.propagation):
-# profile and intention changes (field names) with their pending and past webhook deliveries,
-# and the plaintext expiry day of each intention record.
-DERIVED = (
-    "DELETE FROM deliveries WHERE seq IN (SELECT seq FROM profile_changes WHERE category = ?1)",
-    "DELETE FROM profile_changes WHERE category = ?1",
-)
-ORPHANS = ("DELETE FROM intention_expiry WHERE record_id NOT IN (SELECT id FROM records)",)
 
 
 @dataclass(frozen=True)
@@ -66,13 +60,10 @@ def check_category(category: str) -> str:
 
 
 def _derived_rows(category: str) -> Callable[[sqlite3.Connection], None]:
-    def cleanup(conn: sqlite3.Connection) -> None:
-        for sql in DERIVED:
-            conn.execute(sql, (category,))
-        for sql in ORPHANS:
-            conn.execute(sql)
-
-    return cleanup
+    """What else goes with the category's records (pds.db.profile.forget_derived): profile
+    and intention changes (field names) with their pending and past webhook deliveries,
+    and the plaintext expiry day of each intention record."""
+    return partial(db_profile.forget_derived, category=category)
 
 
 def forget(vault: Vault, category: str) -> Forgotten:

@@ -18,6 +18,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from pds import clock
+from pds.db import rights as db_rights
 from pds.errors import NotFound
 from pds.oauth import store
 from pds.policy.purposes import label
@@ -68,16 +69,11 @@ def _categories(grants: list[store.Grant]) -> dict[str, dict[str, Any]]:
 
 
 def _access(vault: Vault, client_id: str) -> dict[str, Any]:
-    rows = vault.conn.execute(
-        "SELECT entry FROM audit_log WHERE json_extract(entry, '$.client') = ? "
-        "AND json_extract(entry, '$.action') LIKE 'api.%' ORDER BY idx",
-        (client_id,),
-    )
     times: list[str] = []
     decisions: Counter[str] = Counter()
     read: Counter[str] = Counter()
     written: Counter[str] = Counter()
-    for (text,) in rows:
+    for text in db_rights.client_api_entries(vault.conn, client_id):
         entry = json.loads(text)
         decisions[entry["decision"]] += 1
         if entry["decision"] != "allowed":

@@ -18,6 +18,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pds.clock import now_iso
+from pds.db import rights as db_rights
 from pds.db import transaction
 from pds.errors import NotFound, ValidationError
 from pds.oauth import store
@@ -83,12 +84,6 @@ class RightsRequest:
         }
 
 
-_COLS = (
-    "id, kind, business, client_id, grant_id, created_at, sent_on, due_on, status, "
-    "fulfilled_at, fulfilled_by_source, note"
-)
-
-
 def _row(row: tuple) -> RightsRequest:
     values = list(row)
     values[6], values[7] = date.fromisoformat(row[6]), date.fromisoformat(row[7])
@@ -96,10 +91,7 @@ def _row(row: tuple) -> RightsRequest:
 
 
 def get(vault: Vault, request_id: int) -> RightsRequest:
-    row = vault.conn.execute(
-        f"SELECT {_COLS} FROM rights_requests WHERE id = ?",  # noqa: S608 - constants only
-        (request_id,),
-    ).fetchone()
+    row = db_rights.request_row(vault.conn, request_id)
     if row is None:
         raise NotFound(f"no request with id {request_id}", hint=LIST_HINT)
     return _row(row)
@@ -110,8 +102,7 @@ def list_requests(
 ) -> list[RightsRequest]:
     """Every request, oldest first (only the overdue ones with ``overdue_only``)."""
     today = today or date.today()
-    sql = f"SELECT {_COLS} FROM rights_requests ORDER BY id"  # noqa: S608 - constants only
-    found = [_row(r) for r in vault.conn.execute(sql)]
+    found = [_row(r) for r in db_rights.request_rows(vault.conn)]
     return [r for r in found if r.overdue(today)] if overdue_only else found
 
 
@@ -161,20 +152,17 @@ def create(
     if client_id is not None and store.get_client(conn, client_id) is None:
         raise NotFound(f"no client with id {client_id}", hint="See them with `pds clients list`.")
     with transaction(conn):
-        rid = conn.execute(
-            "INSERT INTO rights_requests (kind, business, client_id, grant_id, created_at, "
-            "sent_on, due_on, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                kind,
-                business,
-                client_id,
-                grant_id,
-                now_iso(),
-                sent_on.isoformat(),
-                due_date(sent_on).isoformat(),
-                note,
-            ),
-        ).fetchone()[0]
+        rid = db_rights.insert_request(
+            conn,
+            kind,
+            business,
+            client_id,
+            grant_id,
+            now_iso(),
+            sent_on.isoformat(),
+            due_date(sent_on).isoformat(),
+            note,
+        )
         _audit(vault, "request.create", rid, kind, client_id, grant_id)
     return get(vault, rid)
 
@@ -235,17 +223,10 @@ def fulfil(
             f"request {request_id} is fulfilled by the file the business sent back",
             hint=f"Import it with `pds import FILE --fulfils {request_id}`, or give --source.",
         )
-    if (
-        source_id is not None
-        and not conn.execute("SELECT 1 FROM sources WHERE id = ?", (source_id,)).fetchone()
-    ):
+    if source_id is not None and not db_rights.source_exists(conn, source_id):
         raise NotFound(f"no imported file with source id {source_id}", hint=SOURCES_HINT)
     with transaction(conn):
-        conn.execute(
-            "UPDATE rights_requests SET status = 'fulfilled', fulfilled_at = ?, "
-            "fulfilled_by_source = ? WHERE id = ?",
-            (now_iso(), source_id, request_id),
-        )
+        db_rights.mark_fulfilled(conn, request_id, now_iso(), source_id)
         extra = {"source": source_id} if source_id is not None else {}
         _audit(vault, "request.fulfil", req.id, req.kind, req.client_id, req.grant_id, **extra)
     return get(vault, request_id)
@@ -258,21 +239,14 @@ def withdraw(vault: Vault, request_id: int) -> RightsRequest:
     """The owner no longer pursues the request."""
     req = check_open(vault, request_id)
     with transaction(vault.conn):
-        vault.conn.execute(
-            "UPDATE rights_requests SET status = 'withdrawn' WHERE id = ?", (request_id,)
-        )
+        db_rights.mark_withdrawn(vault.conn, request_id)
         _audit(vault, "request.withdraw", req.id, req.kind, req.client_id, req.grant_id)
     return get(vault, request_id)
 
 
 def recent_sources(vault: Vault, limit: int = 20) -> list[dict[str, Any]]:
     """The newest imports (id, filename, connector, imported_at), to choose a fulfilment."""
-    cur = vault.conn.execute(
-        "SELECT id, filename, connector, imported_at FROM sources WHERE connector != 'api' "
-        "ORDER BY id DESC LIMIT ?",
-        (limit,),
-    )
-    return [dict(zip(("id", "filename", "connector", "imported_at"), r, strict=True)) for r in cur]
+    return db_rights.recent_sources(vault.conn, limit)
 
 
 # -- the letter -----------------------------------------------------------------------------

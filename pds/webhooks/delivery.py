@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from pds import clock
 from pds.background import ProcessThread
+from pds.db import profile as db_profile
 from pds.db import transaction
+from pds.db import webhooks as db_webhooks
+from pds.db.webhooks import Subscription
 from pds.oauth import store
+from pds.profile import intentions
+from pds.profile.changes import visible
 from pds.webhooks import net as webhook_net
 from pds.webhooks import propagation as prop
 
@@ -43,26 +49,13 @@ class Attempt:
     attempt: int
 
 
-_DUE = (
-    "SELECT 1 FROM deliveries WHERE (status = 'pending' AND next_attempt_at <= ?1) "
-    "OR (status = 'sending' AND claimed_until < ?1) LIMIT 1"
-)
-
-
 def claim(vault: Vault, now: int) -> Attempt | None:
     """The next due delivery, marked as being sent by this process (None: nothing due).
     Looks first without the write lock: the common case, nothing due, takes no lock."""
-    if vault.conn.execute(_DUE, (now,)).fetchone() is None:
+    if not db_webhooks.delivery_due(vault.conn, now):
         return None
     with transaction(vault.conn) as conn:
-        row = conn.execute(
-            "UPDATE deliveries SET status = 'sending', claimed_until = ?, updated_at = ? "
-            "WHERE id = (SELECT id FROM deliveries WHERE (status = 'pending' AND "
-            "next_attempt_at <= ?) OR (status = 'sending' AND claimed_until < ?) "
-            "ORDER BY next_attempt_at, id LIMIT 1) "
-            "RETURNING id, subscription_id, seq, attempt",
-            (now + prop.CLAIM_SECONDS, clock.iso(now), now, now),
-        ).fetchone()
+        row = db_webhooks.claim_delivery(conn, now, now + prop.CLAIM_SECONDS, clock.iso(now))
     return Attempt(*row) if row else None
 
 
@@ -71,8 +64,6 @@ def run_once(vault: Vault, *, now: int | None = None, send: Sender | None = None
 
     ``send`` defaults to :func:`pds.webhooks.net.post`, which refuses non-public
     addresses unless the vault's settings allow them."""
-    from pds.profile import intentions
-
     if send is None:
         send = partial(webhook_net.post, allow_private=vault.settings.webhooks_allow_private)
 
@@ -87,14 +78,12 @@ def run_once(vault: Vault, *, now: int | None = None, send: Sender | None = None
 def _deliver(vault: Vault, attempt: Attempt, now: int, send: Sender) -> str:
     conn = vault.conn
     sub = prop.get(conn, attempt.subscription_id)
-    category, fields, at = conn.execute(
-        "SELECT category, fields, at FROM profile_changes WHERE seq = ?", (attempt.seq,)
-    ).fetchone()
+    category, fields, at = db_profile.get_change(conn, attempt.seq)
     grant = store.get_grant(conn, sub.grant_id) if sub else None
-    names = prop.visible(grant, category, json.loads(fields), now) if grant else []
+    names = visible(grant, category, fields, now) if grant else []
     if names and grant is not None:
         names = _policy_allows(vault, grant, category, names)
-    if sub is None or grant is None or not names or _deleted(conn, sub.id):
+    if sub is None or grant is None or not names or db_webhooks.subscription_deleted(conn, sub.id):
         return _drop(vault, attempt, sub, grant, category)
     body = json.dumps(
         {"seq": attempt.seq, "category": category, "fields": names, "at": at},
@@ -133,12 +122,13 @@ def _policy_allows(vault: Vault, grant: store.Grant, category: str, names: list[
 _policies: dict[Any, Any] = {}
 
 
-def _deleted(conn: Any, sub_id: str) -> bool:
-    row = conn.execute("SELECT deleted_at FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
-    return row[0] is not None
-
-
-def _drop(vault: Vault, attempt: Attempt, sub: Any, grant: Any, category: str) -> str:
+def _drop(
+    vault: Vault,
+    attempt: Attempt,
+    sub: Subscription | None,
+    grant: store.Grant | None,
+    category: str,
+) -> str:
     reason = (
         "the subscription or its grant has ended, or neither the grant nor the owner's "
         "policies let the change out"
@@ -161,7 +151,7 @@ def _drop(vault: Vault, attempt: Attempt, sub: Any, grant: Any, category: str) -
 def _finish(
     vault: Vault,
     attempt: Attempt,
-    sub: prop.Subscription,
+    sub: Subscription,
     grant: store.Grant,
     category: str,
     now: int,
@@ -174,16 +164,13 @@ def _finish(
             _set(conn, attempt.id, "delivered", None)
         elif attempt.attempt < prop.MAX_ATTEMPTS:
             _set(conn, attempt.id, "failed", error)
-            conn.execute(
-                "INSERT INTO deliveries (subscription_id, seq, attempt, status, "
-                "next_attempt_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-                (
-                    sub.id,
-                    attempt.seq,
-                    attempt.attempt + 1,
-                    now + prop.BACKOFF[attempt.attempt - 1],
-                    clock.iso(now),
-                ),
+            db_webhooks.add_delivery(
+                conn,
+                sub.id,
+                attempt.seq,
+                attempt.attempt + 1,
+                now + prop.BACKOFF[attempt.attempt - 1],
+                clock.iso(now),
             )
         else:
             _set(conn, attempt.id, "gave_up", error)
@@ -204,24 +191,13 @@ def _finish(
         )
 
 
-def _set(conn: Any, delivery_id: int, status: str, error: str | None) -> None:
-    conn.execute(
-        "UPDATE deliveries SET status = ?, last_error = ?, claimed_until = NULL, "
-        "updated_at = ? WHERE id = ?",
-        (status, error, clock.iso(clock.now()), delivery_id),
-    )
+def _set(conn: sqlite3.Connection, delivery_id: int, status: str, error: str | None) -> None:
+    db_webhooks.set_delivery_status(conn, delivery_id, status, error, clock.iso(clock.now()))
 
 
 def log_rows(vault: Vault, limit: int = 100) -> list[dict[str, Any]]:
     """The delivery log, newest first."""
-    cur = vault.conn.execute(
-        "SELECT d.id, d.subscription_id, s.client_id, s.url, d.seq, d.attempt, d.status, "
-        "d.next_attempt_at, d.last_error, d.updated_at FROM deliveries d "
-        "JOIN subscriptions s ON s.id = d.subscription_id ORDER BY d.id DESC LIMIT ?",
-        (limit,),
-    )
-    cols = [c[0] for c in cur.description]
-    rows = [dict(zip(cols, r, strict=True)) for r in cur]
+    rows = db_webhooks.delivery_log(vault.conn, limit)
     for r in rows:
         r["next_attempt_at"] = clock.iso(r["next_attempt_at"])
     return rows

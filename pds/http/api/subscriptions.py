@@ -8,7 +8,8 @@
 - ``GET /changes?since=<seq>&limit=<n>``: changes the caller's grant may see (field names,
   never values); a change touching only fields outside the grant is not listed.
 
-Every route goes through ``api_call`` (one audit entry per call). See pds.webhooks.propagation.
+Every route goes through ``api_call`` (one audit entry per call). See pds.webhooks.propagation
+and pds.profile.changes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pds.http.api.auth import api_call, audit_allowed, current_access
 from pds.http.api.params import object_body, query_whole
 from pds.numbers import SQLITE_MAX
 from pds.payloads import first_error, load_written
+from pds.profile import changes as feed
 from pds.profile import intentions
 from pds.webhooks import propagation as prop
 
@@ -104,7 +106,7 @@ def register(bp: Blueprint, vault: Callable[[], Any]) -> None:
                 "the grant does not allow reading profile or intentions", scope="read:profile"
             )
         conn = vault().conn
-        found = prop.changes(conn, acc.grant, _readable(), since, limit or DEFAULT_CHANGES)
+        found = feed.changes(conn, acc.grant, _readable(), since, limit or DEFAULT_CHANGES)
         audit_allowed(count=len(found))
         last = found[-1]["seq"] if found else max(since, 0)
         return jsonify(changes=found, next_since=last)

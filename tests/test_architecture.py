@@ -101,8 +101,7 @@ def test_only_the_db_package_speaks_sql() -> None:
     outside = {
         name: lines
         for name, path in _modules().items()
-        if not (name == "pds.db" or name.startswith("pds.db."))
-        and (lines := _sql_calls(path))
+        if not (name == "pds.db" or name.startswith("pds.db.")) and (lines := _sql_calls(path))
     }
     assert outside == {}
 

@@ -24,10 +24,9 @@ from pds.importer import import_file
 from pds.rights.export import export_to
 from pds.settings import Settings
 from pds.vault import Vault
-
-from .conftest import FAST_KDF, PASSPHRASE, fixture
-from .oauth_kit import csrf
-from .test_web_pages import upload
+from tests.conftest import FAST_KDF, PASSPHRASE, fixture
+from tests.http.web.test_pages import upload
+from tests.oauth_kit import csrf
 
 MIDATA = fixture("midata/midata-spec-example.csv")
 

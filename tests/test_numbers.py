@@ -15,9 +15,8 @@ from click.testing import CliRunner
 from pds.cli import cli
 from pds.errors import PdsError
 from pds.importer import import_file
-
-from .oauth_kit import bearer, pkce
-from .test_oauth_negative import error_redirect as error_redirect_query
+from tests.oauth.test_negative import error_redirect as error_redirect_query
+from tests.oauth_kit import bearer, pkce
 
 BIG = "9" * 5000
 SHOWN = "'999999999999999999999999'\u2026 (5,000 characters)"

@@ -18,9 +18,8 @@ from pds.audit.log import AuditError, AuditLog, canonical, make_entry
 from pds.errors import NotFound, ValidationError, VaultLocked
 from pds.settings import Settings
 from pds.vault import SourceInfo, Vault, restore
-
-from .conftest import PASSPHRASE
-from .factories import prepared, transaction
+from tests.conftest import PASSPHRASE
+from tests.factories import prepared, transaction
 
 
 def actions(vault: Vault) -> list[str]:
@@ -108,7 +107,7 @@ def test_proof_beyond_the_log_is_not_found(vault: Vault) -> None:
 @hsettings(max_examples=15)
 @given(st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=8))
 def test_two_connections_appending_in_turn_keep_one_tree(tmp_path_factory, bursts) -> None:
-    from .conftest import FAST_KDF
+    from tests.conftest import FAST_KDF
 
     settings = Settings(home=tmp_path_factory.mktemp("v") / "vault", kdf=FAST_KDF)
     with Vault.create(settings, PASSPHRASE) as a:

@@ -15,8 +15,7 @@ from pds.audit.log import AuditLog
 from pds.audit.verify import BundleError, BundleSource, verify, write_bundle
 from pds.cli import cli
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE
 
 
 def fill(vault: Vault, n: int) -> None:

@@ -8,8 +8,7 @@ from pds.cli import cli
 from pds.oauth import store
 from pds.settings import load_settings
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE
 
 
 def test_clients_add_list_and_grants(runner, initialised, env) -> None:

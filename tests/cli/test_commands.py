@@ -11,9 +11,8 @@ from click.testing import CliRunner
 
 from pds.cli import cli
 from pds.db import SCHEMA_VERSION
-
-from .conftest import PASSPHRASE, fixture
-from .factories import midata_file
+from tests.conftest import PASSPHRASE, fixture
+from tests.factories import midata_file
 
 SPEC = "midata/midata-spec-example.csv"
 
@@ -145,8 +144,7 @@ def test_status_text_and_json(runner: CliRunner, initialised: Path) -> None:
 
 def test_status_columns_line_up(runner: CliRunner, initialised: Path) -> None:
     from pds.vault import SourceInfo
-
-    from .factories import prepared, transaction
+    from tests.factories import prepared, transaction
 
     assert run(runner, "import", str(fixture("vcard/John_Doe_IPHONE.vcf"))).exit_code == 0
     assert run(runner, "status").stdout.splitlines()[1:3] == [

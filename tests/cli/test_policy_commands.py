@@ -10,8 +10,7 @@ from click.testing import CliRunner
 from pds.cli import cli
 from pds.settings import Settings
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE
 
 DEFAULT_RULES = (
     "Rules in force (3):\n"

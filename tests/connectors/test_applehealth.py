@@ -21,11 +21,11 @@ from pds.errors import ImportFormatError
 from pds.importer import import_file
 from pds.payloads import HealthSchema, fast_validator
 from pds.vault import Vault
+from tests.conftest import fixture
+from tests.factories import mutations
+from tests.skipbad import assert_skip_bad
 
-from .factories import mutations
-from .skipbad import assert_skip_bad
-
-FIXTURES = Path(__file__).parent / "fixtures" / "apple-health"
+FIXTURES = fixture("apple-health")
 TDDA = "tdda-export6s3sample.xml"
 DOGSHEEP = "healthkit-to-sqlite-export.xml"
 PARSER = "apple-health-parser-export.xml"

@@ -18,11 +18,11 @@ from connectors.csvsniff import parse_amount, sniff_delimiter
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.payloads import TransactionSchema
+from tests.conftest import fixture
+from tests.factories import mutations
+from tests.skipbad import assert_skip_bad
 
-from .factories import mutations
-from .skipbad import assert_skip_bad
-
-FIXTURES = Path(__file__).parent / "fixtures" / "bank-csv"
+FIXTURES = fixture("bank-csv")
 RABO = "rabobank-nl-CSV_A_20180414_112204.csv"
 JOHNLEWIS = "johnlewis-card-uk-MS_JANE_SMITH_01-12-2019_14-12-2019.csv"
 SCHWAB = "schwab-checking-us.csv"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,11 +13,11 @@ from connectors.camt053 import Camt053Connector
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.payloads import BalanceSchema, TransactionSchema
+from tests.conftest import fixture
+from tests.factories import mutations
+from tests.skipbad import assert_skip_bad
 
-from .factories import mutations
-from .skipbad import assert_skip_bad
-
-FIXTURES = Path(__file__).parent / "fixtures" / "camt053"
+FIXTURES = fixture("camt053")
 V2 = "camt053.v2.minimal.xml"
 V8 = "camt053.v8.xml"
 ACCOUNT = "NL26VAYB8060476890"

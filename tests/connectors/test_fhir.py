@@ -19,11 +19,11 @@ from pds.errors import ImportFormatError
 from pds.importer import import_file
 from pds.payloads import HealthSchema, fast_validator
 from pds.vault import Vault
+from tests.conftest import fixture
+from tests.factories import mutations
+from tests.skipbad import assert_skip_bad
 
-from .factories import mutations
-from .skipbad import assert_skip_bad
-
-FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
+FIXTURES = fixture("fhir")
 SYNTHEA = "synthea-r4-transaction-bundle.json"
 SEARCHSET = "hl7-bundle-example-searchset.json"
 FAST = fast_validator(HealthSchema())

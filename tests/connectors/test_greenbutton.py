@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import tracemalloc
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -19,11 +18,11 @@ from pds.errors import ImportFormatError
 from pds.importer import import_file
 from pds.payloads import EnergySchema, fast_validator
 from pds.vault import Vault
+from tests.conftest import fixture
+from tests.factories import mutations
+from tests.skipbad import assert_skip_bad
 
-from .factories import mutations
-from .skipbad import assert_skip_bad
-
-FIXTURES = Path(__file__).parent / "fixtures" / "greenbutton"
+FIXTURES = fixture("greenbutton")
 NIST = "TestGBDataHourlyNineDaysBinnedDaily.xml"
 OPOWER = "opower-gas-billing-2021-05-26_to_2024-04-25.xml"
 BROKEN = "gas-provider-batch-2024-07-16.xml"

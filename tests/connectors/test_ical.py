@@ -19,9 +19,8 @@ from pds.errors import ImportFormatError
 from pds.importer import import_file
 from pds.payloads import EventSchema
 from pds.vault import Vault
-
-from .conftest import fixture
-from .skipbad import assert_skip_bad
+from tests.conftest import fixture
+from tests.skipbad import assert_skip_bad
 
 ICAL = IcalConnector()
 

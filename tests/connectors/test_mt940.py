@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,11 +15,11 @@ from connectors.mt940 import Mt940Connector
 from pds import registry
 from pds.errors import ImportFormatError
 from pds.payloads import BalanceSchema, TransactionSchema
+from tests.conftest import fixture
+from tests.factories import mutations
+from tests.skipbad import assert_skip_bad
 
-from .factories import mutations
-from .skipbad import assert_skip_bad
-
-FIXTURES = Path(__file__).parent / "fixtures" / "mt940"
+FIXTURES = fixture("mt940")
 ABN = "abnamro.sta"
 MBANK = "mbank.sta"
 ASN = "asnbank-swift-blocks.txt"

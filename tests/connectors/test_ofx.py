@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,11 +14,11 @@ from connectors.midata import MidataConnector
 from connectors.ofx import OfxConnector
 from pds.errors import ImportFormatError
 from pds.payloads import TransactionSchema
+from tests.conftest import fixture
+from tests.factories import mutations
+from tests.skipbad import assert_skip_bad
 
-from .factories import mutations
-from .skipbad import assert_skip_bad
-
-FIXTURES = Path(__file__).parent / "fixtures" / "ofx"
+FIXTURES = fixture("ofx")
 CHECKING = "ofxparse-checking.ofx"
 SUNCORP = "ofxparse-suncorp.ofx"
 ANZCC = "ofxparse-anzcc.ofx"

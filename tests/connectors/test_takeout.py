@@ -22,9 +22,8 @@ from pds.importer import expand_paths, import_file
 from pds.payloads import schema_for
 from pds.vault import Vault
 from pds.vocabulary import CATEGORIES
-
-from .conftest import fixture
-from .skipbad import assert_skip_bad
+from tests.conftest import fixture
+from tests.skipbad import assert_skip_bad
 
 TAKEOUT = TakeoutConnector()
 # Where each real file sits inside a Takeout archive.

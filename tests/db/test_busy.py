@@ -21,10 +21,9 @@ from pds.cli import cli
 from pds.db import locking, transaction
 from pds.errors import VaultBusy
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE, fixture
-from .oauth_kit import bearer, csrf, pkce
-from .test_durability import PDS, pds_env
+from tests.conftest import PASSPHRASE, fixture
+from tests.oauth_kit import bearer, csrf, pkce
+from tests.vault.test_durability import PDS, pds_env
 
 BUSY = "the vault is busy: another write to it (an import?) is under way"
 WEB_HINT = "Try again in a minute, once it is done (an import&#39;s page shows its progress)."

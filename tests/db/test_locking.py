@@ -14,8 +14,7 @@ import pytest
 from pds import db as dbmod
 from pds.db import locking
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE
 
 
 def test_every_vault_connection_has_its_own_lock(vault: Vault) -> None:

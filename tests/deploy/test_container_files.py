@@ -25,10 +25,9 @@ import pytest
 import yaml
 
 from pds.oauth.server import check_issuer
+from tests.conftest import ROOT
+from tests.servers import answers, free_port, get, running
 
-from .servers import answers, free_port, get, running
-
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STRONG = "pewter lantern orchard migrate"
 

@@ -21,11 +21,9 @@ from pathlib import Path
 import pytest
 
 from pds.db import SCHEMA_VERSION
+from tests.conftest import ROOT, fixture
+from tests.servers import answers, free_port, get, running
 
-from .conftest import fixture
-from .servers import answers, free_port, get, running
-
-ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
 STRONG = "pewter lantern orchard migrate"
 OLD_PASSPHRASE = "copper kettle winter orchard"

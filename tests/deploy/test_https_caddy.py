@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from .servers import flow_ok, free_port, openid_flow, pds, running
-from .test_durability import pds_env
-from .test_serve_issuer import started
+from tests.conftest import ROOT
+from tests.deploy.test_serve_issuer import started
+from tests.servers import flow_ok, free_port, openid_flow, pds, running
+from tests.vault.test_durability import pds_env
 
-ROOT = Path(__file__).parent.parent
 RECIPE = ROOT / "deploy" / "Caddyfile"
 CADDY = shutil.which("caddy")
 SITE = "vault.example.org {"

@@ -28,15 +28,14 @@ from defusedxml import ElementTree
 
 from pds.settings import Settings
 from pds.vault import Vault
+from tests.conftest import FAST_KDF, PASSPHRASE, ROOT, TESTS, fixture
+from tests.servers import free_port, running
+from tests.vault.test_durability import pds_env
 
-from .conftest import FAST_KDF, PASSPHRASE, fixture
-from .servers import free_port, running
-from .test_durability import pds_env
-
-DEPLOY = Path(__file__).parent.parent / "deploy"
+DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
 LITESTREAM = str(BIN / "litestream")
-WXBAN = [sys.executable, str(Path(__file__).parent / "wxban.py")]  # as MemoryDenyWriteExecute
+WXBAN = [sys.executable, str(TESTS / "wxban.py")]  # as MemoryDenyWriteExecute
 
 pytestmark = pytest.mark.slow
 
@@ -245,7 +244,7 @@ def test_file_replica_restores_every_record_and_the_log(tmp_path: Path) -> None:
     assert (replica / "ltx").is_dir()
 
 
-MOTO_SERVER = Path(__file__).parent.parent / ".venv-moto" / "bin" / "moto_server"
+MOTO_SERVER = ROOT / ".venv-moto" / "bin" / "moto_server"
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 

@@ -21,10 +21,9 @@ import pytest
 from pds.audit.verify import verify
 from pds.settings import load_settings
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE
-from .servers import flow_ok, free_port, openid_flow, pds, serving
-from .test_durability import pds_env
+from tests.conftest import PASSPHRASE
+from tests.servers import flow_ok, free_port, openid_flow, pds, serving
+from tests.vault.test_durability import pds_env
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """What ships: a real wheel carries the templates, static files and connector entry points.
-(The image: tests/test_container_files.py.)"""
+(The image: tests/deploy/test_container_files.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 @pytest.mark.slow

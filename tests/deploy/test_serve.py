@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .servers import free_port, get, serving
-from .test_durability import pds_env
+from tests.servers import free_port, get, serving
+from tests.vault.test_durability import pds_env
 
 
 @pytest.mark.slow

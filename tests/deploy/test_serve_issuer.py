@@ -18,11 +18,10 @@ import pytest
 from pds.errors import ConfigError
 from pds.http.server import issuer_for, served_url
 from pds.settings import Settings
+from tests.conftest import ROOT
+from tests.servers import flow_ok, free_port, get, openid_flow, running
+from tests.vault.test_durability import pds_env
 
-from .servers import flow_ok, free_port, get, openid_flow, running
-from .test_durability import pds_env
-
-ROOT = Path(__file__).parent.parent
 EVERYWHERE = "0.0.0.0"  # noqa: S104 - a --host under test; pds refuses it, nothing binds
 HOST_HINT = (
     "Set PDS_ISSUER to the https origin the server is reached at, e.g. "

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .servers import answers, free_port, get, running
-from .test_jobs import Owner, midata, started_vault, vault_counts
+from tests.jobs.test_jobs import Owner, midata, started_vault, vault_counts
+from tests.servers import answers, free_port, get, running
 
 TIMEOUT = 2
 """The worker timeout these servers run with (`pds serve --timeout`), in seconds."""

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PASSPHRASE, fixture
-from .servers import NODE, flow_ok, free_port, get, openid_flow, serving
-from .test_durability import pds_env
+from tests.conftest import PASSPHRASE, ROOT, TESTS, fixture
+from tests.servers import NODE, flow_ok, free_port, get, openid_flow, serving
+from tests.vault.test_durability import pds_env
 
-DEPLOY = Path(__file__).parent.parent / "deploy"
+DEPLOY = ROOT / "deploy"
 UNITS = ("pds.service", "pds-backup.service", "pds-backup.timer", "pds-litestream.service")
 ANALYZE = "/usr/bin/systemd-analyze"
 SHIPPED_BIN = "/opt/pds/.venv/bin/"
 BIN = Path(sys.executable).parent  # this checkout's venv: pds and litestream are installed here
-WXBAN = [sys.executable, str(Path(__file__).parent / "wxban.py")]
+WXBAN = [sys.executable, str(TESTS / "wxban.py")]
 
 
 def directives(text: str) -> list[tuple[str, str, str]]:
@@ -328,7 +328,7 @@ def test_pds_service_without_its_drop_in_refuses_to_serve(tmp_path: Path) -> Non
         "proxy, e.g. https://vault.example.org (docs/deploy.md), or PDS_PROXY_HOPS=0 when "
         "nothing stands in front of pds.\n"
     )
-    assert done.stderr in (Path(__file__).parent.parent / "docs" / "deploy.md").read_text()
+    assert done.stderr in (ROOT / "docs" / "deploy.md").read_text()
     assert not home.exists()
     # with the drop-in's issuer, the issuer is no longer the problem (here, the vault is)
     env["PDS_ISSUER"] = "https://vault.example.org"

@@ -17,6 +17,7 @@ from connectors import csvsniff, ofx
 from connectors.base import Connector, Record, Rejected, strict
 from pds import registry
 from pds.errors import ImportFormatError
+from tests.conftest import ROOT
 
 OFX_HEAD = b"OFXHEADER:100\r\nDATA:OFXSGML\r\n\r\n<OFX>"
 SCHWAB_HEADER = (
@@ -224,7 +225,7 @@ def test_a_user_mapping_with_a_repeated_directive_is_left_out(tmp_path: Path) ->
     folder = tmp_path / "home" / "csv-profiles"
     folder.mkdir(parents=True)
     mine = folder / "mine.toml"
-    builtin = Path(__file__).parents[1] / "connectors" / "csv_profiles"
+    builtin = ROOT / "connectors" / "csv_profiles"
     text = next(builtin.glob("*.toml")).read_text()
     lines = [
         'date_format = "%d.%m.%Y %d"' if line.startswith("date_format") else line
@@ -344,8 +345,7 @@ def test_the_deepest_fhir_resource_kept_survives_export_and_reimport(vault, tmp_
     from pds.rights import export as exportmod
     from pds.settings import Settings
     from pds.vault import Vault
-
-    from .conftest import FAST_KDF, PASSPHRASE
+    from tests.conftest import FAST_KDF, PASSPHRASE
 
     source = tmp_path / "deep.ndjson"
     source.write_bytes(b'{"resourceType":"Patient","x":' + b"[" * 63 + b"]" * 63 + b"}\n")

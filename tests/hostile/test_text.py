@@ -17,6 +17,7 @@ from connectors.camt053 import Camt053Connector
 from connectors.mt940 import Mt940Connector
 from pds import registry
 from pds.errors import ImportFormatError
+from tests.conftest import FIXTURES
 
 CSV_HEADER = (
     b'"Date","Status","Type","CheckNumber","Description","Withdrawal","Deposit","RunningBalance"\n'
@@ -119,7 +120,7 @@ CASES = [
 @pytest.mark.parametrize(("connector", "filename", "data", "message"), CASES)
 def test_refused_quickly_in_bounded_memory(connector, filename, data, message):
     """(A bank CSV row with a byte that is not UTF-8 in a UTF-8 file is a Rejected row
-    instead: tests/test_charset.py.)"""
+    instead: tests/connectors/test_charset.py.)"""
     got, seconds, peak = refusal(connector, data, filename)
     assert got == message
     assert seconds < 2.0
@@ -127,11 +128,7 @@ def test_refused_quickly_in_bounded_memory(connector, filename, data, message):
 
 
 MINE = {"bank-csv": "bankcsv", "mt940": "mt940", "camt053": "camt053"}
-ALL_FIXTURES = sorted(
-    p
-    for p in (Path(__file__).parent / "fixtures").glob("*/*")
-    if p.is_file() and p.name != "SOURCES.md"
-)
+ALL_FIXTURES = sorted(p for p in FIXTURES.glob("*/*") if p.is_file() and p.name != "SOURCES.md")
 
 
 @pytest.mark.parametrize("path", ALL_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -1,4 +1,4 @@
-"""Hostile text for every connector but the bank ones (see tests/test_hostile_text.py): invalid
+"""Hostile text for every connector but the bank ones (see tests/hostile/test_text.py): invalid
 UTF-8 in the middle of a valid file, a NUL byte inside a record and a single 10 MB line, each
 through ``pds.importer.import_file`` into a fresh vault.
 
@@ -6,7 +6,7 @@ Each is refused with an exact message naming the file (and the line or element w
 format has one), in under 2 s and bounded traced memory, and the vault is left empty. Where a
 file holds no valid multi-byte UTF-8, the charset rule (``connectors/charset.py``) reads a
 non-UTF-8 byte as Windows-1252, and a byte that is not Windows-1252 either is refused (a
-UTF-8 file with a bad byte: tests/test_charset.py).
+UTF-8 file with a bad byte: tests/connectors/test_charset.py).
 
 Memory bounds (traced by ``tracemalloc`` over the whole import, vault work included): line-
 and element-streamed formats stay far below the 10 MB input; whole-file formats (OFX, a FHIR
@@ -28,8 +28,7 @@ from pds import registry
 from pds.errors import ImportFormatError
 from pds.importer import ImportSummary, import_file
 from pds.vault import Vault
-
-from .conftest import FIXTURES
+from tests.conftest import FIXTURES
 
 TEN_MB = 10 * 1024 * 1024
 MIB = 1024 * 1024

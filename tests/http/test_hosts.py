@@ -18,12 +18,11 @@ from pds.http import security
 from pds.http.app import create_app
 from pds.oauth import admin
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE
-from .oauth_kit import CB, csrf, pkce, seed
-from .servers import free_port, pds, serving
-from .test_durability import pds_env
-from .test_security_web import owner_routes
+from tests.conftest import PASSPHRASE
+from tests.http.test_security import owner_routes
+from tests.oauth_kit import CB, csrf, pkce, seed
+from tests.servers import free_port, pds, serving
+from tests.vault.test_durability import pds_env
 
 REBIND = "rebind.attacker.example:8200"
 LOOPBACK_MESSAGE = (

@@ -11,9 +11,8 @@ from pds.db.counters import Counters
 from pds.http import limits
 from pds.http.app import create_app
 from pds.http.limits import LoginThrottle, RateLimiter
-
-from .conftest import PASSPHRASE
-from .oauth_kit import CB, bearer, csrf, seed
+from tests.conftest import PASSPHRASE
+from tests.oauth_kit import CB, bearer, csrf, seed
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 BAD = bearer("x" * 43)

@@ -17,9 +17,8 @@ from pds.errors import ConfigError
 from pds.http.app import create_app
 from pds.settings import load_settings
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE
-from .oauth_kit import CB, bearer, csrf
+from tests.conftest import PASSPHRASE
+from tests.oauth_kit import CB, bearer, csrf
 
 RECORDS = "/api/v1/records?category=transactions"
 HOPS_HINT = (

@@ -11,17 +11,16 @@ from werkzeug.routing import Rule
 
 from pds.http import security
 from pds.vault import SourceInfo
-
-from .conftest import PASSPHRASE
-from .factories import prepared, transaction
-from .oauth_kit import bearer, csrf, pkce, seed
+from tests.conftest import PASSPHRASE
+from tests.factories import prepared, transaction
+from tests.oauth_kit import bearer, csrf, pkce, seed
 
 # endpoints that are not the owner's: each checks its caller its own way
 NOT_OWNER = {
     "static",
     "web.healthz",
     "owner.login",
-    "consent.authorize",  # signs the owner in itself (tests/test_web_consent.py)
+    "consent.authorize",  # signs the owner in itself (tests/http/web/test_consent.py)
     "oauth.metadata",
     "oauth.token",
     "oauth.register",

@@ -9,8 +9,7 @@ import pytest
 
 from pds.db.counters import Counters
 from pds.http.app import create_app
-
-from .oauth_kit import basic, bearer, seed
+from tests.oauth_kit import basic, bearer, seed
 
 T0 = 1_700_000_000.0
 OTHER = "10.0.0.2"

@@ -2,7 +2,7 @@
 with its exact counts per category; importing it again adds nothing. No fixture is left out:
 a file under tests/fixtures/ that CASES (or REFUSED) does not list fails the suite.
 
-The expected numbers are the ones each connector's own tests pin (tests/test_connector_*.py).
+The expected numbers are the ones each connector's own tests pin (tests/connectors/).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import pytest
 from pds.errors import ImportFormatError
 from pds.importer import import_file
 from pds.vault import Vault
-
-from .conftest import FIXTURES, fixture
+from tests.conftest import FIXTURES, fixture
 
 # file -> (connector, records by category)
 CASES: dict[str, tuple[str, dict[str, int]]] = {
@@ -58,7 +57,7 @@ CASES: dict[str, tuple[str, dict[str, int]]] = {
     "vcard/rfc6350-example.vcf": ("vcard", {"contacts": 1}),
 }
 
-# Refused by design (tests/test_connector_greenbutton.py): its ReadingType has no unit.
+# Refused by design (tests/connectors/test_greenbutton.py): its ReadingType has no unit.
 REFUSED = {
     "greenbutton/gas-provider-batch-2024-07-16.xml": (
         "gas-provider-batch-2024-07-16.xml line 662: ReadingType ReadingType/07 has no uom "
@@ -84,7 +83,7 @@ def test_every_fixture_file_is_listed() -> None:
         for p in Path(FIXTURES).rglob("*")
         if p.is_file()
         and p.name != "SOURCES.md"
-        # vaults/ holds vaults an older pds wrote (tests/test_upgrade.py), not files to import
+        # vaults/ holds vaults an older pds wrote (tests/vault/test_upgrade.py), not files to import
         and p.relative_to(FIXTURES).parts[0] != "vaults"
     }
     assert on_disk == set(CASES) | set(REFUSED)
@@ -133,7 +132,7 @@ def test_statement_amounts_and_dates(
 
 def test_all_fixtures_together(vault: Vault) -> None:
     """The two camt.053 files are one statement in two versions: their balances differ only
-    in CLBD's date (test_connector_camt053.py), so v8's other three balances are repeats."""
+    in CLBD's date (tests/connectors/test_camt053.py), so v8's other three balances are repeats."""
     duplicates = {}
     for name in sorted(CASES):
         summary = import_file(vault, fixture(name))

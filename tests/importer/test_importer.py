@@ -18,8 +18,7 @@ from pds.errors import ImportFormatError
 from pds.importer import import_file
 from pds.payloads import TransactionSchema, fast_validator
 from pds.vault import Vault
-
-from .factories import midata_file, transaction
+from tests.factories import midata_file, transaction
 
 COFFEE = ("02/03/2024", "VIS", "COSTA COFFEE", "-3.20", "")
 

@@ -31,11 +31,10 @@ from pds.errors import PdsError
 from pds.importer import import_file
 from pds.settings import load_settings
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE, fixture
-from .oauth_kit import csrf
-from .servers import free_port, serving
-from .test_durability import PDS, pds_env
+from tests.conftest import PASSPHRASE, fixture
+from tests.oauth_kit import csrf
+from tests.servers import free_port, serving
+from tests.vault.test_durability import PDS, pds_env
 
 MIDATA = fixture("midata/midata-spec-example.csv")
 HEAD = "Date,Type,Merchant/Description,Debit/Credit,Balance"

@@ -15,9 +15,8 @@ from pds.errors import ValidationError
 from pds.oauth import admin, store
 from pds.settings import load_settings
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE
-from .oauth_kit import CB, pkce
+from tests.conftest import PASSPHRASE
+from tests.oauth_kit import CB, pkce
 
 UNSAFE = ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u200e", "\u061c", "\u200b"]
 UNSAFE += ["\ufeff", "\u2028", "\n", "\x00", "\x1b", "\U000e0041"]

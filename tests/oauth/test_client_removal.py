@@ -16,9 +16,8 @@ from pds.oauth import receipts as rmod
 from pds.settings import load_settings
 from pds.vault import Vault
 from pds.webhooks import propagation
-
-from .conftest import PASSPHRASE
-from .oauth_kit import CB, basic, bearer, csrf, pkce, seed
+from tests.conftest import PASSPHRASE
+from tests.oauth_kit import CB, basic, bearer, csrf, pkce, seed
 
 
 def entries(vault) -> list[dict]:

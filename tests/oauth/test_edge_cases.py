@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .oauth_kit import CB, basic, bearer, pkce, seed
+from tests.oauth_kit import CB, basic, bearer, pkce, seed
 
 
 def test_home_page_needs_the_owner(kit) -> None:

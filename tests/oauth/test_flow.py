@@ -10,8 +10,7 @@ from authlib.oauth2.rfc9207 import AuthorizationServerMetadata as IssMetadata
 
 from pds.oauth import store
 from pds.vocabulary import CATEGORIES
-
-from .oauth_kit import CB, ISSUER, basic, bearer, pkce, query, seed
+from tests.oauth_kit import CB, ISSUER, basic, bearer, pkce, query, seed
 
 DETAILS = [
     {

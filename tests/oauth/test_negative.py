@@ -19,8 +19,7 @@ from pds.oauth.server import (
     REFRESH_REPLAYED,
     check_issuer,
 )
-
-from .oauth_kit import CB, ISSUER, basic, bearer, pkce, query
+from tests.oauth_kit import CB, ISSUER, basic, bearer, pkce, query
 
 
 def error_redirect(resp) -> dict[str, str]:

@@ -12,9 +12,8 @@ import pytest
 
 from pds.oauth import store
 from pds.vault import SourceInfo
-
-from .factories import prepared, transaction
-from .oauth_kit import CB, ISSUER, bearer, pkce, query, seed
+from tests.factories import prepared, transaction
+from tests.oauth_kit import CB, ISSUER, bearer, pkce, query, seed
 
 CREDIT = [
     {

@@ -17,8 +17,7 @@ from pds.cli import cli
 from pds.oauth import receipts as rmod
 from pds.oauth import store
 from pds.vault import Vault
-
-from .oauth_kit import bearer
+from tests.oauth_kit import bearer
 
 DETAILS = [
     {
@@ -273,8 +272,7 @@ def test_cli_show_and_verify_against_the_vault(runner, initialised: Path, tmp_pa
     from pds.oauth import admin
     from pds.oauth.access import parse_request
     from pds.settings import Settings
-
-    from .conftest import PASSPHRASE
+    from tests.conftest import PASSPHRASE
 
     with Vault.open(Settings(home=initialised), PASSPHRASE) as v:
         client, _ = admin.add_client(v, "Acme", ["https://a.example/cb"])
@@ -382,7 +380,7 @@ def _log_verifies(vault: Vault) -> None:
 
 
 def test_revoking_a_grant_issues_one_withdraw_receipt(kit, granted) -> None:
-    from .oauth_kit import csrf
+    from tests.oauth_kit import csrf
 
     vault = kit.vault
     grant = granted["grant"]
@@ -467,8 +465,7 @@ def test_cli_shows_and_verifies_a_withdraw_receipt(
     from pds.oauth import admin
     from pds.oauth.access import parse_request
     from pds.settings import Settings
-
-    from .conftest import PASSPHRASE
+    from tests.conftest import PASSPHRASE
 
     with Vault.open(Settings(home=initialised), PASSPHRASE) as v:
         client, _ = admin.add_client(v, "Acme", ["https://a.example/cb"])
@@ -535,7 +532,7 @@ def test_revocation_by_policy_issues_one_withdraw_receipt(kit) -> None:
 
 
 def test_a_business_ending_its_grant_gets_a_withdraw_receipt(kit) -> None:
-    from .oauth_kit import basic
+    from tests.oauth_kit import basic
 
     client_id, secret = kit.add_client("Acme Bank")
     ended = kit.tokens(client_id, secret, scope="read:transactions")

@@ -13,9 +13,8 @@ from pds.errors import NotFound, ValidationError
 from pds.profile import intentions, profile
 from pds.vocabulary import category_fields
 from pds.webhooks import delivery
-
-from .oauth_kit import bearer, csrf
-from .test_crm_propagation import Receiver, business, profile_grant, subscribe
+from tests.oauth_kit import bearer, csrf
+from tests.webhooks.test_propagation import Receiver, business, profile_grant, subscribe
 
 SHOW_EMPTY = "".join(f"{name:<21}-\n" for name in profile.FIELDS)
 

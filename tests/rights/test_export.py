@@ -22,10 +22,9 @@ from pds.rights import export as exportmod
 from pds.settings import Settings
 from pds.vault import SourceInfo, Vault
 from pds.vault.records import canonical
-
-from .conftest import FAST_KDF, PASSPHRASE, fixture
-from .factories import transaction
-from .oauth_kit import csrf
+from tests.conftest import FAST_KDF, PASSPHRASE, fixture
+from tests.factories import transaction
+from tests.oauth_kit import csrf
 
 PROFILE = {
     "name": "Ada Lovelace",

@@ -17,9 +17,8 @@ from pds.rights import forget as forgetmod
 from pds.settings import Settings
 from pds.vault import SourceInfo, Vault
 from pds.vault import records as recmod
-
-from .conftest import FAST_KDF, PASSPHRASE
-from .oauth_kit import seed
+from tests.conftest import FAST_KDF, PASSPHRASE
+from tests.oauth_kit import seed
 
 
 def secrets_of(vault: Vault, category: str) -> tuple[bytes, list[bytes]]:
@@ -248,7 +247,7 @@ def test_cli_backup_after_forget_holds_nothing_of_it(
 
 
 def test_web_forget_needs_the_typed_name_and_csrf(kit, vault) -> None:
-    from .oauth_kit import csrf
+    from tests.oauth_kit import csrf
 
     seed(vault)
     kit.login()

@@ -12,8 +12,7 @@ from pds.cli import cli
 from pds.errors import NotFound
 from pds.oauth import admin, store
 from pds.rights import processing
-
-from .oauth_kit import bearer, seed
+from tests.oauth_kit import bearer, seed
 
 DETAILS = [
     {
@@ -167,8 +166,7 @@ def test_cli_processing_unknown_client(runner, initialised: Path) -> None:
     from pds.oauth.access import parse_request
     from pds.settings import Settings
     from pds.vault import Vault
-
-    from .conftest import PASSPHRASE
+    from tests.conftest import PASSPHRASE
 
     with Vault.open(Settings(home=initialised), PASSPHRASE) as v:
         client, _ = admin.add_client(v, "Acme", ["https://a.example/cb"])

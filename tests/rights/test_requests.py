@@ -18,9 +18,8 @@ from pds.rights import requests as reqmod
 from pds.settings import Settings
 from pds.vault import Prepared, SourceInfo, Vault
 from pds.vault.records import canonical
-
-from .conftest import FAST_KDF, PASSPHRASE, fixture
-from .oauth_kit import Kit, csrf, seed
+from tests.conftest import FAST_KDF, PASSPHRASE, fixture
+from tests.oauth_kit import Kit, csrf, seed
 
 SPEC = fixture("midata/midata-spec-example.csv")
 PROFILE = {"name": "Ada Lovelace", "email": "ada@example.org", "phone": "+44 20 7946 0000"}
@@ -85,7 +84,7 @@ def test_lifecycle_open_overdue_fulfilled(vault: Vault) -> None:
 
 
 def _tx() -> Prepared:
-    from .factories import prepared, transaction
+    from tests.factories import prepared, transaction
 
     return prepared(transaction())
 

@@ -15,8 +15,7 @@ from pds.cli import cli
 from pds.errors import BackupError
 from pds.settings import Settings
 from pds.vault import BACKUP_NAME, Vault, prune_backups
-
-from .conftest import FAST_KDF, PASSPHRASE, fixture
+from tests.conftest import FAST_KDF, PASSPHRASE, fixture
 
 SPEC = "midata/midata-spec-example.csv"
 

@@ -17,9 +17,8 @@ from pds.errors import VaultLocked
 from pds.importer import import_file
 from pds.settings import Settings, load_settings
 from pds.vault import Vault
-
-from .conftest import PASSPHRASE
-from .factories import midata_file
+from tests.conftest import PASSPHRASE
+from tests.factories import midata_file
 
 PDS = [sys.executable, "-m", "pds"]
 

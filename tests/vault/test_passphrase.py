@@ -11,8 +11,7 @@ from click.testing import CliRunner
 
 from pds.cli import cli
 from pds.vault import passphrase as strength
-
-from .conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE
 
 HINT_END = "(picked at random just now; do not reuse an example printed anywhere)."
 MORE_WORDS = " Add another word or two. Uncommon words are better."

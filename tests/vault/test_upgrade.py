@@ -23,8 +23,7 @@ from pds.errors import VaultLocked
 from pds.settings import Settings
 from pds.vault import restore
 from pds.vault import upgrade as upgrade_module
-
-from .conftest import PASSPHRASE, fixture
+from tests.conftest import PASSPHRASE, fixture
 
 OLD_VAULT = fixture("vaults/schema-3/vault.db")
 OLD_PASSPHRASE = "copper kettle winter orchard"
@@ -376,7 +375,7 @@ def test_serve_backs_an_old_vault_up_before_it_migrates(old_home: Path, tmp_path
     import os
     import sys
 
-    from .servers import answers, free_port, running
+    from tests.servers import answers, free_port, running
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

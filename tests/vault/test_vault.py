@@ -15,9 +15,8 @@ from pds.errors import IdempotencyKeyReused, SchemaTooNew, VaultLocked
 from pds.settings import KdfParams, Settings, load_settings
 from pds.vault import SourceInfo, Vault, keys
 from pds.vault.records import SealError, open_sealed, seal
-
-from .conftest import PASSPHRASE
-from .factories import prepared, transaction
+from tests.conftest import PASSPHRASE
+from tests.factories import prepared, transaction
 
 KEY = AESGCM(bytes(range(32)))
 categories = st.sampled_from(["transactions", "health", "contacts"])

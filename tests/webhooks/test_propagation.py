@@ -15,9 +15,8 @@ from pds.oauth import admin
 from pds.profile import intentions, profile
 from pds.webhooks import delivery
 from pds.webhooks import propagation as prop
-
-from .oauth_kit import bearer
-from .test_api_records import problem
+from tests.http.api.test_records import problem
+from tests.oauth_kit import bearer
 
 HOME = [{"lines": ["1 Old Road"], "locality": "Leeds", "postcode": "LS1 1AA", "country": "GB"}]
 NEW_HOME = [{"lines": ["9 New Street"], "locality": "York", "postcode": "YO1 7HH", "country": "GB"}]

@@ -25,10 +25,9 @@ from pds.rights import export as exportmod
 from pds.settings import load_settings
 from pds.webhooks import delivery
 from pds.webhooks import net as webhook_net
-
-from .oauth_kit import bearer
-from .test_api_records import problem
-from .test_crm_propagation import Receiver, business, profile_grant, subscribe
+from tests.http.api.test_records import problem
+from tests.oauth_kit import bearer
+from tests.webhooks.test_propagation import Receiver, business, profile_grant, subscribe
 
 PUBLIC = ipaddress.ip_address("93.184.215.14")
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
@@ -347,8 +346,7 @@ def test_cli_verify_says_which_key_it_trusted(runner, initialised, tmp_path) -> 
     from pds.oauth.access import parse_request
     from pds.settings import Settings
     from pds.vault import Vault
-
-    from .conftest import PASSPHRASE
+    from tests.conftest import PASSPHRASE
 
     with Vault.open(Settings(home=initialised), PASSPHRASE) as v:
         client, _ = admin.add_client(v, "Acme", ["https://a.example/cb"])
@@ -469,8 +467,7 @@ def test_cli_verify_reads_the_receipt_file_as_bytes(runner, initialised, tmp_pat
     from pds.oauth.access import parse_request
     from pds.settings import Settings
     from pds.vault import Vault
-
-    from .conftest import PASSPHRASE
+    from tests.conftest import PASSPHRASE
 
     with Vault.open(Settings(home=initialised), PASSPHRASE) as v:
         client, _ = admin.add_client(v, "Acme", ["https://a.example/cb"])

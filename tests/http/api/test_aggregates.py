@@ -12,10 +12,9 @@ from pds.http.api.aggregates import UNITS, numeric_fields, reduce
 from pds.vault import Prepared, SourceInfo
 from pds.vault.records import canonical
 from pds.vocabulary import CATEGORIES
-
-from .factories import transaction
-from .oauth_kit import bearer, csrf, pkce, query
-from .test_policy_wiring import problem, write_policy
+from tests.factories import transaction
+from tests.oauth.test_policy import problem, write_policy
+from tests.oauth_kit import bearer, csrf, pkce, query
 
 
 @pytest.fixture

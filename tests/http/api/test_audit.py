@@ -10,8 +10,7 @@ import pytest
 
 from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
-
-from .oauth_kit import bearer, seed
+from tests.oauth_kit import bearer, seed
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from .oauth_kit import bearer, seed
-from .test_api_records import READ_SPRING, problem
+from tests.http.api.test_records import READ_SPRING, problem
+from tests.oauth_kit import bearer, seed
 
 BIG = "9" * 5000
 

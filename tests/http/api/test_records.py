@@ -10,9 +10,8 @@ from pds import clock
 from pds.oauth import store
 from pds.vault import SourceInfo
 from pds.vault.records import query_rows
-
-from .factories import prepared, transaction
-from .oauth_kit import bearer, seed
+from tests.factories import prepared, transaction
+from tests.oauth_kit import bearer, seed
 
 READ_SPRING = [
     {

@@ -11,9 +11,8 @@ from pds.http.app import create_app
 from pds.http.limits import LoginThrottle
 from pds.http.security import CSP, session_key
 from pds.oauth import store
-
-from .conftest import PASSPHRASE
-from .oauth_kit import CB, csrf, pkce, query
+from tests.conftest import PASSPHRASE
+from tests.oauth_kit import CB, csrf, pkce, query
 
 FRAMING = {
     "Content-Security-Policy": CSP,

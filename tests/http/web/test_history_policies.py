@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 
 from pds.http.web.history import build_chart
-
-from .oauth_kit import csrf
+from tests.oauth_kit import csrf
 
 RECT = re.compile(
     r'<rect class="bar s(\d)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" '

@@ -12,9 +12,8 @@ from werkzeug.test import EnvironBuilder
 from pds import jobs
 from pds.http.web import data as data_pages
 from pds.oauth import store
-
-from .conftest import fixture
-from .oauth_kit import bearer, csrf, seed
+from tests.conftest import fixture
+from tests.oauth_kit import bearer, csrf, seed
 
 OWNER_PAGES = [
     "/",

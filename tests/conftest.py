@@ -1,4 +1,22 @@
-"""Fixtures chain: settings (temp data dir) -> vault (unlocked) -> runner (CLI)."""
+"""Fixtures chain: settings (temp data dir) -> vault (unlocked) -> runner (CLI).
+
+Where the tests are: the folders mirror the packages they test.
+
+- ``cli/``: the ``pds`` commands (pds.cli); ``http/``: hosts, limits, methods, proxy hops,
+  security, throttling (pds.http), with ``http/api/`` and ``http/web/`` for its two halves;
+- ``oauth/``, ``rights/``, ``profile/``, ``webhooks/``, ``jobs/``, ``importer/``, ``vault/``,
+  ``audit/``, ``db/``, ``policy/``, ``policyfiles/``: the package of the same name;
+- ``connectors/``: one file per connector, named after it, and the charset rule;
+- ``hostile/``: hostile input (XML, zips, text, size, depth and time bounds) across connectors;
+- ``deploy/``: what ships and how it runs: container files, entrypoint, systemd units, Caddy
+  over https, Litestream, the lock file, packaging, ``pds serve`` and a live server;
+- ``browser/``: Playwright on Chromium; ``node/``: the openid-client flow; ``fixtures/``: real
+  files (their sources in ``fixtures/SOURCES.md``);
+- top level: the single modules (words, numbers, jsonbody, diskfull), the layout's rules
+  (test_architecture.py), and the shared helpers: this conftest, factories.py, oauth_kit.py,
+  servers.py, skipbad.py, wxban.py. Tests import them absolutely (``from tests.oauth_kit
+  import ...``) and find files from ``TESTS``, ``ROOT`` and ``FIXTURES`` here.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +36,9 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.load_profile("pds")
 
-FIXTURES = Path(__file__).parent / "fixtures"
+TESTS = Path(__file__).parent
+ROOT = TESTS.resolve().parent  # the repository
+FIXTURES = TESTS / "fixtures"
 PASSPHRASE = "test passphrase: tulip ladder"
 # Library-level tests use a cheap KDF; the CLI tests go through the real default cost.
 FAST_KDF = KdfParams(memory_kib=8 * 1024, iterations=1, lanes=4)

@@ -10,9 +10,8 @@ from pds.errors import ValidationError
 from pds.jsonbody import MAX_DEPTH, TooDeep, check_depth, loads
 from pds.oauth.access import AccessError, parse_request
 from pds.profile import profile
-
-from .oauth_kit import CB, bearer
-from .test_api_records import problem
+from tests.http.api.test_records import problem
+from tests.oauth_kit import CB, bearer
 
 DEEP = "[" * 100_000 + "]" * 100_000  # 200,000 bytes: under the 256 KiB body cap
 
@@ -72,7 +71,7 @@ def test_records_api_refuses_deep_json_with_400(kit) -> None:
 
 
 def test_subscriptions_api_refuses_deep_json_with_400(kit) -> None:
-    from .test_crm_propagation import business, profile_grant
+    from tests.webhooks.test_propagation import business, profile_grant
 
     token = business(kit, "Acme Energy", profile_grant())
     resp = kit.http.post(

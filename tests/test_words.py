@@ -74,7 +74,7 @@ def test_owner_login_throttle_says_one_second(kit, monkeypatch) -> None:
 
     monkeypatch.setattr(limits, "login_throttle", lambda: OneSecond())
     page = kit.http.get("/login")
-    from .oauth_kit import csrf
+    from tests.oauth_kit import csrf
 
     resp = kit.http.post(
         "/login", data={"passphrase": "wrong", "csrf_token": csrf(page.text), "next": "/"}

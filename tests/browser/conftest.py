@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ..test_durability import pds_env
-from ..test_serve import free_port, serving
+from tests.deploy.test_serve import free_port, serving
+from tests.vault.test_durability import pds_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).parent / "screenshots"

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pds.db.locking import is_busy
 from pds.errors import ConfigError, PdsError, VaultBusy
 from pds.numbers import SQLITE_MAX, shown, whole
 from pds.settings import Settings
@@ -59,6 +58,8 @@ class PdsGroup(click.Group):
             _quiet_stdout()
             sys.exit(0)
         except Exception as exc:  # never a stack trace to a person
+            from pds.db.locking import is_busy  # here: `pds --help` need not load pds.db
+
             if is_busy(exc):  # SQLite's own "database is locked", outside pds.db.locking
                 busy = VaultBusy()
                 fail(busy.message, busy.hint)

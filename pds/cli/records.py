@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pds import registry
 from pds.cli.common import (
     EXIT_ERROR,
     WholeNumber,
@@ -105,6 +104,8 @@ def import_(
 
 def _mapping_connector(mapping: Path, connector_name: str | None) -> str:
     """Register the bank CSV engine with one mapping file for this run; return its name."""
+    from pds import registry
+
     if connector_name is not None:
         raise click.UsageError("--mapping and --connector cannot be used together")
     conn = registry.get("bankcsv").with_mapping(mapping)  # type: ignore[attr-defined]
@@ -128,6 +129,8 @@ class _Null:
 @json_option
 def connectors(as_json: bool) -> None:
     """List the file formats pds can import."""
+    from pds import registry
+
     items = [
         {
             "name": c.name,

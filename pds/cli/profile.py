@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,8 @@ def profile_group() -> None:
     """Your profile, told once: businesses with a grant read it and hear of changes."""
 
 
-def _opts(f: Any) -> Any:
+def _opts(f: Callable) -> Callable:
+    """``--json`` and an open vault, as every command here takes them."""
     return json_option(with_vault(f))
 
 

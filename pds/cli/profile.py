@@ -1,28 +1,21 @@
-"""CLI: ``pds profile``, ``pds intentions`` and ``pds deliveries`` (register(cli) adds them)."""
+"""What you tell businesses about yourself: ``pds profile show|set|unset|edit`` and
+``pds intentions add|list|withdraw``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pds import jsonbody
-from pds.cli import emit, json_option, with_vault
-from pds.cli.types import WholeNumber
+from pds.cli.common import WholeNumber, emit, json_option, with_vault
 from pds.errors import ValidationError
-from pds.lazy import lazy_module
 from pds.numbers import TooManyDigits
 
-delivery = lazy_module("pds.webhooks.delivery")
-intentions = lazy_module("pds.profile.intentions")
-profile = lazy_module("pds.profile.profile")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(profile_group)
-    cli.add_command(intentions_group)
-    cli.add_command(deliveries_group)
+if TYPE_CHECKING:
+    from pds.vault import Vault
 
 
 def _value(name: str, value: Any) -> str:
@@ -61,14 +54,17 @@ def profile_group() -> None:
     """Your profile, told once: businesses with a grant read it and hear of changes."""
 
 
-def _opts(f: Any) -> Any:
+def _opts(f: Callable) -> Callable:
+    """``--json`` and an open vault, as every command here takes them."""
     return json_option(with_vault(f))
 
 
 @profile_group.command("show")
 @_opts
-def profile_show(v: Any, as_json: bool) -> None:
+def profile_show(v: Vault, as_json: bool) -> None:
     """Show every profile field ("-": not set)."""
+    from pds.profile import profile
+
     data = profile.current(v)
     if as_json:
         emit(data)
@@ -81,8 +77,10 @@ def profile_show(v: Any, as_json: bool) -> None:
 @click.argument("field")
 @click.argument("value")
 @_opts
-def profile_set(v: Any, field: str, value: str, as_json: bool) -> None:
+def profile_set(v: Vault, field: str, value: str, as_json: bool) -> None:
     """Set FIELD to VALUE (JSON for addresses and marketing; commas separate needs)."""
+    from pds.profile import profile
+
     profile.check_field(field)
     _changed(profile.set_field(v, field, profile.parse_value(field, value)), as_json)
 
@@ -90,8 +88,10 @@ def profile_set(v: Any, field: str, value: str, as_json: bool) -> None:
 @profile_group.command("unset")
 @click.argument("field")
 @_opts
-def profile_unset(v: Any, field: str, as_json: bool) -> None:
+def profile_unset(v: Vault, field: str, as_json: bool) -> None:
     """Clear FIELD."""
+    from pds.profile import profile
+
     _changed(profile.unset_field(v, field), as_json)
 
 
@@ -104,8 +104,10 @@ def profile_unset(v: Any, field: str, as_json: bool) -> None:
     help="A JSON object with the whole profile (fields left out are cleared).",
 )
 @_opts
-def profile_edit(v: Any, path: Path, as_json: bool) -> None:
+def profile_edit(v: Vault, path: Path, as_json: bool) -> None:
     """Replace the whole profile with the JSON object in --file."""
+    from pds.profile import profile
+
     try:
         doc = jsonbody.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -132,8 +134,10 @@ def intentions_group() -> None:
 @click.option("--until", "until_date", help="Until this date (YYYY-MM-DD).")
 @click.option("--expires", "expires_at", required=True, help="Last day it is shown (YYYY-MM-DD).")
 @_opts
-def intentions_add(v: Any, as_json: bool, **payload: Any) -> None:
+def intentions_add(v: Vault, as_json: bool, **payload: Any) -> None:
     """Add an intention TEXT, e.g. "Looking for a new energy tariff"."""
+    from pds.profile import intentions
+
     payload = {k: val for k, val in payload.items() if val is not None}
     rid, created = intentions.add(v, payload)
     if as_json:
@@ -146,8 +150,10 @@ def intentions_add(v: Any, as_json: bool, **payload: Any) -> None:
 
 @intentions_group.command("list")
 @_opts
-def intentions_list(v: Any, as_json: bool) -> None:
+def intentions_list(v: Vault, as_json: bool) -> None:
     """List your live intentions (expired ones have been removed)."""
+    from pds.profile import intentions
+
     items = intentions.listed(v)
     if as_json:
         emit(items)
@@ -164,50 +170,12 @@ def intentions_list(v: Any, as_json: bool) -> None:
 @intentions_group.command("withdraw")
 @click.argument("record_id", type=WholeNumber(1))
 @_opts
-def intentions_withdraw(v: Any, record_id: int, as_json: bool) -> None:
+def intentions_withdraw(v: Vault, record_id: int, as_json: bool) -> None:
     """Remove an intention now."""
+    from pds.profile import intentions
+
     intentions.withdraw(v, record_id)
     if as_json:
         emit({"id": record_id, "withdrawn": True})
     else:
         click.echo(f"Withdrew intention {record_id}.")
-
-
-# -- pds deliveries -------------------------------------------------------------------------
-
-
-@click.group("deliveries")
-def deliveries_group() -> None:
-    """Change notifications sent to businesses' webhooks."""
-
-
-@deliveries_group.command("run")
-@_opts
-def deliveries_run(v: Any, as_json: bool) -> None:
-    """Send every notification that is due now (one pass)."""
-    counts = delivery.run_once(v)
-    if as_json:
-        emit(counts)
-    else:
-        click.echo(
-            f"Delivered {counts['delivered']}, failed {counts['failed']}, "
-            f"dropped {counts['dropped']}."
-        )
-
-
-@deliveries_group.command("list")
-@click.option("-n", "limit", default=50, show_default=True, type=WholeNumber(1))
-@_opts
-def deliveries_list(v: Any, limit: int, as_json: bool) -> None:
-    """The delivery log, newest first: one line per attempt."""
-    rows = delivery.log_rows(v, limit)
-    if as_json:
-        emit(rows)
-        return
-    if not rows:
-        click.echo("No deliveries.")
-    for r in rows:
-        click.echo(
-            f"{r['id']:>4}  {r['subscription_id']}  change {r['seq']}  attempt {r['attempt']}  "
-            f"{r['status']}  {r['last_error'] or ''}".rstrip()
-        )

@@ -1,21 +1,17 @@
-"""CLI for consent receipts, the record of processing and the full export:
-``pds receipts show|verify|key``, ``pds processing`` and ``pds export``."""
+"""Signed consent receipts: ``pds receipts show|verify|key``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from pds.cli.types import WholeNumber
-from pds.lazy import lazy_module
-from pds.vault import Vault
-from pds.words import plural
+from pds.cli.common import WholeNumber, emit, json_option, open_vault, with_vault
 
-exportmod = lazy_module("pds.rights.export")
-procmod = lazy_module("pds.rights.processing")
-rmod = lazy_module("pds.oauth.receipts")
+if TYPE_CHECKING:
+    from pds.vault import Vault
 
 
 def _read_receipt(path: Path) -> str:
@@ -24,6 +20,8 @@ def _read_receipt(path: Path) -> str:
     Read as bytes (no newline mapping). A compact JWS holds no whitespace, so only the ASCII
     whitespace around it (a final newline, CRLF) is dropped; a byte-order mark is refused.
     """
+    from pds.oauth import receipts as rmod
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -45,140 +43,85 @@ def _read_receipt(path: Path) -> str:
     return text
 
 
-def register(cli: click.Group) -> None:
-    """Add ``receipts``, ``processing`` and ``export`` to the ``pds`` command."""
-    from pds.cli import emit, json_option, open_vault, with_vault
-
-    @cli.group()
-    def receipts() -> None:
-        """Signed consent receipts: one per grant, one more per narrowing, one when it ends."""
-
-    @receipts.command("show")
-    @click.argument("grant_id", type=WholeNumber(1))
-    @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write it here.")
-    @json_option
-    @with_vault
-    def receipts_show(v: Vault, grant_id: int, out: Path | None, as_json: bool) -> None:
-        """Print (or save) the newest receipt of GRANT_ID as a compact JWS."""
-        found = rmod.latest(v.conn, grant_id)
-        if out is not None:
-            out.write_text(found.jws + "\n", encoding="utf-8")
-        if as_json:
-            emit(
-                {
-                    "grant_id": grant_id,
-                    "receipt_id": found.receipt_id,
-                    "kind": found.kind,
-                    "issued_at": found.created_at,
-                    "receipt": found.jws,
-                    "file": str(out) if out else None,
-                }
-            )
-        elif out is not None:
-            click.echo(f"Wrote receipt {found.receipt_id} of grant {grant_id} to {out}.")
-        else:
-            click.echo(found.jws)
-
-    @receipts.command("verify")
-    @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-    @click.option(
-        "--key",
-        "key_file",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="A JWK or verifier key file (default: this vault's key).",
-    )
-    @json_option
-    def receipts_verify(path: Path, key_file: Path | None, as_json: bool) -> None:
-        """Check a receipt's signature and claims; exit 0 when it is valid."""
-        token = _read_receipt(path)
-        if key_file is not None:
-            try:
-                key = rmod.load_key(key_file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeError) as exc:
-                raise rmod.ReceiptError(f"cannot read {key_file}: {exc}") from None
-            trusted = f"the key in {key_file}"
-        else:  # never the key the receipt carries: anyone can sign with their own key
-            with open_vault() as v:
-                key = rmod.public_key(rmod.signing_jwk(v))
-            trusted = "this vault's key"
-        info = rmod.summary(rmod.verify(token, key))
-        info["key"] = {"kid": key.thumbprint(), "trusted": trusted}
-        if as_json:
-            emit(info)
-            return
-        click.echo(f"Valid consent receipt {info['receipt_id']} (grant {info['grant_id']}).")
-        click.echo(f"  controller:  {info['controller']}")
-        if info["withdrawn_at"] is None:
-            click.echo(f"  given at:    {info['consent_timestamp']}")
-        else:  # a withdraw receipt: consent ended then
-            click.echo(f"  withdrawn:   {info['withdrawn_at']} ({info['withdrawn_reason']})")
-        click.echo(f"  purpose:     {info['purpose']}")
-        click.echo(f"  data:        {'; '.join(info['pii_categories'])}")
-        click.echo(f"  termination: {info['termination']}")
-        click.echo(f"  checked with {trusted} ({info['key']['kid']})")
-
-    @receipts.command("key")
-    @with_vault
-    def receipts_key(v: Vault) -> None:
-        """Print the public JWK that verifies this vault's receipts."""
-        emit(rmod.public_jwk(rmod.signing_jwk(v)))
-
-    @cli.command("processing")
-    @click.argument("client_id", required=False)
-    @json_option
-    @with_vault
-    def processing(v: Vault, client_id: str | None, as_json: bool) -> None:
-        """The record of processing of one business (or a line per business)."""
-        if client_id is None:
-            rows = procmod.overview(v)
-            if as_json:
-                emit(rows)
-                return
-            if not rows:
-                click.echo("No business has been registered yet (`pds clients add`).")
-            for r in rows:
-                click.echo(
-                    f"{r['client_id']}  {r['name']}  grants: {r['grants']} "
-                    f"({r['active_grants']} active)  last access: {r['last_access_at'] or 'never'}"
-                )
-            return
-        doc = procmod.record(v, client_id)
-        if as_json:
-            emit(doc)
-            return
-        _print_record(doc)
-
-    @cli.command("export")
-    @click.option(
-        "--out",
-        type=click.Path(path_type=Path),
-        help="The .zip to write (or a folder for a dated name); default: here.",
-    )
-    @json_option
-    @with_vault
-    def export(v: Vault, out: Path | None, as_json: bool) -> None:
-        """Export every record as a zip of JSON, JSON Schemas and CSV (GDPR Art. 20)."""
-        path, found = exportmod.export_to(v, out)
-        if as_json:
-            emit({"export": str(path), "records": sum(found.values()), "categories": found})
-        else:
-            click.echo(f"Exported {plural(sum(found.values()), 'record')} to {path}.")
+@click.group("receipts")
+def receipts_group() -> None:
+    """Signed consent receipts: one per grant, one more per narrowing, one when it ends."""
 
 
-def _print_record(doc: dict) -> None:
-    c = doc["controller"]
-    click.echo(f"Record of processing: {c['name']} ({c['client_id']})")
-    purposes = ", ".join(f"{p['purpose']} ({p['label']})" for p in doc["purposes"])
-    click.echo(f"  purposes:   {purposes or 'none stated'}")
-    for name, cat in doc["categories"].items():
-        fields = ", ".join(cat["fields"]) if cat["fields"] is not None else "all fields"
-        click.echo(f"  {name}: {'/'.join(cat['actions'])} ({fields})")
-    click.echo(f"  recipients: {', '.join(r['name'] for r in doc['recipients'])}")
-    for g in doc["retention"]:
-        click.echo(f"  grant {g['grant_id']}: {g['status']}, until {g['expires_at']}")
-    a = doc["access"]
-    click.echo(
-        f"  access:     {plural(a['calls_allowed'], 'call')} allowed, "
-        f"{a['calls_refused']} refused, "
-        f"first {a['first_at'] or 'never'}, last {a['last_at'] or 'never'}"
-    )
+@receipts_group.command("show")
+@click.argument("grant_id", type=WholeNumber(1))
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write it here.")
+@json_option
+@with_vault
+def receipts_show(v: Vault, grant_id: int, out: Path | None, as_json: bool) -> None:
+    """Print (or save) the newest receipt of GRANT_ID as a compact JWS."""
+    from pds.oauth import receipts as rmod
+
+    found = rmod.latest(v.conn, grant_id)
+    if out is not None:
+        out.write_text(found.jws + "\n", encoding="utf-8")
+    if as_json:
+        emit(
+            {
+                "grant_id": grant_id,
+                "receipt_id": found.receipt_id,
+                "kind": found.kind,
+                "issued_at": found.created_at,
+                "receipt": found.jws,
+                "file": str(out) if out else None,
+            }
+        )
+    elif out is not None:
+        click.echo(f"Wrote receipt {found.receipt_id} of grant {grant_id} to {out}.")
+    else:
+        click.echo(found.jws)
+
+
+@receipts_group.command("verify")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A JWK or verifier key file (default: this vault's key).",
+)
+@json_option
+def receipts_verify(path: Path, key_file: Path | None, as_json: bool) -> None:
+    """Check a receipt's signature and claims; exit 0 when it is valid."""
+    from pds.oauth import receipts as rmod
+
+    token = _read_receipt(path)
+    if key_file is not None:
+        try:
+            key = rmod.load_key(key_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError) as exc:
+            raise rmod.ReceiptError(f"cannot read {key_file}: {exc}") from None
+        trusted = f"the key in {key_file}"
+    else:  # never the key the receipt carries: anyone can sign with their own key
+        with open_vault() as v:
+            key = rmod.public_key(rmod.signing_jwk(v))
+        trusted = "this vault's key"
+    info = rmod.summary(rmod.verify(token, key))
+    info["key"] = {"kid": key.thumbprint(), "trusted": trusted}
+    if as_json:
+        emit(info)
+        return
+    click.echo(f"Valid consent receipt {info['receipt_id']} (grant {info['grant_id']}).")
+    click.echo(f"  controller:  {info['controller']}")
+    if info["withdrawn_at"] is None:
+        click.echo(f"  given at:    {info['consent_timestamp']}")
+    else:  # a withdraw receipt: consent ended then
+        click.echo(f"  withdrawn:   {info['withdrawn_at']} ({info['withdrawn_reason']})")
+    click.echo(f"  purpose:     {info['purpose']}")
+    click.echo(f"  data:        {'; '.join(info['pii_categories'])}")
+    click.echo(f"  termination: {info['termination']}")
+    click.echo(f"  checked with {trusted} ({info['key']['kid']})")
+
+
+@receipts_group.command("key")
+@with_vault
+def receipts_key(v: Vault) -> None:
+    """Print the public JWK that verifies this vault's receipts."""
+    from pds.oauth import receipts as rmod
+
+    emit(rmod.public_jwk(rmod.signing_jwk(v)))

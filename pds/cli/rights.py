@@ -1,22 +1,21 @@
-"""The ``pds requests`` commands (Art. 15 / Art. 17 requests to businesses) and ``pds forget``."""
+"""Your GDPR rights: ``pds requests ...`` (Art. 15 / Art. 17 requests to businesses),
+``pds forget`` (crypto-shred a category), ``pds processing`` (the record of processing) and
+``pds export`` (every record, Art. 20)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from pds.cli.types import WholeNumber
-from pds.lazy import lazy_module
-
-forgetmod = lazy_module("pds.rights.forget")
-reqmod = lazy_module("pds.rights.requests")
+from pds.cli.common import PdsGroup, WholeNumber, emit, fail, json_option, with_vault
+from pds.errors import ValidationError
+from pds.words import plural
 
 if TYPE_CHECKING:
+    from pds.rights.requests import RightsRequest
     from pds.vault import Vault
 
 
@@ -29,7 +28,7 @@ def _sent_on(ctx: click.Context, param: click.Parameter, value: str | None) -> d
         raise click.BadParameter(f'"{value}" is not a date like 2024-03-31') from None
 
 
-def _line(r: reqmod.RightsRequest, today: date) -> str:
+def _line(r: RightsRequest, today: date) -> str:
     status = r.status + (" (overdue)" if r.overdue(today) else "")
     if r.status == "fulfilled" and r.fulfilled_by_source is not None:
         status += f" by import {r.fulfilled_by_source}"
@@ -39,15 +38,15 @@ def _line(r: reqmod.RightsRequest, today: date) -> str:
     )
 
 
-def _summary(r: reqmod.RightsRequest) -> str:
+def _summary(r: RightsRequest) -> str:
     return (
         f"Request {r.id}: {r.kind} to {r.business}, sent {r.sent_on.isoformat()}, "
         f"answer due by {r.due_on.isoformat()} ({r.status})."
     )
 
 
-def _show(v: Vault, r: reqmod.RightsRequest, as_json: bool) -> None:
-    from pds.cli import emit
+def _show(v: Vault, r: RightsRequest, as_json: bool) -> None:
+    from pds.rights import requests as reqmod
 
     text = reqmod.letter(v, r)
     if as_json:
@@ -58,44 +57,19 @@ def _show(v: Vault, r: reqmod.RightsRequest, as_json: bool) -> None:
     click.echo(text, nl=False)
 
 
-def register(cli: click.Group) -> None:
-    """Add ``pds requests ...`` and ``pds forget`` to the ``pds`` group."""
-    from pds.cli import PdsGroup
-
-    group = PdsGroup("requests", help=requests_.__doc__)
-    for command in (new, list_, show, fulfil, withdraw):
-        group.add_command(command)
-    cli.add_command(group)
-    cli.add_command(forget)
-
-
-def requests_() -> None:
+@click.group("requests", cls=PdsGroup)
+def requests_group() -> None:
     """Ask businesses for your data (GDPR Art. 15) or for its erasure (Art. 17)."""
 
 
-def _with_vault(f: Callable) -> Callable:
-    """``pds.cli.with_vault``, looked up when the command runs (pds.cli imports this module)."""
-
-    @wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from pds.cli import with_vault
-
-        return with_vault(f)(*args, **kwargs)
-
-    return wrapper
-
-
-_json = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-
-
-@click.command("new")
+@requests_group.command("new")
 @click.argument("kind", type=click.Choice(("access", "erasure")))  # reqmod.KINDS
 @click.argument("business")
 @click.option("--client", "client_id", help="The business's client id, if it has one.")
 @click.option("--grant", "grant_id", type=WholeNumber(1), help="For erasure: the revoked grant.")
 @click.option("--sent-on", callback=_sent_on, help="The day you sent it (default today).")
-@_json
-@_with_vault
+@json_option
+@with_vault
 def new(
     v: Vault,
     kind: str,
@@ -106,17 +80,19 @@ def new(
     as_json: bool,
 ) -> None:
     """Start a request to BUSINESS and print the letter to send."""
+    from pds.rights import requests as reqmod
+
     r = reqmod.create(v, kind, business, client_id=client_id, grant_id=grant_id, sent_on=sent_on)
     _show(v, r, as_json)
 
 
-@click.command("list")
+@requests_group.command("list")
 @click.option("--overdue", is_flag=True, help="Only open requests past their deadline.")
-@_json
-@_with_vault
+@json_option
+@with_vault
 def list_(v: Vault, overdue: bool, as_json: bool) -> None:
     """List requests with their status and deadline."""
-    from pds.cli import emit
+    from pds.rights import requests as reqmod
 
     today = date.today()
     found = reqmod.list_requests(v, overdue_only=overdue, today=today)
@@ -129,25 +105,27 @@ def list_(v: Vault, overdue: bool, as_json: bool) -> None:
         click.echo(_line(r, today))
 
 
-@click.command("show")
+@requests_group.command("show")
 @click.argument("request_id", type=WholeNumber(1))
-@_json
-@_with_vault
+@json_option
+@with_vault
 def show(v: Vault, request_id: int, as_json: bool) -> None:
     """Print a request's letter again."""
+    from pds.rights import requests as reqmod
+
     _show(v, reqmod.get(v, request_id), as_json)
 
 
-@click.command("fulfil")
+@requests_group.command("fulfil")
 @click.argument("request_id", type=WholeNumber(1))
 @click.option(
     "--source", "source_id", type=WholeNumber(1), help="The import the business's file became."
 )
-@_json
-@_with_vault
+@json_option
+@with_vault
 def fulfil(v: Vault, request_id: int, source_id: int | None, as_json: bool) -> None:
     """Mark a request fulfilled (an access request by the import of the file sent back)."""
-    from pds.cli import emit
+    from pds.rights import requests as reqmod
 
     r = reqmod.fulfil(v, request_id, source_id)
     if as_json:
@@ -157,13 +135,13 @@ def fulfil(v: Vault, request_id: int, source_id: int | None, as_json: bool) -> N
     click.echo(f"Request {r.id} ({r.kind}, {r.business}) fulfilled{by}.")
 
 
-@click.command("withdraw")
+@requests_group.command("withdraw")
 @click.argument("request_id", type=WholeNumber(1))
-@_json
-@_with_vault
+@json_option
+@with_vault
 def withdraw(v: Vault, request_id: int, as_json: bool) -> None:
     """Withdraw a request you no longer pursue."""
-    from pds.cli import emit
+    from pds.rights import requests as reqmod
 
     r = reqmod.withdraw(v, request_id)
     if as_json:
@@ -173,8 +151,6 @@ def withdraw(v: Vault, request_id: int, as_json: bool) -> None:
 
 
 def _confirm(category: str) -> None:
-    from pds.cli import fail
-
     try:
         typed = click.prompt(
             f'This destroys "{category}" for good. Type its name again to confirm', err=True
@@ -188,11 +164,11 @@ def _confirm(category: str) -> None:
 @click.command("forget")
 @click.argument("category")
 @click.option("--yes", is_flag=True, help="Do not ask for the name again.")
-@_json
-@_with_vault
+@json_option
+@with_vault
 def forget(v: Vault, category: str, yes: bool, as_json: bool) -> None:
     """Forget CATEGORY for good: destroy its key, then delete its records (crypto-shred)."""
-    from pds.cli import emit
+    from pds.rights import forget as forgetmod
 
     forgetmod.check_category(category)
     if not yes:
@@ -211,12 +187,81 @@ def forget(v: Vault, category: str, yes: bool, as_json: bool) -> None:
         )
 
 
+# -- the record of processing and the full export ----------------------------------------
+
+
+@click.command("processing")
+@click.argument("client_id", required=False)
+@json_option
+@with_vault
+def processing(v: Vault, client_id: str | None, as_json: bool) -> None:
+    """The record of processing of one business (or a line per business)."""
+    from pds.rights import processing as procmod
+
+    if client_id is None:
+        rows = procmod.overview(v)
+        if as_json:
+            emit(rows)
+            return
+        if not rows:
+            click.echo("No business has been registered yet (`pds clients add`).")
+        for r in rows:
+            click.echo(
+                f"{r['client_id']}  {r['name']}  grants: {r['grants']} "
+                f"({r['active_grants']} active)  last access: {r['last_access_at'] or 'never'}"
+            )
+        return
+    doc = procmod.record(v, client_id)
+    if as_json:
+        emit(doc)
+        return
+    _print_record(doc)
+
+
+@click.command("export")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="The .zip to write (or a folder for a dated name); default: here.",
+)
+@json_option
+@with_vault
+def export(v: Vault, out: Path | None, as_json: bool) -> None:
+    """Export every record as a zip of JSON, JSON Schemas and CSV (GDPR Art. 20)."""
+    from pds.rights import export as exportmod
+
+    path, found = exportmod.export_to(v, out)
+    if as_json:
+        emit({"export": str(path), "records": sum(found.values()), "categories": found})
+    else:
+        click.echo(f"Exported {plural(sum(found.values()), 'record')} to {path}.")
+
+
+def _print_record(doc: dict) -> None:
+    c = doc["controller"]
+    click.echo(f"Record of processing: {c['name']} ({c['client_id']})")
+    purposes = ", ".join(f"{p['purpose']} ({p['label']})" for p in doc["purposes"])
+    click.echo(f"  purposes:   {purposes or 'none stated'}")
+    for name, cat in doc["categories"].items():
+        fields = ", ".join(cat["fields"]) if cat["fields"] is not None else "all fields"
+        click.echo(f"  {name}: {'/'.join(cat['actions'])} ({fields})")
+    click.echo(f"  recipients: {', '.join(r['name'] for r in doc['recipients'])}")
+    for g in doc["retention"]:
+        click.echo(f"  grant {g['grant_id']}: {g['status']}, until {g['expires_at']}")
+    a = doc["access"]
+    click.echo(
+        f"  access:     {plural(a['calls_allowed'], 'call')} allowed, "
+        f"{a['calls_refused']} refused, "
+        f"first {a['first_at'] or 'never'}, last {a['last_at'] or 'never'}"
+    )
+
+
 # -- `pds import --fulfils N` ---------------------------------------------------------------
 
 
 def check_fulfils(v: Vault, request_id: int, files: tuple[Any, ...]) -> None:
     """Refuse ``--fulfils`` before anything is imported: one file, an open access request."""
-    from pds.errors import ValidationError
+    from pds.rights import requests as reqmod
 
     if len(files) != 1 or Path(files[0]).is_dir():
         given = f"{len(files)} were given" if len(files) != 1 else f"{files[0]} is a folder"
@@ -231,6 +276,8 @@ def fulfil_by_import(
     v: Vault, request_id: int, results: list[dict[str, Any]], as_json: bool
 ) -> dict[str, Any]:
     """After a successful import: mark the request fulfilled by it; the JSON to add."""
+    from pds.rights import requests as reqmod
+
     source_id = results[0]["source_id"] if results else None
     r = reqmod.fulfil(v, request_id, source_id, by_import=True)
     if not as_json:

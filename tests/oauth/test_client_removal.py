@@ -215,7 +215,7 @@ def test_pds_clients_remove(runner, initialised, env) -> None:
 def test_pds_clients_remove_json_after_confirming(runner, initialised, env, monkeypatch) -> None:
     with Vault.open(load_settings(env), PASSPHRASE) as v:
         client, _ = admin.add_client(v, "Acme", [CB])
-    monkeypatch.setattr("pds.cli.client_commands._interactive", lambda: True)
+    monkeypatch.setattr("pds.cli.clients._interactive", lambda: True)
     declined = runner.invoke(cli, ["clients", "remove", client.client_id], input="n\n")
     assert declined.exit_code == 1
     assert declined.output == (

@@ -400,7 +400,7 @@ def test_requests_page_create_fulfil_withdraw_with_csrf(kit, vault) -> None:
 
 
 def test_the_cli_offers_exactly_the_request_kinds() -> None:
-    from pds.cli import cli as root
+    from pds.cli.rights import requests_group
 
-    kind = next(p for p in root.commands["requests"].commands["new"].params if p.name == "kind")
+    kind = next(p for p in requests_group.commands["new"].params if p.name == "kind")
     assert tuple(kind.type.choices) == reqmod.KINDS

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pds import clock
+from pds.db import oauth as rows
 from pds.db import transaction
 from pds.errors import NotFound, ValidationError
 from pds.oauth import receipts, store
@@ -111,15 +112,9 @@ def remove_client(vault: Vault, client_id: str) -> Removal:
         grants = _open_grants(vault, client_id)
         for grant_id in grants:
             receipts.revoke(vault, grant_id, "the owner removed the business")
-        conn.execute(
-            "UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL",
-            (clock.now(), client_id),
-        )
-        conn.execute("DELETE FROM authorization_codes WHERE client_id = ?", (client_id,))
-        subscriptions = conn.execute(
-            "UPDATE subscriptions SET deleted_at = ? WHERE client_id = ? AND deleted_at IS NULL",
-            (clock.iso(clock.now()), client_id),
-        ).rowcount
+        rows.revoke_client_tokens(conn, client_id, clock.now())
+        rows.delete_client_codes(conn, client_id)
+        subscriptions = rows.stop_subscriptions(conn, client_id, clock.iso(clock.now()))
         store.remove_client(conn, client_id)
         vault.audit(
             "client.remove",
@@ -150,15 +145,8 @@ def _removable(vault: Vault, client_id: str) -> store.Client:
 
 def _open_grants(vault: Vault, client_id: str) -> list[int]:
     """The client's grants not yet revoked (expired ones too: they end as revoked)."""
-    rows = vault.conn.execute(
-        "SELECT id FROM grants WHERE client_id = ? AND revoked_at IS NULL ORDER BY id",
-        (client_id,),
-    )
-    return [r[0] for r in rows]
+    return rows.open_grant_ids(vault.conn, client_id)
 
 
 def _subscriptions(vault: Vault, client_id: str) -> int:
-    return vault.conn.execute(
-        "SELECT count(*) FROM subscriptions WHERE client_id = ? AND deleted_at IS NULL",
-        (client_id,),
-    ).fetchone()[0]
+    return rows.live_subscriptions(vault.conn, client_id)

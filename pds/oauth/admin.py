@@ -1,10 +1,10 @@
-"""The owner's side of OAuth: add, list and remove clients, list and revoke grants. Each
-change writes one audit entry in the same transaction."""
+"""The owner's side of OAuth: add, list and remove clients, list, narrow and revoke grants.
+Each change writes one audit entry in the same transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from pds import clock
@@ -13,7 +13,7 @@ from pds.db import transaction
 from pds.errors import NotFound, ValidationError
 from pds.oauth import receipts, store
 from pds.oauth.display import MAX_NAME, unsafe_name
-from pds.oauth.server import redirect_uri_problem
+from pds.oauth.redirects import redirect_uri_problem
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -84,6 +84,44 @@ def revoke_grant(vault: Vault, grant_id: int) -> store.Grant:
             purpose=grant.purpose,
         )
     return store.get_grant(vault.conn, grant_id)
+
+
+def drop_category(vault: Vault, grant_id: int, category: str) -> store.Grant:
+    """Narrow an active grant by one category; ValidationError if that would empty it.
+
+    The grant keeps its id, purpose and expiry; its stored access and scope lose the
+    category, and every live token of the grant loses the category's scopes, so the
+    business's next call for it is refused (403). The change, its ``grant.narrow`` entry and
+    the business's new consent receipt commit in one transaction."""
+    grant = store.get_grant(vault.conn, grant_id)
+    if not grant.is_active():
+        raise ValidationError(
+            f"grant {grant_id} is no longer active", hint="Only a live grant can be narrowed."
+        )
+    if category not in grant.access.categories:
+        raise ValidationError(f'grant {grant_id} does not cover "{category}"')
+    cats = {k: v for k, v in grant.access.categories.items() if k != category}
+    access = replace(grant.access, categories=cats)
+    if access.empty:
+        raise ValidationError(
+            f'"{category}" is all that grant {grant_id} covers',
+            hint="Revoke the grant instead.",
+        )
+    conn = vault.conn
+    with transaction(conn):
+        narrowed_grant = store.update_grant(conn, grant_id, access, grant.expires_at)
+        store.narrow_tokens(conn, grant_id, set(access.scopes()))
+        vault.audit(
+            "grant.narrow",
+            actor="owner",
+            client_id=grant.client_id,
+            grant_id=grant_id,
+            purpose=grant.purpose,
+            category=category,
+            detail={"scope": access.scope},
+        )
+        receipts.issue(vault, narrowed_grant, "narrow")  # the business's new consent receipt
+    return narrowed_grant
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
 """Rate limits and back-off on what callers without a valid credential can do, counted
 across every worker process.
 
-Counters live in ``limits.db`` beside vault.db (``pds.db.counters``: shared by all of
+This is pds's one limit mechanism: two kinds of counter, a fixed window
+(:class:`RateLimiter`) and an exponential back-off (:class:`LoginThrottle`), both kept in
+``limits.db`` beside vault.db (``pds.db.counters``, which holds their SQL: shared by all of
 ``pds serve``'s workers and kept over a restart; a successful request at most reads it).
-Callers are keyed by :func:`address` (IPv4 as is, IPv6 by its /64), or by client id:
+Every limit below is one of them, registered by :func:`init_app`, and each answers its 429
+where it is used. Callers are keyed by :func:`address` (IPv4 as is, IPv6 by its /64), or by
+client id:
 
 - :data:`REGISTRATIONS_PER_WINDOW` registrations per :data:`REGISTRATION_WINDOW` seconds;
   beyond that ``POST /oauth/register`` answers 429 and writes nothing (``pds.http.oauth``).
@@ -18,7 +22,8 @@ Callers are keyed by :func:`address` (IPv4 as is, IPv6 by its /64), or by client
 - The owner's and the auditor's sign-in forms: :class:`LoginThrottle`, exponential back-off
   per address after :data:`FREE_FAILURES` failures, at most :data:`MAX_BLOCK` seconds,
   failures forgotten :data:`FORGET_FAILURES_AFTER` seconds after the last one. Attempts it
-  refuses (429) write no access-log entry, so it bounds a stranger's entries as well.
+  refuses (429) write no access-log entry, so it bounds a stranger's entries as well
+  (``pds.http.web.owner``, ``pds.http.web.auditor``).
 
 Hand-written rather than ``limits``/``flask-limiter``: those bring their own storage back
 ends (memory, Redis, memcached, MongoDB), decorators and a string syntax for limits, while

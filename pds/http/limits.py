@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 
 from pds import clock
-from pds.db import counters as rows
+from pds.db import counters as counters_db
 from pds.db.counters import FILE_NAME, Counters, counter_key
 
 REGISTRATIONS_PER_WINDOW = 10
@@ -138,7 +138,7 @@ class RateLimiter:
         hashed = self.counters.key(key)
         with self.counters.writing() as conn:
             now = self.clock()  # read under the lock: a writer before us never has a later one
-            opened, count = rows.hit_window(
+            opened, count = counters_db.hit_window(
                 conn, self.scope, hashed, now, self.window, self.max_tracked
             )
         ends = opened + self.window
@@ -149,7 +149,7 @@ class RateLimiter:
         Only reads."""
         now = self.clock()
         with self.counters.reading() as conn:
-            found = rows.window(conn, self.scope, self.counters.key(key))
+            found = counters_db.window(conn, self.scope, self.counters.key(key))
         if found is None or not found[0] <= now < found[0] + self.window:
             return 0
         return _seconds(found[0] + self.window - now) if found[1] >= self.limit else 0
@@ -157,11 +157,11 @@ class RateLimiter:
     def release(self, key: str) -> None:
         """Give back the last hit of ``key`` (a request that, in the end, wrote nothing)."""
         with self.counters.writing() as conn:
-            rows.release_window(conn, self.scope, self.counters.key(key))
+            counters_db.release_window(conn, self.scope, self.counters.key(key))
 
     def tracked(self) -> int:
         with self.counters.reading() as conn:
-            return rows.windows(conn, self.scope)
+            return counters_db.windows(conn, self.scope)
 
 
 class LoginThrottle:
@@ -190,7 +190,7 @@ class LoginThrottle:
 
     def _state(self, key: str) -> tuple[int, float]:
         with self.counters.reading() as conn:
-            found = rows.backoff(conn, self.scope, self.counters.key(key))
+            found = counters_db.backoff(conn, self.scope, self.counters.key(key))
         if found is None or self.clock() - found[2] >= FORGET_FAILURES_AFTER:
             return 0, 0.0
         return int(found[0]), float(found[1])
@@ -207,7 +207,7 @@ class LoginThrottle:
         hashed = self.counters.key(key)
         with self.counters.writing() as conn:
             now = self.clock()
-            found = rows.backoff(conn, self.scope, hashed)
+            found = counters_db.backoff(conn, self.scope, hashed)
             failures, blocked = 0, 0.0
             if found is not None and now - found[2] < FORGET_FAILURES_AFTER:
                 failures, blocked = int(found[0]), float(found[1])
@@ -215,11 +215,11 @@ class LoginThrottle:
             extra = failures - FREE_FAILURES
             if extra >= 0:
                 blocked = now + min(2.0 ** min(extra, 32), MAX_BLOCK)
-            rows.set_backoff(
+            counters_db.set_backoff(
                 conn, self.scope, hashed, failures=failures, blocked_until=blocked, last_failure=now
             )
             if found is None:
-                rows.forget_backoff(
+                counters_db.forget_backoff(
                     conn,
                     self.scope,
                     failed_before=now - FORGET_FAILURES_AFTER,
@@ -230,7 +230,7 @@ class LoginThrottle:
         if self.failures(key) == 0:  # nothing to forget: no write
             return
         with self.counters.writing() as conn:
-            rows.clear_backoff(conn, self.scope, self.counters.key(key))
+            counters_db.clear_backoff(conn, self.scope, self.counters.key(key))
 
 
 def init_app(app: Flask, master: bytes | None) -> None:

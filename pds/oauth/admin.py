@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from pds import clock
-from pds.db import oauth as rows
+from pds.db import oauth as oauth_db
 from pds.db import transaction
 from pds.errors import NotFound, ValidationError
 from pds.oauth import receipts, store
@@ -150,9 +150,9 @@ def remove_client(vault: Vault, client_id: str) -> Removal:
         grants = _open_grants(vault, client_id)
         for grant_id in grants:
             receipts.revoke(vault, grant_id, "the owner removed the business")
-        rows.revoke_client_tokens(conn, client_id, clock.now())
-        rows.delete_client_codes(conn, client_id)
-        subscriptions = rows.stop_subscriptions(conn, client_id, clock.iso(clock.now()))
+        oauth_db.revoke_client_tokens(conn, client_id, clock.now())
+        oauth_db.delete_client_codes(conn, client_id)
+        subscriptions = oauth_db.stop_subscriptions(conn, client_id, clock.iso(clock.now()))
         store.remove_client(conn, client_id)
         vault.audit(
             "client.remove",
@@ -183,8 +183,8 @@ def _removable(vault: Vault, client_id: str) -> store.Client:
 
 def _open_grants(vault: Vault, client_id: str) -> list[int]:
     """The client's grants not yet revoked (expired ones too: they end as revoked)."""
-    return rows.open_grant_ids(vault.conn, client_id)
+    return oauth_db.open_grant_ids(vault.conn, client_id)
 
 
 def _subscriptions(vault: Vault, client_id: str) -> int:
-    return rows.live_subscriptions(vault.conn, client_id)
+    return oauth_db.live_subscriptions(vault.conn, client_id)

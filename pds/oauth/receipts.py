@@ -49,7 +49,7 @@ from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from pds import clock
-from pds.db import oauth as rows
+from pds.db import oauth as oauth_db
 from pds.errors import NotFound, PdsError
 from pds.oauth import store
 from pds.payloads import first_error
@@ -311,7 +311,7 @@ def issue(vault: Vault, grant: store.Grant, kind: str = "grant") -> StoredReceip
         at = _epoch(grant.revoked_at if grant.revoked_at is not None else grant.created_at)
     token = sign(signing_jwk(vault), claims(vault, grant, receipt_id, at))
     created = clock.iso(at)
-    row_id = rows.add_receipt(
+    row_id = oauth_db.add_receipt(
         vault.conn,
         grant_id=grant.id,
         receipt_id=receipt_id,
@@ -337,13 +337,13 @@ def _epoch(iso: str) -> int:
 
 def for_grant(conn: sqlite3.Connection, grant_id: int) -> list[StoredReceipt]:
     """Every receipt of a grant, oldest first."""
-    return [StoredReceipt(*r) for r in rows.receipts(conn, grant_id)]
+    return [StoredReceipt(*r) for r in oauth_db.receipts(conn, grant_id)]
 
 
 def latest(conn: sqlite3.Connection, grant_id: int) -> StoredReceipt:
     """The grant's current receipt; NotFound if it has none (a grant from before schema 5)."""
     found = for_grant(conn, grant_id)
-    if not found and rows.grant_exists(conn, grant_id):
+    if not found and oauth_db.grant_exists(conn, grant_id):
         raise NotFound(
             f"grant {grant_id} has no consent receipt",
             hint="Grants made before pds issued receipts have none; see `pds grants list`.",

@@ -22,7 +22,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
 from pds import clock
-from pds.db import oauth as rows
+from pds.db import oauth as oauth_db
 from pds.errors import NotFound
 from pds.oauth.access import Access
 from pds.oauth.display import shown
@@ -105,7 +105,7 @@ class Client(ClientMixin):
         }
 
 
-def _client(row: rows.ClientRow) -> Client:
+def _client(row: oauth_db.ClientRow) -> Client:
     """A client as read: its name with any invisible or text-reversing character marked
     (``pds.oauth.display``), as every page and command shows it."""
     return Client(
@@ -132,7 +132,7 @@ def add_client(
     """A new client and its secret (None for a public client). The secret is not kept."""
     client_id = "pds-" + secrets.token_urlsafe(16)
     secret = None if auth_method == "none" else new_secret()
-    row = rows.ClientRow(
+    row = oauth_db.ClientRow(
         client_id,
         digest(secret) if secret else None,
         name,
@@ -142,30 +142,30 @@ def add_client(
         clock.iso(time.time()),
         None,
     )
-    rows.add_client(conn, row, json.dumps(metadata or {}))
+    oauth_db.add_client(conn, row, json.dumps(metadata or {}))
     return _client(row), secret
 
 
 def get_client(conn: sqlite3.Connection, client_id: str) -> Client | None:
     """The client, removed or not (see ``Client.removed_at``)."""
-    row = rows.client(conn, client_id)
+    row = oauth_db.client(conn, client_id)
     return _client(row) if row else None
 
 
 def list_clients(conn: sqlite3.Connection) -> list[Client]:
     """Every client ever registered, removed ones too, oldest first."""
-    return [_client(r) for r in rows.clients(conn)]
+    return [_client(r) for r in oauth_db.clients(conn)]
 
 
 def remove_client(conn: sqlite3.Connection, client_id: str) -> bool:
     """Mark the client removed and forget its secret; False if it already was. Its grants,
     tokens and subscriptions are ended by the caller, in the same transaction."""
-    return rows.mark_client_removed(conn, client_id, clock.iso(time.time()))
+    return oauth_db.mark_client_removed(conn, client_id, clock.iso(time.time()))
 
 
 def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
     """The RFC 7591 metadata the client registered with (empty for one the owner added)."""
-    text = rows.client_metadata(conn, client_id)
+    text = oauth_db.client_metadata(conn, client_id)
     meta = json.loads(text) if text is not None else {}
     return meta if isinstance(meta, dict) else {}
 
@@ -201,14 +201,14 @@ class Grant:
         }
 
 
-def _grant(row: rows.GrantRow) -> Grant:
+def _grant(row: oauth_db.GrantRow) -> Grant:
     gid, cid, scope, access, purpose, exp, created, revoked, reason = row
     return Grant(gid, cid, scope, Access.from_json(access), purpose, exp, created, revoked, reason)
 
 
 def create_grant(conn: sqlite3.Connection, client_id: str, access: Access) -> Grant:
     created = time.time()
-    row = rows.add_grant(
+    row = oauth_db.add_grant(
         conn,
         client_id=client_id,
         scope=access.scope,
@@ -221,7 +221,7 @@ def create_grant(conn: sqlite3.Connection, client_id: str, access: Access) -> Gr
 
 
 def get_grant(conn: sqlite3.Connection, grant_id: int) -> Grant:
-    row = rows.grant(conn, grant_id)
+    row = oauth_db.grant(conn, grant_id)
     if row is None:
         raise NotFound(f"no grant with id {grant_id}", hint="See the ids with `pds grants list`.")
     return _grant(row)
@@ -229,12 +229,12 @@ def get_grant(conn: sqlite3.Connection, grant_id: int) -> Grant:
 
 def list_grants(conn: sqlite3.Connection, *, include_inactive: bool = False) -> list[Grant]:
     live_at = None if include_inactive else clock.now()
-    return [_grant(r) for r in rows.grants(conn, live_at=live_at)]
+    return [_grant(r) for r in oauth_db.grants(conn, live_at=live_at)]
 
 
 def revoke_grant(conn: sqlite3.Connection, grant_id: int, reason: str) -> bool:
     """Revoke a grant and every token it has; False if it was already revoked."""
-    return rows.revoke_grant(conn, grant_id, clock.now(), reason)
+    return oauth_db.revoke_grant(conn, grant_id, clock.now(), reason)
 
 
 # -- authorization codes --------------------------------------------------------------------
@@ -278,7 +278,7 @@ def save_code(
     code_challenge_method: str,
 ) -> None:
     at = clock.now()
-    row = rows.CodeRow(
+    row = oauth_db.CodeRow(
         digest(code),
         client_id,
         grant_id,
@@ -289,7 +289,7 @@ def save_code(
         at + CODE_SECONDS,
         0,
     )
-    rows.add_code(conn, row, forget_before=at - 86400)
+    oauth_db.add_code(conn, row, forget_before=at - 86400)
 
 
 # ``authorization_codes.used``: 1 once redeemed; 0 or less while not, minus the number of
@@ -297,7 +297,7 @@ def save_code(
 
 
 def find_code(conn: sqlite3.Connection, code: str) -> AuthorizationCode | None:
-    row = rows.code(conn, digest(code))
+    row = oauth_db.code(conn, digest(code))
     if row is None:
         return None
     used = row.used
@@ -306,12 +306,12 @@ def find_code(conn: sqlite3.Connection, code: str) -> AuthorizationCode | None:
 
 def consume_code(conn: sqlite3.Connection, code_hash: bytes) -> bool:
     """Mark the code used; True for exactly one caller, however many race for it."""
-    return rows.consume_code(conn, code_hash, CODE_VERIFIER_ATTEMPTS)
+    return oauth_db.consume_code(conn, code_hash, CODE_VERIFIER_ATTEMPTS)
 
 
 def fail_code_verifier(conn: sqlite3.Connection, code_hash: bytes) -> int:
     """Count one wrong ``code_verifier`` for an unused code; return how many it has had."""
-    used = rows.fail_code_verifier(conn, code_hash, CODE_VERIFIER_ATTEMPTS)
+    used = oauth_db.fail_code_verifier(conn, code_hash, CODE_VERIFIER_ATTEMPTS)
     return max(0, -used) if used is not None else 0
 
 
@@ -360,18 +360,18 @@ class Token(TokenMixin):
         raise NotImplementedError
 
 
-def _token(row: rows.TokenRow | None, is_refresh: bool) -> Token | None:
+def _token(row: oauth_db.TokenRow | None, is_refresh: bool) -> Token | None:
     if row is None:
         return None
     return Token(*row[:8], grant=_grant(row.grant), is_refresh=is_refresh)
 
 
 def find_access_token(conn: sqlite3.Connection, token: str) -> Token | None:
-    return _token(rows.token_by_access(conn, digest(token)), False)
+    return _token(oauth_db.token_by_access(conn, digest(token)), False)
 
 
 def find_refresh_token(conn: sqlite3.Connection, token: str) -> Token | None:
-    return _token(rows.token_by_refresh(conn, digest(token)), True)
+    return _token(oauth_db.token_by_refresh(conn, digest(token)), True)
 
 
 def save_token(
@@ -385,7 +385,7 @@ def save_token(
     expires_in: int,
 ) -> int:
     at = clock.now()
-    return rows.add_token(
+    return oauth_db.add_token(
         conn,
         grant_id=grant_id,
         client_id=client_id,
@@ -399,16 +399,16 @@ def save_token(
 
 def rotate_refresh(conn: sqlite3.Connection, token_id: int) -> bool:
     """Retire a refresh token (and its access token); True for exactly one caller."""
-    return rows.rotate_refresh(conn, token_id, clock.now())
+    return oauth_db.rotate_refresh(conn, token_id, clock.now())
 
 
 def revoke_token(conn: sqlite3.Connection, token_id: int) -> None:
-    rows.revoke_token(conn, token_id, clock.now())
+    oauth_db.revoke_token(conn, token_id, clock.now())
 
 
 def update_grant(conn: sqlite3.Connection, grant_id: int, access: Access, expires_at: int) -> Grant:
     """Store a narrowed access (and expiry) for a live grant (the owner's policies changed)."""
-    row = rows.update_grant(
+    row = oauth_db.update_grant(
         conn, grant_id, scope=access.scope, access=access.to_json(), expires_at=expires_at
     )
     return _grant(row)
@@ -416,6 +416,6 @@ def update_grant(conn: sqlite3.Connection, grant_id: int, access: Access, expire
 
 def narrow_tokens(conn: sqlite3.Connection, grant_id: int, keep: set[str]) -> None:
     """Cut every live token of the grant down to the scopes in ``keep`` (a narrowed grant)."""
-    for token_id, scope in rows.live_token_scopes(conn, grant_id):
+    for token_id, scope in oauth_db.live_token_scopes(conn, grant_id):
         narrowed = " ".join(s for s in scope.split() if s in keep)
-        rows.set_token_scope(conn, token_id, narrowed)
+        oauth_db.set_token_scope(conn, token_id, narrowed)

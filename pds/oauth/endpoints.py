@@ -22,6 +22,7 @@ from pds.oauth.redirects import redirect_uri_problem
 
 
 def find_token(conn: sqlite3.Connection, token: str, hint: str | None) -> store.Token | None:
+    """The access or refresh token ``token`` is (the hinted kind looked up first), or None."""
     order = [store.find_access_token, store.find_refresh_token]
     if hint == "refresh_token":
         order.reverse()

@@ -94,7 +94,7 @@ def delete_client_codes(conn: sqlite3.Connection, client_id: str) -> None:
     conn.execute("DELETE FROM authorization_codes WHERE client_id = ?", (client_id,))
 
 
-def live_subscriptions(conn: sqlite3.Connection, client_id: str) -> int:
+def count_client_subscriptions(conn: sqlite3.Connection, client_id: str) -> int:
     """How many webhook subscriptions of the client are not deleted."""
     return conn.execute(
         "SELECT count(*) FROM subscriptions WHERE client_id = ? AND deleted_at IS NULL",
@@ -102,7 +102,7 @@ def live_subscriptions(conn: sqlite3.Connection, client_id: str) -> int:
     ).fetchone()[0]
 
 
-def stop_subscriptions(conn: sqlite3.Connection, client_id: str, at: str) -> int:
+def stop_client_subscriptions(conn: sqlite3.Connection, client_id: str, at: str) -> int:
     """Mark every live webhook subscription of the client deleted; how many were."""
     return conn.execute(
         "UPDATE subscriptions SET deleted_at = ? WHERE client_id = ? AND deleted_at IS NULL",

@@ -152,7 +152,7 @@ def remove_client(vault: Vault, client_id: str) -> Removal:
             receipts.revoke(vault, grant_id, "the owner removed the business")
         oauth_db.revoke_client_tokens(conn, client_id, clock.now())
         oauth_db.delete_client_codes(conn, client_id)
-        subscriptions = oauth_db.stop_subscriptions(conn, client_id, clock.iso(clock.now()))
+        subscriptions = oauth_db.stop_client_subscriptions(conn, client_id, clock.iso(clock.now()))
         store.remove_client(conn, client_id)
         vault.audit(
             "client.remove",
@@ -187,4 +187,4 @@ def _open_grants(vault: Vault, client_id: str) -> list[int]:
 
 
 def _subscriptions(vault: Vault, client_id: str) -> int:
-    return oauth_db.live_subscriptions(vault.conn, client_id)
+    return oauth_db.count_client_subscriptions(vault.conn, client_id)

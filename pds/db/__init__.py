@@ -356,6 +356,11 @@ def database_folder(conn: sqlite3.Connection) -> Path:
     return Path(".")
 
 
+def ping(conn: sqlite3.Connection) -> None:
+    """Read nothing, but through the database: raises if the connection cannot (a health check)."""
+    conn.execute("SELECT 1").fetchone()
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 

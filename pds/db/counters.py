@@ -18,7 +18,9 @@ vault.db:
   next start).
 
 Each process opens its own connection on first use (a connection must not cross a fork),
-used by its threads one at a time.
+used by its threads one at a time. The functions below the class are the only SQL on the
+file: fixed windows (``hit_window`` ...) and back-off states (``backoff`` ...), each run on
+the connection ``Counters.reading()`` or ``Counters.writing()`` gives.
 """
 
 from __future__ import annotations
@@ -150,3 +152,103 @@ class Counters:
                 for statement in _SCHEMA:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={VERSION}")
+
+
+# -- fixed windows (``pds.http.limits.RateLimiter``) ----------------------------------------
+
+
+def hit_window(
+    conn: sqlite3.Connection, scope: str, key: bytes, now: float, window: float, keep: int
+) -> tuple[float, int]:
+    """Count one hit of ``key`` at ``now`` in its window of ``window`` seconds (a new window
+    if the last one ended); ``(opened_at, count)`` after it. Opening a window forgets those
+    that ended, and all but the ``keep`` most recently opened. In the caller's write."""
+    opened, count = conn.execute(
+        "INSERT INTO windows (scope, key, opened_at, count) VALUES (?1, ?2, ?3, 1) "
+        "ON CONFLICT (scope, key) DO UPDATE SET "
+        "count = CASE WHEN ?3 >= opened_at AND ?3 < opened_at + ?4 "
+        "THEN count + 1 ELSE 1 END, "
+        "opened_at = CASE WHEN ?3 >= opened_at AND ?3 < opened_at + ?4 "
+        "THEN opened_at ELSE ?3 END "
+        "RETURNING opened_at, count",
+        (scope, key, now, window),
+    ).fetchall()[0]
+    if count == 1:  # a new window: forget ended ones, and the oldest past the cap
+        conn.execute(
+            "DELETE FROM windows WHERE scope = ? AND opened_at <= ?",
+            (scope, now - window),
+        )
+        conn.execute(
+            "DELETE FROM windows WHERE scope = ?1 AND key IN (SELECT key FROM windows "
+            "WHERE scope = ?1 ORDER BY opened_at DESC LIMIT -1 OFFSET ?2)",
+            (scope, keep),
+        )
+    return opened, count
+
+
+def window(conn: sqlite3.Connection, scope: str, key: bytes) -> tuple[float, int] | None:
+    """``(opened_at, count)`` of the key's last window, or None."""
+    return conn.execute(
+        "SELECT opened_at, count FROM windows WHERE scope = ? AND key = ?",
+        (scope, key),
+    ).fetchone()
+
+
+def release_window(conn: sqlite3.Connection, scope: str, key: bytes) -> None:
+    """Take one hit back from the key's window (never below 0)."""
+    conn.execute(
+        "UPDATE windows SET count = count - 1 WHERE scope = ? AND key = ? AND count > 0",
+        (scope, key),
+    )
+
+
+def windows(conn: sqlite3.Connection, scope: str) -> int:
+    """How many keys of ``scope`` have a window remembered."""
+    return conn.execute("SELECT COUNT(*) FROM windows WHERE scope = ?", (scope,)).fetchone()[0]
+
+
+# -- back-off (``pds.http.limits.LoginThrottle``) -------------------------------------------
+
+
+def backoff(conn: sqlite3.Connection, scope: str, key: bytes) -> tuple[int, float, float] | None:
+    """``(failures, blocked_until, last_failure)`` of the key, or None."""
+    return conn.execute(
+        "SELECT failures, blocked_until, last_failure FROM backoff WHERE scope = ? AND key = ?",
+        (scope, key),
+    ).fetchone()
+
+
+def set_backoff(
+    conn: sqlite3.Connection,
+    scope: str,
+    key: bytes,
+    *,
+    failures: int,
+    blocked_until: float,
+    last_failure: float,
+) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO backoff "
+        "(scope, key, failures, blocked_until, last_failure) VALUES (?, ?, ?, ?, ?)",
+        (scope, key, failures, blocked_until, last_failure),
+    )
+
+
+def forget_backoff(
+    conn: sqlite3.Connection, scope: str, *, failed_before: float, keep: int
+) -> None:
+    """Forget the keys whose last failure was at or before ``failed_before``, and all but the
+    ``keep`` that failed last."""
+    conn.execute(
+        "DELETE FROM backoff WHERE scope = ? AND last_failure <= ?",
+        (scope, failed_before),
+    )
+    conn.execute(
+        "DELETE FROM backoff WHERE scope = ?1 AND key IN (SELECT key FROM backoff "
+        "WHERE scope = ?1 ORDER BY last_failure DESC LIMIT -1 OFFSET ?2)",
+        (scope, keep),
+    )
+
+
+def clear_backoff(conn: sqlite3.Connection, scope: str, key: bytes) -> None:
+    conn.execute("DELETE FROM backoff WHERE scope = ? AND key = ?", (scope, key))

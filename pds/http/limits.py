@@ -1,9 +1,13 @@
 """Rate limits and back-off on what callers without a valid credential can do, counted
 across every worker process.
 
-Counters live in ``limits.db`` beside vault.db (``pds.db.counters``: shared by all of
+This is pds's one limit mechanism: two kinds of counter, a fixed window
+(:class:`RateLimiter`) and an exponential back-off (:class:`LoginThrottle`), both kept in
+``limits.db`` beside vault.db (``pds.db.counters``, which holds their SQL: shared by all of
 ``pds serve``'s workers and kept over a restart; a successful request at most reads it).
-Callers are keyed by :func:`address` (IPv4 as is, IPv6 by its /64), or by client id:
+Every limit below is one of them, registered by :func:`init_app`, and each answers its 429
+where it is used. Callers are keyed by :func:`address` (IPv4 as is, IPv6 by its /64), or by
+client id:
 
 - :data:`REGISTRATIONS_PER_WINDOW` registrations per :data:`REGISTRATION_WINDOW` seconds;
   beyond that ``POST /oauth/register`` answers 429 and writes nothing (``pds.http.oauth``).
@@ -18,7 +22,8 @@ Callers are keyed by :func:`address` (IPv4 as is, IPv6 by its /64), or by client
 - The owner's and the auditor's sign-in forms: :class:`LoginThrottle`, exponential back-off
   per address after :data:`FREE_FAILURES` failures, at most :data:`MAX_BLOCK` seconds,
   failures forgotten :data:`FORGET_FAILURES_AFTER` seconds after the last one. Attempts it
-  refuses (429) write no access-log entry, so it bounds a stranger's entries as well.
+  refuses (429) write no access-log entry, so it bounds a stranger's entries as well
+  (``pds.http.web.owner``, ``pds.http.web.auditor``).
 
 Hand-written rather than ``limits``/``flask-limiter``: those bring their own storage back
 ends (memory, Redis, memcached, MongoDB), decorators and a string syntax for limits, while
@@ -51,6 +56,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 
 from pds import clock
+from pds.db import counters as counters_db
 from pds.db.counters import FILE_NAME, Counters, counter_key
 
 REGISTRATIONS_PER_WINDOW = 10
@@ -132,26 +138,9 @@ class RateLimiter:
         hashed = self.counters.key(key)
         with self.counters.writing() as conn:
             now = self.clock()  # read under the lock: a writer before us never has a later one
-            opened, count = conn.execute(
-                "INSERT INTO windows (scope, key, opened_at, count) VALUES (?1, ?2, ?3, 1) "
-                "ON CONFLICT (scope, key) DO UPDATE SET "
-                "count = CASE WHEN ?3 >= opened_at AND ?3 < opened_at + ?4 "
-                "THEN count + 1 ELSE 1 END, "
-                "opened_at = CASE WHEN ?3 >= opened_at AND ?3 < opened_at + ?4 "
-                "THEN opened_at ELSE ?3 END "
-                "RETURNING opened_at, count",
-                (self.scope, hashed, now, self.window),
-            ).fetchall()[0]
-            if count == 1:  # a new window: forget ended ones, and the oldest past the cap
-                conn.execute(
-                    "DELETE FROM windows WHERE scope = ? AND opened_at <= ?",
-                    (self.scope, now - self.window),
-                )
-                conn.execute(
-                    "DELETE FROM windows WHERE scope = ?1 AND key IN (SELECT key FROM windows "
-                    "WHERE scope = ?1 ORDER BY opened_at DESC LIMIT -1 OFFSET ?2)",
-                    (self.scope, self.max_tracked),
-                )
+            opened, count = counters_db.hit_window(
+                conn, self.scope, hashed, now, self.window, self.max_tracked
+            )
         ends = opened + self.window
         return Hit(count, self.limit, ends, _seconds(ends - now))
 
@@ -160,10 +149,7 @@ class RateLimiter:
         Only reads."""
         now = self.clock()
         with self.counters.reading() as conn:
-            found = conn.execute(
-                "SELECT opened_at, count FROM windows WHERE scope = ? AND key = ?",
-                (self.scope, self.counters.key(key)),
-            ).fetchone()
+            found = counters_db.window(conn, self.scope, self.counters.key(key))
         if found is None or not found[0] <= now < found[0] + self.window:
             return 0
         return _seconds(found[0] + self.window - now) if found[1] >= self.limit else 0
@@ -171,15 +157,11 @@ class RateLimiter:
     def release(self, key: str) -> None:
         """Give back the last hit of ``key`` (a request that, in the end, wrote nothing)."""
         with self.counters.writing() as conn:
-            conn.execute(
-                "UPDATE windows SET count = count - 1 WHERE scope = ? AND key = ? AND count > 0",
-                (self.scope, self.counters.key(key)),
-            )
+            counters_db.release_window(conn, self.scope, self.counters.key(key))
 
     def tracked(self) -> int:
         with self.counters.reading() as conn:
-            query = "SELECT COUNT(*) FROM windows WHERE scope = ?"
-            return conn.execute(query, (self.scope,)).fetchone()[0]
+            return counters_db.windows(conn, self.scope)
 
 
 class LoginThrottle:
@@ -208,11 +190,7 @@ class LoginThrottle:
 
     def _state(self, key: str) -> tuple[int, float]:
         with self.counters.reading() as conn:
-            found = conn.execute(
-                "SELECT failures, blocked_until, last_failure FROM backoff "
-                "WHERE scope = ? AND key = ?",
-                (self.scope, self.counters.key(key)),
-            ).fetchone()
+            found = counters_db.backoff(conn, self.scope, self.counters.key(key))
         if found is None or self.clock() - found[2] >= FORGET_FAILURES_AFTER:
             return 0, 0.0
         return int(found[0]), float(found[1])
@@ -229,11 +207,7 @@ class LoginThrottle:
         hashed = self.counters.key(key)
         with self.counters.writing() as conn:
             now = self.clock()
-            found = conn.execute(
-                "SELECT failures, blocked_until, last_failure FROM backoff "
-                "WHERE scope = ? AND key = ?",
-                (self.scope, hashed),
-            ).fetchone()
+            found = counters_db.backoff(conn, self.scope, hashed)
             failures, blocked = 0, 0.0
             if found is not None and now - found[2] < FORGET_FAILURES_AFTER:
                 failures, blocked = int(found[0]), float(found[1])
@@ -241,30 +215,22 @@ class LoginThrottle:
             extra = failures - FREE_FAILURES
             if extra >= 0:
                 blocked = now + min(2.0 ** min(extra, 32), MAX_BLOCK)
-            conn.execute(
-                "INSERT OR REPLACE INTO backoff "
-                "(scope, key, failures, blocked_until, last_failure) VALUES (?, ?, ?, ?, ?)",
-                (self.scope, hashed, failures, blocked, now),
+            counters_db.set_backoff(
+                conn, self.scope, hashed, failures=failures, blocked_until=blocked, last_failure=now
             )
             if found is None:
-                conn.execute(
-                    "DELETE FROM backoff WHERE scope = ? AND last_failure <= ?",
-                    (self.scope, now - FORGET_FAILURES_AFTER),
-                )
-                conn.execute(
-                    "DELETE FROM backoff WHERE scope = ?1 AND key IN (SELECT key FROM backoff "
-                    "WHERE scope = ?1 ORDER BY last_failure DESC LIMIT -1 OFFSET ?2)",
-                    (self.scope, self.MAX_TRACKED),
+                counters_db.forget_backoff(
+                    conn,
+                    self.scope,
+                    failed_before=now - FORGET_FAILURES_AFTER,
+                    keep=self.MAX_TRACKED,
                 )
 
     def succeeded(self, key: str) -> None:
         if self.failures(key) == 0:  # nothing to forget: no write
             return
         with self.counters.writing() as conn:
-            conn.execute(
-                "DELETE FROM backoff WHERE scope = ? AND key = ?",
-                (self.scope, self.counters.key(key)),
-            )
+            counters_db.clear_backoff(conn, self.scope, self.counters.key(key))
 
 
 def init_app(app: Flask, master: bytes | None) -> None:

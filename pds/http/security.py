@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
 from werkzeug.sansio.utils import host_is_trusted
 
+from pds.db import sessions
 from pds.http import limits
 from pds.net import loopback_host
 
@@ -279,12 +280,7 @@ def generation(role: str) -> int | None:
         return None
     from pds.http.context import current_vault
 
-    row = (
-        current_vault()
-        .conn.execute("SELECT value FROM meta WHERE key = ?", (GENERATIONS[role],))
-        .fetchone()
-    )
-    return int(row[0]) if row else 0
+    return sessions.generation(current_vault().conn, GENERATIONS[role])
 
 
 def _next_generation(role: str) -> None:
@@ -294,11 +290,7 @@ def _next_generation(role: str) -> None:
     from pds.http.context import current_vault
 
     with transaction(current_vault().conn) as conn:
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-            (GENERATIONS[role],),
-        )
+        sessions.next_generation(conn, GENERATIONS[role])
 
 
 # -- the auditor's session ------------------------------------------------------------------

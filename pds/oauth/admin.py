@@ -1,18 +1,19 @@
-"""The owner's side of OAuth: add, list and remove clients, list and revoke grants. Each
-change writes one audit entry in the same transaction."""
+"""The owner's side of OAuth: add, list and remove clients, list, narrow and revoke grants.
+Each change writes one audit entry in the same transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from pds import clock
+from pds.db import oauth as oauth_db
 from pds.db import transaction
 from pds.errors import NotFound, ValidationError
 from pds.oauth import receipts, store
 from pds.oauth.display import MAX_NAME, unsafe_name
-from pds.oauth.server import redirect_uri_problem
+from pds.oauth.redirects import redirect_uri_problem
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -85,6 +86,44 @@ def revoke_grant(vault: Vault, grant_id: int) -> store.Grant:
     return store.get_grant(vault.conn, grant_id)
 
 
+def drop_category(vault: Vault, grant_id: int, category: str) -> store.Grant:
+    """Narrow an active grant by one category; ValidationError if that would empty it.
+
+    The grant keeps its id, purpose and expiry; its stored access and scope lose the
+    category, and every live token of the grant loses the category's scopes, so the
+    business's next call for it is refused (403). The change, its ``grant.narrow`` entry and
+    the business's new consent receipt commit in one transaction."""
+    grant = store.get_grant(vault.conn, grant_id)
+    if not grant.is_active():
+        raise ValidationError(
+            f"grant {grant_id} is no longer active", hint="Only a live grant can be narrowed."
+        )
+    if category not in grant.access.categories:
+        raise ValidationError(f'grant {grant_id} does not cover "{category}"')
+    cats = {k: v for k, v in grant.access.categories.items() if k != category}
+    access = replace(grant.access, categories=cats)
+    if access.empty:
+        raise ValidationError(
+            f'"{category}" is all that grant {grant_id} covers',
+            hint="Revoke the grant instead.",
+        )
+    conn = vault.conn
+    with transaction(conn):
+        narrowed_grant = store.update_grant(conn, grant_id, access, grant.expires_at)
+        store.narrow_tokens(conn, grant_id, set(access.scopes()))
+        vault.audit(
+            "grant.narrow",
+            actor="owner",
+            client_id=grant.client_id,
+            grant_id=grant_id,
+            purpose=grant.purpose,
+            category=category,
+            detail={"scope": access.scope},
+        )
+        receipts.issue(vault, narrowed_grant, "narrow")  # the business's new consent receipt
+    return narrowed_grant
+
+
 @dataclass(frozen=True)
 class Removal:
     """What removing a client ended."""
@@ -111,15 +150,9 @@ def remove_client(vault: Vault, client_id: str) -> Removal:
         grants = _open_grants(vault, client_id)
         for grant_id in grants:
             receipts.revoke(vault, grant_id, "the owner removed the business")
-        conn.execute(
-            "UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL",
-            (clock.now(), client_id),
-        )
-        conn.execute("DELETE FROM authorization_codes WHERE client_id = ?", (client_id,))
-        subscriptions = conn.execute(
-            "UPDATE subscriptions SET deleted_at = ? WHERE client_id = ? AND deleted_at IS NULL",
-            (clock.iso(clock.now()), client_id),
-        ).rowcount
+        oauth_db.revoke_client_tokens(conn, client_id, clock.now())
+        oauth_db.delete_client_codes(conn, client_id)
+        subscriptions = oauth_db.stop_client_subscriptions(conn, client_id, clock.iso(clock.now()))
         store.remove_client(conn, client_id)
         vault.audit(
             "client.remove",
@@ -150,15 +183,8 @@ def _removable(vault: Vault, client_id: str) -> store.Client:
 
 def _open_grants(vault: Vault, client_id: str) -> list[int]:
     """The client's grants not yet revoked (expired ones too: they end as revoked)."""
-    rows = vault.conn.execute(
-        "SELECT id FROM grants WHERE client_id = ? AND revoked_at IS NULL ORDER BY id",
-        (client_id,),
-    )
-    return [r[0] for r in rows]
+    return oauth_db.open_grant_ids(vault.conn, client_id)
 
 
 def _subscriptions(vault: Vault, client_id: str) -> int:
-    return vault.conn.execute(
-        "SELECT count(*) FROM subscriptions WHERE client_id = ? AND deleted_at IS NULL",
-        (client_id,),
-    ).fetchone()[0]
+    return oauth_db.count_client_subscriptions(vault.conn, client_id)

@@ -49,6 +49,7 @@ from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from pds import clock
+from pds.db import oauth as oauth_db
 from pds.errors import NotFound, PdsError
 from pds.oauth import store
 from pds.payloads import first_error
@@ -310,12 +311,15 @@ def issue(vault: Vault, grant: store.Grant, kind: str = "grant") -> StoredReceip
         at = _epoch(grant.revoked_at if grant.revoked_at is not None else grant.created_at)
     token = sign(signing_jwk(vault), claims(vault, grant, receipt_id, at))
     created = clock.iso(at)
-    row = vault.conn.execute(
-        "INSERT INTO receipts (grant_id, receipt_id, kind, jws, created_at) "
-        "VALUES (?, ?, ?, ?, ?) RETURNING id",
-        (grant.id, receipt_id, kind, token, created),
-    ).fetchone()
-    return StoredReceipt(row[0], grant.id, receipt_id, kind, token, created)
+    row_id = oauth_db.add_receipt(
+        vault.conn,
+        grant_id=grant.id,
+        receipt_id=receipt_id,
+        kind=kind,
+        jws=token,
+        created_at=created,
+    )
+    return StoredReceipt(row_id, grant.id, receipt_id, kind, token, created)
 
 
 def revoke(vault: Vault, grant_id: int, reason: str) -> StoredReceipt | None:
@@ -333,18 +337,13 @@ def _epoch(iso: str) -> int:
 
 def for_grant(conn: sqlite3.Connection, grant_id: int) -> list[StoredReceipt]:
     """Every receipt of a grant, oldest first."""
-    rows = conn.execute(
-        "SELECT id, grant_id, receipt_id, kind, jws, created_at FROM receipts "
-        "WHERE grant_id = ? ORDER BY id",
-        (grant_id,),
-    )
-    return [StoredReceipt(*r) for r in rows]
+    return [StoredReceipt(*r) for r in oauth_db.receipts(conn, grant_id)]
 
 
 def latest(conn: sqlite3.Connection, grant_id: int) -> StoredReceipt:
     """The grant's current receipt; NotFound if it has none (a grant from before schema 5)."""
     found = for_grant(conn, grant_id)
-    if not found and conn.execute("SELECT 1 FROM grants WHERE id = ?", (grant_id,)).fetchone():
+    if not found and oauth_db.grant_exists(conn, grant_id):
         raise NotFound(
             f"grant {grant_id} has no consent receipt",
             hint="Grants made before pds issued receipts have none; see `pds grants list`.",

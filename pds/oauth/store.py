@@ -1,8 +1,10 @@
 """OAuth state in the vault's database (schema 3): clients, grants, codes, tokens.
 
-Every function takes the vault's connection. Codes, tokens and client secrets are stored
-only as SHA-256 hashes; the plaintext exists only in the response that hands it out. Writes
-that must be atomic run inside the caller's ``pds.db.transaction``.
+Every function takes the vault's connection; the rows are read and written by
+``pds.db.oauth`` and become here what authlib and the pages ask (a ``Client``, a ``Grant``
+with its parsed ``Access``, a ``Token``). Codes, tokens and client secrets are stored only
+as SHA-256 hashes; the plaintext exists only in the response that hands it out. Writes that
+must be atomic run inside the caller's ``pds.db.transaction``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
 from pds import clock
+from pds.db import oauth as oauth_db
 from pds.errors import NotFound
 from pds.oauth.access import Access
 from pds.oauth.display import shown
@@ -102,26 +105,18 @@ class Client(ClientMixin):
         }
 
 
-_CLIENT_COLS = "client_id, secret_hash, name, redirect_uris, auth_method, verified, created_at"
-# a removed client keeps its row (its grants, receipts and log entries name it): the time of
-# its removal is kept in its metadata, under a key no RFC 7591 registration can set
-REMOVED = "$.pds_removed_at"
-_CLIENT_SELECT = f"{_CLIENT_COLS}, json_extract(metadata, '{REMOVED}')"
-
-
-def _client(row: tuple) -> Client:
+def _client(row: oauth_db.ClientRow) -> Client:
     """A client as read: its name with any invisible or text-reversing character marked
     (``pds.oauth.display``), as every page and command shows it."""
-    cid, sh, name, uris, method, verified, created, *removed = row
     return Client(
-        cid,
-        sh,
-        shown(name),
-        tuple(json.loads(uris)),
-        method,
-        bool(verified),
-        created,
-        removed[0] if removed else None,
+        row.client_id,
+        row.secret_hash,
+        shown(row.name),
+        tuple(json.loads(row.redirect_uris)),
+        row.auth_method,
+        bool(row.verified),
+        row.created_at,
+        row.removed_at,
     )
 
 
@@ -137,7 +132,7 @@ def add_client(
     """A new client and its secret (None for a public client). The secret is not kept."""
     client_id = "pds-" + secrets.token_urlsafe(16)
     secret = None if auth_method == "none" else new_secret()
-    row = (
+    row = oauth_db.ClientRow(
         client_id,
         digest(secret) if secret else None,
         name,
@@ -145,45 +140,33 @@ def add_client(
         auth_method,
         int(verified),
         clock.iso(time.time()),
+        None,
     )
-    conn.execute(
-        f"INSERT INTO clients ({_CLIENT_COLS}, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-        (*row, json.dumps(metadata or {})),
-    )
+    oauth_db.add_client(conn, row, json.dumps(metadata or {}))
     return _client(row), secret
 
 
 def get_client(conn: sqlite3.Connection, client_id: str) -> Client | None:
     """The client, removed or not (see ``Client.removed_at``)."""
-    row = conn.execute(
-        f"SELECT {_CLIENT_SELECT} FROM clients WHERE client_id = ?",  # noqa: S608
-        (client_id,),
-    ).fetchone()
+    row = oauth_db.client(conn, client_id)
     return _client(row) if row else None
 
 
 def list_clients(conn: sqlite3.Connection) -> list[Client]:
     """Every client ever registered, removed ones too, oldest first."""
-    rows = conn.execute(f"SELECT {_CLIENT_SELECT} FROM clients ORDER BY rowid")  # noqa: S608
-    return [_client(r) for r in rows]
+    return [_client(r) for r in oauth_db.clients(conn)]
 
 
 def remove_client(conn: sqlite3.Connection, client_id: str) -> bool:
     """Mark the client removed and forget its secret; False if it already was. Its grants,
     tokens and subscriptions are ended by the caller, in the same transaction."""
-    return bool(
-        conn.execute(
-            f"UPDATE clients SET secret_hash = NULL, metadata = json_set(metadata, '{REMOVED}', ?) "  # noqa: S608
-            f"WHERE client_id = ? AND json_extract(metadata, '{REMOVED}') IS NULL",
-            (clock.iso(time.time()), client_id),
-        ).rowcount
-    )
+    return oauth_db.mark_client_removed(conn, client_id, clock.iso(time.time()))
 
 
 def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
     """The RFC 7591 metadata the client registered with (empty for one the owner added)."""
-    row = conn.execute("SELECT metadata FROM clients WHERE client_id = ?", (client_id,)).fetchone()
-    meta = json.loads(row[0]) if row else {}
+    text = oauth_db.client_metadata(conn, client_id)
+    meta = json.loads(text) if text is not None else {}
     return meta if isinstance(meta, dict) else {}
 
 
@@ -218,67 +201,40 @@ class Grant:
         }
 
 
-_GRANT_COLS = (
-    "id, client_id, scope, access, purpose, expires_at, created_at, revoked_at, revoked_reason"
-)
-
-
-def _grant(row: tuple) -> Grant:
+def _grant(row: oauth_db.GrantRow) -> Grant:
     gid, cid, scope, access, purpose, exp, created, revoked, reason = row
     return Grant(gid, cid, scope, Access.from_json(access), purpose, exp, created, revoked, reason)
 
 
 def create_grant(conn: sqlite3.Connection, client_id: str, access: Access) -> Grant:
     created = time.time()
-    sql = (
-        "INSERT INTO grants (client_id, scope, access, purpose, expires_at, created_at) "  # noqa: S608
-        f"VALUES (?, ?, ?, ?, ?, ?) RETURNING {_GRANT_COLS}"
+    row = oauth_db.add_grant(
+        conn,
+        client_id=client_id,
+        scope=access.scope,
+        access=access.to_json(),
+        purpose=access.purpose,
+        expires_at=int(created) + access.expires_in,
+        created_at=clock.iso(created),
     )
-    row = conn.execute(
-        sql,
-        (
-            client_id,
-            access.scope,
-            access.to_json(),
-            access.purpose,
-            int(created) + access.expires_in,
-            clock.iso(created),
-        ),
-    ).fetchone()
     return _grant(row)
 
 
 def get_grant(conn: sqlite3.Connection, grant_id: int) -> Grant:
-    row = conn.execute(
-        f"SELECT {_GRANT_COLS} FROM grants WHERE id = ?",  # noqa: S608
-        (grant_id,),
-    ).fetchone()
+    row = oauth_db.grant(conn, grant_id)
     if row is None:
         raise NotFound(f"no grant with id {grant_id}", hint="See the ids with `pds grants list`.")
     return _grant(row)
 
 
 def list_grants(conn: sqlite3.Connection, *, include_inactive: bool = False) -> list[Grant]:
-    sql = f"SELECT {_GRANT_COLS} FROM grants"  # noqa: S608
-    args: tuple = ()
-    if not include_inactive:
-        sql += " WHERE revoked_at IS NULL AND expires_at > ?"
-        args = (clock.now(),)
-    return [_grant(r) for r in conn.execute(sql + " ORDER BY id", args)]
+    live_at = None if include_inactive else clock.now()
+    return [_grant(r) for r in oauth_db.grants(conn, live_at=live_at)]
 
 
 def revoke_grant(conn: sqlite3.Connection, grant_id: int, reason: str) -> bool:
     """Revoke a grant and every token it has; False if it was already revoked."""
-    at = clock.now()
-    changed = conn.execute(
-        "UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
-        (clock.iso(at), reason, grant_id),
-    ).rowcount
-    conn.execute(
-        "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
-        (at, grant_id),
-    )
-    return bool(changed)
+    return oauth_db.revoke_grant(conn, grant_id, clock.now(), reason)
 
 
 # -- authorization codes --------------------------------------------------------------------
@@ -322,21 +278,18 @@ def save_code(
     code_challenge_method: str,
 ) -> None:
     at = clock.now()
-    conn.execute("DELETE FROM authorization_codes WHERE expires_at < ?", (at - 86400,))
-    conn.execute(
-        "INSERT INTO authorization_codes (code_hash, client_id, grant_id, redirect_uri, scope, "
-        "code_challenge, code_challenge_method, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            digest(code),
-            client_id,
-            grant_id,
-            redirect_uri,
-            scope,
-            code_challenge,
-            code_challenge_method,
-            at + CODE_SECONDS,
-        ),
+    row = oauth_db.CodeRow(
+        digest(code),
+        client_id,
+        grant_id,
+        redirect_uri,
+        scope,
+        code_challenge,
+        code_challenge_method,
+        at + CODE_SECONDS,
+        0,
     )
+    oauth_db.add_code(conn, row, forget_before=at - 86400)
 
 
 # ``authorization_codes.used``: 1 once redeemed; 0 or less while not, minus the number of
@@ -344,40 +297,22 @@ def save_code(
 
 
 def find_code(conn: sqlite3.Connection, code: str) -> AuthorizationCode | None:
-    row = conn.execute(
-        "SELECT code_hash, client_id, grant_id, redirect_uri, scope, code_challenge, "
-        "code_challenge_method, expires_at, used FROM authorization_codes WHERE code_hash = ?",
-        (digest(code),),
-    ).fetchone()
+    row = oauth_db.code(conn, digest(code))
     if row is None:
         return None
-    used = row[-1]
+    used = row.used
     return AuthorizationCode(*row[:-1], used == 1, max(0, -used))
 
 
 def consume_code(conn: sqlite3.Connection, code_hash: bytes) -> bool:
     """Mark the code used; True for exactly one caller, however many race for it."""
-    return (
-        conn.execute(
-            "UPDATE authorization_codes SET used = 1 WHERE code_hash = ? AND used <= 0 "
-            "AND used > ?",
-            (code_hash, -CODE_VERIFIER_ATTEMPTS),
-        ).rowcount
-        == 1
-    )
+    return oauth_db.consume_code(conn, code_hash, CODE_VERIFIER_ATTEMPTS)
 
 
 def fail_code_verifier(conn: sqlite3.Connection, code_hash: bytes) -> int:
     """Count one wrong ``code_verifier`` for an unused code; return how many it has had."""
-    conn.execute(
-        "UPDATE authorization_codes SET used = used - 1 WHERE code_hash = ? AND used <= 0 "
-        "AND used > ?",
-        (code_hash, -CODE_VERIFIER_ATTEMPTS),
-    )
-    row = conn.execute(
-        "SELECT used FROM authorization_codes WHERE code_hash = ?", (code_hash,)
-    ).fetchone()
-    return max(0, -row[0]) if row else 0
+    used = oauth_db.fail_code_verifier(conn, code_hash, CODE_VERIFIER_ATTEMPTS)
+    return max(0, -used) if used is not None else 0
 
 
 # -- tokens ---------------------------------------------------------------------------------
@@ -425,28 +360,18 @@ class Token(TokenMixin):
         raise NotImplementedError
 
 
-_JOINED_SELECT = (
-    "SELECT t.id, t.grant_id, t.client_id, t.scope, t.issued_at, t.expires_at, t.rotated_at, "
-    "t.revoked_at, g.id, g.client_id, g.scope, g.access, g.purpose, g.expires_at, "
-    "g.created_at, g.revoked_at, g.revoked_reason "
-    "FROM tokens AS t JOIN grants AS g ON g.id = t.grant_id WHERE "
-)
-
-
-def _token(row: tuple | None, is_refresh: bool) -> Token | None:
+def _token(row: oauth_db.TokenRow | None, is_refresh: bool) -> Token | None:
     if row is None:
         return None
-    return Token(*row[:8], grant=_grant(row[8:]), is_refresh=is_refresh)
+    return Token(*row[:8], grant=_grant(row.grant), is_refresh=is_refresh)
 
 
 def find_access_token(conn: sqlite3.Connection, token: str) -> Token | None:
-    row = conn.execute(_JOINED_SELECT + "t.access_hash = ?", (digest(token),)).fetchone()
-    return _token(row, False)
+    return _token(oauth_db.token_by_access(conn, digest(token)), False)
 
 
 def find_refresh_token(conn: sqlite3.Connection, token: str) -> Token | None:
-    row = conn.execute(_JOINED_SELECT + "t.refresh_hash = ?", (digest(token),)).fetchone()
-    return _token(row, True)
+    return _token(oauth_db.token_by_refresh(conn, digest(token)), True)
 
 
 def save_token(
@@ -460,55 +385,37 @@ def save_token(
     expires_in: int,
 ) -> int:
     at = clock.now()
-    return conn.execute(
-        "INSERT INTO tokens (grant_id, client_id, access_hash, refresh_hash, scope, issued_at, "
-        "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            grant_id,
-            client_id,
-            digest(access_token),
-            digest(refresh_token) if refresh_token else None,
-            scope,
-            at,
-            at + expires_in,
-        ),
-    ).fetchone()[0]
+    return oauth_db.add_token(
+        conn,
+        grant_id=grant_id,
+        client_id=client_id,
+        access_hash=digest(access_token),
+        refresh_hash=digest(refresh_token) if refresh_token else None,
+        scope=scope,
+        issued_at=at,
+        expires_at=at + expires_in,
+    )
 
 
 def rotate_refresh(conn: sqlite3.Connection, token_id: int) -> bool:
     """Retire a refresh token (and its access token); True for exactly one caller."""
-    return (
-        conn.execute(
-            "UPDATE tokens SET rotated_at = ? WHERE id = ? AND rotated_at IS NULL "
-            "AND revoked_at IS NULL",
-            (clock.now(), token_id),
-        ).rowcount
-        == 1
-    )
+    return oauth_db.rotate_refresh(conn, token_id, clock.now())
 
 
 def revoke_token(conn: sqlite3.Connection, token_id: int) -> None:
-    conn.execute(
-        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-        (clock.now(), token_id),
-    )
+    oauth_db.revoke_token(conn, token_id, clock.now())
 
 
 def update_grant(conn: sqlite3.Connection, grant_id: int, access: Access, expires_at: int) -> Grant:
     """Store a narrowed access (and expiry) for a live grant (the owner's policies changed)."""
-    row = conn.execute(
-        f"UPDATE grants SET scope = ?, access = ?, expires_at = ? WHERE id = ? "  # noqa: S608
-        f"RETURNING {_GRANT_COLS}",
-        (access.scope, access.to_json(), expires_at, grant_id),
-    ).fetchone()
+    row = oauth_db.update_grant(
+        conn, grant_id, scope=access.scope, access=access.to_json(), expires_at=expires_at
+    )
     return _grant(row)
 
 
 def narrow_tokens(conn: sqlite3.Connection, grant_id: int, keep: set[str]) -> None:
     """Cut every live token of the grant down to the scopes in ``keep`` (a narrowed grant)."""
-    tokens = conn.execute(
-        "SELECT id, scope FROM tokens WHERE grant_id = ? AND revoked_at IS NULL", (grant_id,)
-    ).fetchall()
-    for token_id, scope in tokens:
+    for token_id, scope in oauth_db.live_token_scopes(conn, grant_id):
         narrowed = " ".join(s for s in scope.split() if s in keep)
-        conn.execute("UPDATE tokens SET scope = ? WHERE id = ?", (narrowed, token_id))
+        oauth_db.set_token_scope(conn, token_id, narrowed)

@@ -11,14 +11,14 @@ from pds import clock
 from pds.errors import ConfigError
 from pds.http.app import create_app
 from pds.oauth import store
-from pds.oauth.server import (
+from pds.oauth.grants import (
     CODE_EXPIRED,
     CODE_INVALID,
     CODE_REPLAYED,
     REFRESH_INVALID,
     REFRESH_REPLAYED,
-    check_issuer,
 )
+from pds.oauth.server import check_issuer
 from tests.oauth_kit import CB, ISSUER, basic, bearer, pkce, query
 
 

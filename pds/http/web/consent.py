@@ -21,15 +21,15 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from pds.db import transaction
 from pds.errors import ValidationError
 from pds.http import security
 from pds.http.web.owner import _vault, error_page
+from pds.oauth import consent, store
 from pds.oauth import policy as grant_policy
-from pds.oauth import receipts, store
 from pds.oauth.access import Access, narrow
 from pds.oauth.display import shown, website
-from pds.oauth.server import PdsAuthorizationServer, _ascii
+from pds.oauth.grants import error_description
+from pds.oauth.server import PdsAuthorizationServer
 from pds.policy import label
 from pds.vocabulary import category_fields
 
@@ -71,17 +71,9 @@ def authorize() -> Any:
     view = grant_policy.apply(client.client_id, requested, rules, datetime.now(UTC))
     if view.refused_entirely:
         # nothing of it can ever be granted: answer without asking the owner
-        vault.audit(
-            "grant.create",
-            actor="owner",
-            decision="refused",
-            client_id=client.client_id,
-            purpose=requested.purpose,
-            rule_ids=view.rule_ids,
-            reason=view.reason,
-        )
+        consent.refused_by_policies(vault, client.client_id, requested, view)
         error = AccessDeniedError(
-            description=_ascii(f"refused by the owner's policies: {view.reason}"),
+            description=error_description(f"refused by the owner's policies: {view.reason}"),
             state=grant.request.payload.state,
             redirect_uri=grant.redirect_uri,
         )
@@ -92,14 +84,7 @@ def authorize() -> Any:
         return error_page(403, security.CSRF_MESSAGE)
     decision = request.form.get("decision")
     if decision == "deny":
-        vault.audit(
-            "grant.create",
-            actor="owner",
-            decision="refused",
-            client_id=client.client_id,
-            purpose=requested.purpose,
-            reason="denied by the owner",
-        )
+        consent.denied(vault, client.client_id, requested)
         return srv.create_authorization_response(grant=grant, grant_user=None)
     if decision != "allow":
         return error_page(400, "Press Allow or Deny.")
@@ -111,21 +96,14 @@ def authorize() -> Any:
     final = grant_policy.apply(client.client_id, approved, rules, datetime.now(UTC))
     if final.access is None:
         return error_page(400, "Nothing is ticked.", "Tick what you allow, or press Deny.")
-    approved = final.access
-    with transaction(vault.conn):
-        row = store.create_grant(vault.conn, client.client_id, approved)
-        receipts.issue(vault, row)  # the consent receipt commits with the grant
-        vault.audit(
-            "grant.create",
-            actor="owner",
-            client_id=client.client_id,
-            grant_id=row.id,
-            purpose=row.purpose,
-            rule_ids=final.rule_ids,
-            reason=final.reason if final.rule_ids else None,
-            detail={"scope": row.scope, "narrowed": approved != requested},
-        )
-        return srv.create_authorization_response(grant=grant, grant_user=row)
+    # the grant, its receipt and its entry commit with the authorization code
+    return consent.approve(
+        vault,
+        client.client_id,
+        requested,
+        final,
+        lambda row: srv.create_authorization_response(grant=grant, grant_user=row),
+    )
 
 
 def _rules() -> Any:

@@ -201,10 +201,8 @@ def revoke(grant_id: int) -> Any:
 @bp.post("/grants/<int:grant_id>/narrow")
 @security.owner_required
 def narrow(grant_id: int) -> Any:
-    from pds.http.web.grants import drop_category
-
     try:
-        drop_category(_vault(), grant_id, request.form.get("category", ""))
+        admin.drop_category(_vault(), grant_id, request.form.get("category", ""))
     except PdsError as exc:
         return refused(exc)
     return redirect(url_for("owner.grants"), 303)

@@ -26,6 +26,10 @@ not whole seconds (one utility writes fractional export times), an IntervalBlock
 MeterReading owns, a MeterReading that names no ReadingType. These feed defects refuse the
 whole file; one IntervalReading with a bad start, duration, value or cost is yielded as a
 ``Rejected`` naming its line (``--skip-bad`` leaves it out).
+
+Longer than 500 lines because the ESPI link rules, the code tables (units, currencies,
+qualities) and the streaming resolver of out-of-order entries are one format's reading,
+and each needs the others to be understood.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from flask import Flask, Response, abort, current_app, redirect, request, sessio
 from werkzeug.sansio.utils import host_is_trusted
 
 from pds.http import limits
+from pds.http.context import current_vault
 from pds.net import loopback_host
 
 CSRF_FIELD = "csrf_token"
@@ -277,8 +278,6 @@ def generation(role: str) -> int | None:
     locked server."""
     if current_app.extensions.get("pds_keyring") is None:
         return None
-    from pds.http.context import current_vault
-
     row = (
         current_vault()
         .conn.execute("SELECT value FROM meta WHERE key = ?", (GENERATIONS[role],))
@@ -291,7 +290,6 @@ def _next_generation(role: str) -> None:
     if current_app.extensions.get("pds_keyring") is None:
         return
     from pds.db import transaction
-    from pds.http.context import current_vault
 
     with transaction(current_vault().conn) as conn:
         conn.execute(

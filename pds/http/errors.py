@@ -8,8 +8,8 @@ path is a page a person opens. The shape follows from it:
 - the authorization server's machine endpoints (token, revocation, introspection,
   registration): RFC 6749 §5.2 JSON where the error has an OAuth code (a busy vault is
   ``temporarily_unavailable``; authlib answers its own errors there, and
-  ``pds.http.responses.oauth_error`` the throttles' 429s); an error OAuth has no code for
-  (a 405, a locked vault) is problem+json, as at the API;
+  :func:`oauth_error` the throttles' 429s and a closed registration); an error OAuth has no
+  code for (a 405, a locked vault) is problem+json, as at the API;
 - the owner's pages, the authorization (consent) page and the auditor's pages: the HTML
   error page (``templates/error.html``) with the error's message, its hint and its status.
 
@@ -27,12 +27,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from pds.db.locking import is_busy
 from pds.errors import PdsError, VaultBusy
-from pds.http.responses import oauth_error
 
 PROBLEM = "problem+json"
 OAUTH = "oauth"
@@ -89,6 +88,19 @@ def page(status: int, message: str, hint: str | None = None, title: str = "") ->
     message and the hint, with ``status``."""
     title = title or TITLES.get(status, "Error")
     return render_template("error.html", title=title, message=message, hint=hint), status
+
+
+def oauth_error(status: int, error: str, description: str, **headers: str) -> Response:
+    """RFC 6749 §5.2's ``{"error": error, "error_description": description}`` with ``status``,
+    never cached (``Cache-Control: no-store``, ``Pragma: no-cache``), and ``headers``
+    (``Retry_After="60"`` gives ``Retry-After: 60``)."""
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    for name, value in headers.items():
+        response.headers[name.replace("_", "-")] = value
+    return response
 
 
 def answer(exc: PdsError) -> Any:

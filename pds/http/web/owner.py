@@ -24,7 +24,7 @@ from pds.words import plural
 bp = Blueprint("owner", __name__)
 
 
-def refusal(exc: PdsError) -> PdsError:
+def _refusal(exc: PdsError) -> PdsError:
     """The error to show for an action the owner asked for that pds refused: ``exc`` itself
     (its status, message and hint), except that a failure of pds's own (a 5xx: a full disk)
     shows as a 400 refusal too, its message saying what happened. A busy vault stays itself
@@ -149,7 +149,7 @@ def revoke(grant_id: int) -> Any:
     try:
         admin.revoke_grant(current_vault(), grant_id)
     except PdsError as exc:
-        raise refusal(exc) from None
+        raise _refusal(exc) from None
     return redirect(url_for("owner.grants"), 303)
 
 
@@ -161,7 +161,7 @@ def narrow(grant_id: int) -> Any:
     try:
         drop_category(current_vault(), grant_id, request.form.get("category", ""))
     except PdsError as exc:
-        raise refusal(exc) from None
+        raise _refusal(exc) from None
     return redirect(url_for("owner.grants"), 303)
 
 
@@ -172,7 +172,7 @@ def confirm_remove(client_id: str) -> Any:
     try:
         preview = admin.removal_preview(current_vault(), client_id)
     except PdsError as exc:
-        raise refusal(exc) from None
+        raise _refusal(exc) from None
     return render_template("client_remove.html", removal=preview, csrf=security.csrf_token())
 
 
@@ -182,7 +182,7 @@ def remove_client(client_id: str) -> Any:
     try:
         admin.remove_client(current_vault(), client_id)
     except PdsError as exc:
-        raise refusal(exc) from None
+        raise _refusal(exc) from None
     return redirect(url_for("owner.grants"), 303)
 
 

@@ -30,7 +30,7 @@ from pds.oauth import receipts, store
 from pds.oauth.access import Access, narrow
 from pds.oauth.display import shown, website
 from pds.oauth.server import PdsAuthorizationServer, _ascii
-from pds.policy import label
+from pds.policy import RuleSet, label
 from pds.vocabulary import category_fields
 
 bp = Blueprint("consent", __name__)
@@ -54,7 +54,7 @@ def authorize() -> Any:
     except OAuth2Error as error:
         if error.redirect_uri:
             return srv.error_redirect(None, error)
-        # kept: this page has its own title
+        # kept: a request that cannot be answered has a title of its own
         return errors.page(
             400,
             error.description or error.error,
@@ -129,7 +129,7 @@ def authorize() -> Any:
         return srv.create_authorization_response(grant=grant, grant_user=row)
 
 
-def _rules() -> Any:
+def _rules() -> RuleSet:
     return current_policies().current()
 
 

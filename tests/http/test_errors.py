@@ -12,8 +12,7 @@ import pytest
 from pds.errors import ConfigError
 from pds.http.app import create_app
 from pds.http.security import CSRF_MESSAGE
-
-from .oauth_kit import bearer, csrf, pkce
+from tests.oauth_kit import bearer, csrf, pkce
 
 
 def shown(resp) -> tuple[int, str, str, str, str | None]:

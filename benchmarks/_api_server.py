@@ -8,9 +8,10 @@ the thread count, preload_app, timeout, logging) are exactly the ones ``pds serv
 
 - ``noaudit``: unlocks the vault in PDS_HOME as ``pds serve`` does (PDS_PASSPHRASE), then,
   in this process only, replaces ``audit_allowed`` in ``pds.http.api.auth`` (and the name
-  ``pds.http.api`` imported from it) with a function that only marks the call as audited. The
-  app ``pds.http.server.run`` builds with ``pds.http.app.create_app`` is otherwise pds's own: same
-  token check, grant check, query, decryption and rendering; no access-log entry.
+  ``pds.http.api.records`` imported from it) with a function that only marks the call as
+  audited. The app ``pds.http.server.run`` builds with ``pds.http.app.create_app`` is otherwise
+  pds's own: same token check, grant check, query, decryption and rendering; no access-log
+  entry.
 - ``bare``: ``pds.http.server.run`` with ``pds.http.app.create_app`` replaced (in this process) by a
   function returning a one-route Flask app that answers a small JSON document.
 """
@@ -36,8 +37,8 @@ def _no_audit(**fields: Any) -> int:
 
 
 def serve_noaudit(host: str, port: int, workers: int, threads: int) -> None:
-    import pds.http.api
     import pds.http.api.auth
+    import pds.http.api.records
     from pds.http.server import run
     from pds.settings import load_settings
     from pds.vault import Vault
@@ -46,7 +47,7 @@ def serve_noaudit(host: str, port: int, workers: int, threads: int) -> None:
     with Vault.open(settings, settings.read_passphrase() or "") as vault:
         keyring = vault.keyring
     pds.http.api.auth.audit_allowed = _no_audit  # used by the api_call decorator
-    pds.http.api.audit_allowed = _no_audit  # the name the records views imported
+    pds.http.api.records.audit_allowed = _no_audit  # the name the records views imported
     run(settings, keyring, host=host, port=port, workers=workers, threads=threads)
 
 

@@ -1,17 +1,54 @@
-"""create_app(settings): the Flask factory. It wires blueprints and nothing else."""
+"""create_app(settings): the Flask factory. It wires the app's parts, in one place: the
+authorization server, security, the error answers (``pds.http.errors``), every blueprint
+and the background workers."""
 
 from __future__ import annotations
 
-import sqlite3
 from importlib.resources import files
 
 from flask import Flask
 
-from pds.errors import PdsError, VaultBusy
+from pds import jobs
+from pds.http import errors, oauth, security, web
+from pds.http.api import audit as audit_api
+from pds.http.api import bp as api_bp
 from pds.http.context import current_policies, current_vault, start_worker
 from pds.http.converters import LookupIdConverter, RowIdConverter
+from pds.http.web import (
+    auditor,
+    consent,
+    data,
+    history,
+    owner,
+    policies,
+    profile,
+    receipts,
+    requests,
+)
+from pds.http.web import jobs as job_pages
+from pds.oauth.server import PdsAuthorizationServer, check_issuer
 from pds.settings import DEFAULT_ISSUER, Settings, load_settings
 from pds.vault.keys import Keyring
+from pds.webhooks import delivery
+from pds.words import plural
+
+BLUEPRINTS = (
+    # the owner's pages: home and rights, data and import, jobs, policies, history
+    web.bp,
+    data.bp,
+    job_pages.bp,
+    policies.bp,
+    history.bp,
+    auditor.bp,  # the auditor's pages
+    oauth.bp,  # the authorization server's machine endpoints
+    owner.bp,  # sign-in, businesses and grants
+    consent.bp,  # the authorization (consent) page
+    api_bp,  # the business API, /api/v1
+    audit_api.bp,  # the auditor API, /audit
+    requests.bp,
+    receipts.bp,
+    profile.bp,
+)
 
 
 def create_app(settings: Settings | None = None, keyring: Keyring | None = None) -> Flask:
@@ -32,18 +69,21 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
     app.extensions["pds_vaults"] = {}
     app.extensions["pds_policies"] = {}
     app.config.setdefault("PDS_POLICY_CHECK_SECONDS", 1.0)
-
-    from pds.http.web import register as register_web
-
-    register_web(app)  # the owner's pages (home, data, policies, history, auditor)
-    app.register_error_handler(PdsError, _problem)
-    from pds.http import busy
-
-    app.register_error_handler(VaultBusy, busy.answer)  # 503 in each endpoint's shape
-    app.register_error_handler(sqlite3.OperationalError, busy.answer_sqlite)
+    errors.init_app(app)
     with app.app_context():
         current_policies()  # a broken policy file stops the server here, not at a request
-    _oauth(app, settings, keyring)
+    issuer = check_issuer(settings.issuer or DEFAULT_ISSUER)
+    security.init_app(app, master=keyring.master if keyring else None, issuer=issuer)
+    app.extensions["pds_oauth"] = PdsAuthorizationServer(
+        app, issuer, current_vault, lambda: current_policies().current()
+    )
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.add_template_filter(plural, "plural")  # {{ n|plural("record") }}: "1 record"
+    # Under ``pds serve``, each worker process runs the background jobs (pds.jobs) and the
+    # webhook sender (pds.webhooks.delivery).
+    app.before_request(lambda: start_worker(app, jobs.worker))
+    app.before_request(lambda: start_worker(app, delivery.worker))
     _behind_proxies(app, settings.proxy_hops)
     return app
 
@@ -58,45 +98,3 @@ def _behind_proxies(app: Flask, hops: int) -> None:
 
         fixed = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
         app.wsgi_app = fixed  # type: ignore[method-assign]
-
-
-def _oauth(app: Flask, settings: Settings, keyring: Keyring | None) -> None:
-    """The authorization server, the owner's login and consent pages, the records API."""
-    from pds.http import security
-    from pds.http.api import bp as api_bp
-    from pds.http.api.audit import bp as audit_bp
-    from pds.http.oauth import bp as oauth_bp
-    from pds.http.web.consent import bp as consent_bp
-    from pds.http.web.owner import bp as owner_bp
-    from pds.http.web.profile import bp as profile_bp
-    from pds.http.web.receipts import bp as receipts_bp
-    from pds.http.web.requests import bp as requests_bp
-    from pds.oauth.server import PdsAuthorizationServer, check_issuer
-
-    issuer = check_issuer(settings.issuer or DEFAULT_ISSUER)
-    security.init_app(app, master=keyring.master if keyring else None, issuer=issuer)
-    app.extensions["pds_oauth"] = PdsAuthorizationServer(
-        app, issuer, current_vault, lambda: current_policies().current()
-    )
-    blueprints = (oauth_bp, owner_bp, consent_bp, api_bp, audit_bp, requests_bp, receipts_bp)
-    for bp in (*blueprints, profile_bp):
-        app.register_blueprint(bp)
-    _deliveries(app)
-
-
-def _deliveries(app: Flask) -> None:
-    """Under ``pds serve``, each worker process runs the webhook sender (pds.webhooks.delivery)."""
-    from pds.webhooks import delivery
-
-    app.before_request(lambda: start_worker(app, delivery.worker))
-
-
-def _problem(exc: PdsError):
-    from flask import request
-
-    body = exc.to_problem(instance=request.path)
-    if exc.status >= 500 and request.path.startswith(("/api/", "/audit/", "/oauth/")):
-        # A caller from outside learns that it failed, not what the vault's insides said.
-        body["detail"] = "the vault could not answer this request; its owner can see why"
-        body.pop("hint", None)
-    return body, exc.status, {**exc.headers(), "Content-Type": "application/problem+json"}

@@ -10,7 +10,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, jsonify
 
 from pds.http import limits
-from pds.http.responses import oauth_error
+from pds.http.errors import oauth_error
 from pds.http.throttle import guarded
 from pds.oauth.server import PdsAuthorizationServer
 from pds.words import plural

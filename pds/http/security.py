@@ -42,8 +42,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
 from werkzeug.sansio.utils import host_is_trusted
 
-from pds.db import sessions
+from pds.db import sessions, transaction
 from pds.http import limits
+from pds.http.context import current_vault
 from pds.net import loopback_host
 
 CSRF_FIELD = "csrf_token"
@@ -278,17 +279,12 @@ def generation(role: str) -> int | None:
     locked server."""
     if current_app.extensions.get("pds_keyring") is None:
         return None
-    from pds.http.context import current_vault
-
     return sessions.generation(current_vault().conn, GENERATIONS[role])
 
 
 def _next_generation(role: str) -> None:
     if current_app.extensions.get("pds_keyring") is None:
         return
-    from pds.db import transaction
-    from pds.http.context import current_vault
-
     with transaction(current_vault().conn) as conn:
         sessions.next_generation(conn, GENERATIONS[role])
 

@@ -32,7 +32,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Response, request
 
 from pds.http import limits
-from pds.http.responses import oauth_error
+from pds.http.errors import oauth_error
 from pds.words import plural
 
 THROTTLED = "too many failed requests {whom}; try again in {seconds}"

@@ -24,16 +24,18 @@ and is suppressed, or published, on its own count.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from pds.errors import BadRequest, InsufficientScope
 from pds.http.api.auth import api_call, audit_allowed, current_access
+from pds.http.api.params import query_day
 from pds.http.api.policy import enforce
+from pds.http.context import current_vault
 from pds.payloads import SCHEMAS, DecimalString
 from pds.vocabulary import CATEGORIES
 
@@ -179,8 +181,8 @@ def reduce(
     return [(_label(by, s), u, kept[(s, u)]) for s, u in order], suppressed
 
 
-def register(bp: Any, day: Callable[[str], str | None], vault: Callable[[], Any]) -> None:
-    """Add the view to the API blueprint (``day`` parses a date parameter)."""
+def register(bp: Blueprint) -> None:
+    """Add the view to the API's blueprint."""
 
     @bp.get("/aggregates")
     @api_call("api.aggregates.read")
@@ -227,7 +229,7 @@ def register(bp: Any, day: Callable[[str], str | None], vault: Callable[[], Any]
                 f"{unit} field of {category}",
                 scope=f"aggregate:{category}",
             )
-        since, until = day("since"), day("until")
+        since, until = query_day("since"), query_day("until")
         froms = [d for d in (since, allowed.time_from) if d]
         tos = [d for d in (until, allowed.time_to) if d]
         lo = date.fromisoformat(max(froms)) if froms else None
@@ -241,7 +243,7 @@ def register(bp: Any, day: Callable[[str], str | None], vault: Callable[[], Any]
         if not (lo and hi and lo > hi):
             rows = (
                 (r.occurred_at, r.payload)
-                for r in vault().records(
+                for r in current_vault().records(
                     category,
                     since=lo.isoformat() if lo else None,
                     until=(hi + timedelta(days=1)).isoformat() if hi else None,

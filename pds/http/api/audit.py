@@ -8,24 +8,18 @@ base64, as in checkpoints. See docs/audit.md.
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from pds.errors import BadRequest, NotFound
 from pds.http.api.auth import api_call
+from pds.http.context import current_vault
 from pds.words import plural
 
 bp = Blueprint("audit_api", __name__, url_prefix="/audit")
 
 SCOPE = "audit:read"
 PAGE = 1000
-
-
-def _vault() -> Any:
-    from pds.http.context import current_vault
-
-    return current_vault()
 
 
 def _b64(data: bytes) -> str:
@@ -49,7 +43,7 @@ _HINT = "See GET /audit/checkpoint for the log's size; docs/audit.md lists the p
 @bp.get("/key")
 @api_call("api.audit.key", scope=SCOPE)
 def key() -> Response:
-    vault = _vault()
+    vault = current_vault()
     vkey = vault.log_verifier_key()
     raw = vault.keyring.signing_key(vault.conn).public_key().public_bytes_raw()
     return jsonify(
@@ -61,14 +55,14 @@ def key() -> Response:
 @api_call("api.audit.checkpoint", scope=SCOPE)
 def checkpoint() -> Response:
     """The newest signed checkpoint (signed now if the log grew since the last one)."""
-    cp = _vault().log.checkpoint()
+    cp = current_vault().log.checkpoint()
     return Response(cp.note, mimetype="text/plain", headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/entries")
 @api_call("api.audit.entries", scope=SCOPE)
 def entries() -> Response:
-    log = _vault().log
+    log = current_vault().log
     size = log.size()
     start = _count("start", default=0)
     end = min(_count("end", default=start + PAGE), start + PAGE, size)
@@ -84,7 +78,7 @@ def entries() -> Response:
 @bp.get("/proof/inclusion")
 @api_call("api.audit.inclusion", scope=SCOPE)
 def inclusion() -> Response:
-    log = _vault().log
+    log = current_vault().log
     index, size = _count("index"), _count("size")
     if index >= size:
         raise BadRequest(f"index {index} is not inside a tree of size {size}", hint=_HINT)
@@ -101,7 +95,7 @@ def inclusion() -> Response:
 @bp.get("/proof/consistency")
 @api_call("api.audit.consistency", scope=SCOPE)
 def consistency() -> Response:
-    log = _vault().log
+    log = current_vault().log
     first, second = _count("first"), _count("second")
     if not 0 < first <= second:
         raise BadRequest(

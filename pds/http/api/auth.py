@@ -43,6 +43,7 @@ from pds.errors import (
     TooManyRefusals,
 )
 from pds.http import limits
+from pds.http.context import current_vault
 from pds.oauth import store
 from pds.oauth.access import Access
 from pds.words import plural
@@ -73,17 +74,11 @@ class GrantAccess:
         return f"client:{self.token.client_id}"
 
 
-def _vault() -> Any:
-    from pds.http.context import current_vault
-
-    return current_vault()
-
-
 class _Validator(BearerTokenValidator):
     """authlib's bearer validation on pds's token table (hash lookup joined to the grant)."""
 
     def authenticate_token(self, token_string: str) -> store.Token | None:
-        return store.find_access_token(_vault().conn, token_string)
+        return store.find_access_token(current_vault().conn, token_string)
 
 
 class _Header:
@@ -132,7 +127,7 @@ def audit_allowed(**fields: Any) -> int:
     """Write the "allowed" entry for this call (joins an open write transaction)."""
     acc = current_access()
     g.pds_audited = True
-    return _vault().audit(
+    return current_vault().audit(
         g.pds_action,
         actor=acc.actor,
         client_id=acc.client_id,
@@ -164,7 +159,7 @@ def _audit_refused(exc: PdsError | None) -> None:
     elif (decision := g.get("pds_decision")) is not None and decision.rule_ids:
         fields["rule_ids"] = decision.rule_ids
     g.pds_audited = True
-    _vault().audit(g.pds_action, **fields)
+    current_vault().audit(g.pds_action, **fields)
 
 
 def _count_anonymous() -> None:
@@ -177,7 +172,7 @@ def _count_anonymous() -> None:
         return
     g.pds_audited = True
     if hit.first_over:
-        _vault().audit(
+        current_vault().audit(
             THROTTLED_ACTION,
             actor="anonymous",
             decision="refused",

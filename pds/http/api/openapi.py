@@ -1,4 +1,5 @@
-"""The OpenAPI 3 description of ``/api/v1``, built with apispec from the marshmallow schemas."""
+"""The OpenAPI 3 description of ``/api/v1``, built with apispec from the marshmallow schemas,
+served at ``GET /api/v1/openapi.json``."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import current_app
+from flask import Blueprint, current_app, jsonify
 
 from pds import __version__
-from pds.http.api import DEFAULT_LIMIT, MAX_LIMIT
 from pds.http.api.aggregates import BUCKETS, DEFAULT_BY, MEASURES, UNITS
+from pds.http.api.receipts import OPERATIONS as RECEIPT_OPERATIONS
+from pds.http.api.receipts import RECEIPT_RESPONSE
+from pds.http.api.records import DEFAULT_LIMIT, MAX_LIMIT
 from pds.http.api.schemas import (
     GrantOutSchema,
     ProblemSchema,
@@ -20,6 +23,7 @@ from pds.http.api.schemas import (
     RecordOutSchema,
     RecordPageSchema,
 )
+from pds.http.api.subscriptions import openapi_paths
 from pds.payloads import IsoDate
 from pds.vocabulary import CATEGORIES
 
@@ -113,6 +117,15 @@ _INCLUSIVE = {"allowEmptyValue": True, "description": "inclusive"}
 
 def _json(schema: str) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
+
+
+def register(bp: Blueprint) -> None:
+    """Add ``GET /openapi.json`` to the API's blueprint."""
+    bp.add_url_rule("/openapi.json", view_func=openapi, methods=["GET"])
+
+
+def openapi() -> Any:
+    return jsonify(spec())
 
 
 def spec() -> dict[str, Any]:
@@ -294,12 +307,8 @@ def _build(issuer: str) -> dict[str, Any]:
             }
         },
     )
-    from pds.http.api import receipts
-
-    s.components.schema("GrantReceipt", component=receipts.RECEIPT_RESPONSE)
-    s.path(path="/grant/receipt", operations=receipts.OPERATIONS)
-    from pds.http.api import subscriptions
-
-    for path, operations in subscriptions.openapi_paths(_errors).items():
+    s.components.schema("GrantReceipt", component=RECEIPT_RESPONSE)
+    s.path(path="/grant/receipt", operations=RECEIPT_OPERATIONS)
+    for path, operations in openapi_paths(_errors).items():
         s.path(path=path, operations=operations)
     return s.to_dict()

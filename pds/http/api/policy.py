@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, timedelta
 from flask import current_app, g
 
 from pds.errors import PolicyRefused, RateLimited
+from pds.http.api.auth import current_access
+from pds.http.context import current_policies, current_vault
 from pds.policy import Decision, Request, decide
 
 _NEW_ENTRIES = (
@@ -96,13 +98,10 @@ def enforce(
     until: date | None = None,
 ) -> Decision:
     """The policies' decision on this API call; PolicyRefused / RateLimited when refused."""
-    from pds.http.api.auth import _vault, current_access
-    from pds.http.context import current_policies
-
     acc = current_access()
     rules = current_policies().current()
     now = datetime.now(UTC)
-    done = _counter().count(_vault().conn, acc.client_id, now.date().isoformat())
+    done = _counter().count(current_vault().conn, acc.client_id, now.date().isoformat())
     request = Request(
         acc.client_id,
         action,

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from flask import jsonify
+from flask import Blueprint, jsonify
 
 from pds.http.api.auth import api_call, audit_allowed, current_access
+from pds.http.context import current_vault
 from pds.oauth import receipts
 
 
-def register(bp: Any, vault: Callable[[], Any]) -> None:
-    """Add the view to the API blueprint."""
+def register(bp: Blueprint) -> None:
+    """Add the view to the API's blueprint."""
 
     @bp.get("/grant/receipt")
     @api_call("api.grant.receipt")
     def grant_receipt() -> Any:
         """The newest receipt of the caller's grant (JSON: the JWS and the key to check it)."""
-        v = vault()
+        v = current_vault()
         grant = current_access().grant
         found = receipts.latest(v.conn, grant.id)
         audit_allowed(count=1)

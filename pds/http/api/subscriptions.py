@@ -25,6 +25,7 @@ from pds.db import transaction
 from pds.errors import InsufficientScope, ValidationError
 from pds.http.api.auth import api_call, audit_allowed, current_access
 from pds.http.api.params import object_body, query_whole
+from pds.http.context import current_vault
 from pds.numbers import SQLITE_MAX
 from pds.payloads import first_error, load_written
 from pds.profile import changes as feed
@@ -52,13 +53,13 @@ class SubscriptionInSchema(Schema):
     )
 
 
-def register(bp: Blueprint, vault: Callable[[], Any]) -> None:
+def register(bp: Blueprint) -> None:
     """Add the subscription and change-feed routes (and the intentions expiry) to ``bp``."""
 
     @bp.before_request
     def _expire_intentions() -> None:
         if request.endpoint in ("api.list_records", "api.get_record"):
-            intentions.remove_expired(vault())
+            intentions.remove_expired(current_vault())
 
     @bp.post("/subscriptions")
     @api_call("api.subscriptions.create")
@@ -71,7 +72,7 @@ def register(bp: Blueprint, vault: Callable[[], Any]) -> None:
                 raise InsufficientScope(
                     f"the grant does not allow reading {category}", scope=f"read:{category}"
                 )
-        v = vault()
+        v = current_vault()
         # resolves the host (SSRF check) before taking the write lock; create checks again
         prop.check_url(data["url"], allow_private=v.settings.webhooks_allow_private)
         with transaction(v.conn):
@@ -83,14 +84,14 @@ def register(bp: Blueprint, vault: Callable[[], Any]) -> None:
     @bp.get("/subscriptions")
     @api_call("api.subscriptions.read")
     def list_subscriptions() -> Any:
-        subs = prop.for_grant(vault().conn, current_access().grant.id)
+        subs = prop.for_grant(current_vault().conn, current_access().grant.id)
         audit_allowed(count=len(subs))
         return jsonify(subscriptions=[s.as_dict() for s in subs])
 
     @bp.delete("/subscriptions/<sub_id>")
     @api_call("api.subscriptions.delete")
     def delete_subscription(sub_id: str) -> Any:
-        v = vault()
+        v = current_vault()
         with transaction(v.conn):
             prop.delete(v.conn, current_access().grant.id, sub_id)
             audit_allowed(count=1, detail={"subscription": sub_id})
@@ -105,7 +106,7 @@ def register(bp: Blueprint, vault: Callable[[], Any]) -> None:
             raise InsufficientScope(
                 "the grant does not allow reading profile or intentions", scope="read:profile"
             )
-        conn = vault().conn
+        conn = current_vault().conn
         found = feed.changes(conn, acc.grant, _readable(), since, limit or DEFAULT_CHANGES)
         audit_allowed(count=len(found))
         last = found[-1]["seq"] if found else max(since, 0)

@@ -1,17 +1,18 @@
 """The owner's web UI: the blueprint for the health check, the home page and the rights page,
-the navigation every page shares, and the registration of the other page blueprints."""
+and the navigation every page shares. The other pages have a blueprint each, in this package;
+``pds.http.app`` registers them all."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, render_template
+from flask import Blueprint, jsonify, render_template
 
 from pds import clock, db
 from pds.http import security
+from pds.http.context import current_vault
 from pds.http.security import owner_required
-from pds.words import plural
 
 bp = Blueprint("web", __name__)
 
@@ -38,29 +39,10 @@ def _shared() -> dict[str, Any]:
     }
 
 
-def register(app: Flask) -> None:
-    """Register the owner's pages (home, data, policies, history, auditor)."""
-    from pds.http.web.auditor import bp as auditor_bp
-    from pds.http.web.data import bp as data_bp
-    from pds.http.web.history import bp as history_bp
-    from pds.http.web.jobs import bp as jobs_bp
-    from pds.http.web.policies import bp as policies_bp
-
-    for blueprint in (bp, data_bp, jobs_bp, policies_bp, history_bp, auditor_bp):
-        app.register_blueprint(blueprint)
-    app.add_template_filter(plural, "plural")  # {{ n|plural("record") }}: "1 record"
-
-
-def _vault() -> Any:
-    from pds.http.context import current_vault
-
-    return current_vault()
-
-
 @bp.get("/healthz")
 def healthz():
     """Liveness for the container HEALTHCHECK: the process answers and the vault opens."""
-    db.ping(_vault().conn)
+    db.ping(current_vault().conn)
     return jsonify(status="ok")
 
 
@@ -69,7 +51,7 @@ def healthz():
 def home():
     from pds.oauth import admin
 
-    vault = _vault()
+    vault = current_vault()
     clients = admin.list_clients(vault)
     names = {c.client_id: c.name for c in clients}
     live = admin.list_grants(vault)

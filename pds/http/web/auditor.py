@@ -19,9 +19,9 @@ from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 
-from pds.errors import PdsError
+from pds.errors import BadRequest, PdsError
 from pds.http import limits, security
-from pds.http.web.owner import error_page
+from pds.http.context import current_vault
 from pds.oauth import store
 from pds.oauth.access import AUDIT_SCOPE
 from pds.words import plural
@@ -30,12 +30,6 @@ bp = Blueprint("auditor", __name__, url_prefix="/auditor")
 
 PAGE = 100
 BAD_TOKEN = "That is not a live access token with audit:read."  # noqa: S105
-
-
-def _vault() -> Any:
-    from pds.http.context import current_vault
-
-    return current_vault()
 
 
 def _b64(data: bytes) -> str:
@@ -47,7 +41,7 @@ def _live_grant() -> store.Grant | None:
     if who is None:
         return None
     try:
-        grant = store.get_grant(_vault().conn, who["grant"])
+        grant = store.get_grant(current_vault().conn, who["grant"])
     except PdsError:
         return None
     return grant if grant.is_active() and grant.access.audit else None
@@ -66,7 +60,7 @@ def auditor_required(view: Callable[..., Any]) -> Callable[..., Any]:
             return redirect(url_for("auditor.login"))
         if request.method == "POST" and not security.csrf_ok():
             abort(403, description=security.CSRF_MESSAGE)
-        _vault().audit(
+        current_vault().audit(
             f"auditor.{view.__name__}",
             actor=f"client:{grant.client_id}",
             client_id=grant.client_id,
@@ -83,14 +77,14 @@ def login() -> Any:
     if security.reading():
         return render_template("auditor_login.html", csrf=security.csrf_token())
     if not security.csrf_ok():
-        return error_page(403, security.CSRF_MESSAGE)
+        abort(403, description=security.CSRF_MESSAGE)
     throttle, who = limits.login_throttle(), "auditor:" + limits.address()
     if wait := throttle.wait(who):
         body, status = _login_failed(
             429, f"Too many failed attempts. Try again in {plural(wait, 'second')}."
         )
         return body, status, {"Retry-After": str(wait)}
-    vault = _vault()
+    vault = current_vault()
     token = store.find_access_token(vault.conn, request.form.get("access_token", "").strip())
     if (
         token is None
@@ -123,7 +117,7 @@ def _login_failed(status: int, message: str) -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     if not security.csrf_ok():
-        return error_page(403, security.CSRF_MESSAGE)
+        abort(403, description=security.CSRF_MESSAGE)
     if security.auditor() is not None:  # a stranger cannot sign the auditors out
         security.sign_out("auditor")
     else:
@@ -134,7 +128,7 @@ def logout() -> Any:
 @bp.get("")
 @auditor_required
 def log() -> Any:
-    vault = _vault()
+    vault = current_vault()
     size = vault.log.size()
     start = max(0, min(request.args.get("start", max(0, size - PAGE), type=int) or 0, size))
     entries = list(vault.log.entries(start, min(size, start + PAGE)))
@@ -152,7 +146,7 @@ def log() -> Any:
 @bp.get("/proof")
 @auditor_required
 def proof() -> Any:
-    log_ = _vault().log
+    log_ = current_vault().log
     size = log_.size()
     index = request.args.get("index", type=int)
     tree = request.args.get("size", size, type=int)
@@ -170,7 +164,7 @@ def proof() -> Any:
             path = log_.consistency_proof(first, tree)
             result = {"kind": "consistency", "first": first, "size": tree, "proof": path}
     except ValueError as exc:
-        return error_page(400, str(exc), "Choose numbers inside the log's size.")
+        raise BadRequest(str(exc), hint="Choose numbers inside the log's size.") from None
     if result:
         result["root"] = _b64(log_.root(result["size"]))
         result["proof"] = [_b64(h) for h in result["proof"]]

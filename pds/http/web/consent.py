@@ -19,18 +19,18 @@ from typing import Any
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from pds.errors import ValidationError
-from pds.http import security
-from pds.http.web.owner import _vault, error_page
+from pds.errors import BadRequest, ValidationError
+from pds.http import errors, security
+from pds.http.context import current_policies, current_vault
 from pds.oauth import consent, store
 from pds.oauth import policy as grant_policy
 from pds.oauth.access import Access, narrow
 from pds.oauth.display import shown, website
 from pds.oauth.grants import error_description
 from pds.oauth.server import PdsAuthorizationServer
-from pds.policy import label
+from pds.policy import RuleSet, label
 from pds.vocabulary import category_fields
 
 bp = Blueprint("consent", __name__)
@@ -54,7 +54,8 @@ def authorize() -> Any:
     except OAuth2Error as error:
         if error.redirect_uri:
             return srv.error_redirect(None, error)
-        return error_page(
+        # kept: a request that cannot be answered has a title of its own
+        return errors.page(
             400,
             error.description or error.error,
             "The link that sent you here is broken; tell the business that sent you.",
@@ -62,11 +63,11 @@ def authorize() -> Any:
         )
     if not security.signed_in():
         if not security.reading():
-            return error_page(401, "Sign in first, then answer the request again.")
+            raise errors.NotSignedIn("Sign in first, then answer the request again.")
         return redirect(url_for("owner.login", next=request.full_path.rstrip("?")))
     client: store.Client = grant.client
     requested: Access = grant.request.pds_access
-    vault = _vault()
+    vault = current_vault()
     rules = _rules()
     view = grant_policy.apply(client.client_id, requested, rules, datetime.now(UTC))
     if view.refused_entirely:
@@ -81,21 +82,21 @@ def authorize() -> Any:
     if security.reading():
         return _page(client, grant.redirect_uri, requested, view)
     if not security.csrf_ok():
-        return error_page(403, security.CSRF_MESSAGE)
+        abort(403, description=security.CSRF_MESSAGE)
     decision = request.form.get("decision")
     if decision == "deny":
         consent.denied(vault, client.client_id, requested)
         return srv.create_authorization_response(grant=grant, grant_user=None)
     if decision != "allow":
-        return error_page(400, "Press Allow or Deny.")
+        raise BadRequest("Press Allow or Deny.")
     try:
         approved = narrow(requested, request.form) if request.form.get("narrowing") else requested
     except ValidationError as exc:
-        return error_page(400, exc.message, exc.hint)
+        raise BadRequest(exc.message, hint=exc.hint) from None
     # what is stored: what the owner approved, within what the policies allow
     final = grant_policy.apply(client.client_id, approved, rules, datetime.now(UTC))
     if final.access is None:
-        return error_page(400, "Nothing is ticked.", "Tick what you allow, or press Deny.")
+        raise BadRequest("Nothing is ticked.", hint="Tick what you allow, or press Deny.")
     # the grant, its receipt and its entry commit with the authorization code
     return consent.approve(
         vault,
@@ -106,9 +107,7 @@ def authorize() -> Any:
     )
 
 
-def _rules() -> Any:
-    from pds.http.context import current_policies
-
+def _rules() -> RuleSet:
     return current_policies().current()
 
 
@@ -200,7 +199,7 @@ def _about(client: store.Client) -> dict[str, Any]:
     """What the business said about itself at registration (RFC 7591): its website, privacy
     policy and terms (each with its host in plain ASCII), and contacts; refused characters
     marked (``pds.oauth.display``)."""
-    meta = store.client_metadata(_vault().conn, client.client_id)
+    meta = store.client_metadata(current_vault().conn, client.client_id)
     contacts = meta.get("contacts") if isinstance(meta.get("contacts"), list) else []
     return {
         "website": website(meta.get("client_uri")),

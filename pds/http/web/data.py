@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.utils import secure_filename
 
 from pds import jobs, registry
 from pds.diskfull import DiskFull, reporting_disk_full
-from pds.errors import NotFound, PdsError, VaultBusy
+from pds.errors import BadRequest, NotFound, PdsError, VaultBusy
 from pds.http import security
+from pds.http.context import current_vault
 from pds.http.security import owner_required
-from pds.http.web.owner import error_page
 from pds.vocabulary import CATEGORIES
 
 bp = Blueprint("data", __name__)
@@ -35,12 +36,6 @@ bp = Blueprint("data", __name__)
 PAGE = 50
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 """The import form's own body limit (the rest of the app keeps its 256 KiB)."""
-
-
-def _vault() -> Any:
-    from pds.http.context import current_vault
-
-    return current_vault()
 
 
 class _StoringParser(FormDataParser):
@@ -76,6 +71,8 @@ def _upload_limit() -> Any:
                 request.files  # noqa: B018 - read the body now, into the jobs folder
         except DiskFull as exc:
             return _import_page(exc.status, exc=exc)
+        except RequestEntityTooLarge:
+            return _too_large()
     return None
 
 
@@ -89,8 +86,8 @@ def _drop_unqueued_uploads(_exc: BaseException | None) -> None:
             path.unlink(missing_ok=True)
 
 
-@bp.errorhandler(413)
-def _too_large(_exc: Exception) -> Any:
+def _too_large() -> Any:
+    """The import page, 413: the body is past the form's limit (werkzeug stopped reading)."""
     limit = MAX_UPLOAD_BYTES // (1024 * 1024)
     return _import_page(
         413,
@@ -102,7 +99,7 @@ def _too_large(_exc: Exception) -> Any:
 @bp.get("/data")
 @owner_required
 def browse() -> Any:
-    vault = _vault()
+    vault = current_vault()
     return render_template("data.html", status=vault.status(), sources=vault.sources())
 
 
@@ -113,7 +110,10 @@ def _day(name: str) -> str | None:
     try:
         return date.fromisoformat(raw).isoformat()
     except ValueError:
-        raise NotFound(f"{name}={raw[:20]!r} is not a date (YYYY-MM-DD)") from None
+        raise BadRequest(
+            f"{name}={raw[:20]!r} is not a date (YYYY-MM-DD)",
+            hint="Use the date pickers, or leave the field empty.",
+        ) from None
 
 
 def matches(payload: dict[str, Any], needle: str) -> bool:
@@ -125,15 +125,12 @@ def matches(payload: dict[str, Any], needle: str) -> bool:
 @owner_required
 def category(category: str) -> Any:
     if category not in CATEGORIES:
-        return error_page(404, f'there is no category called "{category}"')
-    try:
-        since, until = _day("from"), _day("to")
-    except NotFound as exc:
-        return error_page(400, exc.message, "Use the date pickers, or leave the field empty.")
+        raise NotFound(f'there is no category called "{category}"')
+    since, until = _day("from"), _day("to")
     source = request.args.get("source", type=int)
     needle = request.args.get("q", "").strip().lower()
     skip = request.args.get("skip", 0, type=int)
-    vault = _vault()
+    vault = current_vault()
     end = (date.fromisoformat(until) + timedelta(days=1)).isoformat() if until else None
     found, more = [], False
     seen = 0
@@ -173,11 +170,8 @@ def _columns(records: list[Any]) -> list[str]:
 @bp.get("/records/<int:record_id>")
 @owner_required
 def record(record_id: int) -> Any:
-    try:
-        rec = _vault().get(record_id)
-    except NotFound as exc:
-        return error_page(404, exc.message)
-    names = {s["id"]: s["filename"] for s in _vault().sources()}
+    rec = current_vault().get(record_id)
+    names = {s["id"]: s["filename"] for s in current_vault().sources()}
     return render_template("record.html", rec=rec, source=names.get(rec.source_id, ""))
 
 
@@ -202,7 +196,7 @@ def upload() -> Any:
     stored = next(path for path, stream in g.pds_uploads if stream is upload.stream)
     upload.stream.close()
     try:
-        job_id = jobs.queue_import(_vault(), stored, name, connector, skip_bad)
+        job_id = jobs.queue_import(current_vault(), stored, name, connector, skip_bad)
     except VaultBusy:  # another import held the vault too long
         return _import_page(503, error=jobs.BUSY, hint=jobs.BUSY_HINT, retry=True)
     except PdsError as exc:

@@ -17,8 +17,9 @@ from typing import Any
 from flask import Blueprint, render_template, request
 
 from pds.audit.checkpoint import CheckpointError, open_checkpoint
+from pds.errors import BadRequest
+from pds.http.context import current_vault
 from pds.http.security import owner_required
-from pds.http.web.owner import error_page
 from pds.words import plural
 
 bp = Blueprint("history", __name__)
@@ -92,12 +93,6 @@ def build_chart(counts: dict[tuple[str, str], int], days: list[str]) -> Chart:
     return chart
 
 
-def _vault() -> Any:
-    from pds.http.context import current_vault
-
-    return current_vault()
-
-
 def _date(name: str) -> date | None:
     raw = request.args.get(name, "").strip()
     if not raw:
@@ -137,8 +132,10 @@ def index() -> Any:
     try:
         start, end = _span()
     except ValueError as exc:
-        return error_page(400, str(exc), "Use the date pickers, or leave the fields empty.")
-    vault = _vault()
+        raise BadRequest(
+            str(exc), hint="Use the date pickers, or leave the fields empty."
+        ) from None
+    vault = current_vault()
     names = {c.client_id: c.name for c in admin.list_clients(vault)}
     wanted = {
         "client": request.args.get("client", ""),

@@ -15,30 +15,21 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request, send_file
+from flask import Blueprint, jsonify, render_template, request, send_file
 
 from pds import jobs
 from pds.errors import NotFound
-from pds.http import security
-from pds.http.context import start_worker
-from pds.http.web.owner import _vault, error_page
+from pds.http import errors, security
+from pds.http.context import current_vault
 
 bp = Blueprint("jobs", __name__)
 REFRESH_SECONDS = 2
 
 
-@bp.before_app_request
-def _start_worker() -> None:
-    start_worker(current_app, jobs.worker)
-
-
 @bp.get("/jobs/<int:job_id>")
 @security.owner_required
 def page(job_id: int) -> Any:
-    try:
-        job = jobs.get(_vault(), job_id)
-    except NotFound as exc:
-        return error_page(404, exc.message)
+    job = jobs.get(current_vault(), job_id)
     if job.kind == "import" and job.finished:
         from pds.http.web.data import _import_page
 
@@ -53,7 +44,10 @@ def page(job_id: int) -> Any:
 @bp.get("/jobs/<int:job_id>.json")
 @security.owner_required
 def status(job_id: int) -> Any:
-    job = jobs.get(_vault(), job_id)  # NotFound: a problem+json 404
+    try:
+        job = jobs.get(current_vault(), job_id)
+    except NotFound as exc:  # kept: the page's script reads JSON, so a JSON 404
+        return errors.problem(exc)
     response = jsonify(job.as_dict())
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -62,11 +56,8 @@ def status(job_id: int) -> Any:
 @bp.get("/jobs/<int:job_id>/download")
 @security.owner_required
 def download(job_id: int) -> Any:
-    vault = _vault()
-    try:
-        path, name = jobs.export_file(vault, job_id)
-    except NotFound as exc:
-        return error_page(404, exc.message, exc.hint)
+    vault = current_vault()
+    path, name = jobs.export_file(vault, job_id)
     if request.method == "HEAD":  # a HEAD request does not take it
         handle: Any = io.BytesIO()
         length = path.stat().st_size

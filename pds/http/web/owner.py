@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from pds import clock
-from pds.errors import PdsError, VaultBusy, VaultLocked
+from pds.errors import BadRequest, NotFound, PdsError, VaultBusy, VaultLocked
 from pds.http import limits, security
+from pds.http.context import current_vault
 from pds.oauth import admin, store
 from pds.policy import label
 from pds.vault import keys
@@ -24,59 +24,14 @@ from pds.words import plural
 bp = Blueprint("owner", __name__)
 
 
-def _vault() -> Any:
-    from pds.http.context import current_vault
-
-    return current_vault()
-
-
-def error_page(status: int, message: str, hint: str | None = None, title: str = "") -> Any:
-    titles = {
-        400: "Bad request",
-        401: "Not signed in",
-        403: "Refused",
-        404: "Not found",
-        429: "Too many tries",
-    }
-    return (
-        render_template(
-            "error.html", title=title or titles.get(status, "Error"), message=message, hint=hint
-        ),
-        status,
-    )
-
-
-def refused(exc: PdsError) -> Any:
-    """The error page for an action the owner asked for that pds refused (a 4xx status;
-    a failure of pds's own shows as 400 too, its message saying what happened). A busy
-    vault is not a refusal: it goes to the one busy answer (503, ``Retry-After``)."""
-    if isinstance(exc, VaultBusy):
-        raise exc
-    return error_page(exc.status if exc.status < 500 else 400, exc.message, exc.hint)
-
-
-@bp.app_errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Any:
-    """HTML pages get an HTML error page; API and machine endpoints get problem+json.
-
-    Either keeps the exception's own headers (a 405's ``Allow``, RFC 9110 §15.5.6).
-    """
-    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-    if "Allow" in headers:  # werkzeug builds it from a set: one order, always
-        headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
-    machine = ("/api/", "/audit/", "/oauth/token", "/oauth/re", "/oauth/in", "/.well-known/")
-    if request.path.startswith(machine):
-        body = {
-            "type": f"https://pds.invalid/problems/http_{exc.code}",
-            "title": exc.name,
-            "status": exc.code,
-            "detail": exc.description,
-            "instance": request.path,
-        }
-        return body, exc.code or 500, {**headers, "Content-Type": "application/problem+json"}
-    if exc.code == 401:
-        return (*error_page(401, "Sign in first.", title="Not signed in"), headers)
-    return (*error_page(exc.code or 500, exc.description or exc.name), headers)
+def _refusal(exc: PdsError) -> PdsError:
+    """The error to show for an action the owner asked for that pds refused: ``exc`` itself
+    (its status, message and hint), except that a failure of pds's own (a 5xx: a full disk)
+    shows as a 400 refusal too, its message saying what happened. A busy vault stays itself
+    (the busy answer: 503, ``Retry-After``)."""
+    if exc.status < 500 or isinstance(exc, VaultBusy):
+        return exc
+    return BadRequest(exc.message, hint=exc.hint)
 
 
 def _login_page(status: int = 200, error: str | None = None, next_: str = "/") -> Any:
@@ -88,14 +43,14 @@ def _login_page(status: int = 200, error: str | None = None, next_: str = "/") -
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    vault = _vault()  # VaultLocked (problem+json) when the server runs without the key
+    vault = current_vault()  # VaultLocked (a 401 page) on a server run without the key
     next_ = security.safe_next(request.values.get("next"))
     if security.reading():
         if security.signed_in():
             return redirect(next_, 303)
         return _login_page(next_=next_)
     if not security.csrf_ok():
-        return error_page(403, security.CSRF_MESSAGE)
+        abort(403, description=security.CSRF_MESSAGE)
     throttle, who = limits.login_throttle(), limits.address()
     if wait := throttle.wait(who):
         body, status = _login_page(
@@ -125,7 +80,7 @@ def logout() -> Any:
 @bp.get("/grants")
 @security.owner_required
 def grants() -> Any:
-    vault = _vault()
+    vault = current_vault()
     clients = admin.list_clients(vault)
     names = {c.client_id: c.name + (" (removed)" if c.removed_at else "") for c in clients}
     now = clock.now()
@@ -174,11 +129,11 @@ def _grant_items(access: Any) -> list[str]:
 @bp.get("/grants/<int:grant_id>/revoke")
 @security.owner_required
 def confirm_revoke(grant_id: int) -> Any:
-    vault = _vault()
+    vault = current_vault()
     try:
         grant = store.get_grant(vault.conn, grant_id)
-    except PdsError as exc:
-        return error_page(404, exc.message)
+    except NotFound as exc:
+        raise NotFound(exc.message) from None  # the page has no use for the CLI's hint
     client = store.get_client(vault.conn, grant.client_id)
     return render_template(
         "revoke.html",
@@ -192,9 +147,9 @@ def confirm_revoke(grant_id: int) -> Any:
 @security.owner_required
 def revoke(grant_id: int) -> Any:
     try:
-        admin.revoke_grant(_vault(), grant_id)
+        admin.revoke_grant(current_vault(), grant_id)
     except PdsError as exc:
-        return refused(exc)
+        raise _refusal(exc) from None
     return redirect(url_for("owner.grants"), 303)
 
 
@@ -202,9 +157,9 @@ def revoke(grant_id: int) -> Any:
 @security.owner_required
 def narrow(grant_id: int) -> Any:
     try:
-        admin.drop_category(_vault(), grant_id, request.form.get("category", ""))
+        admin.drop_category(current_vault(), grant_id, request.form.get("category", ""))
     except PdsError as exc:
-        return refused(exc)
+        raise _refusal(exc) from None
     return redirect(url_for("owner.grants"), 303)
 
 
@@ -213,9 +168,9 @@ def narrow(grant_id: int) -> Any:
 def confirm_remove(client_id: str) -> Any:
     """What removing the business would end, and the button that does it."""
     try:
-        preview = admin.removal_preview(_vault(), client_id)
+        preview = admin.removal_preview(current_vault(), client_id)
     except PdsError as exc:
-        return refused(exc)
+        raise _refusal(exc) from None
     return render_template("client_remove.html", removal=preview, csrf=security.csrf_token())
 
 
@@ -223,9 +178,9 @@ def confirm_remove(client_id: str) -> Any:
 @security.owner_required
 def remove_client(client_id: str) -> Any:
     try:
-        admin.remove_client(_vault(), client_id)
+        admin.remove_client(current_vault(), client_id)
     except PdsError as exc:
-        return refused(exc)
+        raise _refusal(exc) from None
     return redirect(url_for("owner.grants"), 303)
 
 
@@ -242,7 +197,9 @@ def new_client() -> Any:
     }
     uris = [u.strip() for u in form["redirect_uris"].splitlines() if u.strip()]
     try:
-        client, secret = admin.add_client(_vault(), form["name"], uris, public=form["public"])
+        client, secret = admin.add_client(
+            current_vault(), form["name"], uris, public=form["public"]
+        )
     except PdsError as exc:
         return (
             render_template(

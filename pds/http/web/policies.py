@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from pds.errors import PdsError
+from pds.errors import NotFound, PdsError
 from pds.http import security
+from pds.http.context import current_policies, current_vault
 from pds.http.security import owner_required
-from pds.http.web.owner import error_page
 from pds.policy import PolicyError
 from pds.policyfiles.loader import (
     available,
@@ -43,15 +43,7 @@ def _home() -> Path:
     return current_app.config["PDS_SETTINGS"].home
 
 
-def _vault() -> Any:
-    from pds.http.context import current_vault
-
-    return current_vault()
-
-
 def _refresh() -> None:
-    from pds.http.context import current_policies
-
     current_policies().refresh()
 
 
@@ -62,8 +54,6 @@ def index() -> Any:
 
 
 def _index_page(error: str | None = None, status: int = 200) -> Any:
-    from pds.http.context import current_policies
-
     policies = current_policies()
     policies.refresh()
     files = []
@@ -106,7 +96,7 @@ def switch(name: str, change: str) -> Any:
 
 
 def _audit(name: str, origin: str, change: str) -> None:
-    _vault().audit(
+    current_vault().audit(
         "policy.change",
         actor="owner",
         detail={"policy": name, "origin": origin, "change": change},
@@ -122,8 +112,8 @@ def edit(name: str | None) -> Any:
         if name is not None:
             try:
                 text = find(_home(), name).path.read_text(encoding="utf-8")
-            except PdsError as exc:
-                return error_page(404, exc.message)
+            except PdsError as exc:  # no such file: the page has no use for the CLI's hint
+                raise NotFound(exc.message) from None
         return _edit_page(name or "", text, is_new=name is None)
     new_name = (request.form.get("name") or name or "").strip()
     text = request.form.get("text", "").replace("\r\n", "\n")

@@ -15,7 +15,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from pds.errors import PdsError
 from pds.http import security
-from pds.http.web.owner import _vault
+from pds.http.context import current_vault
 from pds.payloads import CONTACT_CHANNELS, INTENTION_KINDS, ProfileSchema
 from pds.profile import intentions, profile
 
@@ -29,7 +29,7 @@ NEED_FIELDS = ("accessibility_needs", "dietary_needs")
 @bp.get("/profile")
 @security.owner_required
 def show() -> Any:
-    vault = _vault()
+    vault = current_vault()
     return _page(_as_form(profile.current(vault)))
 
 
@@ -42,7 +42,7 @@ def save() -> Any:
         ProfileSchema().load(payload)
     except MarshmallowError as exc:
         return _page(form, errors=_errors(exc.messages, rows), status=422)
-    profile.save(_vault(), payload)
+    profile.save(current_vault(), payload)
     return redirect(url_for("profile.show", saved=1), 303)
 
 
@@ -52,9 +52,9 @@ def add_intention() -> Any:
     fields = ("text", "kind", "from_date", "until_date", "expires_at")
     entered = {k: request.form.get(k, "").strip() for k in fields}
     try:
-        intentions.add(_vault(), {k: v for k, v in entered.items() if v})
+        intentions.add(current_vault(), {k: v for k, v in entered.items() if v})
     except PdsError as exc:
-        vault = _vault()
+        vault = current_vault()
         return _page(
             _as_form(profile.current(vault)),
             intention=entered,
@@ -68,9 +68,9 @@ def add_intention() -> Any:
 @security.owner_required
 def withdraw_intention(record_id: int) -> Any:
     try:
-        intentions.withdraw(_vault(), record_id)
+        intentions.withdraw(current_vault(), record_id)
     except PdsError as exc:
-        vault = _vault()
+        vault = current_vault()
         return _page(_as_form(profile.current(vault)), intention_error=exc.message, status=404)
     return redirect(url_for("profile.show") + "#intentions", 303)
 
@@ -91,7 +91,7 @@ def _page(
             saved=request.args.get("saved") == "1" and status == 200,
             channels=CONTACT_CHANNELS,
             kinds=INTENTION_KINDS,
-            intentions=intentions.listed(_vault()),
+            intentions=intentions.listed(current_vault()),
             intention=intention or {},
             intention_error=intention_error,
             csrf=security.csrf_token(),

@@ -16,9 +16,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, render_template, url_for
 
 from pds import jobs
-from pds.errors import NotFound, PdsError, VaultBusy
-from pds.http import security
-from pds.http.web.owner import _vault, error_page
+from pds.errors import VaultBusy
+from pds.http import errors, security
+from pds.http.context import current_vault
 from pds.oauth import receipts as rmod
 from pds.rights import export as exportmod
 from pds.rights import processing as procmod
@@ -29,10 +29,7 @@ bp = Blueprint("receipts", __name__)
 @bp.get("/grants/<int:grant_id>/receipt")
 @security.owner_required
 def receipt(grant_id: int) -> Any:
-    try:
-        found = rmod.latest(_vault().conn, grant_id)
-    except NotFound as exc:
-        return error_page(404, exc.message, exc.hint)
+    found = rmod.latest(current_vault().conn, grant_id)
     return Response(
         found.jws + "\n",
         mimetype="application/jose",
@@ -46,16 +43,13 @@ def receipt(grant_id: int) -> Any:
 @bp.get("/processing")
 @security.owner_required
 def processing_index() -> Any:
-    return render_template("processing.html", rows=procmod.overview(_vault()))
+    return render_template("processing.html", rows=procmod.overview(current_vault()))
 
 
 @bp.get("/processing/<client_id>.json")
 @security.owner_required
 def processing_json(client_id: str) -> Any:
-    try:
-        doc = procmod.record(_vault(), client_id)
-    except PdsError as exc:
-        return error_page(exc.status, exc.message, exc.hint)
+    doc = procmod.record(current_vault(), client_id)
     response = jsonify(doc)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -64,17 +58,14 @@ def processing_json(client_id: str) -> Any:
 @bp.get("/processing/<client_id>")
 @security.owner_required
 def processing_client(client_id: str) -> Any:
-    try:
-        doc = procmod.record(_vault(), client_id)
-    except PdsError as exc:
-        return error_page(exc.status, exc.message, exc.hint)
+    doc = procmod.record(current_vault(), client_id)
     return render_template("processing_client.html", doc=doc)
 
 
 @bp.route("/export", methods=["GET", "POST"])
 @security.owner_required
 def export() -> Any:
-    vault = _vault()
+    vault = current_vault()
     if security.reading():
         return render_template(
             "export.html", counts=exportmod.counts(vault), csrf=security.csrf_token()
@@ -82,7 +73,8 @@ def export() -> Any:
     try:
         job_id = jobs.queue_export(vault)
     except VaultBusy:  # an import held the vault too long
-        page, status = error_page(503, jobs.BUSY, jobs.BUSY_HINT)
+        # kept: the export's own words (not the busy answer's), under the plain title
+        page, status = errors.page(503, jobs.BUSY, jobs.BUSY_HINT)
         return page, status, {"Retry-After": str(VaultBusy.retry_after)}
     jobs.wake()
     return redirect(url_for("jobs.page", job_id=job_id), 303)

@@ -10,6 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from pds.errors import PdsError, ValidationError
 from pds.http import security
+from pds.http.context import current_vault
 from pds.rights import forget as forgetmod
 from pds.rights import requests as reqmod
 from pds.vocabulary import CATEGORIES
@@ -17,14 +18,8 @@ from pds.vocabulary import CATEGORIES
 bp = Blueprint("rights_requests", __name__)
 
 
-def _vault() -> Any:
-    from pds.http.context import current_vault
-
-    return current_vault()
-
-
 def _page(error: str | None = None, status: int = 200, opened: int | None = None) -> Any:
-    vault = _vault()
+    vault = current_vault()
     today = date.today()
     identity = reqmod.owner_identity(vault)
     rows = [
@@ -76,7 +71,10 @@ def create() -> Any:
     form = request.form
     try:
         r = reqmod.create(
-            _vault(), form.get("kind", ""), form.get("business", ""), sent_on=_form_date("sent_on")
+            current_vault(),
+            form.get("kind", ""),
+            form.get("business", ""),
+            sent_on=_form_date("sent_on"),
         )
     except PdsError as exc:
         return _failed(exc)
@@ -90,7 +88,7 @@ def fulfil(request_id: int) -> Any:
     try:
         if source and not source.isdigit():
             raise ValidationError(f'"{source}" is not an import id')
-        r = reqmod.fulfil(_vault(), request_id, int(source) if source else None)
+        r = reqmod.fulfil(current_vault(), request_id, int(source) if source else None)
     except PdsError as exc:
         return _failed(exc)
     return _done(f"Request {r.id} ({r.business}) marked fulfilled.")
@@ -100,7 +98,7 @@ def fulfil(request_id: int) -> Any:
 @security.owner_required
 def withdraw(request_id: int) -> Any:
     try:
-        r = reqmod.withdraw(_vault(), request_id)
+        r = reqmod.withdraw(current_vault(), request_id)
     except PdsError as exc:
         return _failed(exc)
     return _done(f"Request {r.id} ({r.business}) withdrawn.")
@@ -117,7 +115,7 @@ def forget() -> Any:
             raise ValidationError(
                 f'type "{category}" in the confirmation box to forget it; nothing was forgotten'
             )
-        done = forgetmod.forget(_vault(), category)
+        done = forgetmod.forget(current_vault(), category)
     except PdsError as exc:
         return _failed(exc)
     return _done(f"{done.said} {forgetmod.OLD_BACKUPS}")

@@ -43,14 +43,6 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def database_folder(conn: sqlite3.Connection) -> Path:
-    """The folder of the connection's main database file (the vault's folder)."""
-    for _, name, file in conn.execute("PRAGMA database_list"):
-        if name == "main" and file:
-            return Path(file).parent
-    return Path(".")
-
-
 @contextmanager
 def reporting_disk_full(
     folder: Path, again: str = "try again", kept: str = "nothing was changed"

@@ -1,6 +1,8 @@
 """The one door to the database: open vault.db (WAL), set pragmas, run migrations.
 
-Only pds.vault touches SQLite. A worker keeps one long-lived connection. The connection is
+Only pds.db speaks SQL: the modules of this package hold every statement, by the tables
+they serve (``records``, ``keys``, ``audit``, ...), and the packages above call their
+functions. A worker keeps one long-lived connection. The connection is
 in autocommit mode (``isolation_level=None``): every write states its own ``BEGIN
 IMMEDIATE`` ... ``COMMIT`` through ``transaction()``, so nothing is ever half-committed by
 an implicit transaction.
@@ -17,7 +19,7 @@ from pathlib import Path
 import sqlite_utils
 
 from pds.db.locking import WriterLock, begin_immediate, end
-from pds.diskfull import DiskFull, database_folder, is_disk_full
+from pds.diskfull import DiskFull, is_disk_full
 from pds.errors import SchemaTooNew, VaultNotFound
 
 SCHEMA_VERSION = 7
@@ -328,6 +330,35 @@ def connect(path: Path) -> VaultConnection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
+
+
+def database_folder(conn: sqlite3.Connection) -> Path:
+    """The folder of the connection's main database file (the vault's folder)."""
+    for _, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(file).parent
+    return Path(".")
+
+
+def check_database(conn: sqlite3.Connection) -> None:
+    """Read the schema of the file of ``conn``: ``sqlite3.DatabaseError`` if it is not an
+    SQLite database."""
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+
+def secure_delete(conn: sqlite3.Connection) -> int:
+    """The connection's ``secure_delete`` setting (1: deleted content is zeroed)."""
+    return conn.execute("PRAGMA secure_delete").fetchone()[0]
+
+
+def set_secure_delete(conn: sqlite3.Connection, value: int) -> None:
+    conn.execute(f"PRAGMA secure_delete={int(value)}")
+
+
+def checkpoint_wal(conn: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database and truncate it; False if a reader kept it from
+    completing."""
+    return not conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
 
 
 def open_db(path: Path, *, create: bool = False, up_to_date: bool = True) -> sqlite_utils.Database:

@@ -1,6 +1,6 @@
 """The access log: :func:`AuditLog.record` is the only writer; proofs and checkpoints are read here.
 
-Storage (schema 2, see ``pds.db``):
+Storage (schema 2, see ``pds.db``; every statement on these tables is ``pds.db.audit``):
 
 - ``audit_log(idx, entry, leaf)``: entry ``idx`` (from 0) as its canonical bytes (RFC 8785
   JSON, see :func:`canonical`) and its RFC 9162 leaf hash ``SHA-256(0x00 || entry)``.

@@ -1,11 +1,11 @@
 """The one door to the database: open vault.db (WAL), set pragmas, run migrations.
 
 Only pds.db speaks SQL: the modules of this package hold every statement, by the tables
-they serve (``records``, ``keys``, ``audit``, ...), and the packages above call their
-functions. A worker keeps one long-lived connection. The connection is
-in autocommit mode (``isolation_level=None``): every write states its own ``BEGIN
-IMMEDIATE`` ... ``COMMIT`` through ``transaction()``, so nothing is ever half-committed by
-an implicit transaction.
+they serve (``records``, ``keys``, ``audit``, ...; the tables themselves are made in
+``schema``), and the packages above call their functions. A worker keeps one long-lived
+connection. The connection is in autocommit mode (``isolation_level=None``): every write
+states its own ``BEGIN IMMEDIATE`` ... ``COMMIT`` through ``transaction()``, so nothing is
+ever half-committed by an implicit transaction.
 """
 
 from __future__ import annotations

@@ -62,6 +62,11 @@ def database_folder(conn: sqlite3.Connection) -> Path:
     return Path(".")
 
 
+def ping(conn: sqlite3.Connection) -> None:
+    """One trivial statement: raises if the database cannot be read (the health check)."""
+    conn.execute("SELECT 1").fetchone()
+
+
 def check_database(conn: sqlite3.Connection) -> None:
     """Read the schema of the file of ``conn``: ``sqlite3.DatabaseError`` if it is not an
     SQLite database."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify, render_template
 
-from pds import clock
+from pds import clock, db
 from pds.http import security
 from pds.http.security import owner_required
 from pds.words import plural
@@ -60,7 +60,7 @@ def _vault() -> Any:
 @bp.get("/healthz")
 def healthz():
     """Liveness for the container HEALTHCHECK: the process answers and the vault opens."""
-    _vault().conn.execute("SELECT 1").fetchone()
+    db.ping(_vault().conn)
     return jsonify(status="ok")
 
 

@@ -625,7 +625,7 @@ def query_plans(home: Path, token: str) -> dict[str, Any]:
 PARTS = [
     ("token check (authlib + token/grant lookup)", "pds/http/api/auth.py", "authenticate"),
     ("query + decrypt 50 records (Vault.page)", "pds/vault/__init__.py", "page"),
-    ("  of which the SQL query (query_rows)", "pds/vault/records.py", "query_rows"),
+    ("  of which the SQL query (query_rows)", "pds/db/records.py", "query_rows"),
     ("audit append (audit_allowed)", "pds/http/api/auth.py", "audit_allowed"),
     ("  of which Vault.audit (entry, hash, INSERT, COMMIT)", "pds/vault/__init__.py", "audit"),
     ("render: filter payloads (_out)", "pds/http/api/__init__.py", "_out"),

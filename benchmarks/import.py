@@ -122,7 +122,7 @@ def _py_stage(filename: str, func: str) -> str:
         return OCCUR if func == "nth" else GLUE
     if f.endswith("pds/payloads.py") or "/marshmallow/" in f:
         return VALIDATE
-    if f.endswith("pds/vault/records.py"):
+    if f.endswith(("pds/vault/records.py", "pds/db/records.py")):
         return _RECORDS_FUNCS.get(func, GLUE)
     if "/json/" in f:
         return JSON
@@ -177,6 +177,7 @@ def profile_worker(rows: int, tmp: Path, repeats: int) -> dict[str, Any]:
     import click
 
     from pds import db as dbmod
+    from pds.db import records as dbrecords
     from pds.demo import write_synthetic_midata
     from pds.importer import _Occurrences, choose_connector, import_file
     from pds.payloads import fast_validator, schema_for
@@ -302,7 +303,7 @@ def profile_worker(rows: int, tmp: Path, repeats: int) -> dict[str, Any]:
             start = time.perf_counter()
             with dbmod.transaction(c):
                 for j in range(0, len(sealed), batch):
-                    recmod.insert_rows(c, sealed[j : j + batch])
+                    dbrecords.insert_rows(c, sealed[j : j + batch])
             sqlite_times.append(time.perf_counter() - start)
     iso[SQLITE] = min(sqlite_times)
     gc.unfreeze()

@@ -1,6 +1,6 @@
 """The access log: :func:`AuditLog.record` is the only writer; proofs and checkpoints are read here.
 
-Storage (schema 2, see ``pds.db``):
+Storage (schema 2, see ``pds.db``; every statement on these tables is ``pds.db.audit``):
 
 - ``audit_log(idx, entry, leaf)``: entry ``idx`` (from 0) as its canonical bytes (RFC 8785
   JSON, see :func:`canonical`) and its RFC 9162 leaf hash ``SHA-256(0x00 || entry)``.
@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pds import clock
 from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
+from pds.db import audit as store
 from pds.db import database_folder
 from pds.db.locking import begin_immediate, end
 from pds.diskfull import DiskFull, is_disk_full
@@ -302,27 +303,17 @@ class AuditLog:
             p.index = index
 
     def _append(self, data: bytes, leaf: bytes) -> int:
-        conn = self.conn
         acc = self._accumulator()
         index = acc.size
         completed = acc.append(leaf)
-        conn.execute(
-            "INSERT INTO audit_log (idx, entry, leaf) VALUES (?, ?, ?)",
-            (index, data.decode("utf-8"), leaf),
-        )
-        if len(completed) > 1:
-            conn.executemany(
-                "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", completed[1:]
-            )
+        store.append(self.conn, index, data.decode("utf-8"), leaf, completed[1:])
         self._last_leaf = leaf
         if self._due(acc.size):
             self._sign(acc)
         return index
 
     def _accumulator(self) -> merkle.RootAccumulator:
-        row = self.conn.execute(
-            "SELECT idx, leaf FROM audit_log ORDER BY idx DESC LIMIT 1"
-        ).fetchone()
+        row = store.last_leaf(self.conn)
         size, last = (row[0] + 1, row[1]) if row else (0, None)
         acc = self._acc
         if acc is None or acc.size != size or self._last_leaf != last:
@@ -386,10 +377,7 @@ class AuditLog:
         key = self._key()
         note = cpmod.sign_checkpoint(cpmod.Checkpoint(self.origin, size, root), self.origin, key)
         created = clock.now_iso_ms()
-        self.conn.execute(
-            "INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",
-            (size, root, note, created),
-        )
+        store.add_checkpoint(self.conn, size, root, note, created)
         self._last_checkpoint = (size, time.time())
 
     def _key(self) -> Ed25519PrivateKey:
@@ -401,20 +389,13 @@ class AuditLog:
 
     def perfect(self, level: int, index: int) -> bytes:
         """The stored hash of the perfect subtree ``(level, index)`` (merkle.PerfectFn)."""
-        if level == 0:
-            row = self.conn.execute("SELECT leaf FROM audit_log WHERE idx = ?", (index,))
-        else:
-            row = self.conn.execute(
-                "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, index)
-            )
-        found = row.fetchone()
+        found = store.leaf(self.conn, index) if level == 0 else store.node(self.conn, level, index)
         if found is None:
             raise AuditError(f"the stored tree lacks node ({level}, {index})")
-        return found[0]
+        return found
 
     def size(self) -> int:
-        row = self.conn.execute("SELECT max(idx) FROM audit_log").fetchone()
-        return 0 if row[0] is None else row[0] + 1
+        return store.size(self.conn)
 
     def root(self, size: int | None = None) -> bytes:
         size = self.size() if size is None else size
@@ -422,32 +403,17 @@ class AuditLog:
 
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, str, bytes]]:
         """``(index, canonical entry, leaf hash)`` for ``start <= index < end``, in order."""
-        sql = "SELECT idx, entry, leaf FROM audit_log WHERE idx >= ?"
-        args: tuple[int, ...] = (start,)
-        if end is not None:
-            sql += " AND idx < ?"
-            args = (start, end)
-        yield from self.conn.execute(sql + " ORDER BY idx", args)
+        return store.entries(self.conn, start, end)
 
     def tail(self, n: int) -> list[tuple[int, str]]:
-        rows = self.conn.execute(
-            "SELECT idx, entry FROM audit_log ORDER BY idx DESC LIMIT ?", (n,)
-        ).fetchall()
-        return rows[::-1]
+        return store.tail(self.conn, n)
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        row = self.conn.execute(
-            "SELECT size, root, note, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1"
-        ).fetchone()
+        row = store.latest_checkpoint(self.conn)
         return StoredCheckpoint(*row) if row else None
 
     def checkpoints(self) -> list[StoredCheckpoint]:
-        return [
-            StoredCheckpoint(*row)
-            for row in self.conn.execute(
-                "SELECT size, root, note, created_at FROM audit_checkpoints ORDER BY size"
-            )
-        ]
+        return [StoredCheckpoint(*row) for row in store.checkpoints(self.conn)]
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         self._check_size(size)
@@ -464,26 +430,16 @@ class AuditLog:
 
     def summary(self, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
         """Accesses per day, client, category, action and decision (``time`` in [since, until))."""
-        sql = (
-            "SELECT substr(json_extract(entry, '$.time'), 1, 10) AS day,"
-            " json_extract(entry, '$.client') AS client,"
-            " json_extract(entry, '$.category') AS category,"
-            " json_extract(entry, '$.action') AS action,"
-            " json_extract(entry, '$.decision') AS decision,"
-            " count(*) AS entries, sum(coalesce(json_extract(entry, '$.count'), 0)) AS records"
-            " FROM audit_log WHERE 1"
-        )
-        args: list[str] = []
-        if since:
-            sql += " AND json_extract(entry, '$.time') >= ?"
-            args.append(since)
-        if until:
-            sql += " AND json_extract(entry, '$.time') < ?"
-            args.append(until)
-        sql += " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
-        cur = self.conn.execute(sql, args)
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return store.summary(self.conn, since, until)
+
+    def recent_api_calls(self, n: int) -> list[tuple[int, str]]:
+        """The last ``n`` calls to the business and auditor APIs (``api.*`` entries) as
+        ``(index, canonical entry)``, newest first."""
+        return store.recent_api_entries(self.conn, n)
+
+    def api_calls_between(self, since: str, until: str) -> list[tuple[int, str]]:
+        """Every ``api.*`` entry with ``since <= time < until``, oldest first."""
+        return store.api_entries_between(self.conn, since, until)
 
 
 def public_key_of(key: Ed25519PrivateKey) -> Ed25519PublicKey:

@@ -54,7 +54,7 @@ def start_worker(app: Flask, worker: ProcessThread) -> None:
     """Start this process's ``worker`` thread for the app's vault, once: under gunicorn,
     or where the app's config sets the worker's ``config_key`` (tests)."""
     worker.ensure(
-        app.config["PDS_SETTINGS"],
+        app.config.get("PDS_SETTINGS"),
         app.extensions.get("pds_keyring"),
         app.config.get(worker.config_key),
     )

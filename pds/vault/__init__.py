@@ -1,10 +1,10 @@
-"""The vault: the only code that opens vault.db or sees a key. Everything else asks it."""
+"""The vault: the only code that sees a key; everything else asks it for data. Its SQL is
+``pds.db`` (``pds.db.records``, ``pds.db.keys``), its access log ``pds.audit.log``, its backup
+files ``pds.vault.backups``."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,10 +18,11 @@ from pds import db as dbmod
 from pds.audit.checkpoint import verifier_key
 from pds.audit.log import AuditLog, make_entry
 from pds.audit.verify import VaultSource
+from pds.db import keys as keystore
 from pds.db import locking
+from pds.db import records as store
 from pds.diskfull import reporting_disk_full
 from pds.errors import (
-    BackupError,
     ConfigError,
     IdempotencyKeyReused,
     NotFound,
@@ -31,7 +32,7 @@ from pds.errors import (
     VaultNotFound,
 )
 from pds.settings import Settings
-from pds.vault import keys
+from pds.vault import backups, keys
 from pds.vault import records as recmod
 from pds.vault.records import StoredRecord
 
@@ -69,7 +70,7 @@ class Vault:
         self.db = db
         self.keyring = keyring
         conn = db.conn
-        self.log = AuditLog(conn, audit_origin(conn), lambda: keyring.signing_key(conn))
+        self.log = AuditLog(conn, keystore.audit_origin(conn), lambda: keyring.signing_key(conn))
 
     def audit(self, action: str, **fields: Any) -> int:
         """Append one access-log entry (``pds.audit.log.make_entry`` fields); return its index.
@@ -132,7 +133,7 @@ class Vault:
         except VaultLocked:
             try:
                 # No key, so no signature: the next checkpoint the vault signs covers it.
-                AuditLog(db.conn, audit_origin(db.conn)).record(
+                AuditLog(db.conn, keystore.audit_origin(db.conn)).record(
                     make_entry("unlock.failed", actor="owner", decision="refused")
                 )
             except sqlite3.Error:
@@ -171,12 +172,10 @@ class Vault:
         conn = self.conn
         new = total = 0
         with dbmod.transaction(conn):
-            source_id = conn.execute(
-                "INSERT INTO sources (connector, filename, digest, imported_at) "
-                "VALUES (?, ?, ?, ?) RETURNING id",
-                (source.connector, source.filename, source.digest, clock.now_iso()),
-            ).fetchone()[0]
-            next_id = recmod.next_id(conn)
+            source_id = store.add_source(
+                conn, source.connector, source.filename, source.digest, clock.now_iso()
+            )
+            next_id = store.next_id(conn)
             dkey = self.keyring.dedup_key
             created = clock.now_iso()
             keys: dict[str, tuple] = {}  # checked against the stored key once per category
@@ -205,15 +204,12 @@ class Vault:
                         )
                     )
                     next_id += 1
-                new += recmod.insert_rows(conn, rows)
+                new += store.insert_rows(conn, rows)
                 total += len(rows)
             if new:
-                conn.execute(
-                    "UPDATE sources SET new = ?, duplicate = ? WHERE id = ?",
-                    (new, total - new, source_id),
-                )
+                store.finish_source(conn, source_id, new, total - new)
             else:
-                conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+                store.delete_source(conn, source_id)
                 source_id = None
             self.audit(
                 "import",
@@ -259,10 +255,7 @@ class Vault:
         key = recmod.write_key(
             self.keyring.dedup_key, category, source, occurred_at, plain, idempotency_key
         )
-        found = conn.execute(
-            f"SELECT {recmod.COLUMNS} FROM records WHERE dedup_key = ?",  # noqa: S608
-            (key,),
-        ).fetchone()
+        found = store.row_by_dedup_key(conn, key)
         if found is not None:
             if idempotency_key is not None and (found[1], found[3], self._plain(found)) != (
                 category,
@@ -272,25 +265,18 @@ class Vault:
                 raise IdempotencyKeyReused(idempotency_key)
             return found[0], False
         created = clock.now_iso()
-        row = conn.execute(
-            "SELECT id FROM sources WHERE connector = 'api' AND filename = ?", (source,)
-        ).fetchone()
-        if row is None:
+        source_id = store.api_source(conn, source)
+        if source_id is None:
             digest = self.keyring.source_digest()
             digest.update(source.encode())
-            row = conn.execute(
-                "INSERT INTO sources (connector, filename, digest, imported_at) "
-                "VALUES ('api', ?, ?, ?) RETURNING id",
-                (source, digest.digest(), created),
-            ).fetchone()
-        source_id = row[0]
-        rid = recmod.next_id(conn)
+            source_id = store.add_source(conn, "api", source, digest.digest(), created)
+        rid = store.next_id(conn)
         version, aead = self.keyring.category_aead(conn, category, check=True)
         nonce, ct = recmod.seal(aead, rid, category, version, plain)
-        recmod.insert_rows(
+        store.insert_rows(
             conn, [(rid, category, source_id, occurred_at, key, version, nonce, ct, created)]
         )
-        conn.execute("UPDATE sources SET new = new + 1 WHERE id = ?", (source_id,))
+        store.count_new(conn, source_id)
         return rid, True
 
     def forget_category(
@@ -306,24 +292,13 @@ class Vault:
         whether the checkpoint completed (not while another connection is reading).
         """
         conn = self.conn
-        was = conn.execute("PRAGMA secure_delete").fetchone()[0]
-        conn.execute("PRAGMA secure_delete=ON")
+        was = dbmod.secure_delete(conn)
+        dbmod.set_secure_delete(conn, 1)
         try:
             with dbmod.transaction(conn):
-                sql = "SELECT DISTINCT source_id FROM records WHERE category = ?"
-                sources = [r[0] for r in conn.execute(sql, (category,))]
-                count = conn.execute("DELETE FROM records WHERE category = ?", (category,)).rowcount
-                conn.executemany(
-                    "DELETE FROM sources WHERE id = ?1 AND NOT EXISTS "
-                    "(SELECT 1 FROM records WHERE source_id = ?1)",
-                    [(s,) for s in sources],
-                )
-                key = conn.execute(
-                    "UPDATE category_keys SET salt = NULL, destroyed_at = ? "
-                    "WHERE category = ? AND salt IS NOT NULL RETURNING version",
-                    (clock.now_iso(), category),
-                ).fetchone()
-                if not count and key is None:
+                count = store.delete_category(conn, category)
+                key_version = keystore.destroy_category_key(conn, category, clock.now_iso())
+                if not count and key_version is None:
                     raise NotFound(
                         f'the vault holds nothing in "{category}"; nothing was forgotten'
                     )
@@ -331,10 +306,10 @@ class Vault:
                     cleanup(conn)
                 self.audit("category.forget", actor="owner", category=category, count=count)
         finally:
-            conn.execute(f"PRAGMA secure_delete={int(was)}")
+            dbmod.set_secure_delete(conn, was)
             self.keyring.forget_cached()
-        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        return {"records": count, "key_version": key and key[0], "checkpointed": not busy}
+        done = dbmod.checkpoint_wal(conn)
+        return {"records": count, "key_version": key_version, "checkpointed": done}
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -358,7 +333,7 @@ class Vault:
         until: str | None = None,
     ) -> Iterator[StoredRecord]:
         """Matching records in time order, decrypted one page at a time."""
-        for row in recmod.iter_pages(self.conn, category=category, since=since, until=until):
+        for row in store.iter_pages(self.conn, category=category, since=since, until=until):
             yield self._open_row(row)
 
     def page(
@@ -368,10 +343,10 @@ class Vault:
         since: str | None = None,
         until: str | None = None,
         after: tuple[str, int] | None = None,
-        limit: int = recmod.PAGE,
+        limit: int = store.PAGE,
     ) -> list[StoredRecord]:
         """One page of one category after a keyset cursor (occurred_at, id)."""
-        rows = recmod.query_rows(
+        rows = store.query_rows(
             self.conn, category=category, since=since, until=until, after=after, limit=limit
         )
         return [self._open_row(r) for r in rows]
@@ -380,25 +355,23 @@ class Vault:
         """:meth:`page` (same arguments) as (id, occurred_at, canonical payload JSON bytes),
         not parsed: for a reader that passes whole payloads on unchanged (the API, when
         nothing is cut)."""
-        rows = recmod.query_rows(self.conn, category=category, **where)
+        rows = store.query_rows(self.conn, category=category, **where)
         return [(r[0], r[3], self._plain(r)) for r in rows]
 
     def get(self, record_id: int) -> StoredRecord:
-        return self._open_row(recmod.row_by_id(self.conn, record_id))
+        return self._open_row(store.row_by_id(self.conn, record_id))
 
     def status(self) -> dict[str, Any]:
         conn = self.conn
-        by_cat = dict(
-            conn.execute("SELECT category, count(*) FROM records GROUP BY category ORDER BY 1")
-        )
+        by_cat = store.counts_by_category(conn)
         params = keys.kdf_params(conn)
         return {
             "home": str(self.settings.home),
             "schema_version": dbmod.schema_version(conn),
-            "created_at": keys._meta(conn, "created_at"),
+            "created_at": keystore.get_meta(conn, "created_at"),
             "records": sum(by_cat.values()),
             "categories": by_cat,
-            "sources": conn.execute("SELECT count(*) FROM sources").fetchone()[0],
+            "sources": store.count_sources(conn),
             "kdf": {
                 "algorithm": "argon2id",
                 "memory_kib": params.memory_kib,
@@ -411,11 +384,7 @@ class Vault:
         }
 
     def sources(self) -> list[dict[str, Any]]:
-        cur = self.conn.execute(
-            "SELECT id, connector, filename, imported_at, new, duplicate FROM sources ORDER BY id"
-        )
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return store.list_sources(self.conn)
 
     # -- backup -----------------------------------------------------------------------------
 
@@ -423,9 +392,7 @@ class Vault:
         """Copy the vault with SQLite's online backup API: as encrypted as the vault itself.
 
         ``target`` is a file to create, or an existing folder to put a dated file in
-        (:data:`BACKUP_NAME`; a second backup in the same second is ``...Z-2.db``). Given as
-        text ending in a slash it must be a folder: a missing one is an error, never a file
-        of that name. Nothing is ever overwritten.
+        (``pds.vault.backups.claim``: nothing is ever overwritten).
 
         The ``backup`` access-log entry is written first, so the copy holds it. A vault
         held by a long write (an import holds its write transaction from start to end) is
@@ -433,29 +400,7 @@ class Vault:
         the write ends (:data:`BACKUP_LOG_WAIT`; past it the copy is deleted and
         ``VaultBusy`` raised: no backup goes unlogged).
         """
-        as_folder = isinstance(target, str) and target.endswith(("/", os.sep))
-        target = Path(target).expanduser()
-        if target.is_dir():
-            folder, target = target, None
-        elif as_folder:
-            if target.exists():
-                raise BackupError(f"{target} is not a folder", hint="Give a folder or a file name.")
-            raise BackupError(
-                f"the folder {target} does not exist",
-                hint=f"Create it first (mkdir -p {target}), or give a file name for the backup.",
-            )
-        elif not target.parent.is_dir():
-            raise BackupError(
-                f"the folder {target.parent} does not exist",
-                hint=f"Create it first (mkdir -p {target.parent}), or choose another place.",
-            )
-        elif target.exists():
-            raise BackupError(
-                f"{target} already exists", hint="Choose a new file name; pds never overwrites."
-            )
-        else:
-            folder = target.parent
-        target = _new_backup_file(folder, target)
+        target = backups.claim(target)
         logged = False
 
         def log(seconds: float) -> None:
@@ -473,7 +418,7 @@ class Vault:
                 return  # a long write (an import) holds the vault: copy first, log after
             logged = True
 
-        written = copy_database(self.conn, target, before=log_first)
+        written = backups.copy_database(self.conn, target, before=log_first)
         if not logged:
             try:
                 log(BACKUP_LOG_WAIT)
@@ -486,33 +431,14 @@ class Vault:
 
     def backup_keeping(self, folder: str, keep: int) -> tuple[Path, list[Path]]:
         """:meth:`backup` into ``folder``, then delete the oldest dated backups there so that
-        ``keep`` remain, the new one always among them (:func:`prune_backups`).
+        ``keep`` remain, the new one always among them (``backups.prune_backups``).
 
         Returns the new backup and the files removed, oldest first. ``folder`` must be an
         existing folder; nothing is written or removed otherwise.
         """
-        if keep < 1:
-            raise BackupError(f"cannot keep {keep} backups", hint="Keep at least 1.")
-        path = Path(folder).expanduser()
-        as_folder = folder.endswith(("/", os.sep))
-        if not path.exists() and not as_folder and path.suffix.lower() == ".db":
-            raise BackupError(
-                f"--keep needs a folder to keep backups in; {path} is a file name, not a folder",
-                hint="Give a folder (mkdir -p it first): pds names each backup in it "
-                "pds-backup-<time>.db.",
-            )
-        if not path.exists():
-            raise BackupError(
-                f"the folder {path} does not exist",
-                hint=f"Create it first (mkdir -p {path}); --keep keeps backups in a folder.",
-            )
-        if not path.is_dir():
-            raise BackupError(
-                f"{path} is not a folder",
-                hint="--keep keeps the newest backups in a folder: give the folder, not a file.",
-            )
+        path = backups.keep_folder(folder, keep)
         written = self.backup(path)
-        return written, prune_backups(path, keep, written)
+        return written, backups.prune_backups(path, keep, written)
 
 
 BACKUP_FIRST_WAIT = 2.0
@@ -521,77 +447,6 @@ holds it); a vault held longer (an import) is copied first, its entry written af
 BACKUP_LOG_WAIT = 900.0
 """Seconds a backup copied during a long write (an import) waits for it to end to write
 its access-log entry; past that the copy is deleted (``VaultBusy``)."""
-
-BACKUP_NAME = re.compile(r"pds-backup-(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-([1-9][0-9]{0,8}))?\.db")
-"""The name of a dated backup: its UTC second, then ``-2``, ``-3`` ... for the second, third
-backup made in that same second. Only files named so are counted or removed by ``--keep``."""
-
-
-def _backup_stamp() -> str:
-    """The UTC second a dated backup is named after (``2026-12-07T151705Z``)."""
-    return clock.now_iso().replace(":", "")
-
-
-def _new_backup_file(folder: Path, target: Path | None) -> Path:
-    """Create ``target`` (or, for None, a new dated name in ``folder``) as a new empty file of
-    mode 0600, exclusively: two backups never share a file.
-
-    A dated name comes after every backup of the same second already there, never in a gap
-    an older one left (``--keep`` removed it): the newest backup always has the newest name.
-    """
-    stamp = _backup_stamp()
-    taken = [0]
-    if target is None:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                match = BACKUP_NAME.fullmatch(entry.name)
-                if match and match[1] == stamp:
-                    taken.append(int(match[2] or 1))
-    for n in range(max(taken) + 1, 1_000_000_000):
-        path = target or folder / f"pds-backup-{stamp}{f'-{n}' if n > 1 else ''}.db"
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            if target is not None:
-                raise BackupError(
-                    f"{target} already exists",
-                    hint="Choose a new file name; pds never overwrites.",
-                ) from None
-            continue
-        except OSError as exc:
-            raise BackupError(f"cannot write a backup to {path}: {exc.strerror}") from None
-        return path
-    raise BackupError(f"too many backups named pds-backup-{stamp}... in {folder}")
-
-
-def prune_backups(folder: Path, keep: int, written: Path) -> list[Path]:
-    """Delete the oldest dated pds backups in ``folder`` so that ``keep`` remain; return them.
-
-    Only regular files named like :data:`BACKUP_NAME` count; any other file (another name,
-    a symlink, a folder) is never touched. ``written``, the backup just made, always stays,
-    even if a clock set back makes it sort older than the others. Age is the UTC second in
-    the name, then the same-second number.
-    """
-    found = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            match = BACKUP_NAME.fullmatch(entry.name)
-            if match and entry.name != written.name and entry.is_file(follow_symlinks=False):
-                found.append(((match[1], int(match[2] or 1)), Path(entry.path)))
-    found.sort()
-    removed = []
-    for _, path in found[: max(len(found) - (keep - 1), 0)]:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue  # another `pds backup --keep` in this folder removed it first
-        except OSError as exc:
-            raise BackupError(
-                f"backed up to {written}, but cannot remove the old backup {path}: {exc.strerror}",
-                hint="Check the folder's permissions; the older backups are still there.",
-            ) from None
-        removed.append(path)
-    return removed
 
 
 def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]:
@@ -603,72 +458,10 @@ def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]
     schema version (older than ``schema_version`` when opening the restored vault migrated
     it; the backup file itself is left as it was).
     """
-    source = source.expanduser()
-    if not source.is_file():
-        raise BackupError(f"no backup file at {source}", hint="Give the path of a pds backup.")
-    try:
-        src = dbmod.connect(source)
-        src.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError:
-        raise BackupError(f"{source} is not a pds backup (not an SQLite database)") from None
-    try:
-        version = dbmod.schema_version(src)
-        if version == 0:
-            raise BackupError(f"{source} is not a pds backup (no pds schema)")
-        # Checked, not migrated: the backup file stays as it was (an older pds can still
-        # take it back); the restored vault is migrated when it is opened below.
-        dbmod.require_known(version)
-        try:
-            keys.unlock(src, passphrase)
-        except VaultLocked:
-            raise VaultLocked(
-                f"the passphrase does not open the backup {source}",
-                hint="Use the passphrase the vault had when the backup was made.",
-            ) from None
-        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        dest = dbmod.connect(settings.db_path)
-        try:
-            with reporting_disk_full(settings.home, "restore again", "the vault is as it was"):
-                src.backup(dest)
-        finally:
-            dest.close()
-    finally:
-        src.close()
-    settings.db_path.chmod(0o600)
+    version = backups.put_back(settings, source, passphrase)
     with Vault.open(settings, passphrase) as vault:
         vault.audit("restore", actor="owner")
         return {**vault.status(), "schema_before": version}
-
-
-def copy_database(
-    conn: sqlite3.Connection, target: Path, *, before: Callable[[], None] | None = None
-) -> Path:
-    """Copy the database of ``conn`` into the new file ``target`` (SQLite's online backup
-    API), readable by its owner only; ``before`` runs once the file is open, just before the
-    copy. ``target`` may exist already as an empty file (made to claim its name). A failure
-    leaves no file behind."""
-    try:
-        dest = sqlite3.connect(target)
-    except sqlite3.Error as exc:
-        target.unlink(missing_ok=True)
-        raise BackupError(f"cannot write a backup to {target}: {exc}") from None
-    try:
-        if before is not None:
-            before()
-        with reporting_disk_full(target.parent, "back up again", "no backup was written"):
-            conn.backup(dest)
-    except BaseException:
-        dest.close()
-        target.unlink(missing_ok=True)  # never leave half a backup behind
-        raise
-    dest.close()
-    target.chmod(0o600)
-    return target
-
-
-def audit_origin(conn: sqlite3.Connection) -> str:
-    """The log's origin line (and signed-note key name), made at schema 2."""
-    return conn.execute("SELECT value FROM meta WHERE key = 'audit_origin'").fetchone()[0]
 
 
 def exists(settings: Settings) -> bool:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pds import clock
 from pds.db import atomic
+from pds.db import keys as store
 from pds.errors import VaultLocked
 from pds.settings import KdfParams
 
@@ -89,19 +90,6 @@ def _read_kdf(raw: Any) -> tuple[bytes, KdfParams] | None:
         return None
 
 
-def _meta(conn: sqlite3.Connection, key: str) -> Any:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return row[0] if row else None
-
-
-def _set_meta(conn: sqlite3.Connection, key: str, value: bytes | str) -> None:
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )
-
-
 @dataclass
 class Keyring:
     """The unwrapped master key and what derives from it. Lives in memory only."""
@@ -130,21 +118,13 @@ class Keyring:
         cached = self._aead.get(category)
         if cached is not None and not check:
             return cached
-        row = conn.execute(
-            "SELECT version, salt FROM category_keys WHERE category = ?", (category,)
-        ).fetchone()
+        row = store.category_key(conn, category)
         if cached is not None and row is not None and row[1] is not None and row[0] == cached[0]:
             return cached
         if row is None or row[1] is None:
             version = 1 if row is None else row[0] + 1
             salt = secrets.token_bytes(32)
-            conn.execute(
-                "INSERT INTO category_keys (category, version, salt, created_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (category) DO UPDATE SET "
-                "version = excluded.version, salt = excluded.salt, "
-                "created_at = excluded.created_at, destroyed_at = NULL",
-                (category, version, salt, clock.now_iso()),
-            )
+            store.store_category_key(conn, category, version, salt, clock.now_iso())
         else:
             version, salt = row
         key = _hkdf(self.master, f"pds/category/{category}/v{version}".encode(), salt)
@@ -157,7 +137,7 @@ class Keyring:
 
     def signing_key(self, conn: sqlite3.Connection) -> Ed25519PrivateKey:
         """The vault's Ed25519 audit signing key, unwrapped by the master key."""
-        blob = _meta(conn, "audit_signing_key")
+        blob = store.get_meta(conn, "audit_signing_key")
         raw = _unwrap(_hkdf(self.master, b"pds/signing-wrap/v1"), blob, SIGNING_AD)
         return Ed25519PrivateKey.from_private_bytes(raw)
 
@@ -171,21 +151,21 @@ def create_keys(conn: sqlite3.Connection, passphrase: str, params: KdfParams) ->
     master = secrets.token_bytes(32)
     salt = secrets.token_bytes(16)
     kek = derive_kek(passphrase, salt, params)
-    _set_meta(conn, "kdf", _kdf_record(salt, params))
-    _set_meta(conn, "wrapped_master_key", _wrap(kek, master, MASTER_AD))
+    store.set_meta(conn, "kdf", _kdf_record(salt, params))
+    store.set_meta(conn, "wrapped_master_key", _wrap(kek, master, MASTER_AD))
     signing = Ed25519PrivateKey.generate().private_bytes_raw()
     wrap_key = _hkdf(master, b"pds/signing-wrap/v1")
-    _set_meta(conn, "audit_signing_key", _wrap(wrap_key, signing, SIGNING_AD))
-    _set_meta(conn, "created_at", clock.now_iso())
+    store.set_meta(conn, "audit_signing_key", _wrap(wrap_key, signing, SIGNING_AD))
+    store.set_meta(conn, "created_at", clock.now_iso())
     return Keyring(master)
 
 
 def unlock(conn: sqlite3.Connection, passphrase: str) -> Keyring:
     """Unwrap the master key, or raise VaultLocked (one message for every cause)."""
-    stored = _read_kdf(_meta(conn, "kdf"))
+    stored = _read_kdf(store.get_meta(conn, "kdf"))
     salt, params = stored if stored else (b"\0" * 16, KdfParams())
     kek = derive_kek(passphrase, salt, params)
-    wrapped = _meta(conn, "wrapped_master_key")
+    wrapped = store.get_meta(conn, "wrapped_master_key")
     try:
         if stored is None or not isinstance(wrapped, bytes) or len(wrapped) != 12 + 32 + 16:
             raise InvalidTag
@@ -205,12 +185,12 @@ def change_passphrase(
     record = _kdf_record(salt, params)
     wrapped = _wrap(kek, keyring.master, MASTER_AD)
     with atomic(conn):
-        _set_meta(conn, "kdf", record)
-        _set_meta(conn, "wrapped_master_key", wrapped)
+        store.set_meta(conn, "kdf", record)
+        store.set_meta(conn, "wrapped_master_key", wrapped)
 
 
 def kdf_params(conn: sqlite3.Connection) -> KdfParams | None:
-    stored = _read_kdf(_meta(conn, "kdf"))
+    stored = _read_kdf(store.get_meta(conn, "kdf"))
     return stored[1] if stored else None
 
 

@@ -1,4 +1,4 @@
-"""Records: seal and open payloads (AES-256-GCM), dedup keys, batched writes, streamed reads.
+"""Records: seal and open payloads (AES-256-GCM), dedup keys; their rows are ``pds.db.records``.
 
 A payload is stored as the canonical JSON of its normalized dict, sealed with the
 category's data key and a fresh 96-bit random nonce. The associated data binds the record
@@ -15,18 +15,15 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pds.errors import NotFound, PdsError
+from pds.errors import PdsError
 
 DEDUP_BYTES = 16
-PAGE = 500
 
 
 class SealError(PdsError, ValueError):
@@ -112,75 +109,3 @@ class StoredRecord:
             "occurred_at": self.occurred_at,
             "payload": self.payload,
         }
-
-
-def next_id(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT coalesce(max(id), 0) + 1 FROM records").fetchone()[0]
-
-
-INSERT = (
-    "INSERT OR IGNORE INTO records (id, category, source_id, occurred_at, dedup_key, "
-    "key_version, nonce, ciphertext, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
-    """Insert sealed rows; returns how many were new (the rest were already present)."""
-    before = conn.total_changes
-    conn.executemany(INSERT, rows)
-    return conn.total_changes - before
-
-
-COLUMNS = "id, category, source_id, occurred_at, key_version, nonce, ciphertext"
-
-
-def query_rows(
-    conn: sqlite3.Connection,
-    *,
-    category: str,
-    since: str | None = None,
-    until: str | None = None,
-    after: tuple[str, int] | None = None,
-    limit: int = PAGE,
-) -> list[tuple]:
-    """One page of one category's raw rows in (occurred_at, id) order, after the keyset
-    cursor ``after``; served by the records_by_time index without sorting."""
-    where = ["category = ?"]
-    args: list[Any] = [category]
-    if since is not None:
-        where.append("occurred_at >= ?")
-        args.append(since)
-    if until is not None:
-        where.append("occurred_at < ?")
-        args.append(until)
-    if after is not None:
-        where.append("(occurred_at, id) > (?, ?)")
-        args += list(after)
-    # Only constant fragments are joined; every value is a ? parameter.
-    sql = f"SELECT {COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY occurred_at, id"  # noqa: S608
-    return conn.execute(sql + " LIMIT ?", [*args, limit]).fetchall()
-
-
-def row_by_id(conn: sqlite3.Connection, record_id: int) -> tuple:
-    sql = f"SELECT {COLUMNS} FROM records WHERE id = ?"  # noqa: S608 - constants only
-    row = conn.execute(sql, (record_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"no record with id {record_id}")
-    return row
-
-
-def iter_pages(conn: sqlite3.Connection, **filters: Any) -> Iterator[tuple]:
-    """Every matching row, a page at a time: memory stays flat whatever the vault's size."""
-    if filters.get("category") is not None:
-        page = PAGE  # read at call time, so one place sets the page size
-        after = None
-        while True:
-            rows = query_rows(conn, after=after, limit=page, **filters)
-            yield from rows
-            if len(rows) < page:
-                return
-            after = (rows[-1][3], rows[-1][0])
-    else:
-        cats = [r[0] for r in conn.execute("SELECT DISTINCT category FROM records ORDER BY 1")]
-        for cat in cats:
-            yield from iter_pages(conn, **{**filters, "category": cat})

@@ -19,9 +19,11 @@ from typing import Any
 from pds import db as dbmod
 from pds.audit.log import AuditLog, make_entry
 from pds.clock import now_iso
+from pds.db.keys import audit_origin
 from pds.errors import BackupError, ConfigError
 from pds.settings import Settings
-from pds.vault import audit_origin, copy_database, require
+from pds.vault import require
+from pds.vault.backups import copy_database
 
 BACKUP_FOLDER = "backups"
 """The folder in ``PDS_HOME`` that pre-upgrade backups go to."""

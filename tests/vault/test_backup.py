@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import pds.vault as vaultmod
 from pds.cli import cli
 from pds.errors import BackupError
 from pds.settings import Settings
-from pds.vault import BACKUP_NAME, Vault, prune_backups
+from pds.vault import Vault
+from pds.vault import backups as backupmod
+from pds.vault.backups import BACKUP_NAME, prune_backups
 from tests.conftest import FAST_KDF, PASSPHRASE, fixture
 
 SPEC = "midata/midata-spec-example.csv"
@@ -37,7 +38,7 @@ def runner(home: Path) -> CliRunner:
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The UTC seconds the next dated backups are named after, in order."""
     stamps: list[str] = []
-    monkeypatch.setattr(vaultmod, "_backup_stamp", lambda: stamps.pop(0))
+    monkeypatch.setattr(backupmod, "_backup_stamp", lambda: stamps.pop(0))
     return stamps
 
 

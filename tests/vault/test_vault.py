@@ -173,7 +173,7 @@ def test_records_stream_in_time_order_across_pages(vault: Vault) -> None:
         prepared(transaction(date=f"2024-01-{d:02d}", amount=f"-{d}.00")) for d in range(28, 0, -1)
     ]
     ingest(vault, items)
-    from pds.vault import records as recmod
+    from pds.db import records as recmod
 
     queries: list[str] = []
     vault.conn.set_trace_callback(queries.append)
@@ -199,7 +199,7 @@ def recmod_pages(vault: Vault, recmod):
 
 
 def test_query_plans_use_the_time_index(vault: Vault) -> None:
-    from pds.vault.records import query_rows
+    from pds.db.records import query_rows
 
     conn = vault.conn
     captured: list[str] = []

@@ -21,15 +21,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app, g
 
+from pds.db import audit as db_audit
 from pds.errors import PolicyRefused, RateLimited
 from pds.http.api.auth import current_access
 from pds.http.context import current_policies, current_vault
 from pds.policy import Decision, Request, decide
-
-_NEW_ENTRIES = (
-    "SELECT idx, substr(json_extract(entry, '$.time'), 1, 10), json_extract(entry, '$.client'),"
-    " json_extract(entry, '$.action') FROM audit_log WHERE idx > ? ORDER BY idx"
-)
 
 
 class RequestCounter:
@@ -52,21 +48,18 @@ class RequestCounter:
             if today != self.day:
                 self._start(conn, today)
             counts = self.counts
-            for idx, day, client, action in conn.execute(_NEW_ENTRIES, (self.last,)):
+            for idx, day, client, action in db_audit.calls_after(conn, self.last):
                 self.last = idx
                 if day == today and client and action.startswith("api."):
                     counts[client] = counts.get(client, 0) + 1
             return counts.get(client_id, 0)
 
     def _start(self, conn: sqlite3.Connection, today: str) -> None:
-        row = conn.execute("SELECT max(idx) FROM audit_log").fetchone()
-        lo, hi = 0, (row[0] if row[0] is not None else -1) + 1
+        last = db_audit.last_index(conn)
+        lo, hi = 0, (last if last is not None else -1) + 1
         while lo < hi:
             mid = (lo + hi) // 2
-            (day,) = conn.execute(
-                "SELECT substr(json_extract(entry, '$.time'), 1, 10) FROM audit_log WHERE idx = ?",
-                (mid,),
-            ).fetchone()
+            day = db_audit.entry_day(conn, mid)
             if day < today:
                 lo = mid + 1
             else:

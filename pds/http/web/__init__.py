@@ -84,11 +84,7 @@ def _grant_row(grant: Any, names: dict[str, str]) -> dict[str, Any]:
 
 def recent_accesses(vault: Any, names: dict[str, str], n: int = RECENT) -> list[dict[str, Any]]:
     """The last ``n`` calls to the business and auditor APIs, newest first."""
-    rows = vault.conn.execute(
-        "SELECT idx, entry FROM audit_log WHERE json_extract(entry, '$.action') LIKE 'api.%' "
-        "ORDER BY idx DESC LIMIT ?",
-        (n,),
-    ).fetchall()
+    rows = vault.log.recent_api_calls(n)
     out = []
     for idx, text in rows:
         e = json.loads(text)

@@ -115,12 +115,7 @@ def _span() -> tuple[date, date]:
 
 def accesses(vault: Any, start: date, end: date) -> list[tuple[int, dict[str, Any]]]:
     """Every ``api.*`` entry dated within [start, end], oldest first."""
-    rows = vault.conn.execute(
-        "SELECT idx, entry FROM audit_log WHERE json_extract(entry, '$.action') LIKE 'api.%' "
-        "AND json_extract(entry, '$.time') >= ? AND json_extract(entry, '$.time') < ? "
-        "ORDER BY idx",
-        (start.isoformat(), (end + timedelta(days=1)).isoformat()),
-    ).fetchall()
+    rows = vault.log.api_calls_between(start.isoformat(), (end + timedelta(days=1)).isoformat())
     return [(idx, json.loads(text)) for idx, text in rows]
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from pds import clock
+from pds.db.records import query_rows
 from pds.oauth import store
 from pds.vault import SourceInfo
-from pds.vault.records import query_rows
 from tests.factories import prepared, transaction
 from tests.oauth_kit import bearer, seed
 

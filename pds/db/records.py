@@ -1,0 +1,179 @@
+"""SQL of the vault's data: ``records`` (sealed payloads) and ``sources`` (the files and API
+writers they came from).
+
+Rows are passed and returned as tuples in the order of :data:`COLUMNS` (reads) and of
+:data:`INSERT` (writes): the import seals rows in batches and hands each batch to
+:func:`insert_rows` as one ``executemany``. Sealing, opening and dedup keys are
+``pds.vault.records``; this module sees only bytes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from pds.errors import NotFound
+
+PAGE = 500
+"""Rows a read fetches at a time (:func:`iter_pages`, and a page's default size)."""
+
+COLUMNS = "id, category, source_id, occurred_at, key_version, nonce, ciphertext"
+"""The columns of a record row as read: (id, category, source_id, occurred_at, key_version,
+nonce, ciphertext)."""
+
+INSERT = (
+    "INSERT OR IGNORE INTO records (id, category, source_id, occurred_at, dedup_key, "
+    "key_version, nonce, ciphertext, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+def next_id(conn: sqlite3.Connection) -> int:
+    """The id the next record gets (ids are assigned before sealing: they are in its AD)."""
+    return conn.execute("SELECT coalesce(max(id), 0) + 1 FROM records").fetchone()[0]
+
+
+def insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
+    """Insert sealed rows; returns how many were new (the rest were already present)."""
+    before = conn.total_changes
+    conn.executemany(INSERT, rows)
+    return conn.total_changes - before
+
+
+def row_by_dedup_key(conn: sqlite3.Connection, key: bytes) -> tuple | None:
+    """The record row (:data:`COLUMNS`) stored under dedup key ``key``, if any."""
+    return conn.execute(
+        f"SELECT {COLUMNS} FROM records WHERE dedup_key = ?",  # noqa: S608 - constants only
+        (key,),
+    ).fetchone()
+
+
+def query_rows(
+    conn: sqlite3.Connection,
+    *,
+    category: str,
+    since: str | None = None,
+    until: str | None = None,
+    after: tuple[str, int] | None = None,
+    limit: int = PAGE,
+) -> list[tuple]:
+    """One page of one category's raw rows in (occurred_at, id) order, after the keyset
+    cursor ``after``; served by the records_by_time index without sorting."""
+    where = ["category = ?"]
+    args: list[Any] = [category]
+    if since is not None:
+        where.append("occurred_at >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("occurred_at < ?")
+        args.append(until)
+    if after is not None:
+        where.append("(occurred_at, id) > (?, ?)")
+        args += list(after)
+    # Only constant fragments are joined; every value is a ? parameter.
+    sql = f"SELECT {COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY occurred_at, id"  # noqa: S608
+    return conn.execute(sql + " LIMIT ?", [*args, limit]).fetchall()
+
+
+def row_by_id(conn: sqlite3.Connection, record_id: int) -> tuple:
+    """The record row (:data:`COLUMNS`) with id ``record_id``; NotFound if there is none."""
+    sql = f"SELECT {COLUMNS} FROM records WHERE id = ?"  # noqa: S608 - constants only
+    row = conn.execute(sql, (record_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no record with id {record_id}")
+    return row
+
+
+def iter_pages(conn: sqlite3.Connection, **filters: Any) -> Iterator[tuple]:
+    """Every matching row (:func:`query_rows` filters; every category if none is given), a
+    page at a time: memory stays flat whatever the vault's size."""
+    if filters.get("category") is not None:
+        page = PAGE  # read at call time, so one place sets the page size
+        after = None
+        while True:
+            rows = query_rows(conn, after=after, limit=page, **filters)
+            yield from rows
+            if len(rows) < page:
+                return
+            after = (rows[-1][3], rows[-1][0])
+    else:
+        for cat in categories(conn):
+            yield from iter_pages(conn, **{**filters, "category": cat})
+
+
+def categories(conn: sqlite3.Connection) -> list[str]:
+    """The categories that hold records, in name order."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT category FROM records ORDER BY 1")]
+
+
+def counts_by_category(conn: sqlite3.Connection) -> dict[str, int]:
+    """Records per category, in name order."""
+    return dict(conn.execute("SELECT category, count(*) FROM records GROUP BY category ORDER BY 1"))
+
+
+def delete_category(conn: sqlite3.Connection, category: str) -> int:
+    """Delete every record of ``category`` and the sources left with none; returns how many
+    records went. Runs in the caller's transaction."""
+    sql = "SELECT DISTINCT source_id FROM records WHERE category = ?"
+    sources = [r[0] for r in conn.execute(sql, (category,))]
+    count = conn.execute("DELETE FROM records WHERE category = ?", (category,)).rowcount
+    conn.executemany(
+        "DELETE FROM sources WHERE id = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM records WHERE source_id = ?1)",
+        [(s,) for s in sources],
+    )
+    return count
+
+
+# -- sources ---------------------------------------------------------------------------------
+
+
+def add_source(
+    conn: sqlite3.Connection, connector: str, filename: str, digest: bytes, imported_at: str
+) -> int:
+    """A new ``sources`` row (counts 0); returns its id."""
+    return conn.execute(
+        "INSERT INTO sources (connector, filename, digest, imported_at) "
+        "VALUES (?, ?, ?, ?) RETURNING id",
+        (connector, filename, digest, imported_at),
+    ).fetchone()[0]
+
+
+def finish_source(conn: sqlite3.Connection, source_id: int, new: int, duplicate: int) -> None:
+    """Store an imported file's counts."""
+    conn.execute(
+        "UPDATE sources SET new = ?, duplicate = ? WHERE id = ?", (new, duplicate, source_id)
+    )
+
+
+def delete_source(conn: sqlite3.Connection, source_id: int) -> None:
+    conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+
+
+def api_source(conn: sqlite3.Connection, writer: str) -> int | None:
+    """The id of the ``sources`` row of API writer ``writer`` (connector ``api``), if any."""
+    row = conn.execute(
+        "SELECT id FROM sources WHERE connector = 'api' AND filename = ?", (writer,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def count_new(conn: sqlite3.Connection, source_id: int) -> None:
+    """One more new record from source ``source_id``."""
+    conn.execute("UPDATE sources SET new = new + 1 WHERE id = ?", (source_id,))
+
+
+def count_sources(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM sources").fetchone()[0]
+
+
+def list_sources(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every source, oldest first: id, connector, filename, imported_at, new, duplicate."""
+    cur = conn.execute(
+        "SELECT id, connector, filename, imported_at, new, duplicate FROM sources ORDER BY id"
+    )
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, row, strict=True)) for row in cur]

@@ -1,0 +1,289 @@
+"""The schema of vault.db, one migration per version: ``MIGRATIONS[n]`` takes a vault from
+version n - 1 to n (``PRAGMA user_version``). ``pds.db.migrate`` runs the ones a vault
+lacks, each in its own transaction; a migration never changes once released.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+        CREATE TABLE category_keys (
+            category TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            salt BLOB,
+            created_at TEXT NOT NULL,
+            destroyed_at TEXT
+        );
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            connector TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            digest BLOB NOT NULL,
+            imported_at TEXT NOT NULL,
+            new INTEGER NOT NULL DEFAULT 0,
+            duplicate INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE records (
+            id INTEGER PRIMARY KEY,
+            category TEXT NOT NULL,
+            source_id INTEGER NOT NULL REFERENCES sources(id),
+            occurred_at TEXT NOT NULL,
+            dedup_key BLOB NOT NULL UNIQUE,
+            key_version INTEGER NOT NULL,
+            nonce BLOB NOT NULL,
+            ciphertext BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX records_by_time ON records (category, occurred_at, id);
+        CREATE INDEX records_by_source ON records (source_id);
+        """,
+    )
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """The access log (RFC 9162 tree): entries, completed perfect subtrees, checkpoints."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE audit_log (
+            idx INTEGER PRIMARY KEY,
+            entry TEXT NOT NULL,
+            leaf BLOB NOT NULL
+        );
+        CREATE TABLE audit_nodes (
+            level INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            PRIMARY KEY (level, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE audit_checkpoints (
+            size INTEGER PRIMARY KEY,
+            root BLOB NOT NULL,
+            note TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('audit_origin', ?)",
+        ("pds.vault/" + secrets.token_hex(16),),
+    )
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    """OAuth state: clients, authorization codes, grants and tokens (pds.oauth.store).
+
+    Secrets, codes and tokens are stored only as SHA-256 hashes. Every token belongs to a
+    grant; revoking the grant kills its tokens.
+    """
+    _run_script(
+        conn,
+        """
+        CREATE TABLE clients (
+            client_id TEXT PRIMARY KEY,
+            secret_hash BLOB,
+            name TEXT NOT NULL,
+            redirect_uris TEXT NOT NULL,
+            auth_method TEXT NOT NULL,
+            verified INTEGER NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE grants (
+            id INTEGER PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients(client_id),
+            scope TEXT NOT NULL,
+            access TEXT NOT NULL,
+            purpose TEXT,
+            expires_at INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_reason TEXT
+        );
+        CREATE INDEX grants_by_client ON grants (client_id);
+        CREATE TABLE authorization_codes (
+            code_hash BLOB PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients(client_id),
+            grant_id INTEGER NOT NULL REFERENCES grants(id),
+            redirect_uri TEXT,
+            scope TEXT NOT NULL,
+            code_challenge TEXT NOT NULL,
+            code_challenge_method TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            used INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX authorization_codes_by_expiry ON authorization_codes (expires_at);
+        CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY,
+            grant_id INTEGER NOT NULL REFERENCES grants(id),
+            client_id TEXT NOT NULL REFERENCES clients(client_id),
+            access_hash BLOB NOT NULL UNIQUE,
+            refresh_hash BLOB UNIQUE,
+            scope TEXT NOT NULL,
+            issued_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            rotated_at INTEGER,
+            revoked_at INTEGER
+        );
+        CREATE INDEX tokens_by_grant ON tokens (grant_id);
+        """,
+    )
+
+
+def _v4(conn: sqlite3.Connection) -> None:
+    """Profile changes, webhook subscriptions and their deliveries (pds.profile.changes,
+    pds.webhooks).
+
+    A change holds the names of the changed fields, never values. A subscription stores a
+    random salt, not its secret: the secret is derived from the master key and the salt.
+    ``deliveries`` is the delivery log, one row per attempt. ``intention_expiry`` keeps each
+    intention's last day in plaintext so expired ones are removed without decrypting.
+    """
+    _run_script(
+        conn,
+        """
+        CREATE TABLE profile_changes (
+            seq INTEGER PRIMARY KEY,
+            category TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE subscriptions (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients(client_id),
+            grant_id INTEGER NOT NULL REFERENCES grants(id),
+            url TEXT NOT NULL,
+            categories TEXT NOT NULL,
+            salt BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            deleted_at TEXT
+        );
+        CREATE INDEX subscriptions_by_grant ON subscriptions (grant_id);
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            subscription_id TEXT NOT NULL REFERENCES subscriptions(id),
+            seq INTEGER NOT NULL REFERENCES profile_changes(seq),
+            attempt INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            next_attempt_at INTEGER NOT NULL,
+            claimed_until INTEGER,
+            last_error TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+        CREATE TABLE intention_expiry (
+            record_id INTEGER PRIMARY KEY,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX intention_expiry_by_day ON intention_expiry (expires_at);
+        """,
+    )
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    """Consent receipts (pds.oauth.receipts): one signed JWS per grant as approved, and one
+    more each time the grant is narrowed. Receipts hold no record contents."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE receipts (
+            id INTEGER PRIMARY KEY,
+            grant_id INTEGER NOT NULL REFERENCES grants(id),
+            receipt_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            jws TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX receipts_by_grant ON receipts (grant_id, id);
+        """,
+    )
+
+
+def _v6(conn: sqlite3.Connection) -> None:
+    """Data-rights requests to businesses (pds.rights.requests): GDPR Art. 15 access and
+    Art. 17 erasure, their one-month deadline, and the import that fulfilled one."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE rights_requests (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('access', 'erasure')),
+            business TEXT NOT NULL,
+            client_id TEXT REFERENCES clients(client_id),
+            grant_id INTEGER REFERENCES grants(id),
+            created_at TEXT NOT NULL,
+            sent_on TEXT NOT NULL,
+            due_on TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'fulfilled', 'withdrawn')),
+            fulfilled_at TEXT,
+            fulfilled_by_source INTEGER REFERENCES sources(id) ON DELETE SET NULL,
+            note TEXT
+        );
+        CREATE INDEX rights_requests_by_status ON rights_requests (status, due_on)
+        """,
+    )
+
+
+def _v7(conn: sqlite3.Connection) -> None:
+    """Background jobs (pds.jobs): a web upload's import or an export, queued by a request
+    and run by a server thread. Plaintext holds what ``sources`` already holds (the file's
+    name, its connector, counts); the messages of a job, which may quote a file's rows,
+    are sealed in ``sealed`` under a key derived from the master key and ``salt``."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('import', 'export')),
+            state TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'running', 'done', 'failed')),
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_by TEXT,
+            input_path TEXT,
+            filename TEXT,
+            connector TEXT,
+            skip_bad INTEGER NOT NULL DEFAULT 0,
+            bytes_total INTEGER,
+            bytes_done INTEGER NOT NULL DEFAULT 0,
+            records INTEGER,
+            result TEXT,
+            salt BLOB NOT NULL,
+            sealed BLOB,
+            output_path TEXT,
+            output_name TEXT,
+            output_removed_at TEXT
+        );
+        CREATE INDEX jobs_by_state ON jobs (state, id)
+        """,
+    )
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the surrounding transaction first; run statement by statement.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _v1,
+    2: _v2,
+    3: _v3,
+    4: _v4,
+    5: _v5,
+    6: _v6,
+    7: _v7,
+}

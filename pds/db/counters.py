@@ -117,7 +117,10 @@ class Counters:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             return self._open_file(self.path)
-        except sqlite3.DatabaseError:  # not an SQLite file (damaged): it only held counters
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_NOTADB:
+                raise  # busy, locked, I/O: the file is fine; never delete it under a neighbour
+            # not an SQLite file (damaged): it only held counters
             for suffix in ("", "-wal", "-shm"):
                 self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
             return self._open_file(self.path)

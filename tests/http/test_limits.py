@@ -418,6 +418,28 @@ def test_the_counter_file_holds_no_address_or_client_id(kit, app, vault) -> None
     assert [len(k[0]) for k in keys] == [16, 16, 16]  # client, address; login
 
 
+def test_a_busy_counter_file_is_never_deleted(tmp_path, monkeypatch) -> None:
+    """Only a file that is not SQLite is started again: a busy one (another process opening
+    it at the same moment) is left alone, its counts kept, and the error goes up."""
+    import sqlite3
+
+    path = tmp_path / "limits.db"
+    first = RateLimiter(5, 60, counters=Counters(path, b"k" * 32))
+    assert first.hit("a").count == 1
+
+    def busy(self, path):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(Counters, "_open_file", busy)
+    second = RateLimiter(5, 60, counters=Counters(path, b"k" * 32))
+    with pytest.raises(sqlite3.OperationalError, match="^database is locked$"):
+        second.hit("a")
+    monkeypatch.undo()
+    assert path.exists()
+    assert first.hit("a").count == 2
+    first.counters.close()
+
+
 def test_a_damaged_or_foreign_counter_file_is_started_again(tmp_path) -> None:
     path = tmp_path / "limits.db"
     path.write_bytes(b"this is not an SQLite file, but long enough to look at" * 40)

@@ -83,6 +83,7 @@ test: $(VENV)/.installed $(NODE_DIR)/node_modules/.package-lock.json /usr/bin/ch
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py

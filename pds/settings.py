@@ -34,7 +34,7 @@ class Settings:
     home: Path
     issuer: str | None = None
     """PDS_ISSUER: the origin clients reach the vault at (checked by
-    ``pds.oauth.server.check_issuer``). None when unset: ``pds serve`` then uses the loopback
+    ``pds.oauth.issuer.check_issuer``). None when unset: ``pds serve`` then uses the loopback
     address it listens on, and an app made otherwise :data:`DEFAULT_ISSUER`."""
     passphrase: str | None = field(default=None, repr=False)
     passphrase_file: Path | None = None

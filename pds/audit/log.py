@@ -43,7 +43,7 @@ from pds.audit import checkpoint as cpmod
 from pds.audit import merkle
 from pds.db import audit as store
 from pds.db import database_folder
-from pds.db.locking import begin_immediate, end
+from pds.db.locking import begin_immediate, commit, rollback
 from pds.diskfull import DiskFull, is_disk_full
 from pds.errors import NotFound, PdsError, ValidationError
 from pds.words import plural
@@ -286,13 +286,13 @@ class AuditLog:
             try:
                 indexes = [self._append(p.data, p.leaf) for p in batch]
             except BaseException:
-                end(conn, "ROLLBACK")
+                rollback(conn)
                 raise
-            end(conn, "COMMIT")
+            commit(conn)
         except BaseException as exc:
             self._acc = None
             if conn.in_transaction:  # a failed COMMIT can leave it open
-                end(conn, "ROLLBACK")
+                rollback(conn)
             error = DiskFull(database_folder(conn)) if is_disk_full(exc) else exc
             for p in batch:
                 p.error = error
@@ -351,11 +351,11 @@ class AuditLog:
             result = self.latest_checkpoint()
         except BaseException:
             if own:
-                end(conn, "ROLLBACK")
+                rollback(conn)
             self._acc = None
             raise
         if own:
-            end(conn, "COMMIT")
+            commit(conn)
         assert result is not None
         return result
 

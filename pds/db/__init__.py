@@ -17,7 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pds.db.locking import WriterLock, begin_immediate, end
+from pds.db.locking import WriterLock, begin_immediate, commit, rollback
 from pds.db.schema import MIGRATIONS
 from pds.diskfull import DiskFull, is_disk_full
 from pds.errors import SchemaTooNew, VaultNotFound
@@ -142,12 +142,12 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         try:
             yield conn
         except BaseException:
-            end(conn, "ROLLBACK")
+            rollback(conn)
             raise
         try:
-            end(conn, "COMMIT")
+            commit(conn)
         except BaseException:
-            end(conn, "ROLLBACK")  # a COMMIT that failed can leave it open
+            rollback(conn)  # a COMMIT that failed can leave it open
             raise
     except (sqlite3.Error, OSError) as exc:
         if not is_disk_full(exc) or isinstance(exc, DiskFull):

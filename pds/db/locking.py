@@ -129,7 +129,7 @@ def is_busy(exc: BaseException) -> bool:
 
 def begin_immediate(conn: sqlite3.Connection) -> None:
     """``BEGIN IMMEDIATE``, queued first on the connection's writer lock when it has one.
-    The lock is released by :func:`end` after COMMIT or ROLLBACK.
+    The lock is released by :func:`commit` or :func:`rollback`.
 
     Another writer holding the vault past both waits (the writer lock's, then SQLite's busy
     timeout; an import holds it from start to end) raises :class:`~pds.errors.VaultBusy`,
@@ -192,14 +192,26 @@ def waiting(conn: sqlite3.Connection, seconds: float) -> Iterator[None]:
         conn.execute(f"PRAGMA busy_timeout={int(before_ms)}")
 
 
-def end(conn: sqlite3.Connection, statement: str) -> None:
-    """``COMMIT`` or ``ROLLBACK``, then the writer lock released. A ROLLBACK when no
-    transaction is open is skipped: SQLite rolled back itself (a full disk does that), and
-    its "cannot rollback" would hide the error that did it."""
+def commit(conn: sqlite3.Connection) -> None:
+    """``COMMIT``, then the writer lock released (also when the COMMIT fails)."""
     try:
-        if statement != "ROLLBACK" or conn.in_transaction:
-            conn.execute(statement)
+        conn.execute("COMMIT")
     finally:
-        lock = getattr(conn, "writer_lock", None)
-        if lock is not None:
-            lock.release()
+        _release(conn)
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """``ROLLBACK``, then the writer lock released. Skipped when no transaction is open:
+    SQLite rolled back itself (a full disk does that), and its "cannot rollback" would hide
+    the error that did it."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    finally:
+        _release(conn)
+
+
+def _release(conn: sqlite3.Connection) -> None:
+    lock = getattr(conn, "writer_lock", None)
+    if lock is not None:
+        lock.release()

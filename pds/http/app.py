@@ -26,7 +26,8 @@ from pds.http.web import (
     requests,
 )
 from pds.http.web import jobs as job_pages
-from pds.oauth.server import PdsAuthorizationServer, check_issuer
+from pds.oauth.issuer import check_issuer
+from pds.oauth.server import PdsAuthorizationServer
 from pds.settings import DEFAULT_ISSUER, Settings, load_settings
 from pds.vault.keys import Keyring
 from pds.webhooks import delivery

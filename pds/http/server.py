@@ -55,7 +55,7 @@ def issuer_for(settings: Settings, host: str, port: int) -> str:
     offered beyond this machine). ConfigError otherwise, before the vault is unlocked; and
     behind a reverse proxy (PDS_PROXY_HOPS > 0) PDS_ISSUER must be set: clients reach the
     vault at the proxy's public https address, never at the loopback one served."""
-    from pds.oauth.server import check_issuer
+    from pds.oauth.issuer import check_issuer
 
     if not settings.issuer and settings.proxy_hops:
         raise ConfigError(

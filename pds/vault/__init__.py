@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from pds import clock
 from pds import db as dbmod
 from pds.audit.checkpoint import verifier_key
@@ -65,11 +63,10 @@ class IngestResult:
 class Vault:
     """An open, unlocked vault on one long-lived connection."""
 
-    def __init__(self, settings: Settings, db: sqlite_utils.Database, keyring: keys.Keyring):
+    def __init__(self, settings: Settings, conn: sqlite3.Connection, keyring: keys.Keyring):
         self.settings = settings
-        self.db = db
+        self.conn = conn
         self.keyring = keyring
-        conn = db.conn
         self.log = AuditLog(conn, keystore.audit_origin(conn), lambda: keyring.signing_key(conn))
 
     def audit(self, action: str, **fields: Any) -> int:
@@ -94,10 +91,6 @@ class Vault:
         (e.g. a webhook's HMAC key): only the salt is kept, never the secret."""
         return keys._hkdf(self.keyring.master, f"pds/derived/{purpose}/v1".encode(), salt)
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self.db.conn
-
     # -- life cycle -------------------------------------------------------------------------
 
     @classmethod
@@ -110,15 +103,15 @@ class Vault:
                 f"a vault already exists at {settings.home}",
                 hint="Use it as it is, or choose another PDS_HOME.",
             )
-        db = dbmod.open_db(settings.db_path, create=True)
+        conn = dbmod.open_db(settings.db_path, create=True).conn
         try:
-            with dbmod.transaction(db.conn):
-                keyring = keys.create_keys(db.conn, passphrase, settings.kdf)
-                vault = cls(settings, db, keyring)
+            with dbmod.transaction(conn):
+                keyring = keys.create_keys(conn, passphrase, settings.kdf)
+                vault = cls(settings, conn, keyring)
                 vault.audit("vault.init", actor="owner")
                 vault.log.checkpoint()
         except BaseException:
-            db.conn.close()
+            conn.close()
             settings.db_path.unlink(missing_ok=True)
             raise
         settings.db_path.chmod(0o600)
@@ -127,32 +120,32 @@ class Vault:
     @classmethod
     def open(cls, settings: Settings, passphrase: str) -> Vault:
         """Open and unlock the vault; VaultLocked if the passphrase does not unwrap its key."""
-        db = dbmod.open_db(settings.db_path)
+        conn = dbmod.open_db(settings.db_path).conn
         try:
-            keyring = keys.unlock(db.conn, passphrase)
+            keyring = keys.unlock(conn, passphrase)
         except VaultLocked:
             try:
                 # No key, so no signature: the next checkpoint the vault signs covers it.
-                AuditLog(db.conn, keystore.audit_origin(db.conn)).record(
+                AuditLog(conn, keystore.audit_origin(conn)).record(
                     make_entry("unlock.failed", actor="owner", decision="refused")
                 )
             except sqlite3.Error:
                 pass  # a read-only or busy vault: the refusal itself still stands
             finally:
-                db.conn.close()
+                conn.close()
             raise
         except BaseException:
-            db.conn.close()
+            conn.close()
             raise
-        return cls(settings, db, keyring)
+        return cls(settings, conn, keyring)
 
     @classmethod
     def with_keyring(cls, settings: Settings, keyring: keys.Keyring) -> Vault:
         """A new connection to an already unlocked vault (one per server worker process)."""
-        return cls(settings, dbmod.open_db(settings.db_path), keys.Keyring(keyring.master))
+        return cls(settings, dbmod.open_db(settings.db_path).conn, keys.Keyring(keyring.master))
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     def __enter__(self) -> Vault:
         return self

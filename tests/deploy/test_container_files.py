@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pds.oauth.server import check_issuer
+from pds.oauth.issuer import check_issuer
 from tests.conftest import ROOT
 from tests.servers import answers, free_port, get, running
 

@@ -18,7 +18,7 @@ from pds.oauth.grants import (
     REFRESH_INVALID,
     REFRESH_REPLAYED,
 )
-from pds.oauth.server import check_issuer
+from pds.oauth.issuer import check_issuer
 from tests.oauth_kit import CB, ISSUER, basic, bearer, pkce, query
 
 

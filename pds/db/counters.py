@@ -132,9 +132,16 @@ class Counters:
             path, isolation_level=None, check_same_thread=False, factory=VaultConnection
         )
         try:
-            conn.writer_lock = WriterLock(path.with_name(path.name + "-lock"))
+            lock = conn.writer_lock = WriterLock(path.with_name(path.name + "-lock"))
             conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA journal_mode=WAL")
+            # Turning a new file to WAL needs it to itself, and SQLite answers "locked" at
+            # once rather than wait: workers opening it together queue on the writer lock.
+            held = lock.acquire()
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            finally:
+                if held:
+                    lock.release()
             conn.execute("PRAGMA synchronous=NORMAL")
             self._prepare(conn)
         except BaseException:

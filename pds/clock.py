@@ -1,13 +1,19 @@
-"""The one clock: now, as Unix seconds and as the ISO 8601 UTC text pds stores and shows.
+"""The one clock: now, as Unix seconds, as an aware UTC datetime and as the ISO 8601 UTC
+text pds stores and shows, and that text read back as Unix seconds.
 
 Stored times are ``2025-03-31T09:30:00Z`` (second precision, ``Z``); audit entries carry
-milliseconds (:func:`now_iso_ms`). Everything that asks for the time asks here, so a test
-that moves time moves it for all of pds."""
+milliseconds (:func:`now_iso_ms`). Code that needs the current moment asks here, so a test
+that moves time moves it for all of pds. Not here: durations measured on a monotonic or
+injected clock (timeouts, rate-limit windows, the audit log's checkpoint timer) and the
+owner's local calendar day (``date.today()``, for deadlines and letters)."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""The shape of a stored time (second precision, ``Z``)."""
 
 
 def now() -> int:
@@ -15,17 +21,28 @@ def now() -> int:
     return int(time.time())
 
 
+def utcnow() -> datetime:
+    """Now as an aware UTC datetime (microseconds kept)."""
+    return datetime.now(UTC)
+
+
 def iso(ts: float) -> str:
     """Unix seconds as ``YYYY-MM-DDTHH:MM:SSZ`` (fractions dropped)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime(ISO_FORMAT)
+
+
+def epoch(text: str) -> int:
+    """A stored ``YYYY-MM-DDTHH:MM:SSZ`` time as Unix seconds (the inverse of :func:`iso`).
+    Raises ValueError on any other shape."""
+    return int(datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC).timestamp())
 
 
 def now_iso() -> str:
     """Now as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utcnow().strftime(ISO_FORMAT)
 
 
 def now_iso_ms() -> str:
     """Now with milliseconds, ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (an audit entry's ``time``)."""
-    at = datetime.now(UTC)
+    at = utcnow()
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"

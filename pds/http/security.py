@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -42,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
 from werkzeug.sansio.utils import host_is_trusted
 
+from pds import clock
 from pds.db import sessions, transaction
 from pds.http import limits
 from pds.http.context import current_vault
@@ -251,14 +251,14 @@ def signed_in() -> bool:
     at = session.get("owner_at")
     return (
         isinstance(at, int | float)
-        and 0 <= time.time() - at < SESSION_SECONDS
+        and 0 <= clock.now() - at < SESSION_SECONDS
         and session.get("gen") == generation("owner") is not None
     )
 
 
 def sign_in() -> None:
     session.clear()
-    session["owner_at"] = int(time.time())
+    session["owner_at"] = clock.now()
     session["gen"] = generation("owner")
     session["csrf"] = secrets.token_urlsafe(32)
 
@@ -298,7 +298,7 @@ def auditor_sign_in(grant_id: int, client_id: str) -> None:
     session["auditor"] = {
         "grant": grant_id,
         "client": client_id,
-        "at": int(time.time()),
+        "at": clock.now(),
         "gen": generation("auditor"),
     }
     session["csrf"] = secrets.token_urlsafe(32)
@@ -311,7 +311,7 @@ def auditor() -> dict[str, Any] | None:
         return None
     if found.get("gen") != generation("auditor") or found.get("gen") is None:
         return None
-    return found if 0 <= time.time() - found["at"] < SESSION_SECONDS else None
+    return found if 0 <= clock.now() - found["at"] < SESSION_SECONDS else None
 
 
 def auditor_signed_in() -> bool:

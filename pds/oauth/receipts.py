@@ -39,7 +39,6 @@ import json
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from joserfc import jws
@@ -308,7 +307,7 @@ def issue(vault: Vault, grant: store.Grant, kind: str = "grant") -> StoredReceip
     if kind == "narrow":
         at = clock.now()
     else:
-        at = _epoch(grant.revoked_at if grant.revoked_at is not None else grant.created_at)
+        at = clock.epoch(grant.revoked_at if grant.revoked_at is not None else grant.created_at)
     token = sign(signing_jwk(vault), claims(vault, grant, receipt_id, at))
     created = clock.iso(at)
     row_id = oauth_db.add_receipt(
@@ -329,10 +328,6 @@ def revoke(vault: Vault, grant_id: int, reason: str) -> StoredReceipt | None:
     if not store.revoke_grant(vault.conn, grant_id, reason):
         return None
     return issue(vault, store.get_grant(vault.conn, grant_id), "withdraw")
-
-
-def _epoch(iso: str) -> int:
-    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
 
 
 def for_grant(conn: sqlite3.Connection, grant_id: int) -> list[StoredReceipt]:

@@ -14,7 +14,6 @@ import hmac
 import json
 import secrets
 import sqlite3
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -139,7 +138,7 @@ def add_client(
         json.dumps(list(redirect_uris)),
         auth_method,
         int(verified),
-        clock.iso(time.time()),
+        clock.now_iso(),
         None,
     )
     oauth_db.add_client(conn, row, json.dumps(metadata or {}))
@@ -160,7 +159,7 @@ def list_clients(conn: sqlite3.Connection) -> list[Client]:
 def remove_client(conn: sqlite3.Connection, client_id: str) -> bool:
     """Mark the client removed and forget its secret; False if it already was. Its grants,
     tokens and subscriptions are ended by the caller, in the same transaction."""
-    return oauth_db.mark_client_removed(conn, client_id, clock.iso(time.time()))
+    return oauth_db.mark_client_removed(conn, client_id, clock.now_iso())
 
 
 def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
@@ -207,14 +206,14 @@ def _grant(row: oauth_db.GrantRow) -> Grant:
 
 
 def create_grant(conn: sqlite3.Connection, client_id: str, access: Access) -> Grant:
-    created = time.time()
+    created = clock.now()
     row = oauth_db.add_grant(
         conn,
         client_id=client_id,
         scope=access.scope,
         access=access.to_json(),
         purpose=access.purpose,
-        expires_at=int(created) + access.expires_in,
+        expires_at=created + access.expires_in,
         created_at=clock.iso(created),
     )
     return _grant(row)

@@ -14,13 +14,14 @@ is approved: ``item`` (``read:<category>``, ``write:<category>``, ``audit:read``
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
+from pds import clock
 from pds.errors import BadRequest, ValidationError
 from pds.http import errors, security
 from pds.http.context import current_policies, current_vault
@@ -31,7 +32,7 @@ from pds.oauth.display import shown, website
 from pds.oauth.grants import error_description
 from pds.oauth.server import PdsAuthorizationServer
 from pds.policy import RuleSet, label
-from pds.vocabulary import category_fields
+from pds.vocabulary import SHOWN_ORDER, category_fields
 
 bp = Blueprint("consent", __name__)
 
@@ -69,7 +70,7 @@ def authorize() -> Any:
     requested: Access = grant.request.pds_access
     vault = current_vault()
     rules = _rules()
-    view = grant_policy.apply(client.client_id, requested, rules, datetime.now(UTC))
+    view = grant_policy.apply(client.client_id, requested, rules, clock.utcnow())
     if view.refused_entirely:
         # nothing of it can ever be granted: answer without asking the owner
         consent.refused_by_policies(vault, client.client_id, requested, view)
@@ -94,7 +95,7 @@ def authorize() -> Any:
     except ValidationError as exc:
         raise BadRequest(exc.message, hint=exc.hint) from None
     # what is stored: what the owner approved, within what the policies allow
-    final = grant_policy.apply(client.client_id, approved, rules, datetime.now(UTC))
+    final = grant_policy.apply(client.client_id, approved, rules, clock.utcnow())
     if final.access is None:
         raise BadRequest("Nothing is ticked.", hint="Tick what you allow, or press Deny.")
     # the grant, its receipt and its entry commit with the authorization code
@@ -116,7 +117,7 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
     allowed: Access = view.access
     items = []
     for name, whole in requested.categories.items():
-        for action in ("read", "aggregate", "write"):
+        for action in SHOWN_ORDER:
             if action not in whole.actions:
                 continue
             c = whole.for_action(action)  # read and totals each show their own limits

@@ -47,6 +47,9 @@ def new_secret() -> str:
 
 @dataclass(frozen=True)
 class Client(ClientMixin):
+    """A registered client as authlib sees it: wraps the stored row
+    (:class:`pds.db.oauth.ClientRow`) with the checks authlib calls."""
+
     client_id: str
     secret_hash: bytes | None
     name: str
@@ -174,6 +177,9 @@ def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Grant:
+    """A grant with its access parsed: wraps the stored row (:class:`pds.db.oauth.GrantRow`)
+    and says whether it is live."""
+
     id: int
     client_id: str
     scope: str
@@ -241,6 +247,10 @@ def revoke_grant(conn: sqlite3.Connection, grant_id: int, reason: str) -> bool:
 
 @dataclass(frozen=True)
 class AuthorizationCode:
+    """An authorization code as authlib sees it: wraps the stored row
+    (:class:`pds.db.oauth.CodeRow`), its ``used`` column read as used and wrong-verifier
+    count."""
+
     code_hash: bytes
     client_id: str
     grant_id: int

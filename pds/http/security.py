@@ -44,7 +44,7 @@ from werkzeug.sansio.utils import host_is_trusted
 from pds import clock
 from pds.db import sessions, transaction
 from pds.http import limits
-from pds.http.context import current_vault
+from pds.http.context import authorization_server, current_vault
 from pds.net import loopback_host
 
 CSRF_FIELD = "csrf_token"
@@ -175,7 +175,7 @@ def refuse_other_hosts() -> None:
     """Before every request: 400 for one :class:`HostCheck` marked as addressed to another
     host."""
     if request.environ.get(REFUSED_HOST):
-        abort(400, description=host_message(current_app.extensions["pds_oauth"].issuer))
+        abort(400, description=host_message(authorization_server().issuer))
 
 
 # -- CSRF -----------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def _origin(url: str) -> tuple[str, str, int | None] | None:
 def _own_origins() -> set[tuple[str, str, int | None] | None]:
     """pds's own origins: the issuer's, and the one this request was addressed to (a host
     :class:`HostCheck` accepted: the issuer's, or a loopback one for a loopback issuer)."""
-    issuer = current_app.extensions["pds_oauth"].issuer
+    issuer = authorization_server().issuer
     return {_origin(issuer), _origin(request.host_url)} - {None}
 
 

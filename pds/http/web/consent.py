@@ -19,18 +19,17 @@ from typing import Any
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from pds import clock
 from pds.errors import BadRequest, ValidationError
 from pds.http import errors, security
-from pds.http.context import current_policies, current_vault
+from pds.http.context import authorization_server, current_policies, current_vault
 from pds.oauth import consent, store
 from pds.oauth import policy as grant_policy
 from pds.oauth.access import Access, narrow
 from pds.oauth.display import shown, website
 from pds.oauth.grants import error_description
-from pds.oauth.server import PdsAuthorizationServer
 from pds.policy import RuleSet, label
 from pds.vocabulary import SHOWN_ORDER, category_fields
 
@@ -43,13 +42,9 @@ WORDS = {
 }
 
 
-def _server() -> PdsAuthorizationServer:
-    return current_app.extensions["pds_oauth"]
-
-
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Any:
-    srv = _server()
+    srv = authorization_server()
     try:
         grant = srv.get_consent_grant(end_user=None)
     except OAuth2Error as error:

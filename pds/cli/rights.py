@@ -57,7 +57,11 @@ def _show(v: Vault, r: RightsRequest, as_json: bool) -> None:
     click.echo(text, nl=False)
 
 
-@click.group("requests", cls=PdsGroup)
+@click.group(
+    "requests",
+    cls=PdsGroup,
+    short_help="Ask businesses for your data (GDPR Art. 15) or its erasure.",
+)
 def requests_group() -> None:
     """Ask businesses for your data (GDPR Art. 15) or for its erasure (Art. 17)."""
 

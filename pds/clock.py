@@ -1,16 +1,17 @@
 """The one clock: now, as Unix seconds, as an aware UTC datetime and as the ISO 8601 UTC
-text pds stores and shows, and that text read back as Unix seconds.
+text pds stores and shows; that text read back as Unix seconds; and the machine's local day
+and time, for what a person reads in their own time (a deadline, a zip's file times).
 
 Stored times are ``2025-03-31T09:30:00Z`` (second precision, ``Z``); audit entries carry
-milliseconds (:func:`now_iso_ms`). Code that needs the current moment asks here, so a test
-that moves time moves it for all of pds. Not here: durations measured on a monotonic or
-injected clock (timeouts, rate-limit windows, the audit log's checkpoint timer) and the
-owner's local calendar day (``date.today()``, for deadlines and letters)."""
+milliseconds (:func:`now_iso_ms`). Code that asks for the time of day asks here, so a test
+that moves time moves it for all of pds. Durations are another matter: timeouts and waits
+measure elapsed time on ``time.monotonic``, and the rate limits on the float ``time.time``
+(shared by every worker) unless their caller passes them a clock."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 """The shape of a stored time (second precision, ``Z``)."""
@@ -24,6 +25,17 @@ def now() -> int:
 def utcnow() -> datetime:
     """Now as an aware UTC datetime (microseconds kept)."""
     return datetime.now(UTC)
+
+
+def today() -> date:
+    """The owner's calendar day, on the machine's local clock (a request's deadline, a
+    grant's "until" shown on the consent page)."""
+    return date.today()
+
+
+def local_now() -> datetime:
+    """Now on the machine's local clock, naive (the time stamped on a zip's entries)."""
+    return datetime.now()
 
 
 def iso(ts: float) -> str:

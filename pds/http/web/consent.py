@@ -14,7 +14,7 @@ is approved: ``item`` (``read:<category>``, ``write:<category>``, ``audit:read``
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
@@ -184,7 +184,7 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
         purpose=requested.purpose,
         purpose_label=label(requested.purpose),
         expires_days=days,
-        expires_on=(date.today() + timedelta(seconds=expires_in)).isoformat(),
+        expires_on=(clock.today() + timedelta(seconds=expires_in)).isoformat(),
         expires_reason=view.expires_reason,
         csrf=security.csrf_token(),
         action=request.full_path.rstrip("?"),

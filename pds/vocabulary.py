@@ -135,6 +135,13 @@ FIELDS: dict[str, tuple[str, ...]] = {
 ACTIONS = ("read", "write", "aggregate")
 """What a grant may let a business do with a category."""
 
+LEAVING = frozenset({"read", "aggregate"})
+"""The actions by which data leaves the vault: only they are limited by fields and time,
+and they are what a sharing policy covers unless it names its actions."""
+
+SHOWN_ORDER = ("read", "aggregate", "write")
+"""The order in which actions are listed to people (consent page, grant lists, rule text)."""
+
 
 def category_fields(category: str) -> tuple[str, ...] | None:
     """The payload field names of a category, or None where it has no schema yet."""

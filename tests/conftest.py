@@ -12,7 +12,7 @@ Where the tests are: the folders mirror the packages they test.
   over https, Litestream, the lock file, packaging, ``pds serve`` and a live server;
 - ``browser/``: Playwright on Chromium; ``node/``: the openid-client flow; ``fixtures/``: real
   files (their sources in ``fixtures/SOURCES.md``);
-- top level: the single modules (words, numbers, jsonbody, diskfull), the layout's rules
+- top level: the single modules (words, numbers, clock, jsonbody, diskfull, payloads), the layout's rules
   (test_architecture.py), and the shared helpers: this conftest, factories.py, oauth_kit.py,
   servers.py, skipbad.py, wxban.py. Tests import them absolutely (``from tests.oauth_kit
   import ...``) and find files from ``TESTS``, ``ROOT`` and ``FIXTURES`` here.

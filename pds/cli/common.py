@@ -34,11 +34,17 @@ EXIT_ERROR = 1
 EXIT_INTERNAL = 70
 
 
-def fail(message: str, hint: str | None = None) -> None:
-    """Print ``Error: message`` (and ``Hint: hint``) to stderr and exit with status 1."""
+def report(message: str, hint: str | None = None) -> None:
+    """Print ``Error: message`` (and ``Hint: hint``) to stderr, and go on (a command that
+    carries on past one failed item, then exits 1 itself)."""
     click.echo(f"Error: {message}", err=True)
     if hint:
         click.echo(f"Hint: {hint}", err=True)
+
+
+def fail(message: str, hint: str | None = None) -> None:
+    """Print ``Error: message`` (and ``Hint: hint``) to stderr and exit with status 1."""
+    report(message, hint)
     sys.exit(EXIT_ERROR)
 
 
@@ -63,8 +69,10 @@ class PdsGroup(click.Group):
             if is_busy(exc):  # SQLite's own "database is locked", outside pds.db.locking
                 busy = VaultBusy()
                 fail(busy.message, busy.hint)
-            click.echo(f"Error: pds failed unexpectedly ({type(exc).__name__}: {exc})", err=True)
-            click.echo("Hint: this is a bug in pds; please report it with the command.", err=True)
+            report(
+                f"pds failed unexpectedly ({type(exc).__name__}: {exc})",
+                "this is a bug in pds; please report it with the command.",
+            )
             sys.exit(EXIT_INTERNAL)
 
 

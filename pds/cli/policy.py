@@ -194,8 +194,7 @@ def policy_explain(
     as_json: bool,
 ) -> None:
     """What today's policies decide for a request, and why (nothing is logged or changed)."""
-    from datetime import UTC, datetime
-
+    from pds import clock
     from pds.policy import Request, decide, label
     from pds.policyfiles.loader import load_active
 
@@ -210,7 +209,7 @@ def policy_explain(
         until=until,
         expires_in=grant_days * 86400 if grant_days else None,
     )
-    d = decide(req, rules, datetime.now(UTC))
+    d = decide(req, rules, clock.utcnow())
     if as_json:
         emit(
             {

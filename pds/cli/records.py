@@ -18,6 +18,7 @@ from pds.cli.common import (
     day_option,
     emit,
     json_option,
+    report,
     with_vault,
 )
 from pds.cli.rights import check_fulfils, fulfil_by_import
@@ -74,9 +75,7 @@ def import_(
                 )
         except PdsError as exc:
             errors.append(exc.message)
-            click.echo(f"Error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(f"Hint: {exc.hint}", err=True)
+            report(exc.message, exc.hint)
             continue
         results.append(summary.as_dict())
         if not as_json:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pds import clock
 from pds.cli.common import PdsGroup, WholeNumber, emit, fail, json_option, with_vault
 from pds.errors import ValidationError
 from pds.words import plural
@@ -50,14 +51,18 @@ def _show(v: Vault, r: RightsRequest, as_json: bool) -> None:
 
     text = reqmod.letter(v, r)
     if as_json:
-        emit({**r.as_dict(date.today()), "letter": text})
+        emit({**r.as_dict(clock.today()), "letter": text})
         return
     click.echo(_summary(r))
     click.echo("")
     click.echo(text, nl=False)
 
 
-@click.group("requests", cls=PdsGroup)
+@click.group(
+    "requests",
+    cls=PdsGroup,
+    short_help="Ask businesses for your data (GDPR Art. 15) or its erasure.",
+)
 def requests_group() -> None:
     """Ask businesses for your data (GDPR Art. 15) or for its erasure (Art. 17)."""
 
@@ -94,7 +99,7 @@ def list_(v: Vault, overdue: bool, as_json: bool) -> None:
     """List requests with their status and deadline."""
     from pds.rights import requests as reqmod
 
-    today = date.today()
+    today = clock.today()
     found = reqmod.list_requests(v, overdue_only=overdue, today=today)
     if as_json:
         emit([r.as_dict(today) for r in found])
@@ -129,7 +134,7 @@ def fulfil(v: Vault, request_id: int, source_id: int | None, as_json: bool) -> N
 
     r = reqmod.fulfil(v, request_id, source_id)
     if as_json:
-        emit(r.as_dict(date.today()))
+        emit(r.as_dict(clock.today()))
         return
     by = f" by import {r.fulfilled_by_source}" if r.fulfilled_by_source is not None else ""
     click.echo(f"Request {r.id} ({r.kind}, {r.business}) fulfilled{by}.")
@@ -145,7 +150,7 @@ def withdraw(v: Vault, request_id: int, as_json: bool) -> None:
 
     r = reqmod.withdraw(v, request_id)
     if as_json:
-        emit(r.as_dict(date.today()))
+        emit(r.as_dict(clock.today()))
     else:
         click.echo(f"Request {r.id} ({r.kind}, {r.business}) withdrawn.")
 
@@ -287,4 +292,4 @@ def fulfil_by_import(
             else "(the file added nothing new, so no import is linked)"
         )
         click.echo(f"Request {r.id} ({r.business}) fulfilled {link}.")
-    return {"fulfilled": r.as_dict(date.today())}
+    return {"fulfilled": r.as_dict(clock.today())}

@@ -1,6 +1,6 @@
-"""The request's vault and policies, owned here the way Flask's tutorial ``db.py`` owns
-``get_db``: every view, the authorization server and the API's token check ask this module,
-and nothing else keeps a vault for a request."""
+"""The request's vault, policies and authorization server, owned here the way Flask's
+tutorial ``db.py`` owns ``get_db``: every view, the authorization server and the API's token
+check ask this module, and nothing else keeps a vault for a request."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import Flask, current_app, g
 
 from pds.background import ProcessThread
 from pds.errors import VaultLocked
+from pds.oauth.server import PdsAuthorizationServer
 from pds.policyfiles.loader import PolicySet
 from pds.vault import Vault
 
@@ -48,6 +49,11 @@ def current_policies() -> PolicySet:
             report=logging.getLogger("pds.policy").warning,
         )
     return found
+
+
+def authorization_server() -> PdsAuthorizationServer:
+    """The app's OAuth authorization server (made once in ``create_app``)."""
+    return current_app.extensions["pds_oauth"]
 
 
 def start_worker(app: Flask, worker: ProcessThread) -> None:

@@ -3,8 +3,9 @@
 One table, :data:`MACHINE`, lists the endpoints machines call, by path prefix; every other
 path is a page a person opens. The shape follows from it:
 
-- the business and auditor APIs (``/api/``, ``/audit/``) and the server metadata
-  (``/.well-known/``): RFC 9457 problem+json;
+- the business and auditor APIs (``/api/``, ``/audit/``), the server metadata
+  (``/.well-known/``) and the health check (``/healthz``, JSON when it succeeds): RFC 9457
+  problem+json;
 - the authorization server's machine endpoints (token, revocation, introspection,
   registration): RFC 6749 §5.2 JSON where the error has an OAuth code (a busy vault is
   ``temporarily_unavailable``; authlib answers its own errors there, and
@@ -41,6 +42,7 @@ MACHINE = {
     "/api/": PROBLEM,
     "/audit/": PROBLEM,
     "/.well-known/": PROBLEM,
+    "/healthz": PROBLEM,
     "/oauth/token": OAUTH,
     "/oauth/revoke": OAUTH,
     "/oauth/introspect": OAUTH,

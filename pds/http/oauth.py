@@ -10,9 +10,9 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, jsonify
 
 from pds.http import limits
+from pds.http.context import authorization_server
 from pds.http.errors import oauth_error
 from pds.http.throttle import guarded
-from pds.oauth.server import PdsAuthorizationServer
 from pds.words import plural
 
 bp = Blueprint("oauth", __name__)
@@ -24,23 +24,19 @@ REGISTRATION_CLOSED = (
 )
 
 
-def server() -> PdsAuthorizationServer:
-    return current_app.extensions["pds_oauth"]
-
-
 @bp.post("/oauth/token")
 def token() -> Any:
-    return guarded(server().create_token_response)
+    return guarded(authorization_server().create_token_response)
 
 
 @bp.post("/oauth/revoke")
 def revoke() -> Any:
-    return guarded(lambda: server().create_endpoint_response("revocation"))
+    return guarded(lambda: authorization_server().create_endpoint_response("revocation"))
 
 
 @bp.post("/oauth/introspect")
 def introspect() -> Any:
-    return guarded(lambda: server().create_endpoint_response("introspection"))
+    return guarded(lambda: authorization_server().create_endpoint_response("introspection"))
 
 
 @bp.post("/oauth/register")
@@ -50,7 +46,7 @@ def register() -> Any:
     ``PDS_OPEN_REGISTRATION=0``: 403 ``access_denied``, nothing stored or logged."""
     if not registration_open():
         return registration_closed()
-    srv = server()
+    srv = authorization_server()
     limiter, who = limits.registrations(), limits.address()
     hit = limiter.hit(who)
     if not hit.allowed:
@@ -86,7 +82,7 @@ def registration_closed() -> Response:
 
 @bp.get("/.well-known/oauth-authorization-server")
 def metadata() -> Any:
-    doc = server().metadata()
+    doc = authorization_server().metadata()
     if not registration_open():  # RFC 8414: advertise only what this server does
         del doc["registration_endpoint"]
     response = jsonify(doc)

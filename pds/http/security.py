@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -42,9 +41,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
 from werkzeug.sansio.utils import host_is_trusted
 
+from pds import clock
 from pds.db import sessions, transaction
 from pds.http import limits
-from pds.http.context import current_vault
+from pds.http.context import authorization_server, current_vault
 from pds.net import loopback_host
 
 CSRF_FIELD = "csrf_token"
@@ -175,7 +175,7 @@ def refuse_other_hosts() -> None:
     """Before every request: 400 for one :class:`HostCheck` marked as addressed to another
     host."""
     if request.environ.get(REFUSED_HOST):
-        abort(400, description=host_message(current_app.extensions["pds_oauth"].issuer))
+        abort(400, description=host_message(authorization_server().issuer))
 
 
 # -- CSRF -----------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def _origin(url: str) -> tuple[str, str, int | None] | None:
 def _own_origins() -> set[tuple[str, str, int | None] | None]:
     """pds's own origins: the issuer's, and the one this request was addressed to (a host
     :class:`HostCheck` accepted: the issuer's, or a loopback one for a loopback issuer)."""
-    issuer = current_app.extensions["pds_oauth"].issuer
+    issuer = authorization_server().issuer
     return {_origin(issuer), _origin(request.host_url)} - {None}
 
 
@@ -251,14 +251,14 @@ def signed_in() -> bool:
     at = session.get("owner_at")
     return (
         isinstance(at, int | float)
-        and 0 <= time.time() - at < SESSION_SECONDS
+        and 0 <= clock.now() - at < SESSION_SECONDS
         and session.get("gen") == generation("owner") is not None
     )
 
 
 def sign_in() -> None:
     session.clear()
-    session["owner_at"] = int(time.time())
+    session["owner_at"] = clock.now()
     session["gen"] = generation("owner")
     session["csrf"] = secrets.token_urlsafe(32)
 
@@ -298,7 +298,7 @@ def auditor_sign_in(grant_id: int, client_id: str) -> None:
     session["auditor"] = {
         "grant": grant_id,
         "client": client_id,
-        "at": int(time.time()),
+        "at": clock.now(),
         "gen": generation("auditor"),
     }
     session["csrf"] = secrets.token_urlsafe(32)
@@ -311,7 +311,7 @@ def auditor() -> dict[str, Any] | None:
         return None
     if found.get("gen") != generation("auditor") or found.get("gen") is None:
         return None
-    return found if 0 <= time.time() - found["at"] < SESSION_SECONDS else None
+    return found if 0 <= clock.now() - found["at"] < SESSION_SECONDS else None
 
 
 def auditor_signed_in() -> bool:

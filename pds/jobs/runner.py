@@ -26,10 +26,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pds import clock
 from pds.background import ProcessThread
 from pds.clock import now_iso
 from pds.db import jobs as db_jobs
@@ -232,7 +233,7 @@ def tidy(vault: Vault, now: datetime | None = None) -> int:
     """Delete exports older than :data:`KEEP_EXPORT_SECONDS` and files in the jobs folder
     that no job refers to and that are as old; how many files were deleted."""
     settings = vault.settings
-    now = now or datetime.now(UTC)
+    now = now or clock.utcnow()
     cutoff = (now - timedelta(seconds=KEEP_EXPORT_SECONDS)).isoformat(timespec="microseconds")
     removed = 0
     for job_id in db_jobs.exports_finished_before(vault.conn, cutoff):

@@ -36,13 +36,12 @@ from pds.numbers import TooManyDigits
 from pds.oauth.details import MAX_GRANT_SECONDS, RAR_TYPE, PdsRecordsDetailSchema
 from pds.payloads import first_error
 from pds.policy.purposes import PURPOSES
-from pds.vocabulary import ACTIONS, CATEGORIES, category_fields
+from pds.vocabulary import ACTIONS, CATEGORIES, LEAVING, category_fields
 
 AUDIT_SCOPE = "audit:read"
 DEFAULT_GRANT_SECONDS = 90 * 24 * 3600
 MAX_DETAILS = 20
 MAX_DETAILS_BYTES = 16384
-READ_ACTIONS = ("read", "aggregate")  # limited by fields and time; CategoryAccess.build's order
 
 
 def all_scopes() -> list[str]:
@@ -98,11 +97,11 @@ class CategoryAccess:
     def reads(self) -> bool:
         """Whether this covers reading (``read`` or ``aggregate``): only then do the fields
         and the time range mean anything."""
-        return not self.actions.isdisjoint(READ_ACTIONS)
+        return not self.actions.isdisjoint(LEAVING)
 
     def limits(self, action: str) -> Limits | None:
         """The fields and time range of ``action`` (None: not granted, or ``write``)."""
-        if action not in self.actions or action not in READ_ACTIONS:
+        if action not in self.actions or action not in LEAVING:
             return None
         if action == "aggregate" and self.totals is not None:
             return self.totals.limits(action)
@@ -182,7 +181,10 @@ class Access:
             actions = frozenset(a for a in c.actions if f"{a}:{name}" in allowed)
             if actions:
                 cats[name] = CategoryAccess.build(
-                    name, actions, *(c.limits(a) if a in actions else None for a in READ_ACTIONS)
+                    name,
+                    actions,
+                    c.limits("read") if "read" in actions else None,
+                    c.limits("aggregate") if "aggregate" in actions else None,
                 )
         return replace(self, categories=cats, audit=self.audit and AUDIT_SCOPE in allowed)
 
@@ -331,7 +333,7 @@ def parse_request(scope: str | None, authorization_details: str | None) -> Acces
                 ) from None
             tr = item["time_range"] or {}
             actions = frozenset(item["actions"])
-            reads = not actions.isdisjoint(READ_ACTIONS)  # fields and time limit reading only
+            reads = not actions.isdisjoint(LEAVING)  # fields and time limit reading only
             for category in item["categories"]:
                 _add(
                     cats,

@@ -6,16 +6,17 @@ today's policies allow within it: refused items dropped (with the reason), withh
 removed, the start of the time range moved up, the grant length capped. The consent page
 shows it and stores ``approved ∩ allowed``; a refresh narrows (or revokes) a grant that is
 wider than it (:func:`enforce_on_refresh`). The API asks ``pds.policy.decide`` on every
-request (``pds.http.api.auth.enforce_policy``).
+request (``pds.http.api.policy.enforce``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from pds import clock
 from pds.oauth import store
 from pds.oauth.access import Access, CategoryAccess
 from pds.policy import Request, RuleSet, explain_request
@@ -161,9 +162,7 @@ class GrantRevokedByPolicy(Exception):
 
 
 def _created_ts(grant: store.Grant) -> int:
-    return int(
-        datetime.strptime(grant.created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    )
+    return clock.epoch(grant.created_at)
 
 
 def enforce_on_refresh(

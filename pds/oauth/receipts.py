@@ -38,8 +38,6 @@ import binascii
 import json
 import sqlite3
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from joserfc import jws
@@ -50,6 +48,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from pds import clock
 from pds.db import oauth as oauth_db
+from pds.db.oauth import ReceiptRow
 from pds.errors import NotFound, PdsError
 from pds.oauth import store
 from pds.payloads import first_error
@@ -73,16 +72,6 @@ class ReceiptError(PdsError, ValueError):
 
     code = "invalid_receipt"
     status = 422
-
-
-@dataclass(frozen=True)
-class StoredReceipt:
-    id: int
-    grant_id: int
-    receipt_id: str
-    kind: str
-    jws: str
-    created_at: str
 
 
 # -- keys -----------------------------------------------------------------------------------
@@ -297,7 +286,7 @@ def sign(key: OKPKey, body: dict[str, Any]) -> str:
     return jws.serialize_compact(header, payload.encode(), key, algorithms=[ALG])
 
 
-def issue(vault: Vault, grant: store.Grant, kind: str = "grant") -> StoredReceipt:
+def issue(vault: Vault, grant: store.Grant, kind: str = "grant") -> ReceiptRow:
     """Sign and store a receipt for ``grant`` (joins the caller's transaction); ``withdraw``
     is the receipt of a revoked grant, and only of one."""
     if kind not in KINDS:
@@ -308,7 +297,7 @@ def issue(vault: Vault, grant: store.Grant, kind: str = "grant") -> StoredReceip
     if kind == "narrow":
         at = clock.now()
     else:
-        at = _epoch(grant.revoked_at if grant.revoked_at is not None else grant.created_at)
+        at = clock.epoch(grant.revoked_at if grant.revoked_at is not None else grant.created_at)
     token = sign(signing_jwk(vault), claims(vault, grant, receipt_id, at))
     created = clock.iso(at)
     row_id = oauth_db.add_receipt(
@@ -319,10 +308,10 @@ def issue(vault: Vault, grant: store.Grant, kind: str = "grant") -> StoredReceip
         jws=token,
         created_at=created,
     )
-    return StoredReceipt(row_id, grant.id, receipt_id, kind, token, created)
+    return ReceiptRow(row_id, grant.id, receipt_id, kind, token, created)
 
 
-def revoke(vault: Vault, grant_id: int, reason: str) -> StoredReceipt | None:
+def revoke(vault: Vault, grant_id: int, reason: str) -> ReceiptRow | None:
     """End a grant and every token of it (``store.revoke_grant``) and issue its withdraw
     receipt, in the caller's transaction; None (and nothing issued) if it had already ended.
     Every revocation goes through here, so every grant that ends has a withdraw receipt."""
@@ -331,16 +320,12 @@ def revoke(vault: Vault, grant_id: int, reason: str) -> StoredReceipt | None:
     return issue(vault, store.get_grant(vault.conn, grant_id), "withdraw")
 
 
-def _epoch(iso: str) -> int:
-    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
-
-
-def for_grant(conn: sqlite3.Connection, grant_id: int) -> list[StoredReceipt]:
+def for_grant(conn: sqlite3.Connection, grant_id: int) -> list[ReceiptRow]:
     """Every receipt of a grant, oldest first."""
-    return [StoredReceipt(*r) for r in oauth_db.receipts(conn, grant_id)]
+    return oauth_db.receipts(conn, grant_id)
 
 
-def latest(conn: sqlite3.Connection, grant_id: int) -> StoredReceipt:
+def latest(conn: sqlite3.Connection, grant_id: int) -> ReceiptRow:
     """The grant's current receipt; NotFound if it has none (a grant from before schema 5)."""
     found = for_grant(conn, grant_id)
     if not found and oauth_db.grant_exists(conn, grant_id):

@@ -14,7 +14,6 @@ import hmac
 import json
 import secrets
 import sqlite3
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +47,9 @@ def new_secret() -> str:
 
 @dataclass(frozen=True)
 class Client(ClientMixin):
+    """A registered client as authlib sees it: wraps the stored row
+    (:class:`pds.db.oauth.ClientRow`) with the checks authlib calls."""
+
     client_id: str
     secret_hash: bytes | None
     name: str
@@ -139,7 +141,7 @@ def add_client(
         json.dumps(list(redirect_uris)),
         auth_method,
         int(verified),
-        clock.iso(time.time()),
+        clock.now_iso(),
         None,
     )
     oauth_db.add_client(conn, row, json.dumps(metadata or {}))
@@ -160,7 +162,7 @@ def list_clients(conn: sqlite3.Connection) -> list[Client]:
 def remove_client(conn: sqlite3.Connection, client_id: str) -> bool:
     """Mark the client removed and forget its secret; False if it already was. Its grants,
     tokens and subscriptions are ended by the caller, in the same transaction."""
-    return oauth_db.mark_client_removed(conn, client_id, clock.iso(time.time()))
+    return oauth_db.mark_client_removed(conn, client_id, clock.now_iso())
 
 
 def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
@@ -175,6 +177,9 @@ def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Grant:
+    """A grant with its access parsed: wraps the stored row (:class:`pds.db.oauth.GrantRow`)
+    and says whether it is live."""
+
     id: int
     client_id: str
     scope: str
@@ -207,14 +212,14 @@ def _grant(row: oauth_db.GrantRow) -> Grant:
 
 
 def create_grant(conn: sqlite3.Connection, client_id: str, access: Access) -> Grant:
-    created = time.time()
+    created = clock.now()
     row = oauth_db.add_grant(
         conn,
         client_id=client_id,
         scope=access.scope,
         access=access.to_json(),
         purpose=access.purpose,
-        expires_at=int(created) + access.expires_in,
+        expires_at=created + access.expires_in,
         created_at=clock.iso(created),
     )
     return _grant(row)
@@ -242,6 +247,10 @@ def revoke_grant(conn: sqlite3.Connection, grant_id: int, reason: str) -> bool:
 
 @dataclass(frozen=True)
 class AuthorizationCode:
+    """An authorization code as authlib sees it: wraps the stored row
+    (:class:`pds.db.oauth.CodeRow`), its ``used`` column read as used and wrong-verifier
+    count."""
+
     code_hash: bytes
     client_id: str
     grant_id: int

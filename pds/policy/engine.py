@@ -13,8 +13,8 @@ from datetime import date, datetime
 
 from pds.policy.model import NO_RULE, Constraints, Decision, Request
 from pds.policy.purposes import covered_by
-from pds.policy.rules import LEAVING, RedactFields, Rule, Verdict
-from pds.vocabulary import CATEGORIES, category_fields
+from pds.policy.rules import RedactFields, Rule, Verdict
+from pds.vocabulary import CATEGORIES, LEAVING, category_fields
 
 
 class RuleSet:

@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 
 from pds.policy.model import DEFAULT_MIN_BUCKET, Request
 from pds.policy.purposes import label
+from pds.vocabulary import LEAVING, SHOWN_ORDER
 from pds.words import plural
 
 DAY = 86400
-LEAVING = frozenset({"read", "aggregate"})
 _VERBS = {"read": "read", "aggregate": "total", "write": "write"}
 
 
@@ -31,7 +31,7 @@ def _and(words: list[str]) -> str:
 
 
 def _verbs(actions: frozenset[str]) -> str:
-    return _or([_VERBS[a] for a in ("read", "aggregate", "write") if a in actions])
+    return _or([_VERBS[a] for a in SHOWN_ORDER if a in actions])
 
 
 class Verdict:

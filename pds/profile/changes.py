@@ -25,7 +25,9 @@ from pds.oauth import store
 if TYPE_CHECKING:
     from pds.vault import Vault
 
-CATEGORIES = ("profile", "intentions")
+FEED_CATEGORIES = ("profile", "intentions")
+"""The categories whose changes the feed logs and webhooks announce (what a subscription
+may name)."""
 
 
 def record_change(vault: Vault, category: str, fields: Iterable[str]) -> int:

@@ -10,11 +10,12 @@ whenever the owner lists intentions, and in each pass of the delivery sender.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError as MarshmallowError
 
+from pds import clock
 from pds.clock import now_iso
 from pds.db import profile as db_profile
 from pds.db import transaction
@@ -31,7 +32,7 @@ FIELDS: tuple[str, ...] = tuple(IntentionSchema().fields)
 
 
 def today() -> str:
-    return datetime.now(UTC).date().isoformat()
+    return clock.utcnow().date().isoformat()
 
 
 def validate(payload: Any, *, on: str | None = None) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def withdraw(vault: Vault, record_id: int) -> None:
 
 def remove_expired(vault: Vault, on: date | None = None) -> int:
     """Delete every intention whose last day is before ``on`` (today); returns how many."""
-    day = (on or datetime.now(UTC).date()).isoformat()
+    day = (on or clock.utcnow().date()).isoformat()
     conn = vault.conn
     if not db_profile.any_expired_intention(conn, day):
         return 0  # the common case: a read, no write lock taken

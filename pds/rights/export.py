@@ -39,13 +39,13 @@ import os
 import re
 import tempfile
 import zipfile
-from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from pds import clock
 from pds.db import rights as db_rights
 from pds.diskfull import reporting_disk_full
 from pds.errors import PdsError
@@ -210,7 +210,7 @@ def write_zip(vault: Vault, out: IO[bytes], created_at: str) -> dict[str, int]:
 
 
 def _zip_time() -> tuple[int, int, int, int, int, int]:
-    return datetime.now().timetuple()[:6]  # type: ignore[return-value]
+    return clock.local_now().timetuple()[:6]  # type: ignore[return-value]
 
 
 def default_name(created_at: str) -> str:

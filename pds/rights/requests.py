@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from pds import clock
 from pds.clock import now_iso
 from pds.db import rights as db_rights
 from pds.db import transaction
@@ -101,7 +102,7 @@ def list_requests(
     vault: Vault, *, overdue_only: bool = False, today: date | None = None
 ) -> list[RightsRequest]:
     """Every request, oldest first (only the overdue ones with ``overdue_only``)."""
-    today = today or date.today()
+    today = today or clock.today()
     found = [_row(r) for r in db_rights.request_rows(vault.conn)]
     return [r for r in found if r.overdue(today)] if overdue_only else found
 
@@ -136,7 +137,7 @@ def create(
     today: date | None = None,
 ) -> RightsRequest:
     """Record a new request (one audit entry, same transaction) and return it."""
-    today = today or date.today()
+    today = today or clock.today()
     sent_on = sent_on or today
     business = business.strip()
     if kind not in KINDS:

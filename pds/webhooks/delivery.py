@@ -15,7 +15,6 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +111,7 @@ def _policy_allows(vault: Vault, grant: store.Grant, category: str, names: list[
     if (policies := _policies.get(home)) is None:
         policies = _policies[home] = PolicySet(home, check_every=1.0)
     ask = Request(grant.client_id, "read", (category,), tuple(names), grant.purpose)
-    decision = decide(ask, policies.current(), datetime.now(UTC))
+    decision = decide(ask, policies.current(), clock.utcnow())
     if not decision.allowed:
         return []
     hidden = decision.constraints.redacted_fields(category)

@@ -36,14 +36,11 @@ from pds.db.webhooks import Subscription
 from pds.errors import NotFound, PdsError, ValidationError
 from pds.net import loopback_host
 from pds.oauth import store
-from pds.profile import changes
 from pds.webhooks import net as webhook_net
 
 if TYPE_CHECKING:
     from pds.vault import Vault
 
-CATEGORIES = changes.CATEGORIES
-"""What a subscription may name: the change feed's categories."""
 BACKOFF = (30, 120, 600, 3600, 6 * 3600)
 """Seconds to wait after failed attempt 1, 2, ...; after the last, the delivery gives up."""
 MAX_ATTEMPTS = len(BACKOFF) + 1

@@ -27,6 +27,13 @@ def ok_json(runner: CliRunner, *args: str):
     return json.loads(result.stdout)
 
 
+def test_help_shows_the_requests_line_whole(runner: CliRunner) -> None:
+    result = run(runner, "--help")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert "  requests    Ask businesses for your data (GDPR Art. 15) or its erasure." in lines
+
+
 # -- init -----------------------------------------------------------------------------------
 
 

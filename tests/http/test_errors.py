@@ -63,6 +63,29 @@ def test_a_pds_error_at_the_api_is_still_problem_json(locked) -> None:
     }
 
 
+def test_the_health_check_answers_its_errors_in_problem_json(app, locked) -> None:
+    resp = app.test_client().delete("/healthz")
+    assert (resp.status_code, resp.mimetype) == (405, "application/problem+json")
+    assert resp.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert resp.json == {
+        "type": "https://pds.invalid/problems/http_405",
+        "title": "Method Not Allowed",
+        "status": 405,
+        "detail": "The method is not allowed for the requested URL.",
+        "instance": "/healthz",
+    }
+    resp = locked.get("/healthz")
+    assert (resp.status_code, resp.mimetype) == (401, "application/problem+json")
+    assert resp.json == {
+        "type": "https://pds.invalid/problems/vault_locked",
+        "title": "Vault locked",
+        "status": 401,
+        "detail": "the vault is locked",
+        "hint": "Start the server with the passphrase.",
+        "instance": "/healthz",
+    }
+
+
 def fail(*_args, **_kwargs):
     raise ConfigError("the settings say nonsense", hint="Fix the settings.")
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from werkzeug.routing import AnyConverter, IntegerConverter, Rule
 
-MACHINE = ("/api/", "/audit/", "/oauth/token", "/oauth/re", "/oauth/in", "/.well-known/")
+MACHINE = (
+    "/api/",
+    "/audit/",
+    "/oauth/token",
+    "/oauth/re",
+    "/oauth/in",
+    "/.well-known/",
+    "/healthz",
+)
 
 
 def _placeholder(rule: Rule, arg: str) -> object:

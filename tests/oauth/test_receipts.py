@@ -14,6 +14,7 @@ from joserfc.jwk import OKPKey
 
 from pds import clock
 from pds.cli import cli
+from pds.db.oauth import ReceiptRow
 from pds.oauth import receipts as rmod
 from pds.oauth import store
 from pds.vault import Vault
@@ -369,7 +370,7 @@ def test_narrowing_by_policy_issues_a_new_receipt(kit) -> None:
     assert resp.json["receipt"] == found[-1].jws
 
 
-def _withdrawn(vault: Vault, grant_id: int) -> list[rmod.StoredReceipt]:
+def _withdrawn(vault: Vault, grant_id: int) -> list[ReceiptRow]:
     return [r for r in rmod.for_grant(vault.conn, grant_id) if r.kind == "withdraw"]
 
 

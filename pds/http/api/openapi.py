@@ -8,7 +8,7 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from pds import __version__
 from pds.http.api.aggregates import BUCKETS, DEFAULT_BY, MEASURES, UNITS
@@ -24,6 +24,7 @@ from pds.http.api.schemas import (
     RecordPageSchema,
 )
 from pds.http.api.subscriptions import openapi_paths
+from pds.http.context import authorization_server
 from pds.payloads import IsoDate
 from pds.vocabulary import CATEGORIES
 
@@ -129,7 +130,7 @@ def openapi() -> Any:
 
 
 def spec() -> dict[str, Any]:
-    issuer = current_app.extensions["pds_oauth"].issuer
+    issuer = authorization_server().issuer
     return _build(issuer)
 
 

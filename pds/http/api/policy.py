@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app, g
 
+from pds import clock
 from pds.db import audit as db_audit
 from pds.errors import PolicyRefused, RateLimited
 from pds.http.api.auth import current_access
@@ -93,7 +94,7 @@ def enforce(
     """The policies' decision on this API call; PolicyRefused / RateLimited when refused."""
     acc = current_access()
     rules = current_policies().current()
-    now = datetime.now(UTC)
+    now = clock.utcnow()
     done = _counter().count(current_vault().conn, acc.client_id, now.date().isoformat())
     request = Request(
         acc.client_id,

@@ -44,12 +44,12 @@ class SubscriptionInSchema(Schema):
     categories = fields.List(
         fields.String(
             validate=validate.OneOf(
-                prop.CATEGORIES,
+                feed.FEED_CATEGORIES,
                 error="{input!r} has no change notifications; use profile or intentions",
             )
         ),
         required=True,
-        validate=validate.Length(min=1, max=len(prop.CATEGORIES)),
+        validate=validate.Length(min=1, max=len(feed.FEED_CATEGORIES)),
     )
 
 
@@ -102,7 +102,7 @@ def register(bp: Blueprint) -> None:
     def list_changes() -> Any:
         since, limit = _int_arg("since", 0, MAX_SEQ, 0), _int_arg("limit", 1, MAX_CHANGES, 0)
         acc = current_access()
-        if not any(acc.access.allows("read", c) for c in prop.CATEGORIES):
+        if not any(acc.access.allows("read", c) for c in feed.FEED_CATEGORIES):
             raise InsufficientScope(
                 "the grant does not allow reading profile or intentions", scope="read:profile"
             )
@@ -156,7 +156,10 @@ _SUBSCRIPTION = {
     "properties": {
         "id": {"type": "string", "example": "sub_3q2v9Xb0aH1kTt0w"},
         "url": {"type": "string", "format": "uri"},
-        "categories": {"type": "array", "items": {"type": "string", "enum": list(prop.CATEGORIES)}},
+        "categories": {
+            "type": "array",
+            "items": {"type": "string", "enum": list(feed.FEED_CATEGORIES)},
+        },
         "created_at": {"type": "string", "format": "date-time"},
         "secret": {
             "type": "string",
@@ -175,7 +178,7 @@ _CHANGES = {
                 "required": ["seq", "category", "fields", "at"],
                 "properties": {
                     "seq": {"type": "integer"},
-                    "category": {"type": "string", "enum": list(prop.CATEGORIES)},
+                    "category": {"type": "string", "enum": list(feed.FEED_CATEGORIES)},
                     "fields": {
                         "type": "array",
                         "items": {"type": "string"},

@@ -14,24 +14,24 @@ is approved: ``item`` (``read:<category>``, ``write:<category>``, ``audit:read``
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
+from pds import clock
 from pds.errors import BadRequest, ValidationError
 from pds.http import errors, security
-from pds.http.context import current_policies, current_vault
+from pds.http.context import authorization_server, current_policies, current_vault
 from pds.oauth import consent, store
 from pds.oauth import policy as grant_policy
 from pds.oauth.access import Access, narrow
 from pds.oauth.display import shown, website
 from pds.oauth.grants import error_description
-from pds.oauth.server import PdsAuthorizationServer
 from pds.policy import RuleSet, label
-from pds.vocabulary import category_fields
+from pds.vocabulary import SHOWN_ORDER, category_fields
 
 bp = Blueprint("consent", __name__)
 
@@ -42,13 +42,9 @@ WORDS = {
 }
 
 
-def _server() -> PdsAuthorizationServer:
-    return current_app.extensions["pds_oauth"]
-
-
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Any:
-    srv = _server()
+    srv = authorization_server()
     try:
         grant = srv.get_consent_grant(end_user=None)
     except OAuth2Error as error:
@@ -69,7 +65,7 @@ def authorize() -> Any:
     requested: Access = grant.request.pds_access
     vault = current_vault()
     rules = _rules()
-    view = grant_policy.apply(client.client_id, requested, rules, datetime.now(UTC))
+    view = grant_policy.apply(client.client_id, requested, rules, clock.utcnow())
     if view.refused_entirely:
         # nothing of it can ever be granted: answer without asking the owner
         consent.refused_by_policies(vault, client.client_id, requested, view)
@@ -94,7 +90,7 @@ def authorize() -> Any:
     except ValidationError as exc:
         raise BadRequest(exc.message, hint=exc.hint) from None
     # what is stored: what the owner approved, within what the policies allow
-    final = grant_policy.apply(client.client_id, approved, rules, datetime.now(UTC))
+    final = grant_policy.apply(client.client_id, approved, rules, clock.utcnow())
     if final.access is None:
         raise BadRequest("Nothing is ticked.", hint="Tick what you allow, or press Deny.")
     # the grant, its receipt and its entry commit with the authorization code
@@ -116,7 +112,7 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
     allowed: Access = view.access
     items = []
     for name, whole in requested.categories.items():
-        for action in ("read", "aggregate", "write"):
+        for action in SHOWN_ORDER:
             if action not in whole.actions:
                 continue
             c = whole.for_action(action)  # read and totals each show their own limits
@@ -188,7 +184,7 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
         purpose=requested.purpose,
         purpose_label=label(requested.purpose),
         expires_days=days,
-        expires_on=(date.today() + timedelta(seconds=expires_in)).isoformat(),
+        expires_on=(clock.today() + timedelta(seconds=expires_in)).isoformat(),
         expires_reason=view.expires_reason,
         csrf=security.csrf_token(),
         action=request.full_path.rstrip("?"),

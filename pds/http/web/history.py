@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask import Blueprint, render_template, request
 
+from pds import clock
 from pds.audit.checkpoint import CheckpointError, open_checkpoint
 from pds.errors import BadRequest
 from pds.http.context import current_vault
@@ -104,7 +105,7 @@ def _date(name: str) -> date | None:
 
 
 def _span() -> tuple[date, date]:
-    end = _date("to") or datetime.now(UTC).date()
+    end = _date("to") or clock.utcnow().date()
     start = _date("from") or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise ValueError(f"from {start} is after to {end}")

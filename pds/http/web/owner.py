@@ -19,6 +19,7 @@ from pds.http.context import current_vault
 from pds.oauth import admin, store
 from pds.policy import label
 from pds.vault import keys
+from pds.vocabulary import SHOWN_ORDER
 from pds.words import plural
 
 bp = Blueprint("owner", __name__)
@@ -116,7 +117,7 @@ def _grant_items(access: Any) -> list[str]:
     out = []
     for c in (p for whole in access.categories.values() for p in whole.parts()):
         name = c.category
-        verbs = [v for v in ("read", "aggregate", "write") if v in c.actions]
+        verbs = [v for v in SHOWN_ORDER if v in c.actions]
         fields = ", ".join(c.fields) if c.fields else "every field"
         span = " from " + c.time_from if c.time_from else ""
         span += " up to " + c.time_to if c.time_to else ""

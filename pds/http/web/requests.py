@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from pds import clock
 from pds.errors import PdsError, ValidationError
 from pds.http import security
 from pds.http.context import current_vault
@@ -20,7 +21,7 @@ bp = Blueprint("rights_requests", __name__)
 
 def _page(error: str | None = None, status: int = 200, opened: int | None = None) -> Any:
     vault = current_vault()
-    today = date.today()
+    today = clock.today()
     identity = reqmod.owner_identity(vault)
     rows = [
         {**r.as_dict(today), "letter": reqmod.letter(vault, r, identity)}

@@ -5,8 +5,9 @@ and time, for what a person reads in their own time (a deadline, a zip's file ti
 Stored times are ``2025-03-31T09:30:00Z`` (second precision, ``Z``); audit entries carry
 milliseconds (:func:`now_iso_ms`). Code that asks for the time of day asks here, so a test
 that moves time moves it for all of pds. Durations are another matter: timeouts and waits
-measure elapsed time on ``time.monotonic``, and the rate limits on the float ``time.time``
-(shared by every worker) unless their caller passes them a clock."""
+measure elapsed time on ``time.monotonic``; the rate limits (unless their caller passes
+them a clock) and the access log's checkpoint timer on the float ``time.time``, which every
+worker shares."""
 
 from __future__ import annotations
 

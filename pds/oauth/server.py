@@ -17,7 +17,6 @@ What pds adds by subclassing (each says so in its docstring):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from authlib.common.urls import add_params_to_uri
@@ -29,6 +28,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask
 from flask import request as flask_request
 
+from pds import clock
 from pds.jsonbody import TooDeep, request_json
 from pds.numbers import MAX_DIGITS, TooManyDigits
 from pds.oauth import store
@@ -139,7 +139,7 @@ class PdsAuthorizationServer(AuthorizationServer):
 
     def narrow_to_policies(self, grant: store.Grant) -> store.Grant:
         """The grant within today's policies (stored narrowed, or GrantRevokedByPolicy)."""
-        return enforce_on_refresh(self.get_vault(), grant, self.get_rules(), datetime.now(UTC))
+        return enforce_on_refresh(self.get_vault(), grant, self.get_rules(), clock.utcnow())
 
     def _find_client(self, client_id: str) -> store.Client | None:
         client = store.get_client(self.get_vault().conn, client_id)

@@ -628,9 +628,9 @@ PARTS = [
     ("  of which the SQL query (query_rows)", "pds/db/records.py", "query_rows"),
     ("audit append (audit_allowed)", "pds/http/api/auth.py", "audit_allowed"),
     ("  of which Vault.audit (entry, hash, INSERT, COMMIT)", "pds/vault/__init__.py", "audit"),
-    ("render: filter payloads (_out)", "pds/http/api/__init__.py", "_out"),
+    ("render: filter payloads (_out)", "pds/http/api/records.py", "_out"),
     ("render: JSON encode (flask jsonify)", "flask/json/__init__.py", "jsonify"),
-    ("view body in all (list_records)", "pds/http/api/__init__.py", "list_records"),
+    ("view body in all (list_records)", "pds/http/api/records.py", "list_records"),
 ]
 
 
@@ -638,6 +638,7 @@ def profile_inprocess(home: Path, token: str, n: int) -> dict[str, Any]:
     """Per-request cost through the Flask test client (no HTTP, no gunicorn)."""
     import pds.http.api
     import pds.http.api.auth
+    import pds.http.api.records
     from pds.http.app import create_app
     from pds.settings import Settings
     from pds.vault import Vault
@@ -664,11 +665,11 @@ def profile_inprocess(home: Path, token: str, n: int) -> dict[str, Any]:
 
     audited = timed(lambda: loop(http, PATH, n))
     real = pds.http.api.auth.audit_allowed
-    pds.http.api.auth.audit_allowed = pds.http.api.audit_allowed = helper._no_audit
+    pds.http.api.auth.audit_allowed = pds.http.api.records.audit_allowed = helper._no_audit
     try:
         unaudited = timed(lambda: loop(http, PATH, n))
     finally:
-        pds.http.api.auth.audit_allowed = pds.http.api.audit_allowed = real
+        pds.http.api.auth.audit_allowed = pds.http.api.records.audit_allowed = real
     bare_us = timed(lambda: loop(bare, "/", n))
 
     prof = cProfile.Profile()

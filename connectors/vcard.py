@@ -39,13 +39,14 @@ import os
 import quopri
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
 import vobject
 
 from connectors.base import Connector, Record, Rejected, refuse_nul
 from connectors.charset import LEGACY, BadByte, FileCharset, NotText, declared_codec
+from pds import clock
 from pds.errors import ImportFormatError
 
 HINT = "Export the address book again as vCard (.vcf)."
@@ -341,7 +342,7 @@ def _occurred(rev: str | None) -> str:
             return date(*(int(g) for g in match.groups())).isoformat()
         except ValueError:
             pass  # a REV that is no date: fall back to today
-    return datetime.now(UTC).date().isoformat()
+    return clock.utcnow().date().isoformat()
 
 
 def _reason(exc: BaseException) -> str:

@@ -88,7 +88,7 @@ def fixture(path: str) -> Path:
     return FIXTURES / path
 
 
-# -- OAuth, API and web (issue 4) -------------------------------------------------------------
+# -- OAuth, API and web ----------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -48,7 +48,8 @@ MACHINE = {
     "/oauth/introspect": OAUTH,
     "/oauth/register": OAUTH,
 }
-"""The endpoints machines call (path prefix: shape); every other path is a page."""
+"""The endpoints machines call (a path, or a folder ending in ``/``, and everything under
+it: shape); every other path (``/oauth/tokens``, ``/healthzz``) is a page."""
 
 TITLES = {
     400: "Bad request",
@@ -80,7 +81,7 @@ def init_app(app: Flask) -> None:
 def shape(path: str) -> str:
     """:data:`PROBLEM`, :data:`OAUTH` or :data:`PAGE`: what an error at ``path`` looks like."""
     for prefix, kind in MACHINE.items():
-        if path.startswith(prefix):
+        if path == prefix or path.startswith(prefix if prefix.endswith("/") else prefix + "/"):
             return kind
     return PAGE
 

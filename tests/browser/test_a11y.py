@@ -1,4 +1,4 @@
-"""An automated accessibility audit (axe-core) of every web page, in a real browser (issue 7).
+"""An automated accessibility audit (axe-core) of every web page, in a real browser.
 
 Each page is loaded in a browser context made with ``bypass_csp=True``, for one reason only:
 so that axe-core (``tests/node/node_modules/axe-core/axe.min.js``, installed by ``npm ci``)

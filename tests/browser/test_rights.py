@@ -1,4 +1,4 @@
-"""The data-rights pages in a real browser (issues 7 and 8): profile and intentions, an
+"""The data-rights pages in a real browser: profile and intentions, an
 access request answered by an import, forgetting a category with typed confirmation, the
 export zip, a consent receipt checked by ``pds receipts verify``, and the record of
 processing. Every page visited is screenshotted and checked: one ``<h1>``, a label for

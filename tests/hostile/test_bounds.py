@@ -1,5 +1,5 @@
-"""Regressions for the connectors security review (issue 6): each hostile input, scaled down
-from the reviewer's reproduction, is refused with an exact message (or read correctly) within
+"""Time, depth and size bounds of the connectors: each hostile input, scaled down from a
+reproduction of an attack, is refused with an exact message (or read correctly) within
 a time bound that the code before the fix missed by several times."""
 
 from __future__ import annotations

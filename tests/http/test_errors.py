@@ -86,6 +86,26 @@ def test_the_health_check_answers_its_errors_in_problem_json(app, locked) -> Non
     }
 
 
+@pytest.mark.parametrize("path", ["/oauth/tokens", "/oauth/registered", "/healthzz", "/apix"])
+def test_a_path_that_only_begins_like_a_machine_endpoint_is_a_page(app, path) -> None:
+    assert shown(app.test_client().get(path)) == (
+        404,
+        "text/html",
+        "Not found",
+        "The requested URL was not found on the server. If you entered the URL manually please "
+        "check your spelling and try again.",
+        None,
+    )
+
+
+@pytest.mark.parametrize("path", ["/oauth/token/x", "/api/v1/nothing-here", "/healthz/x"])
+def test_a_path_under_a_machine_endpoint_answers_problem_json(app, path) -> None:
+    resp = app.test_client().get(path)
+    assert (resp.status_code, resp.mimetype) == (404, "application/problem+json")
+    assert resp.json["instance"] == path
+    assert resp.json["title"] == "Not Found"
+
+
 def fail(*_args, **_kwargs):
     raise ConfigError("the settings say nonsense", hint="Fix the settings.")
 

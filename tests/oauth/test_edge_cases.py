@@ -1,4 +1,4 @@
-"""Edge cases from a security review of the authorization server and the APIs."""
+"""Edge cases of the authorization server and the APIs that an attacker would try."""
 
 from __future__ import annotations
 

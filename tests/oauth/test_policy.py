@@ -1,5 +1,5 @@
 """The owner's policies enforced end to end: consent page, every API request, refresh,
-aggregate-only answers (issue 5)."""
+aggregate-only answers."""
 
 from __future__ import annotations
 

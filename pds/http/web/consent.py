@@ -50,7 +50,7 @@ def authorize() -> Any:
     except OAuth2Error as error:
         if error.redirect_uri:
             return srv.error_redirect(None, error)
-        # kept: a request that cannot be answered has a title of its own
+        # a request that cannot be answered has a title of its own
         return errors.page(
             400,
             error.description or error.error,

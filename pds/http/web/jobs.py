@@ -46,7 +46,7 @@ def page(job_id: int) -> Any:
 def status(job_id: int) -> Any:
     try:
         job = jobs.get(current_vault(), job_id)
-    except NotFound as exc:  # kept: the page's script reads JSON, so a JSON 404
+    except NotFound as exc:  # the page's script reads JSON, so a JSON 404
         return errors.problem(exc)
     response = jsonify(job.as_dict())
     response.headers["Cache-Control"] = "no-store"

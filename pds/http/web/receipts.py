@@ -73,7 +73,7 @@ def export() -> Any:
     try:
         job_id = jobs.queue_export(vault)
     except VaultBusy:  # an import held the vault too long
-        # kept: the export's own words (not the busy answer's), under the plain title
+        # the export's own words (not the busy answer's), under the plain title
         page, status = errors.page(503, jobs.BUSY, jobs.BUSY_HINT)
         return page, status, {"Retry-After": str(VaultBusy.retry_after)}
     jobs.wake()

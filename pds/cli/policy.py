@@ -105,25 +105,9 @@ def policy_check(file: Path, as_json: bool) -> None:
 
 
 def _policy_switch(v: Vault, name: str, on: bool, as_json: bool) -> None:
-    from pds.policyfiles.loader import read_state, set_enabled, write_state
+    from pds.policyfiles.loader import switch
 
-    home = get_settings().home
-    before = read_state(home)
-    f, changed = set_enabled(home, name, on)
-    if changed:
-        try:
-            v.audit(
-                "policy.change",
-                actor="owner",
-                detail={
-                    "policy": name,
-                    "origin": f.origin,
-                    "change": "enable" if on else "disable",
-                },
-            )
-        except BaseException:
-            write_state(home, before)
-            raise
+    f, changed = switch(get_settings().home, name, on, v.audit)
     if as_json:
         emit({"policy": name, "origin": f.origin, "enabled": on, "changed": changed})
     elif changed:

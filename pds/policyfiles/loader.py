@@ -219,6 +219,31 @@ def set_enabled(
     return PolicyFile(f.name, f.path, f.origin, on), True
 
 
+def switch(
+    home: Path, name: str, on: bool, audit: Callable[..., object], templates: Path = TEMPLATES
+) -> tuple[PolicyFile, bool]:
+    """The owner puts a policy in force (or takes it out): :func:`set_enabled`, then the
+    ``policy.change`` entry through ``audit`` (the vault's ``Vault.audit``); if the entry
+    cannot be written, the state is put back as it was, so no change goes unlogged."""
+    before = read_state(home)
+    f, changed = set_enabled(home, name, on, templates)
+    if changed:
+        try:
+            audit(
+                "policy.change",
+                actor="owner",
+                detail={
+                    "policy": name,
+                    "origin": f.origin,
+                    "change": "enable" if on else "disable",
+                },
+            )
+        except BaseException:
+            write_state(home, before)
+            raise
+    return f, changed
+
+
 # -- the policies in force, reloaded when files change ---------------------------------------
 
 

@@ -18,6 +18,7 @@ from pds.policyfiles.loader import (
     read_file,
     read_state,
     set_enabled,
+    switch,
     write_state,
 )
 from pds.policyfiles.schema import parse_policy
@@ -255,6 +256,39 @@ def test_enable_disable_and_shadowing(home: Path, templates: Path) -> None:
     with pytest.raises(UnknownPolicy) as err:
         set_enabled(home, "nothing", True, templates)
     assert err.value.message == 'no policy named "nothing"'
+
+
+def test_a_switch_is_logged_or_undone(home: Path, templates: Path) -> None:
+    entries: list[tuple] = []
+
+    def audit(action: str, **fields: object) -> int:
+        entries.append((action, fields))
+        return len(entries)
+
+    f, changed = switch(home, "health", True, audit, templates)
+    assert (f.name, f.origin, f.enabled, changed) == ("health", "template", True, True)
+    assert entries == [
+        (
+            "policy.change",
+            {
+                "actor": "owner",
+                "detail": {"policy": "health", "origin": "template", "change": "enable"},
+            },
+        )
+    ]
+    assert switch(home, "health", True, audit, templates)[1] is False  # no change, no entry
+    assert len(entries) == 1
+
+    def broken(action: str, **fields: object) -> int:
+        raise OSError("no space left on device")
+
+    before = read_state(home)
+    with pytest.raises(OSError, match="^no space left on device$"):
+        switch(home, "health", False, broken, templates)
+    assert read_state(home) == before == State(("default", "health"), ())
+    switch(home, "health", False, audit, templates)
+    assert entries[-1][1]["detail"]["change"] == "disable"
+    assert read_state(home) == State(("default",), ())
 
 
 def test_enabling_a_broken_or_clashing_file_changes_nothing(home: Path, templates: Path) -> None:

@@ -25,9 +25,9 @@ from pds.policyfiles.loader import (
     find,
     policy_dir,
     read_file,
-    read_state,
-    set_enabled,
-    write_state,
+)
+from pds.policyfiles.loader import (
+    switch as switch_policy,
 )
 from pds.policyfiles.schema import RULE_ID, parse_policy
 
@@ -79,18 +79,11 @@ def _index_page(error: str | None = None, status: int = 200) -> Any:
 @bp.post("/policies/<name>/<any(enable, disable):change>")
 @owner_required
 def switch(name: str, change: str) -> Any:
-    home = _home()
-    before = read_state(home)
     try:
-        f, changed = set_enabled(home, name, change == "enable")
+        _, changed = switch_policy(_home(), name, change == "enable", current_vault().audit)
     except PdsError as exc:  # a broken file (422), an unknown name (404)
         return _index_page(error=exc.message, status=exc.status if exc.status < 500 else 400)
     if changed:
-        try:
-            _audit(name, f.origin, change)
-        except BaseException:
-            write_state(home, before)
-            raise
         _refresh()
     return redirect(url_for("policies.index"), 303)
 

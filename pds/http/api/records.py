@@ -26,6 +26,7 @@ from pds.http.api.schemas import RecordInSchema
 from pds.http.context import current_vault
 from pds.payloads import first_error, load_written, schema_for
 from pds.policy import Decision
+from pds.profile import intentions
 from pds.vocabulary import CATEGORIES
 
 DEFAULT_LIMIT = 50
@@ -64,7 +65,14 @@ def _next_day(day: str) -> str:
 
 
 def register(bp: Blueprint) -> None:
-    """Add the records and grant endpoints to the API's blueprint."""
+    """Add the records and grant endpoints to the API's blueprint, and the removal of expired
+    intentions before a records read (an intention past its last day is never served)."""
+
+    @bp.before_request
+    def _expire_intentions() -> None:
+        if request.endpoint in ("api.list_records", "api.get_record"):
+            intentions.remove_expired(current_vault())
+
     bp.add_url_rule("/records", view_func=list_records, methods=["GET"])
     bp.add_url_rule("/records/<lookup_id:record_id>", view_func=get_record, methods=["GET"])
     bp.add_url_rule("/records", view_func=add_record, methods=["POST"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
@@ -29,7 +29,6 @@ from pds.http.context import current_vault
 from pds.numbers import SQLITE_MAX
 from pds.payloads import first_error, load_written
 from pds.profile import changes as feed
-from pds.profile import intentions
 from pds.webhooks import propagation as prop
 
 MAX_CHANGES = 500
@@ -54,12 +53,7 @@ class SubscriptionInSchema(Schema):
 
 
 def register(bp: Blueprint) -> None:
-    """Add the subscription and change-feed routes (and the intentions expiry) to ``bp``."""
-
-    @bp.before_request
-    def _expire_intentions() -> None:
-        if request.endpoint in ("api.list_records", "api.get_record"):
-            intentions.remove_expired(current_vault())
+    """Add the subscription and change-feed routes to ``bp``."""
 
     @bp.post("/subscriptions")
     @api_call("api.subscriptions.create")

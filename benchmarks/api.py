@@ -119,7 +119,7 @@ def own_vault(app: Any) -> Any:
 
 def serve_default(option: str) -> int:
     """What `pds serve` uses when ``--<option>`` is not given (its click default)."""
-    from pds.cli import serve
+    from pds.cli.serve import serve
 
     return next(int(p.default) for p in serve.params if p.name == option)  # type: ignore[arg-type]
 

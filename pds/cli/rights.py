@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pds import clock
-from pds.cli.common import PdsGroup, WholeNumber, emit, fail, json_option, with_vault
+from pds.cli.common import (
+    PdsGroup,
+    WholeNumber,
+    day_option,
+    emit,
+    fail,
+    json_option,
+    with_vault,
+)
 from pds.errors import ValidationError
 from pds.words import plural
 
@@ -229,10 +237,59 @@ def processing(v: Vault, client_id: str | None, as_json: bool) -> None:
     type=click.Path(path_type=Path),
     help="The .zip to write (or a folder for a dated name); default: here.",
 )
+@click.option(
+    "--sqlite",
+    "sqlite_file",
+    type=click.Path(path_type=Path),
+    help="Write an SQLite file to explore (e.g. with Datasette) instead: NOT encrypted.",
+)
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="With --sqlite: only this category (repeatable); default: all that hold records.",
+)
+@click.option(
+    "--since",
+    callback=day_option,
+    is_eager=True,
+    help="With --sqlite: from this date (YYYY-MM-DD).",
+)
+@click.option(
+    "--until", callback=day_option, help="With --sqlite: up to this date (YYYY-MM-DD), inclusive."
+)
+@click.option("--force", is_flag=True, help="With --sqlite: replace FILE if it exists.")
 @json_option
 @with_vault
-def export(v: Vault, out: Path | None, as_json: bool) -> None:
-    """Export every record as a zip of JSON, JSON Schemas and CSV (GDPR Art. 20)."""
+def export(
+    v: Vault,
+    out: Path | None,
+    sqlite_file: Path | None,
+    categories: tuple[str, ...],
+    since: date | None,
+    until: date | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Export every record as a zip of JSON, JSON Schemas and CSV (GDPR Art. 20), or with
+    --sqlite as an SQLite file to explore with Datasette."""
+    if sqlite_file is not None:
+        if out is not None:
+            raise click.UsageError("--out and --sqlite write different files; give one of them")
+        _export_sqlite(v, sqlite_file, categories, since, until, force, as_json)
+        return
+    given = [
+        name
+        for name, value in (
+            ("--category", categories),
+            ("--since", since),
+            ("--until", until),
+            ("--force", force),
+        )
+        if value
+    ]
+    if given:
+        raise click.UsageError(f"{given[0]} goes with --sqlite FILE")
     from pds.rights import export as exportmod
 
     path, found = exportmod.export_to(v, out)
@@ -240,6 +297,30 @@ def export(v: Vault, out: Path | None, as_json: bool) -> None:
         emit({"export": str(path), "records": sum(found.values()), "categories": found})
     else:
         click.echo(f"Exported {plural(sum(found.values()), 'record')} to {path}.")
+
+
+def _export_sqlite(
+    v: Vault,
+    target: Path,
+    categories: tuple[str, ...],
+    since: date | None,
+    until: date | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    from pds.rights import sqlite_export
+
+    done = sqlite_export.export_sqlite(
+        v, target, categories=categories, since=since, until=until, force=force
+    )
+    if as_json:
+        emit(done.as_dict())
+    else:
+        click.echo(f"Exported {plural(done.records, 'record')} to {done.path}.")
+        for name, count in done.tables.items():
+            click.echo(f"  {name}: {plural(count, 'row')}")
+        click.echo(f"Explore it with: datasette {done.path}")
+    click.echo("Warning: " + sqlite_export.WARNING.format(path=done.path), err=True)
 
 
 def _print_record(doc: dict) -> None:

@@ -240,6 +240,7 @@ def processing(v: Vault, client_id: str | None, as_json: bool) -> None:
 @click.option(
     "--sqlite",
     "sqlite_file",
+    metavar="FILE",
     type=click.Path(path_type=Path),
     help="Write an SQLite file to explore (e.g. with Datasette) instead: NOT encrypted.",
 )

@@ -27,7 +27,7 @@ SOURCE_COLUMNS: dict[str, type] = {
     "new": int,
     "duplicate": int,
 }
-"""The columns of the ``sources`` table: what ``pds sources`` lists of each file."""
+"""The columns of the ``sources`` table: what the vault lists of each source (``Vault.sources``)."""
 
 
 class ExploreFile:

@@ -4,8 +4,8 @@ owner's records, decrypted, in tables with real columns, ready for Datasette
 
 What the file holds (the SQL is ``pds.db.sqlite_export``, written through sqlite-utils):
 
-- ``sources``: the files (and API writers) the exported records came from, as ``pds
-  sources`` lists them: ``id`` (primary key), ``connector``, ``filename``, ``imported_at``,
+- ``sources``: the files (and API writers) the exported records came from, as the Data
+  page lists them: ``id`` (primary key), ``connector``, ``filename``, ``imported_at``,
   ``new``, ``duplicate``. A record a business wrote through the API has the source of that
   business: connector ``api``, filename ``client:<client id>``;
 - one table per category: ``id`` (the record's id, primary key), ``occurred_at``,

@@ -18,6 +18,7 @@ from pds.cli.common import (
     emit,
     fail,
     json_option,
+    open_vault,
     with_vault,
 )
 from pds.errors import ValidationError
@@ -261,9 +262,7 @@ def processing(v: Vault, client_id: str | None, as_json: bool) -> None:
 )
 @click.option("--force", is_flag=True, help="With --sqlite: replace FILE if it exists.")
 @json_option
-@with_vault
 def export(
-    v: Vault,
     out: Path | None,
     sqlite_file: Path | None,
     categories: tuple[str, ...],
@@ -274,23 +273,26 @@ def export(
 ) -> None:
     """Export every record as a zip of JSON, JSON Schemas and CSV (GDPR Art. 20), or with
     --sqlite as an SQLite file to explore with Datasette."""
-    if sqlite_file is not None:
-        if out is not None:
-            raise click.UsageError("--out and --sqlite write different files; give one of them")
-        _export_sqlite(v, sqlite_file, categories, since, until, force, as_json)
-        return
-    given = [
-        name
-        for name, value in (
-            ("--category", categories),
-            ("--since", since),
-            ("--until", until),
-            ("--force", force),
-        )
-        if value
-    ]
-    if given:
+    # The options are checked before the vault asks for its passphrase.
+    if sqlite_file is not None and out is not None:
+        raise click.UsageError("--out and --sqlite write different files; give one of them")
+    sqlite_only = (
+        ("--category", categories),
+        ("--since", since),
+        ("--until", until),
+        ("--force", force),
+    )
+    given = [name for name, value in sqlite_only if value]
+    if sqlite_file is None and given:
         raise click.UsageError(f"{given[0]} goes with --sqlite FILE")
+    with open_vault() as v:
+        if sqlite_file is not None:
+            _export_sqlite(v, sqlite_file, categories, since, until, force, as_json)
+        else:
+            _export_zip(v, out, as_json)
+
+
+def _export_zip(v: Vault, out: Path | None, as_json: bool) -> None:
     from pds.rights import export as exportmod
 
     path, found = exportmod.export_to(v, out)

@@ -241,7 +241,7 @@ def export_to(vault: Vault, target: Path | None) -> tuple[Path, dict[str, int]]:
                 found = write_zip(vault, fh, created_at)
                 fh.flush()
                 os.fsync(fh.fileno())
-        _place(tmp, target)
+        place(tmp, target)
         try:
             audit(vault, found)
         except BaseException:
@@ -259,7 +259,7 @@ def _taken(target: Path) -> ExportError:
     )
 
 
-def _place(tmp: str, target: Path) -> None:
+def place(tmp: str, target: Path) -> None:
     """Give the finished file its name; never replacing (or following) what has it."""
     try:
         os.link(tmp, target, follow_symlinks=False)

@@ -48,7 +48,7 @@ from pds.db.sqlite_export import SOURCES, ExploreFile
 from pds.diskfull import reporting_disk_full
 from pds.errors import ValidationError
 from pds.payloads import SCHEMAS
-from pds.rights.export import ExportError, _place
+from pds.rights.export import ExportError, place
 from pds.vocabulary import CATEGORIES, FIELDS
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ def export_sqlite(
         if force:
             os.replace(tmp, target)
         else:
-            _place(str(tmp), target)
+            place(str(tmp), target)
         done = SqliteExport(target, tables, chosen, since, until)
         try:
             audit(vault, done)

@@ -482,3 +482,18 @@ def test_a_file_that_lost_its_mode_is_not_kept(
         sqlite_export.export_sqlite(vault, out / "mine.db")
     assert err.value.message == "the export was written with mode 644, not 600; it was deleted"
     assert list(out.iterdir()) == []
+
+
+def test_cli_usage_mistakes_are_told_before_the_vault_is_opened(runner, tmp_path: Path) -> None:
+    # no vault here: the usage error comes first, with no passphrase asked for
+    both = runner.invoke(cli, ["export", "--sqlite", "x.db", "--out", "y.zip"], input="")
+    assert both.exit_code == 2
+    assert both.stderr.splitlines() == [
+        "Usage: cli export [OPTIONS]",
+        "Try 'cli export --help' for help.",
+        "",
+        "Error: --out and --sqlite write different files; give one of them",
+    ]
+    forced = runner.invoke(cli, ["export", "--force"], input="")
+    assert forced.exit_code == 2
+    assert forced.stderr.splitlines()[-1] == "Error: --force goes with --sqlite FILE"

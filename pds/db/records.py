@@ -170,10 +170,12 @@ def count_sources(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM sources").fetchone()[0]
 
 
-def list_sources(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every source, oldest first: id, connector, filename, imported_at, new, duplicate."""
-    cur = conn.execute(
-        "SELECT id, connector, filename, imported_at, new, duplicate FROM sources ORDER BY id"
-    )
+def list_sources(conn: sqlite3.Connection, category: str | None = None) -> list[dict[str, Any]]:
+    """Every source, oldest first: id, connector, filename, imported_at, new, duplicate; with
+    ``category``, only the sources holding at least one record of it."""
+    sql = "SELECT id, connector, filename, imported_at, new, duplicate FROM sources"
+    if category is not None:
+        sql += " WHERE EXISTS (SELECT 1 FROM records WHERE source_id = sources.id AND category = ?)"
+    cur = conn.execute(sql + " ORDER BY id", () if category is None else (category,))
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, row, strict=True)) for row in cur]

@@ -376,8 +376,10 @@ class Vault:
             "size_bytes": self.settings.db_path.stat().st_size,
         }
 
-    def sources(self) -> list[dict[str, Any]]:
-        return store.list_sources(self.conn)
+    def sources(self, category: str | None = None) -> list[dict[str, Any]]:
+        """The imported files (and API writers), oldest first; with ``category``, only those
+        holding at least one record of it."""
+        return store.list_sources(self.conn, category)
 
     # -- backup -----------------------------------------------------------------------------
 

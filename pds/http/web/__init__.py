@@ -13,6 +13,8 @@ from pds import clock, db
 from pds.http import security
 from pds.http.context import current_vault
 from pds.http.security import owner_required
+from pds.oauth import wording
+from pds.policy import label
 
 bp = Blueprint("web", __name__)
 
@@ -77,8 +79,9 @@ def _grant_row(grant: Any, names: dict[str, str]) -> dict[str, Any]:
         "id": grant.id,
         "business": names.get(grant.client_id, grant.client_id),
         "scope": grant.scope,
-        "purpose": grant.purpose,
-        "expires": clock.iso(grant.expires_at)[:10],
+        "words": wording.in_words(grant.access),
+        "purpose": label(grant.purpose) if grant.purpose else None,
+        "until": wording.day(clock.iso(grant.expires_at)),
     }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from datetime import date, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -30,6 +30,9 @@ from pds.http import security
 from pds.http.context import current_vault
 from pds.http.security import owner_required
 from pds.vocabulary import CATEGORIES
+
+if TYPE_CHECKING:
+    from pds.vault import Vault
 
 bp = Blueprint("data", __name__)
 
@@ -151,11 +154,20 @@ def category(category: str) -> Any:
         category=category,
         records=found,
         fields=_columns(found),
-        sources=vault.sources(),
+        sources=_sources(vault, category, source),
         args={"from": since or "", "to": until or "", "source": source, "q": needle},
         skip=skip,
         next_skip=skip + PAGE if more else None,
     )
+
+
+def _sources(vault: Vault, category: str, chosen: int | None) -> list[dict[str, Any]]:
+    """The sources holding ``category``, oldest first, plus the one the query string chose
+    when it holds none (the filter shows what it applies: no record matches)."""
+    held = vault.sources(category)
+    if chosen is None or any(s["id"] == chosen for s in held):
+        return held
+    return [s for s in vault.sources() if s["id"] == chosen or s in held]
 
 
 def _columns(records: list[Any]) -> list[str]:

@@ -295,9 +295,10 @@ def test_home_shows_sources_grants_accesses_and_what_waits(kit, vault) -> None:
     text = main_of(kit.http.get("/").text)
     assert "<p>7 records from 2 imported files.</p>" in text
     assert "Stranger Ltd registered itself" in text
-    assert "The grant to Acme Bank (read:transactions) ends on" in text
+    assert "The grant to Acme Bank ends on " in text
+    assert ": it may read your transactions (date, amount).</li>" in text
     assert "<td>seed.csv</td><td>test</td><td>6</td>" in text
-    assert "<td>Acme Bank</td><td>read:transactions</td>" in text
+    assert "<td>Acme Bank</td><td>read your transactions (date, amount)</td>" in text
     assert (
         "<td>Acme Bank</td><td>api.records.read</td><td>transactions</td><td>allowed</td>" in text
     )

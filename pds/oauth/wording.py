@@ -1,11 +1,11 @@
-"""What a grant lets a business do, in the words a person reads on Home.
+"""What a grant lets a business do, in the words a person reads on Home and Businesses.
 
 :func:`in_words` turns an :class:`~pds.oauth.access.Access` into one phrase to follow "may":
 per category what it may do (read the records, learn totals, add records), the fields when
 they are limited and the time range when it is limited, e.g. ``read your transactions (date,
-amount) from 1 January 2025, and learn totals of your energy``. Dates are written as a
-person reads them (:func:`day`), not as ISO strings. The purpose has its own words
-(``pds.policy.label``).
+amount) from 1 January 2025, and learn totals of your energy``; the Businesses page lists
+the same phrases one a line (:func:`lines`). Dates are written as a person reads them
+(:func:`day`), not as ISO strings. The purpose has its own words (``pds.policy.label``).
 """
 
 from __future__ import annotations
@@ -59,13 +59,20 @@ def part_in_words(c: CategoryAccess) -> str:
     return text
 
 
-def in_words(access: Access) -> str:
-    """Everything ``access`` allows, as one phrase to follow "may" (``do nothing`` when
-    it allows nothing)."""
+def lines(access: Access) -> list[str]:
+    """What ``access`` allows, one phrase per category part (two for a category whose totals
+    have limits of their own), then the access log; each follows "may"."""
     parts = [part_in_words(p) for whole in access.categories.values() for p in whole.parts()]
     parts = [p for p in parts if p]
     if access.audit:
         parts.append("read the access log (no data)")
+    return parts
+
+
+def in_words(access: Access) -> str:
+    """Everything ``access`` allows, as one phrase to follow "may" (``do nothing`` when
+    it allows nothing): the :func:`lines` joined."""
+    parts = lines(access)
     if not parts:
         return "do nothing"
     if len(parts) == 1:

@@ -128,7 +128,7 @@ def test_owner_journey(page, watch: Watch, live: Live) -> None:
     page.goto(live.base + "/grants")
     row = page.locator("#grant-1")
     assert row.locator("td").nth(1).inner_text() == "Browser Bank"
-    assert row.locator("td").nth(2).inner_text() == "read transactions (every field)"
+    assert row.locator("td").nth(2).inner_text() == "read your transactions"
     assert row.locator("td").nth(5).inner_text() == "active"
     shot(page, "07-businesses")
     row.get_by_role("link", name="Revoke…").click()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pds.oauth.access import Access, CategoryAccess
-from pds.oauth.wording import day, in_words
+from pds.oauth.wording import day, in_words, lines
 
 
 def cat(category: str, *actions: str, **limits) -> CategoryAccess:
@@ -60,6 +60,11 @@ def test_totals_with_limits_of_their_own_are_a_part_of_their_own() -> None:
     assert in_words(access(whole)) == (
         "read your transactions (date), and learn totals of your transactions (amount)"
     )
+    assert lines(access(whole, audit=True)) == [
+        "read your transactions (date)",
+        "learn totals of your transactions (amount)",
+        "read the access log (no data)",
+    ]
 
 
 def test_nothing_and_days() -> None:

@@ -16,10 +16,9 @@ from pds import clock
 from pds.errors import BadRequest, NotFound, PdsError, VaultBusy, VaultLocked
 from pds.http import limits, security
 from pds.http.context import current_vault
-from pds.oauth import admin, store
+from pds.oauth import admin, store, wording
 from pds.policy import label
 from pds.vault import keys
-from pds.vocabulary import SHOWN_ORDER
 from pds.words import plural
 
 bp = Blueprint("owner", __name__)
@@ -106,25 +105,9 @@ def _grant_view(g: store.Grant, now: int) -> dict[str, Any]:
         "purpose_label": label(g.purpose) if g.purpose else None,
         "expires": clock.iso(g.expires_at),
         "status": status,
-        "items": _grant_items(g.access),
+        "items": wording.lines(g.access),
         "categories": list(g.access.categories),
     }
-
-
-def _grant_items(access: Any) -> list[str]:
-    """What a grant lets the business do, in plain words, one line per category (two when
-    its totals have limits of their own)."""
-    out = []
-    for c in (p for whole in access.categories.values() for p in whole.parts()):
-        name = c.category
-        verbs = [v for v in SHOWN_ORDER if v in c.actions]
-        fields = ", ".join(c.fields) if c.fields else "every field"
-        span = " from " + c.time_from if c.time_from else ""
-        span += " up to " + c.time_to if c.time_to else ""
-        out.append(f"{' and '.join(verbs)} {name} ({fields}{span})")
-    if access.audit:
-        out.append("read the access log (no data)")
-    return out
 
 
 @bp.get("/grants/<int:grant_id>/revoke")

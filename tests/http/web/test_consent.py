@@ -409,8 +409,8 @@ def test_aggregate_item_does_not_widen_read_fields(kit, vault) -> None:
     ]
     assert grant.access.allows("read", "transactions").fields == ("date",)
     assert grant.access.allows("aggregate", "transactions").fields is None
-    assert "read transactions (date)" in kit.http.get("/grants").text
-    assert "aggregate transactions (every field)" in kit.http.get("/grants").text
+    assert "<li>read your transactions (date)</li>" in kit.http.get("/grants").text
+    assert "<li>learn totals of your transactions</li>" in kit.http.get("/grants").text
 
 
 def test_aggregate_fields_never_become_readable(kit, vault) -> None:

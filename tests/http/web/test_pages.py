@@ -194,7 +194,7 @@ def two_category_grant(kit, vault) -> tuple[str, str, dict]:
 def test_narrow_a_grant_by_one_category(kit, vault) -> None:
     _, _, tok = two_category_grant(kit, vault)
     page = kit.http.get("/grants")
-    assert "<li>read transactions (every field)</li>" in page.text
+    assert "<li>read your transactions</li>" in page.text
     assert '<button type="submit">Stop sharing energy</button>' in page.text
     assert '<a href="/grants/1/receipt">Consent receipt</a>' in page.text
     api = kit.app.test_client()

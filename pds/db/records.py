@@ -179,3 +179,30 @@ def list_sources(conn: sqlite3.Connection, category: str | None = None) -> list[
     cur = conn.execute(sql + " ORDER BY id", () if category is None else (category,))
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, row, strict=True)) for row in cur]
+
+
+def latest_sources(conn: sqlite3.Connection, n: int) -> list[dict[str, Any]]:
+    """The ``n`` newest sources, newest first: id, connector, filename, imported_at, and
+    ``held``, the number of its records per category (by category name), in one query."""
+    cur = conn.execute(
+        "SELECT s.id, s.connector, s.filename, s.imported_at, r.category, COUNT(r.id) "
+        "FROM (SELECT id, connector, filename, imported_at FROM sources "
+        "ORDER BY id DESC LIMIT ?) AS s LEFT JOIN records AS r ON r.source_id = s.id "
+        "GROUP BY s.id, r.category ORDER BY s.id DESC, r.category",
+        (n,),
+    )
+    out: list[dict[str, Any]] = []
+    for sid, connector, filename, imported_at, category, count in cur:
+        if not out or out[-1]["id"] != sid:
+            out.append(
+                {
+                    "id": sid,
+                    "connector": connector,
+                    "filename": filename,
+                    "imported_at": imported_at,
+                    "held": {},
+                }
+            )
+        if category is not None:
+            out[-1]["held"][category] = count
+    return out

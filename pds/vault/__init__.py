@@ -381,6 +381,11 @@ class Vault:
         holding at least one record of it."""
         return store.list_sources(self.conn, category)
 
+    def latest_sources(self, n: int) -> list[dict[str, Any]]:
+        """The ``n`` newest sources, newest first, each with its records counted per category
+        (``held``)."""
+        return store.latest_sources(self.conn, n)
+
     # -- backup -----------------------------------------------------------------------------
 
     def backup(self, target: Path | str) -> Path:

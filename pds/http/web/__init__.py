@@ -15,6 +15,8 @@ from pds.http.context import current_vault
 from pds.http.security import owner_required
 from pds.oauth import wording
 from pds.policy import label
+from pds.rights import requests as rights_requests
+from pds.words import plural
 
 bp = Blueprint("web", __name__)
 
@@ -29,6 +31,7 @@ NAV = (
 )
 EXPIRING_DAYS = 7
 RECENT = 10
+ARRIVED = 5
 
 
 @bp.app_context_processor
@@ -71,7 +74,41 @@ def home():
             if not c.verified and c.removed_at is None and c.client_id not in granted
         ],
         accesses=recent_accesses(vault, names),
+        arrived=[_arrival(s, names) for s in vault.latest_sources(ARRIVED)],
+        overdue=[
+            {
+                "kind": r.kind.capitalize(),
+                "business": r.business,
+                "sent": wording.day(r.sent_on.isoformat()),
+                "due": wording.day(r.due_on.isoformat()),
+            }
+            for r in rights_requests.list_requests(vault, overdue_only=True)
+        ],
     )
+
+
+def held_in_words(n: int, category: str) -> str:
+    """``600 transactions``, ``1 contact``; a category that is not a countable noun counts
+    records: ``3 energy records``."""
+    if category.endswith("s"):
+        return plural(n, category[:-1], category)
+    return plural(n, f"{category} record")
+
+
+def _arrival(source: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    held = [held_in_words(n, cat) for cat, n in source["held"].items()]
+    if source["connector"] == "api":
+        writer = source["filename"].removeprefix("client:")
+        name = f"written by {names.get(writer, writer)}"
+    else:
+        name = source["filename"]
+    if not held:
+        what = "no records"
+    elif len(held) == 1:
+        what = held[0]
+    else:
+        what = ", ".join(held[:-1]) + " and " + held[-1]
+    return {"name": name, "held": what, "day": wording.day(source["imported_at"])}
 
 
 def _grant_row(grant: Any, names: dict[str, str]) -> dict[str, Any]:

@@ -1,13 +1,19 @@
-"""Home in plain words (what each business may do, for what, until when) and the Data page's
-source filter (only the sources that hold the category)."""
+"""Home in plain words (what each business may do, for what, until when; what arrived
+recently; what waits for the owner) and the Data page's source filter (only the sources that
+hold the category)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import pytest
+
+from pds import clock, db
 from pds.oauth import store
-from pds.vault import SourceInfo
+from pds.rights import requests as rights_requests
+from pds.vault import Prepared, SourceInfo
+from pds.vault.records import canonical
 from tests.factories import prepared, transaction
 from tests.oauth_kit import seed
 
@@ -131,3 +137,86 @@ def test_a_source_of_another_category_stays_chosen_and_matches_nothing(kit, vaul
         '<option value="3">mixed.csv</option>',
     ]
     assert "<caption>0 records</caption>" in unknown.text
+
+
+def section(html: str, heading: str) -> str:
+    return main_of(html).split(f">{heading}</h2>")[1].split("</section>")[0]
+
+
+def items(html: str, heading: str) -> list[str]:
+    text = section(html, heading)
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("<li>")]
+
+
+def on_day(monkeypatch: pytest.MonkeyPatch, day: int) -> None:
+    """Imports from now on arrive on ``day`` March 2025."""
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2025, 3, day, 9, 30, tzinfo=UTC))
+
+
+def of(category: str, name: str) -> Prepared:
+    return Prepared(category, "2025-03-01", canonical({"name": name}), None, 0)
+
+
+def test_home_says_what_the_five_newest_imports_held_newest_first(
+    kit, vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(1, 7):
+        on_day(monkeypatch, i)
+        rows = [
+            prepared(
+                transaction(f"2024-01-{k:02d}", f"-{i}.{k:02d}", f"SHOP {i}", reference=f"R{k}")
+            )
+            for k in range(1, 2 * i)
+        ]
+        vault.ingest(SourceInfo("test", f"bank-{i}.csv", f"bank {i}".encode()), [rows])
+    monkeypatch.undo()
+    kit.login()
+    assert items(kit.http.get("/").text, "What arrived recently") == [
+        "<li>bank-6.csv: 11 transactions, 6 March 2025.</li>",
+        "<li>bank-5.csv: 9 transactions, 5 March 2025.</li>",
+        "<li>bank-4.csv: 7 transactions, 4 March 2025.</li>",
+        "<li>bank-3.csv: 5 transactions, 3 March 2025.</li>",
+        "<li>bank-2.csv: 3 transactions, 2 March 2025.</li>",
+    ]
+
+
+def test_an_import_of_two_categories_and_a_business_write_back_are_said_in_words(
+    kit, vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_day(monkeypatch, 7)
+    records = [of("contacts", f"Friend {n}") for n in range(3)]
+    records += [of("events", f"Party {n}") for n in range(2)]
+    vault.ingest(SourceInfo("test", "phone.vcf", b"phone"), [records])
+    bank, _ = kit.add_client("Acme Bank")
+    on_day(monkeypatch, 8)
+    with db.transaction(vault.conn):
+        vault.add_record("energy", "2025-03-08", {"kwh": 1}, source=f"client:{bank}")
+    monkeypatch.undo()
+    kit.login()
+    assert items(kit.http.get("/").text, "What arrived recently") == [
+        "<li>written by Acme Bank: 1 energy record, 8 March 2025.</li>",
+        "<li>phone.vcf: 3 contacts and 2 events, 7 March 2025.</li>",
+    ]
+
+
+def test_home_lists_the_overdue_requests_only(kit, vault) -> None:
+    rights_requests.create(vault, "access", "Acme Bank", sent_on=date(2024, 1, 10))
+    rights_requests.create(vault, "erasure", "Bright Energy")
+    kit.login()
+    html = kit.http.get("/").text
+    assert items(html, "What waits for you") == [
+        '<li><a href="/requests">Access request to Acme Bank, sent 10 January 2024, due '
+        "10 February 2024</a>: no answer yet.</li>"
+    ]
+    assert "Bright Energy" not in main_of(html)
+    assert "Nothing waits for you." not in html
+
+
+def test_home_says_when_nothing_waits_and_nothing_arrived(kit, vault) -> None:
+    rights_requests.create(vault, "erasure", "Bright Energy")
+    kit.login()
+    html = kit.http.get("/").text
+    assert section(html, "What waits for you").strip() == "<p>Nothing waits for you.</p>"
+    assert section(html, "What arrived recently").strip() == (
+        '<p>Nothing yet: <a href="/import">import a file</a>.</p>'
+    )

@@ -93,6 +93,7 @@ def owner_pages(page, live: Live) -> list[str]:
 
     page.route(live.redirect_uri + "?**", lambda r: r.fulfill(status=200, body="ok"))
     allow(page, live, "read:transactions read:energy", found)
+    visit("/", "home (a grant, an import)")
     visit("/grants", "businesses")
     visit("/grants/1/revoke", "revoke confirmation")
     visit(f"/clients/{live.client_id}/remove", "remove confirmation")

@@ -149,6 +149,17 @@ def checkpoints(conn: sqlite3.Connection) -> list[tuple[int, bytes, str, str]]:
     return conn.execute(_CHECKPOINT + " ORDER BY size").fetchall()
 
 
+def client_api_entries(conn: sqlite3.Connection, client_id: str) -> Iterator[str]:
+    """The access-log entries (JSON text) of the client's API calls, oldest first."""
+    rows = conn.execute(
+        "SELECT entry FROM audit_log WHERE json_extract(entry, '$.client') = ? "
+        "AND json_extract(entry, '$.action') LIKE 'api.%' ORDER BY idx",
+        (client_id,),
+    )
+    for (text,) in rows:
+        yield text
+
+
 # -- the per-day request counts of the rate-limit policy (pds.http.api.policy) ----------------
 
 _CALLS_AFTER = (

@@ -95,17 +95,6 @@ def recent_sources(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]
     return [dict(zip(("id", "filename", "connector", "imported_at"), r, strict=True)) for r in cur]
 
 
-def client_api_entries(conn: sqlite3.Connection, client_id: str) -> Iterator[str]:
-    """The access-log entries (JSON text) of the client's API calls, oldest first."""
-    rows = conn.execute(
-        "SELECT entry FROM audit_log WHERE json_extract(entry, '$.client') = ? "
-        "AND json_extract(entry, '$.action') LIKE 'api.%' ORDER BY idx",
-        (client_id,),
-    )
-    for (text,) in rows:
-        yield text
-
-
 @contextmanager
 def read_snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One read transaction (``BEGIN`` ... ``COMMIT``) around the block, so that what it

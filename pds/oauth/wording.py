@@ -13,27 +13,12 @@ from __future__ import annotations
 from datetime import date
 
 from pds.oauth.access import Access, CategoryAccess
-
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+from pds.words import long_date
 
 
 def day(iso: str) -> str:
     """``2027-03-07`` (or a longer ISO time) as ``7 March 2027``."""
-    d = date.fromisoformat(iso[:10])
-    return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
+    return long_date(date.fromisoformat(iso[:10]))
 
 
 def _span(c: CategoryAccess) -> str:

@@ -18,7 +18,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from pds import clock
-from pds.db import rights as db_rights
+from pds.db import audit as db_audit
 from pds.errors import NotFound
 from pds.oauth import store
 from pds.policy.purposes import label
@@ -73,7 +73,7 @@ def _access(vault: Vault, client_id: str) -> dict[str, Any]:
     decisions: Counter[str] = Counter()
     read: Counter[str] = Counter()
     written: Counter[str] = Counter()
-    for text in db_rights.client_api_entries(vault.conn, client_id):
+    for text in db_audit.client_api_entries(vault.conn, client_id):
         entry = json.loads(text)
         decisions[entry["decision"]] += 1
         if entry["decision"] != "allowed":

@@ -18,11 +18,11 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pds import clock
-from pds.clock import now_iso
 from pds.db import rights as db_rights
 from pds.db import transaction
 from pds.errors import NotFound, ValidationError
 from pds.oauth import store
+from pds.words import long_date
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -159,7 +159,7 @@ def create(
             business,
             client_id,
             grant_id,
-            now_iso(),
+            clock.now_iso(),
             sent_on.isoformat(),
             due_date(sent_on).isoformat(),
             note,
@@ -227,7 +227,7 @@ def fulfil(
     if source_id is not None and not db_rights.source_exists(conn, source_id):
         raise NotFound(f"no imported file with source id {source_id}", hint=SOURCES_HINT)
     with transaction(conn):
-        db_rights.mark_fulfilled(conn, request_id, now_iso(), source_id)
+        db_rights.mark_fulfilled(conn, request_id, clock.now_iso(), source_id)
         extra = {"source": source_id} if source_id is not None else {}
         _audit(vault, "request.fulfil", req.id, req.kind, req.client_id, req.grant_id, **extra)
     return get(vault, request_id)
@@ -252,27 +252,8 @@ def recent_sources(vault: Vault, limit: int = 20) -> list[dict[str, Any]]:
 
 # -- the letter -----------------------------------------------------------------------------
 
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 NAME_PLACEHOLDER = "[your name]"
 EMAIL_PLACEHOLDER = "[your e-mail address]"
-
-
-def long_date(day: date) -> str:
-    """``31 January 2026``: English month names whatever the machine's locale."""
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def _text(value: Any) -> str | None:

@@ -51,6 +51,10 @@ class Settings:
     ``X-Forwarded-For`` and ``X-Forwarded-Proto``/``-Host`` are the client's address, scheme
     and host (werkzeug's ProxyFix, ``pds.http.app``). 0 by default: those headers are ignored,
     as a client reaching pds directly could write anything in them."""
+    locale: str | None = None
+    """PDS_LOCALE (``en_GB``, ``de_DE``, ``fr``...): the language and the way dates and
+    amounts are written on the owner's pages. Unset: the browser's preferred language
+    (``Accept-Language``), else British English (``pds.http.locale``)."""
 
     @property
     def db_path(self) -> Path:
@@ -86,6 +90,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhooks_allow_private=_flag(env, "PDS_WEBHOOKS_ALLOW_PRIVATE"),
         open_registration=_on_unless_off(env, "PDS_OPEN_REGISTRATION"),
         proxy_hops=_proxy_hops(env),
+        locale=env.get("PDS_LOCALE", "").strip() or None,
     )
 
 

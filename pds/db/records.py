@@ -59,11 +59,17 @@ def query_rows(
     until: str | None = None,
     after: tuple[str, int] | None = None,
     limit: int = PAGE,
+    newest: bool = False,
+    source: int | None = None,
 ) -> list[tuple]:
-    """One page of one category's raw rows in (occurred_at, id) order, after the keyset
-    cursor ``after``; served by the records_by_time index without sorting."""
+    """One page of one category's raw rows in (occurred_at, id) order (the reverse when
+    ``newest``), after the keyset cursor ``after``, of one source when ``source`` is given;
+    served by the records_by_time index without sorting."""
     where = ["category = ?"]
     args: list[Any] = [category]
+    if source is not None:
+        where.append("source_id = ?")
+        args.append(source)
     if since is not None:
         where.append("occurred_at >= ?")
         args.append(since)
@@ -71,10 +77,11 @@ def query_rows(
         where.append("occurred_at < ?")
         args.append(until)
     if after is not None:
-        where.append("(occurred_at, id) > (?, ?)")
+        where.append(f"(occurred_at, id) {'<' if newest else '>'} (?, ?)")
         args += list(after)
+    order = "occurred_at DESC, id DESC" if newest else "occurred_at, id"
     # Only constant fragments are joined; every value is a ? parameter.
-    sql = f"SELECT {COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY occurred_at, id"  # noqa: S608
+    sql = f"SELECT {COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY {order}"  # noqa: S608
     return conn.execute(sql + " LIMIT ?", [*args, limit]).fetchall()
 
 

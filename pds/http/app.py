@@ -9,7 +9,7 @@ from importlib.resources import files
 from flask import Flask
 
 from pds import jobs
-from pds.http import errors, oauth, security, web
+from pds.http import errors, locale, oauth, security, web
 from pds.http.api import audit as audit_api
 from pds.http.api import bp as api_bp
 from pds.http.context import current_policies, current_vault, start_worker
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
     app.extensions["pds_oauth"] = PdsAuthorizationServer(
         app, issuer, current_vault, lambda: current_policies().current()
     )
+    locale.init_app(app, settings.locale)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.add_template_filter(plural, "plural")  # {{ n|plural("record") }}: "1 record"

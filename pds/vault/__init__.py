@@ -324,9 +324,16 @@ class Vault:
         category: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        *,
+        newest: bool = False,
+        source: int | None = None,
     ) -> Iterator[StoredRecord]:
-        """Matching records in time order, decrypted one page at a time."""
-        for row in store.iter_pages(self.conn, category=category, since=since, until=until):
+        """Matching records in time order (newest first when ``newest``; of one source
+        when ``source`` is given), decrypted one page at a time."""
+        rows = store.iter_pages(
+            self.conn, category=category, since=since, until=until, newest=newest, source=source
+        )
+        for row in rows:
             yield self._open_row(row)
 
     def page(

@@ -1,5 +1,5 @@
-"""The owner's data pages: browse records by category and source, filter by date, search
-the decrypted text of one category, view one record, and import a file by upload.
+"""The owner's data pages: browse records by category (each category through its own view,
+:mod:`pds.http.web.views`), view one record, and import a file by upload.
 
 Records are read through the vault's decrypting API on the server; the owner reading their
 own data is not an access by a business, so browsing writes no audit entry (an import does,
@@ -14,9 +14,8 @@ name, so the importer's messages name the file): the same code and the same mess
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -25,18 +24,20 @@ from werkzeug.utils import secure_filename
 
 from pds import jobs, registry
 from pds.diskfull import DiskFull, reporting_disk_full
-from pds.errors import BadRequest, NotFound, PdsError, VaultBusy
+from pds.errors import NotFound, PdsError, VaultBusy
 from pds.http import security
 from pds.http.context import current_vault
 from pds.http.security import owner_required
+from pds.http.web.views import common, labels, table
 from pds.vocabulary import CATEGORIES
 
-if TYPE_CHECKING:
-    from pds.vault import Vault
-
 bp = Blueprint("data", __name__)
+bp.add_app_template_filter(labels.label, "label")  # {{ "usage_point"|label }}: "Meter point"
+bp.add_app_template_filter(labels.cell, "cell")  # a payload value as text, never dict text
 
-PAGE = 50
+VIEWS: dict[str, Any] = {}
+"""The view module of each category that has one (a ``render(vault, category, filters)``
+function and, optionally, ``FILTERS``: its own query parameters); others get ``table``."""
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 """The import form's own body limit (the rest of the app keeps its 256 KiB)."""
 
@@ -106,77 +107,18 @@ def browse() -> Any:
     return render_template("data.html", status=vault.status(), sources=vault.sources())
 
 
-def _day(name: str) -> str | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw).isoformat()
-    except ValueError:
-        raise BadRequest(
-            f"{name}={raw[:20]!r} is not a date (YYYY-MM-DD)",
-            hint="Use the date pickers, or leave the field empty.",
-        ) from None
-
-
-def matches(payload: dict[str, Any], needle: str) -> bool:
-    """True when ``needle`` (already lower-case) is in any value of the payload."""
-    return any(needle in str(v).lower() for v in payload.values() if v is not None)
-
-
 @bp.get("/data/<category>")
 @owner_required
 def category(category: str) -> Any:
     if category not in CATEGORIES:
         raise NotFound(f'there is no category called "{category}"')
-    since, until = _day("from"), _day("to")
-    source = request.args.get("source", type=int)
-    needle = request.args.get("q", "").strip().lower()
-    skip = request.args.get("skip", 0, type=int)
-    vault = current_vault()
-    end = (date.fromisoformat(until) + timedelta(days=1)).isoformat() if until else None
-    found, more = [], False
-    seen = 0
-    for rec in vault.records(category, since=since, until=end):
-        if source is not None and rec.source_id != source:
-            continue
-        if needle and not matches(rec.payload, needle):
-            continue
-        seen += 1
-        if seen <= skip:
-            continue
-        if len(found) == PAGE:
-            more = True
-            break
-        found.append(rec)
-    return render_template(
-        "records.html",
-        category=category,
-        records=found,
-        fields=_columns(found),
-        sources=_sources(vault, category, source),
-        args={"from": since or "", "to": until or "", "source": source, "q": needle},
-        skip=skip,
-        next_skip=skip + PAGE if more else None,
-    )
+    view = VIEWS.get(category, table)
+    return view.render(current_vault(), category, common.read_filters(*view_filters(view)))
 
 
-def _sources(vault: Vault, category: str, chosen: int | None) -> list[dict[str, Any]]:
-    """The sources holding ``category``, oldest first, plus the one the query string chose
-    when it holds none (the filter shows what it applies: no record matches)."""
-    held = vault.sources(category)
-    if chosen is None or any(s["id"] == chosen for s in held):
-        return held
-    return [s for s in vault.sources() if s["id"] == chosen or s in held]
-
-
-def _columns(records: list[Any]) -> list[str]:
-    cols: dict[str, None] = {}
-    for rec in records:
-        cols.update(
-            dict.fromkeys(k for k, v in rec.payload.items() if v not in (None, "") and k != "date")
-        )
-    return list(cols)[:6]
+def view_filters(view: Any) -> tuple[str, ...]:
+    """The query parameters a view reads besides the common ones (its ``FILTERS``)."""
+    return tuple(getattr(view, "FILTERS", ()))
 
 
 @bp.get("/records/<int:record_id>")

@@ -87,7 +87,12 @@ def test_browse_search_and_view_a_record(kit, vault) -> None:
     dated = kit.http.get(
         "/data/transactions", query_string={"from": "2024-02-01", "to": "2024-04-05"}
     )
-    assert re.findall(r'<a href="/records/(\d+)"', dated.text) == [str(i) for i in ids[1:4]]
+    assert re.findall(r'<a href="/records/(\d+)"', dated.text) == [str(i) for i in ids[3:0:-1]]
+    oldest = kit.http.get(
+        "/data/transactions",
+        query_string={"from": "2024-02-01", "to": "2024-04-05", "order": "oldest"},
+    )
+    assert re.findall(r'<a href="/records/(\d+)"', oldest.text) == [str(i) for i in ids[1:4]]
     by_source = kit.http.get("/data/transactions", query_string={"source": "2"})
     assert "No record matches." in by_source.text
     one = kit.http.get(f"/records/{ids[2]}")

@@ -1,0 +1,117 @@
+"""What every category view shares: the filters read from the query string, the records
+they select (newest first unless asked otherwise), and the list of sources for the
+source filter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flask import request
+
+from pds.errors import BadRequest
+
+if TYPE_CHECKING:
+    from pds.vault import Vault
+    from pds.vault.records import StoredRecord
+
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filters of a category page, as the query string gave them (checked)."""
+
+    since: str | None = None  # first day, YYYY-MM-DD
+    until: str | None = None  # last day, YYYY-MM-DD (inclusive)
+    source: int | None = None
+    q: str = ""  # search words, as typed (stripped)
+    skip: int = 0
+    oldest: bool = False  # oldest first (the default is newest first)
+    extra: dict[str, str] = field(default_factory=dict)  # a view's own filters
+
+    @property
+    def end(self) -> str | None:
+        """The exclusive upper bound for ``occurred_at`` (the day after ``until``)."""
+        if self.until is None:
+            return None
+        return (date.fromisoformat(self.until) + timedelta(days=1)).isoformat()
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """The query string that gives these filters (with ``changes``), for links."""
+        out: dict[str, Any] = {
+            "from": self.since or None,
+            "to": self.until or None,
+            "source": self.source,
+            "q": self.q or None,
+            "skip": self.skip or None,
+            "order": "oldest" if self.oldest else None,
+            **self.extra,
+        }
+        out.update(changes)
+        return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+def _day(name: str) -> str | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise BadRequest(
+            f"{name}={raw[:20]!r} is not a date (YYYY-MM-DD)",
+            hint="Use the date pickers, or leave the field empty.",
+        ) from None
+
+
+def read_filters(*extra: str) -> Filters:
+    """The filters of this request; ``extra`` names a view's own query parameters."""
+    return Filters(
+        since=_day("from"),
+        until=_day("to"),
+        source=request.args.get("source", type=int),
+        q=request.args.get("q", "").strip(),
+        skip=max(0, request.args.get("skip", 0, type=int)),
+        oldest=request.args.get("order") == "oldest",
+        extra={k: request.args[k].strip() for k in extra if request.args.get(k, "").strip()},
+    )
+
+
+def matches(payload: dict[str, Any], needle: str) -> bool:
+    """True when ``needle`` (already lower-case) is in any value of the payload."""
+    return any(needle in str(v).lower() for v in payload.values() if v is not None)
+
+
+def selected(vault: Vault, category: str, f: Filters) -> Iterator[StoredRecord]:
+    """The records the filters select (dates, source, search words), in the page's order."""
+    needle = f.q.lower()
+    for rec in vault.records(
+        category, since=f.since, until=f.end, newest=not f.oldest, source=f.source
+    ):
+        if needle and not matches(rec.payload, needle):
+            continue
+        yield rec
+
+
+def page(records: Iterator[StoredRecord], f: Filters, size: int = PAGE):
+    """One page of ``records`` after ``f.skip``: (the page, whether more follow)."""
+    found: list[StoredRecord] = []
+    for n, rec in enumerate(records):
+        if n < f.skip:
+            continue
+        if len(found) == size:
+            return found, True
+        found.append(rec)
+    return found, False
+
+
+def sources(vault: Vault, category: str, chosen: int | None) -> list[dict[str, Any]]:
+    """The sources holding ``category``, oldest first, plus the one the query string chose
+    when it holds none (the filter shows what it applies: no record matches)."""
+    held = vault.sources(category)
+    if chosen is None or any(s["id"] == chosen for s in held):
+        return held
+    return [s for s in vault.sources() if s["id"] == chosen or s in held]

@@ -42,7 +42,9 @@ from pds.diskfull import reporting_disk_full
 from pds.errors import ImportFormatError, PdsError
 from pds.numbers import describe
 from pds.payloads import fast_validator, first_error, schema_for
-from pds.vault import Prepared, SourceInfo, Vault
+from pds.policyfiles import spending as spending_rules
+from pds.policyfiles.spending import SpendingRulesError
+from pds.vault import Prepared, SourceInfo, Vault, spending
 from pds.vault.records import canonical
 from pds.vocabulary import CATEGORIES
 
@@ -288,6 +290,17 @@ def prepare(
         yield batch
 
 
+def _categorise(vault: Vault) -> Callable | None:
+    """The hook that gives new transactions their spending categories (None without rules).
+    A rules file that does not load gives none: the import goes on, and the rules page and
+    ``pds spending check`` say what is wrong with it."""
+    try:
+        rules = spending_rules.load(vault.settings.home)
+    except SpendingRulesError:
+        return None
+    return spending.at_import(vault, rules)
+
+
 def import_file(
     vault: Vault,
     path: Path,
@@ -311,7 +324,9 @@ def import_file(
         try:
             batches = prepare(conn.parse(stream, path.name), path.name, summary, skip_bad)
             with long_write(vault.conn):  # others fail fast, not after 20 s, meanwhile
-                result = vault.ingest(SourceInfo(conn.name, path.name, digest), batches)
+                result = vault.ingest(
+                    SourceInfo(conn.name, path.name, digest), batches, _categorise(vault)
+                )
         except PdsError:
             raise
         except RecursionError:

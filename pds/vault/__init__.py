@@ -155,12 +155,19 @@ class Vault:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def ingest(self, source: SourceInfo, items: Iterable[list[Prepared]]) -> IngestResult:
+    def ingest(
+        self,
+        source: SourceInfo,
+        items: Iterable[list[Prepared]],
+        stored: Callable[[sqlite3.Connection, int, list[tuple[int, Prepared]]], None] | None = None,
+    ) -> IngestResult:
         """Store batches of prepared records from one file, all or nothing.
 
         One transaction covers the whole file: a crash (even SIGKILL) leaves none of it, and
         running the import again completes it. Records already present (same dedup key)
-        are counted, not stored again.
+        are counted, not stored again. ``stored`` is called in that transaction after each
+        batch with the source's id and the batch's (id, record) pairs (derived rows, such as
+        ``pds.vault.spending``'s; a pair whose record was already present is not stored).
         """
         conn = self.conn
         new = total = 0
@@ -199,6 +206,12 @@ class Vault:
                     next_id += 1
                 new += store.insert_rows(conn, rows)
                 total += len(rows)
+                if stored is not None:
+                    stored(
+                        conn,
+                        source_id,
+                        [(row[0], item) for row, item in zip(rows, batch, strict=True)],
+                    )
             if new:
                 store.finish_source(conn, source_id, new, total - new)
             else:

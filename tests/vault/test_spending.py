@@ -9,9 +9,9 @@ from pds import db as dbmod
 from pds import importer
 from pds.importer import import_file
 from pds.policyfiles.spending import parse_rules, save
-from pds.vault import spending
+from pds.vault import Vault, spending
 from pds.vault.records import SealError
-from tests.conftest import fixture
+from tests.conftest import PASSPHRASE, fixture
 
 NATIONWIDE = fixture("midata/nationwide-test-midata.csv")
 RULES = """
@@ -120,3 +120,13 @@ def test_forgetting_transactions_forgets_their_categories(vault) -> None:
     vault.forget_category("transactions")
     assert rows(vault) == 0
     assert spending.names(vault) == {}
+
+
+def test_a_vault_from_before_spending_categories_gets_the_table(settings) -> None:
+    with Vault.create(settings, PASSPHRASE) as v:
+        v.conn.execute("DROP TABLE spending")
+        v.conn.execute("PRAGMA user_version = 7")
+    with Vault.open(settings, PASSPHRASE) as v:
+        assert dbmod.schema_version(v.conn) == 8
+        columns = [r[1] for r in v.conn.execute("PRAGMA table_info(spending)")]
+        assert columns == ["record_id", "key_version", "nonce", "ciphertext"]

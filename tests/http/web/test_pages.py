@@ -19,6 +19,8 @@ OWNER_PAGES = [
     "/",
     "/data",
     "/data/transactions",
+    "/data/transactions/rules",
+    "/data/balances",
     "/records/1",
     "/import",
     "/grants",
@@ -65,6 +67,8 @@ def test_owner_pages_need_sign_in_and_have_strict_headers(kit, vault, path: str)
         ("/clients/new", {"name": "X", "redirect_uris": "https://x.example/cb"}),
         ("/policies/edit", {"name": "mine", "text": ""}),
         ("/policies/default/disable", {}),
+        ("/data/transactions/rules", {"text": ""}),
+        ("/data/transactions/rules/apply", {}),
     ],
 )
 def test_posts_without_csrf_are_refused(kit, vault, path: str, data: dict) -> None:

@@ -13,6 +13,7 @@ import pytest
 from pds.importer import import_file
 from pds.policyfiles.spending import save
 from tests.conftest import fixture
+from tests.oauth_kit import csrf
 
 NATIONWIDE = "midata/nationwide-test-midata.csv"
 RABOBANK = "bank-csv/rabobank-nl-CSV_A_20180414_112204.csv"
@@ -229,3 +230,65 @@ def test_balances_a_line_per_account_and_the_latest(kit, vault) -> None:
         "<td>31 Dec 2014</td><td>CLBD</td></tr>",
     ]
     assert len(shown_ids(page)) == vault.status()["categories"]["balances"] == 8
+
+
+# -- the spending rules page -----------------------------------------------------------------
+
+
+def test_rules_page_saves_a_good_file_and_refuses_a_bad_one(kit, vault) -> None:
+    kit.login()
+    page = kit.http.get("/data/transactions/rules")
+    assert page.status_code == 200
+    assert "Apply the rules to all transactions" not in page.text  # no file yet
+    token = csrf(page.text)
+    path = vault.settings.home / "spending.toml"
+    no_token = kit.http.post("/data/transactions/rules", data={"text": RULES})
+    assert no_token.status_code == 403
+    assert not path.exists()
+    saved = kit.http.post("/data/transactions/rules", data={"csrf_token": token, "text": RULES})
+    assert saved.status_code == 200
+    assert (
+        "Saved 2 rules. Transactions keep their categories until you apply the rules." in saved.text
+    )
+    assert path.read_text(encoding="utf-8") == RULES
+    bad = '[[rule]]\ncategory = "Fun"\nmatches = "(x"\n'
+    refused = kit.http.post("/data/transactions/rules", data={"csrf_token": token, "text": bad})
+    assert refused.status_code == 422
+    assert (
+        '<p class="error" id="rules-error" role="alert">Error: spending.toml: rule 1 '
+        "(&#34;Fun&#34;): field &#34;matches&#34;: &#34;(x&#34; is not a regular expression "
+        "(missing ), unterminated subpattern at position 0)</p>" in refused.text
+    )
+    assert "(x&#34;\n</textarea>" in refused.text  # the text as typed, to fix
+    assert path.read_text(encoding="utf-8") == RULES
+    actions = [a for a, _ in kit.audit_actions()]
+    assert actions.count("spending.rules") == 1
+
+
+def test_rules_page_applies_the_rules_to_every_transaction(kit, vault) -> None:
+    load(vault, NATIONWIDE)  # imported before there were rules
+    kit.login()
+    page = kit.http.get("/data/transactions/rules")
+    token = csrf(page.text)
+    kit.http.post("/data/transactions/rules", data={"csrf_token": token, "text": RULES})
+    before = main_of(kit.http.get("/data/transactions").text)
+    assert '<td data-label="Category">Bills</td>' not in before
+    no_token = kit.http.post("/data/transactions/rules/apply")
+    assert no_token.status_code == 403
+    done = kit.http.post("/data/transactions/rules/apply", data={"csrf_token": token})
+    assert done.status_code == 200
+    assert "Applied the rules to 8 transactions: 2 have a category." in done.text
+    after = main_of(kit.http.get("/data/transactions").text)
+    assert '<td data-label="Category">Bills</td>' in after
+    assert '<td data-label="Category">Eating out</td>' in after
+    (vault.settings.home / "spending.toml").write_text('[[rule]]\ncategory = "X"\n')
+    broken = kit.http.get("/data/transactions/rules")
+    assert (
+        "The rules file cannot be used: "
+        f"{vault.settings.home}/spending.toml: rule 1 (&#34;X&#34;): needs contains or matches"
+        in broken.text
+    )
+    refused = kit.http.post("/data/transactions/rules/apply", data={"csrf_token": token})
+    assert refused.status_code == 422
+    still = main_of(kit.http.get("/data/transactions").text)
+    assert '<td data-label="Category">Bills</td>' in still

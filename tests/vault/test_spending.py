@@ -66,7 +66,8 @@ def test_the_names_are_sealed_and_do_not_open_on_another_record(vault) -> None:
     import_file(vault, NATIONWIDE)
     dbmod.checkpoint_wal(vault.conn)
     raw = vault.settings.db_path.read_bytes()
-    assert b"Gambling" not in raw and b"Eating out" not in raw
+    assert b"Gambling" not in raw
+    assert b"Eating out" not in raw
     (a, ct_a), (b, ct_b) = vault.conn.execute(
         "SELECT record_id, ciphertext FROM spending ORDER BY record_id LIMIT 2"
     ).fetchall()
@@ -110,7 +111,8 @@ def test_a_rule_edit_changes_nothing_until_applied(vault) -> None:
     assert done == {"transactions": 8, "categorised": 2}
     assert by_description(vault) == {"A COFFEE SHOP GB": "Shops", "GROCERY SHOP GB": "Shops"}
     entry = vault.conn.execute("SELECT entry FROM audit_log ORDER BY idx DESC LIMIT 1").fetchone()
-    assert '"action":"spending.apply"' in entry[0] and '"count":2' in entry[0]
+    assert '"action":"spending.apply"' in entry[0]
+    assert '"count":2' in entry[0]
 
 
 def test_forgetting_transactions_forgets_their_categories(vault) -> None:

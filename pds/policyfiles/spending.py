@@ -81,6 +81,8 @@ def _needle(value: str) -> None:
         raise ValidationError("must not be empty")
     if len(value) > MAX_PATTERN:
         raise ValidationError(f"is longer than {MAX_PATTERN} characters")
+    if _CONTROL.search(value):
+        raise ValidationError("must be one line of text")
 
 
 def _pattern(value: str) -> None:
@@ -104,21 +106,6 @@ class SpendingRule:
     direction: str | None  # "in", "out" or None (both)
     contains: str | None  # lower-case
     pattern: re.Pattern[str] | None
-
-    def matches(self, counterparty: str, description: str, sign: int) -> bool:
-        """True when the rule gives its category to a transaction with these fields (lower
-        case, cut to MAX_TEXT) and amount sign (1 in, -1 out, 0 zero or unreadable)."""
-        if self.direction == "in" and sign <= 0 or self.direction == "out" and sign >= 0:
-            return False
-        texts = (
-            (counterparty, description)
-            if self.field == "either"
-            else (counterparty if self.field == "counterparty" else description,)
-        )
-        if self.contains is not None:
-            return any(self.contains in t for t in texts)
-        assert self.pattern is not None
-        return any(self.pattern.search(t) for t in texts)
 
 
 class _RuleSchema(Schema):
@@ -193,25 +180,58 @@ def _rule(table: Any, label: str, number: int) -> SpendingRule:
     )
 
 
+_WHERE = {"either": 0, "counterparty": 1, "description": 2}
+_SIGN = {None: 0, "in": 1, "out": -1}
+
+
 @dataclass(frozen=True)
 class SpendingRules:
     """The rules of one file, in order; :meth:`category_for` gives a payload's category."""
 
     rules: tuple[SpendingRule, ...] = ()
 
+    def __post_init__(self) -> None:
+        # the rules as plain tuples: category_for runs for every transaction of an import
+        compiled = tuple(
+            (
+                _SIGN[r.direction],
+                _WHERE[r.field],
+                r.contains,
+                r.pattern.search if r.pattern is not None else None,
+                r.category,
+            )
+            for r in self.rules
+        )
+        object.__setattr__(self, "_compiled", compiled)
+
     def __bool__(self) -> bool:
         return bool(self.rules)
 
     def category_for(self, payload: Mapping[str, Any]) -> str | None:
-        """The category of the first rule that matches a transaction payload, or None."""
+        """The category of the first rule that matches a transaction payload, or None: its
+        counterparty and description (lower case, the first MAX_TEXT characters), and the
+        sign of its amount for a rule with a direction (zero is neither in nor out)."""
         if not self.rules:
             return None
         counterparty = str(payload.get("counterparty") or "")[:MAX_TEXT].lower()
         description = str(payload.get("description") or "")[:MAX_TEXT].lower()
-        sign = amount_sign(payload.get("amount"))
-        for rule in self.rules:
-            if rule.matches(counterparty, description, sign):
-                return rule.category
+        both = f"{counterparty}\0{description}"  # a needle holds no NUL: never across the two
+        texts = (both, counterparty, description)
+        sign: int | None = None
+        for direction, where, needle, search, category in self._compiled:  # type: ignore[attr-defined]
+            if direction:
+                if sign is None:
+                    sign = amount_sign(payload.get("amount"))
+                if sign != direction:
+                    continue
+            if needle is not None:
+                if needle in texts[where]:
+                    return category
+            elif where == 0:
+                if search(counterparty) or search(description):
+                    return category
+            elif search(texts[where]):
+                return category
         return None
 
     @property
@@ -222,8 +242,14 @@ class SpendingRules:
 
 def amount_sign(amount: object) -> int:
     """1 for money in, -1 for money out, 0 for zero or an amount that is not a number."""
+    text = str(amount).strip()
+    digits = text.lstrip("+-")
+    if digits.replace(".", "", 1).isdigit():  # the payloads' decimal strings: no Decimal
+        if not digits.strip("0."):
+            return 0
+        return -1 if text[0] == "-" else 1
     try:
-        value = Decimal(str(amount))
+        value = Decimal(text)
     except (InvalidOperation, ValueError):
         return 0
     if not value.is_finite():

@@ -37,13 +37,15 @@ from pds.vault.records import StoredRecord
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A validated record ready to seal: canonical payload bytes and its dedup inputs."""
+    """A validated record ready to seal: canonical payload bytes and its dedup inputs (and,
+    when the import keeps it for a derived row, the payload as a dict)."""
 
     category: str
     occurred_at: str
     plain: bytes
     identity: str | None
     nth: int
+    payload: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

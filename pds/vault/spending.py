@@ -70,7 +70,7 @@ def at_import(
             (rid, name)
             for rid, item in batch
             if item.category == CATEGORY
-            and (name := rules.category_for(json.loads(item.plain))) is not None
+            and (name := rules.category_for(item.payload or json.loads(item.plain))) is not None
         ]
         if not found:
             return

@@ -7,6 +7,7 @@ import pytest
 
 from pds.policyfiles.spending import (
     SpendingRulesError,
+    amount_sign,
     load,
     parse_rules,
     rules_path,
@@ -146,3 +147,10 @@ def test_each_problem_has_its_message(text: str, message: str) -> None:
         parse_rules(text)
     assert caught.value.message == message
     assert caught.value.status == 422
+
+
+def test_amount_sign() -> None:
+    assert [
+        amount_sign(a)
+        for a in ("-12.40", "12.40", "+3", "0.00", "-0.00", "-.5", "1E+2", "NaN", "x", None)
+    ] == [-1, 1, 1, 0, 0, -1, 1, 0, 0, 0]

@@ -6,7 +6,7 @@ rounding); money out is kept as a positive sum beside money in."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -37,48 +37,79 @@ class Totals:
         return self.money_in - self.money_out
 
 
-@dataclass
 class Summary:
-    """What the totals, the charts and the top counterparties of a page are drawn from."""
+    """What the totals, the charts and the top counterparties of a page are drawn from.
 
-    count: int = 0
-    totals: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
-    months: dict[str, dict[str, list[Decimal]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
-    )
-    counterparties: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    spending: dict[str, dict[str, Counter[str]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
-    )
+    :meth:`add` runs once per selected transaction (50,000 on a big page), so it only adds
+    into flat dicts keyed by tuples; the per-currency views are derived afterwards."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._months: dict[tuple[str, str], list[Any]] = {}  # (currency, month): in, out, n
+        self._paid: dict[tuple[str, str], Decimal] = {}  # (currency, who): out
+        self._spent: dict[tuple[str, str, str], Decimal] = {}  # (currency, month, category)
 
     def add(self, payload: dict[str, Any], amount: Decimal | None, category: str | None) -> None:
         """Count one selected transaction (its payload, amount and spending category)."""
         self.count += 1
         if amount is None:
             return
-        currency = str(payload.get("currency") or "")
-        totals = self.totals[currency]
-        totals.count += 1
-        month = str(payload.get("date") or "")[:7]
-        sums = self.months[currency][month]
+        currency = payload.get("currency") or ""
+        month = (payload.get("date") or "")[:7]
+        key = (currency, month)
+        sums = self._months.get(key)
+        if sums is None:
+            sums = self._months[key] = [ZERO, ZERO, 0]
+        sums[2] += 1
         if amount > 0:
-            totals.money_in += amount
             sums[0] += amount
         elif amount < 0:
             out = -amount
-            totals.money_out += out
             sums[1] += out
-            who = payload.get("counterparty") or payload.get("description") or ""
-            self.counterparties[currency][" ".join(str(who).split())] += out
-            self.spending[currency][month][category or NO_CATEGORY] += out
+            who = (currency, payload.get("counterparty") or payload.get("description") or "")
+            self._paid[who] = self._paid.get(who, ZERO) + out
+            spent = (currency, month, category or NO_CATEGORY)
+            self._spent[spent] = self._spent.get(spent, ZERO) + out
+
+    @property
+    def totals(self) -> dict[str, Totals]:
+        """Money in and out per currency."""
+        out: dict[str, Totals] = defaultdict(Totals)
+        for (currency, _), (money_in, money_out, n) in self._months.items():
+            t = out[currency]
+            t.money_in += money_in
+            t.money_out += money_out
+            t.count += n
+        return dict(out)
+
+    @property
+    def months(self) -> dict[str, dict[str, tuple[Decimal, Decimal]]]:
+        """Per currency, per month (``YYYY-MM``): money in, money out."""
+        out: dict[str, dict[str, tuple[Decimal, Decimal]]] = defaultdict(dict)
+        for (currency, month), (money_in, money_out, _) in self._months.items():
+            out[currency][month] = (money_in, money_out)
+        return dict(out)
+
+    @property
+    def spending(self) -> dict[str, dict[str, dict[str, Decimal]]]:
+        """Per currency, per month, per spending category (``NO_CATEGORY``): money out."""
+        out: dict[str, dict[str, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(dict))
+        for (currency, month, name), paid in self._spent.items():
+            out[currency][month][name] = paid
+        return {c: dict(m) for c, m in out.items()}
 
     def currencies(self) -> list[str]:
         """The currencies moved, the one with most transactions first."""
-        return sorted(self.totals, key=lambda c: (-self.totals[c].count, c))
+        totals = self.totals
+        return sorted(totals, key=lambda c: (-totals[c].count, c))
 
     def top_counterparties(self, currency: str, n: int = 10) -> list[tuple[str, Decimal]]:
-        """The ``n`` counterparties paid most in ``currency`` (ties by name)."""
-        paid = self.counterparties.get(currency, Counter())
+        """The ``n`` counterparties paid most in ``currency`` (ties by name); a name is
+        counted with its spaces evened out ("A  SHOP" is "A SHOP")."""
+        paid: Counter[str] = Counter()
+        for (c, who), out in self._paid.items():
+            if c == currency:
+                paid[" ".join(str(who).split())] += out
         return sorted(paid.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 

@@ -122,10 +122,11 @@ def _window(rows: Iterator[Row], skip: int) -> tuple[list[Row], bool]:
 
 def _per_currency(summary: Summary) -> list[dict[str, Any]]:
     out = []
+    totals, every_month, spent = summary.totals, summary.months, summary.spending
     for currency in summary.currencies():
         show = partial(locale.money, currency=currency)
-        months = month_range(list(summary.months[currency]), MONTHS)
-        sums = summary.months[currency]
+        sums = every_month[currency]
+        months = month_range(list(sums), MONTHS)
         flows = charts.bars(
             gettext("Money in and out per month (%(currency)s)", currency=currency),
             [locale.month(m) for m in months],
@@ -142,9 +143,9 @@ def _per_currency(summary: Summary) -> list[dict[str, Any]]:
         out.append(
             {
                 "currency": currency,
-                "totals": summary.totals[currency],
+                "totals": totals[currency],
                 "flows": flows,
-                "spending": _spending_chart(summary, currency, months, show),
+                "spending": _spending_chart(spent.get(currency, {}), currency, months, show),
                 "counterparties": summary.top_counterparties(currency),
                 "months_cut": len(months) < len(month_range(list(sums), 10**6)),
             }
@@ -152,8 +153,9 @@ def _per_currency(summary: Summary) -> list[dict[str, Any]]:
     return out
 
 
-def _spending_chart(summary: Summary, currency: str, months: list[str], show: Any) -> charts.Chart:
-    by_month = summary.spending[currency]
+def _spending_chart(
+    by_month: dict[str, dict[str, Decimal]], currency: str, months: list[str], show: Any
+) -> charts.Chart:
     overall: dict[str, Decimal] = {}
     for m in months:
         for name, paid in by_month.get(m, {}).items():

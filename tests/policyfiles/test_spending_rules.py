@@ -3,6 +3,8 @@ way a file is refused, each with its exact message."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pds.policyfiles.spending import (
@@ -154,3 +156,12 @@ def test_amount_sign() -> None:
         amount_sign(a)
         for a in ("-12.40", "12.40", "+3", "0.00", "-0.00", "-.5", "1E+2", "NaN", "x", None)
     ] == [-1, 1, 1, 0, 0, -1, 1, 0, 0, 0]
+
+
+def test_the_documented_example_is_a_valid_file() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "policies.md").read_text("utf-8")
+    example = docs.split("## Spending categories")[1].split("```toml\n")[1].split("```")[0]
+    rules = parse_rules(example)
+    assert rules.categories == ["Groceries", "Salary", "Eating out"]
+    assert rules.category_for(tx("-3.10", "COSTA COFFEE 1123")) == "Eating out"
+    assert rules.category_for(tx("2100.00", "Pay", "ACME Ltd")) == "Salary"

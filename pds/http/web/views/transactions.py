@@ -101,6 +101,8 @@ def render(vault: Vault, category: str, f: common.Filters) -> str:
         sort=sort,
         capped=sort is not None and summary.count > SORT_CAP,
         sort_cap=SORT_CAP,
+        skip=skip,
+        months=MONTHS,
         sources=common.sources(vault, category, f.source),
         f=f,
     )

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from pds.http.web.views import transactions
 from pds.importer import import_file
 from pds.policyfiles.spending import save
 from tests.conftest import fixture
@@ -292,3 +293,33 @@ def test_rules_page_applies_the_rules_to_every_transaction(kit, vault) -> None:
     assert refused.status_code == 422
     still = main_of(kit.http.get("/data/transactions").text)
     assert '<td data-label="Category">Bills</td>' in still
+
+
+def test_paging_by_amount_stops_at_the_cap_and_says_so(kit, vault, monkeypatch) -> None:
+    monkeypatch.setattr(transactions, "SORT_CAP", 3)
+    monkeypatch.setattr(transactions, "MONTHS", 3)
+    load(vault, NATIONWIDE)
+    kit.login()
+    first = main_of(kit.http.get("/data/transactions", query_string={"sort": "out"}).text)
+    note = (
+        "Sorted by amount, the pages go as far as the first 3 transactions; narrow the "
+        "filters to reach the others."
+    )
+    assert note in first
+    far = main_of(
+        kit.http.get("/data/transactions", query_string={"sort": "out", "skip": "50"}).text
+    )
+    assert "<caption>Transactions 4 to 8</caption>" in far
+    assert shown_ids(far) == [2, 5, 6, 4, 3]
+    assert "Next 50" not in far
+    assert '<h2 id="totals-title">8 transactions</h2>' in far
+    months = "The charts show the last 3 months of these transactions; the totals count them all."
+    assert months in first
+    flows = first.split('id="flows-GBP"')[1].split("</figure>")[0]
+    assert re.findall(r'<tr><th scope="row">(.*?)</th>', flows) == [
+        "May 2025",
+        "Jun 2025",
+        "Jul 2025",
+    ]
+    unsorted = main_of(kit.http.get("/data/transactions").text)
+    assert note not in unsorted

@@ -24,13 +24,13 @@ from pds_client.errors import (
 )
 
 _LAZY = {
-    "Access": "pds_client.client",
-    "Aggregates": "pds_client.client",
-    "AuthorizationRequest": "pds_client.client",
-    "Change": "pds_client.client",
+    "Access": "pds_client.models",
+    "Aggregates": "pds_client.models",
+    "AuthorizationRequest": "pds_client.models",
+    "Change": "pds_client.models",
     "Client": "pds_client.client",
-    "Page": "pds_client.client",
-    "Subscription": "pds_client.client",
+    "Page": "pds_client.models",
+    "Subscription": "pds_client.models",
     "Record": "pds_client.records",
     "Receipt": "pds_client.receipts",
     "verify_receipt": "pds_client.receipts",

@@ -18,17 +18,14 @@ from pds.audit import checkpoint as pds_checkpoint
 from pds.audit.merkle import MemoryTree
 
 from pds_client import Client
-from pds_client.verify import (
-    AuditorApi,
+from pds_client.tlog import (
     VerifierKey,
-    VerifyError,
-    check_vault,
     leaf_hash,
     open_checkpoint,
-    verify_bundle,
     verify_consistency,
     verify_inclusion,
 )
+from pds_client.verify import AuditorApi, VerifyError, check_vault, verify_bundle
 
 ORIGIN = "pds.vault/test-log"
 

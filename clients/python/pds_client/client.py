@@ -26,15 +26,23 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 
-from pds_client.errors import ApiError, AuthorizationError, DiscoveryError, OAuthError
+from pds_client.errors import (
+    ApiError,
+    AuthorizationError,
+    DiscoveryError,
+    OAuthError,
+    PdsClientError,
+)
 from pds_client.models import (
     Access,
     Aggregates,
@@ -137,7 +145,8 @@ class Client:
             "redirect_uris": list(redirect_uris),
             "token_endpoint_auth_method": "none" if public else "client_secret_basic",
         }
-        resp = self._call(requests.post, endpoint, json=body)
+        with _reaching(endpoint):
+            resp = requests.post(endpoint, json=body, timeout=self.timeout)
         answer = _oauth_answer(resp, 201)
         self.client_id = answer["client_id"]
         self.client_secret = answer.get("client_secret")
@@ -202,14 +211,15 @@ class Client:
             raise AuthorizationError(
                 "invalid_request", "the redirect carries neither a code nor an error"
             )
-        token = self._session.fetch_token(
-            self.metadata["token_endpoint"],
-            grant_type="authorization_code",
-            code=query["code"],
-            redirect_uri=request.redirect_uri,
-            code_verifier=request.code_verifier,
-            timeout=self.timeout,
-        )
+        with _reaching(self.metadata["token_endpoint"]):
+            token = self._session.fetch_token(
+                self.metadata["token_endpoint"],
+                grant_type="authorization_code",
+                code=query["code"],
+                redirect_uri=request.redirect_uri,
+                code_verifier=request.code_verifier,
+                timeout=self.timeout,
+            )
         if self.on_token:
             self.on_token(dict(token))
         return dict(token)
@@ -225,9 +235,13 @@ class Client:
         """Rotate the tokens: the vault answers a new pair and retires the old one (its
         refresh token is refused from now on; presenting it again revokes the grant).
         The new token is passed to ``on_token``."""
-        token = self._session.refresh_token(
-            self.metadata["token_endpoint"], refresh_token=refresh_token, timeout=self.timeout
-        )
+        endpoint = self.metadata["token_endpoint"]
+        if not (refresh_token or (self._session.token or {}).get("refresh_token")):
+            raise OAuthError("missing_token", _WORDS["missing_token"])
+        with _reaching(endpoint):
+            token = self._session.refresh_token(
+                endpoint, refresh_token=refresh_token, timeout=self.timeout
+            )
         return dict(token)
 
     def revoke(self, token: str | None = None, hint: str = "refresh_token") -> None:
@@ -240,9 +254,10 @@ class Client:
         value = token or current.get(hint)
         if not value:
             raise ValueError(f"no {hint} to revoke")
-        resp = self._session.revoke_token(
-            endpoint, value, token_type_hint=hint, timeout=self.timeout
-        )
+        with _reaching(endpoint):
+            resp = self._session.revoke_token(
+                endpoint, value, token_type_hint=hint, timeout=self.timeout
+            )
         _oauth_answer(resp, 200, empty=True)
 
     # -- the records API --
@@ -410,16 +425,11 @@ class Client:
         if self.on_token:
             self.on_token(dict(token))
 
-    def _call(self, method: Callable[..., requests.Response], url: str, **kwargs: Any) -> Any:
-        try:
-            return method(url, timeout=self.timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise OAuthError("temporarily_unavailable", f"cannot reach {url}: {exc}") from None
-
     def _api(self, method: str, path: str, **kwargs: Any) -> Any:
         if "params" in kwargs and kwargs["params"] is not None:
             kwargs["params"] = {k: v for k, v in kwargs["params"].items() if v is not None}
-        resp = self._session.request(method, self.issuer + path, **kwargs)
+        with _reaching(self.issuer + path):
+            resp = self._session.request(method, self.issuer + path, **kwargs)
         if resp.status_code >= 400:
             try:
                 body = resp.json()
@@ -427,6 +437,24 @@ class Client:
                 body = None
             raise ApiError.from_body(resp.status_code, body)
         return None if resp.status_code == 204 else resp.json()
+
+
+_WORDS = {
+    "missing_token": "the client has no token yet: finish an authorization (exchange) first, "
+    "or pass the token you stored"
+}
+
+
+@contextmanager
+def _reaching(url: str) -> Iterator[None]:
+    """authlib's errors as OAuthError, and a vault that cannot be reached as PdsClientError
+    (never a requests exception)."""
+    try:
+        yield
+    except AuthlibBaseError as exc:
+        raise OAuthError(exc.error, exc.description or _WORDS.get(exc.error)) from None
+    except requests.RequestException as exc:
+        raise PdsClientError(f"cannot reach {url}: {exc}") from None
 
 
 def _day(value: date | str | None) -> str | None:

@@ -294,6 +294,18 @@ def test_a_webhook_from_the_vault_verifies_and_the_feed_lists_it(
     assert client.subscriptions() == []
 
 
+def test_a_client_without_a_token_says_so(live: Live) -> None:
+    client = Client.discover(live.base)
+    words = (
+        "the client has no token yet: finish an authorization (exchange) first, or pass the "
+        "token you stored"
+    )
+    for call in (lambda: client.grant(), client.refresh):
+        with pytest.raises(OAuthError) as caught:
+            call()
+        assert (caught.value.error, caught.value.error_description) == ("missing_token", words)
+
+
 def test_a_vault_that_is_not_there_is_a_discovery_error() -> None:
     with pytest.raises(DiscoveryError) as caught:
         Client.discover("http://127.0.0.1:9")

@@ -18,7 +18,7 @@ As a program (``pds-verify``)::
 
     pds-verify bundle audit.bundle --key 'pds.vault/…+…+…' [--trusted saved.note]
     pds-verify url https://vault.example --token-file token [--key …] [--trusted saved.note]
-        [--entry 7] [--save-checkpoint saved.note]
+        [--entry 7] [--all] [--save-checkpoint saved.note]
 
 Exit status 0 when everything holds, 1 when something does not verify (``FAILED:`` lines),
 2 when the input cannot be read. This module imports nothing outside the standard library
@@ -111,16 +111,15 @@ def _entries(n: int) -> str:
 def read_bundle(path: Path) -> tuple[dict[str, Any], Iterator[tuple[int, bytes, bytes]]]:
     """The bundle's header and its entries ``(index, entry bytes, stored leaf hash)``."""
     try:
-        fh = path.open("rb")
+        with path.open("rb") as fh:
+            first = fh.readline()
     except OSError as exc:
         raise VerifyError(f"cannot read {path}: {exc.strerror}") from None
-    first = fh.readline()
     try:
         header = json.loads(first)
     except ValueError:
         header = None
     if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
-        fh.close()
         raise VerifyError(f"{path} is not a pds audit bundle ({BUNDLE_FORMAT})")
     checkpoints = header.get("checkpoints")
     if not (
@@ -129,11 +128,11 @@ def read_bundle(path: Path) -> tuple[dict[str, Any], Iterator[tuple[int, bytes, 
         and isinstance(checkpoints, list)
         and all(isinstance(c, str) for c in checkpoints)
     ):
-        fh.close()
         raise VerifyError(f"the header of {path} lacks origin, verifier_key or checkpoints")
 
     def entries() -> Iterator[tuple[int, bytes, bytes]]:
-        with fh:
+        with path.open("rb") as fh:
+            fh.seek(len(first))
             for index, line in enumerate(fh):
                 if not line.endswith(b"\n") or len(line) < 66 or line[64:65] != b" ":
                     raise VerifyError(f"line {index + 2} of {path} is not a log entry line")
@@ -324,10 +323,13 @@ def check_vault(
     key: str | None = None,
     trusted: str | bytes | None = None,
     entry: int | None = None,
+    replay: bool = False,
 ) -> Report:
     """Check the vault's newest signed checkpoint; with ``trusted`` (a checkpoint saved
     earlier, the bytes of its file) that the log now extends it (consistency proof); with
-    ``entry`` that entry is in the signed tree as the vault serves it (inclusion proof)."""
+    ``entry`` that entry is in the signed tree as the vault serves it (inclusion proof);
+    with ``replay`` every entry, as a bundle is checked (what ``pds audit verify --url``
+    does: one request per 1,000 entries)."""
     offered = api.key()
     origin = offered.get("origin")
     if not isinstance(origin, str) or not isinstance(offered.get("verifier_key"), str):
@@ -345,6 +347,17 @@ def check_vault(
         _check_consistency(api, vkey, cp, trusted, report)
     if entry is not None:
         _check_inclusion(api, cp, entry, report)
+    if replay:
+        count = _replay(api.entries(), {cp.size: [("checkpoint", cp)]}, report)
+        if count < cp.size:
+            report.fail(
+                f"the checkpoint covers {_entries(cp.size)} but the vault served only {count}: "
+                "entries were removed",
+                count,
+            )
+        report.checked.append(
+            f"Entries: {count}, each hashed to its leaf; the first {cp.size} match the checkpoint"
+        )
     return report
 
 
@@ -411,6 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     url.add_argument("url")
     url.add_argument("--token-file", type=Path, help="the audit:read token (or PDS_AUDIT_TOKEN)")
     url.add_argument("--entry", type=int, help="check the inclusion of this entry")
+    url.add_argument("--all", action="store_true", help="also fetch and replay every entry")
     for p in (bundle, url):
         p.add_argument("--key", help="the verifier key to trust (from `pds audit key`)")
         p.add_argument(
@@ -436,7 +450,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise VerifyError("give at most one --trusted checkpoint with url")
             api = AuditorApi(args.url, _token(args.token_file))
             report = check_vault(
-                api, key=key, trusted=trusted[0] if trusted else None, entry=args.entry
+                api,
+                key=key,
+                trusted=trusted[0] if trusted else None,
+                entry=args.entry,
+                replay=args.all,
             )
     except (VerifyError, OSError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)

@@ -161,7 +161,6 @@ def test_a_live_vault_checkpoint_consistency_and_inclusion(
     first = check_vault(api, key=vkey)
     assert first.ok, first.problems
     saved = first.newest.note.encode()
-    live.pds("audit", "tail")  # the log grows meanwhile (the owner reads it)
     later = check_vault(api, key=vkey, trusted=saved, entry=3)
     size, origin = later.newest.size, later.origin
     assert size > first.newest.size
@@ -189,6 +188,7 @@ def test_a_live_vault_checkpoint_consistency_and_inclusion(
             str(tmp_path / "saved.note"),
             "--entry",
             "0",
+            "--all",
         ],
         capture_output=True,
         text=True,
@@ -197,12 +197,15 @@ def test_a_live_vault_checkpoint_consistency_and_inclusion(
     assert done.returncode == 0, done.stdout + done.stderr
     printed = done.stdout.splitlines()
     now = int(printed[2].removeprefix("Checkpoint: size ").split(",")[0])
+    # every auditor call is logged: the checkpoint's own call, then the consistency proof,
+    # the entry and its inclusion proof are in the log before the entries are read
     assert printed == [
         f"Log: {origin}",
         f"Key: {vkey} (pinned by you)",
         f"Checkpoint: size {now}, signed by {origin}",
         f"Consistency: the log extends your checkpoint of size {first.newest.size}",
         f"Inclusion: entry 0 is in the signed tree of size {now}",
+        f"Entries: {now + 4}, each hashed to its leaf; the first {now} match the checkpoint",
         "OK",
     ]
     with pytest.raises(VerifyError) as caught:
@@ -235,6 +238,15 @@ def test_an_exported_bundle_verifies_and_a_changed_entry_is_found(
         "entry 5 does not hash to the leaf recorded when it was appended: it was changed afterwards"
     )
     assert not report.ok
+    whole = bundle.read_bytes().split(b"\n")
+    sizes = [int(cp.split("\n")[1]) for cp in json.loads(whole[0])["checkpoints"]]
+    kept = max(sizes) - 2
+    cut = tmp_path / "cut.bundle"
+    cut.write_bytes(b"\n".join(whole[: 1 + kept]) + b"\n")
+    assert verify_bundle(cut, key=vkey).problems == [
+        f"a checkpoint covers {size} entries but the log has only {kept}: entries were removed"
+        for size in sorted(s for s in sizes if s > kept)
+    ]
     done = subprocess.run(
         [sys.executable, "-m", "pds_client.verify", "bundle", str(tampered), "--key", vkey],
         capture_output=True,

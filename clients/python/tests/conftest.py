@@ -24,10 +24,8 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.servers import free_port, pds, serving  # noqa: E402
+from tests.servers import PASSPHRASE, free_port, pds, serving  # noqa: E402
 from tests.vault.test_durability import pds_env  # noqa: E402
-
-from tests.conftest import PASSPHRASE  # noqa: E402
 
 MIDATA = ROOT / "tests" / "fixtures" / "midata"
 

@@ -5,6 +5,7 @@ revocation, the consent receipt, a real webhook and the change feed."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -83,7 +84,9 @@ def test_the_authorization_url_carries_pkce_and_the_details(live: Live) -> None:
     assert query["redirect_uri"] == CB
     assert query["state"] == request.state
     assert query["code_challenge_method"] == "S256"
-    assert len(query["code_challenge"]) == 43
+    digest = hashlib.sha256(request.code_verifier.encode()).digest()
+    assert query["code_challenge"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    assert "scope" not in query
     assert json.loads(query["authorization_details"]) == [
         {
             "type": "pds_records",

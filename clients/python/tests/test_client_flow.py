@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -218,6 +219,46 @@ def test_refresh_rotates_and_the_old_token_is_refused(live: Live) -> None:
     with pytest.raises(ApiError) as caught:
         client.grant()
     assert (caught.value.status, caught.value.code) == (401, "invalid_token")
+
+
+def test_an_expired_access_token_is_refreshed_before_a_call(live: Live) -> None:
+    stored: list[dict] = []
+    first = business(live, stored)
+    again = Client.discover(
+        live.base,
+        client_id=first.client_id,
+        client_secret=first.client_secret,
+        token={**stored[-1], "expires_at": int(time.time()) - 1},
+        on_token=stored.append,
+    )
+    assert next(again.records("transactions")).date == "2014-03-01"
+    assert len(stored) == 2
+    assert stored[1]["refresh_token"] != stored[0]["refresh_token"]
+    assert again.token["access_token"] == stored[1]["access_token"]
+
+
+def test_a_record_handed_back_is_stored_once(live: Live) -> None:
+    client = Client.discover(live.base)
+    client.register("Acme Energy", [CB])
+    request = client.authorization_url([Access("transactions", actions=["write"])])
+    client.exchange(consent(live.base, request.url), request)
+    # dated after the range acme's grant reads, so its pages and totals stay as they are
+    bill = {"date": "2026-01-15", "amount": "-42.00", "currency": "GBP", "description": "BILL"}
+    made = client.add_record("transactions", "2026-01-15", bill, idempotency_key="bill-1")
+    assert (made["category"], made["occurred_at"], made["created"]) == (
+        "transactions",
+        "2026-01-15",
+        True,
+    )
+    again = client.add_record("transactions", "2026-01-15", bill, idempotency_key="bill-1")
+    assert (again["id"], again["created"]) == (made["id"], False)
+    with pytest.raises(ApiError) as caught:
+        client.add_record("transactions", "2026-01-15", {**bill, "amount": "lots"})
+    assert (caught.value.status, caught.value.code, caught.value.detail) == (
+        422,
+        "validation_error",
+        'payload.amount: "lots" is not a decimal number like -12.30',
+    )
 
 
 def test_revocation_ends_the_grant(live: Live) -> None:

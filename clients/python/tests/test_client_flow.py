@@ -297,6 +297,14 @@ def test_the_consent_receipt_verifies(acme: tuple[Client, list[dict]]) -> None:
     assert caught.value.message == (
         "the receipt's signature does not match its contents: it was changed after signing"
     )
+    assert client.receipt(key=body["key"]) == receipt
+    stranger = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    with pytest.raises(ReceiptError) as caught:
+        client.receipt(key=stranger)
+    assert caught.value.message == (
+        f"the receipt was signed by key {body['key']['kid']!r}, not by the key given "
+        "(kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k)"
+    )
     with pytest.raises(ReceiptError) as caught:
         verify_receipt(body["receipt"], body["key"], client_id="pds-someone-else")
     assert caught.value.message == (

@@ -136,6 +136,33 @@ def summary(
     return [dict(zip(cols, row, strict=True)) for row in cur]
 
 
+_READ_BY = (
+    "SELECT json_extract(entry, '$.client'), substr(json_extract(entry, '$.time'), 1, 10),"
+    " count(*) FROM audit_log"
+    " WHERE json_extract(entry, '$.action') = 'api.records.read'"
+    " AND json_extract(entry, '$.decision') = 'allowed'"
+    " AND json_extract(entry, '$.category') = :category"
+    " AND substr(json_extract(entry, '$.time'), 1, 19) >= substr(:created, 1, 19)"
+    " AND (json_extract(entry, '$.record') = :id"
+    " OR (json_extract(entry, '$.span') IS NOT NULL"
+    " AND (:at, :id) >= (json_extract(entry, '$.span[0][0]'), json_extract(entry, '$.span[0][1]'))"
+    " AND (:at, :id) <= (json_extract(entry, '$.span[1][0]'), json_extract(entry, '$.span[1][1]'))"
+    ")) GROUP BY 1, 2"
+)
+
+
+def record_readers(
+    conn: sqlite3.Connection, category: str, occurred_at: str, record_id: int, created_at: str
+) -> list[tuple[str, str, int]]:
+    """Who read one record through the API: ``(client, day, reads)`` per client and day
+    (UTC), in no set order. A read is an allowed ``api.records.read`` entry of the record's
+    category, written in or after the second the record was stored, that names it
+    (``record``) or whose page ``span`` holds its ``(occurred_at, id)`` key. Entries
+    written before reads named their records count for none."""
+    args = {"category": category, "at": occurred_at, "id": record_id, "created": created_at}
+    return conn.execute(_READ_BY, args).fetchall()
+
+
 # -- checkpoints -----------------------------------------------------------------------------
 
 

@@ -12,7 +12,9 @@ from babel.dates import format_date
 
 from pds import clock
 from pds.audit.verify import verify
+from pds.importer import import_file
 from pds.vault import SourceInfo
+from tests.conftest import fixture
 from tests.factories import prepared, transaction
 from tests.oauth_kit import bearer, seed
 
@@ -131,3 +133,19 @@ def test_who_read_a_record_comes_from_the_api_reads_that_returned_it(
     assert readers(kit, ids[6]) == []  # energy, dated inside the first span: another category
     assert readers(kit, newest) == []  # stored after the read that spans its date
     assert verify(vault.log_source()).ok
+
+
+def test_a_contact_record_written_as_its_card_writes_it(kit, vault) -> None:
+    import_file(vault, fixture("vcard/John_Doe_IPHONE.vcf"))
+    kit.login()
+    page = kit.http.get("/records/1")
+    fields = dict(re.findall(r'<tr><th scope="row">([^<]*)</th><td>([^<]*)</td></tr>', page.text))
+    assert fields["Name parts"] == "Mr. John Richter James Doe Sr."
+    assert fields["Email addresses"] == "john.doe@ibm.com"
+    assert fields["Phone numbers"] == (
+        "905-555-1234 (mobile); 905-666-1234 (home); 905-777-1234 (work); "
+        "905-888-1234 (home, fax); 905-999-1234 (work, fax); 905-111-1234 (pager); 905-222-1234"
+    )
+    assert fields["Organisation"] == "IBM, Accounting"
+    assert fields["Birthday"] == "6 Jun 2012"
+    assert "<dt>Source file</dt>\n  <dd>John_Doe_IPHONE.vcf</dd>" in page.text

@@ -113,9 +113,8 @@ def display_name(p: dict[str, Any]) -> str:
     if full := _text(p.get("full_name")):
         return full
     parts = p.get("name") if isinstance(p.get("name"), dict) else {}
-    joined = " ".join(
-        t for t in (_text(parts.get(k)) for k in ("prefix", "given", "family", "suffix")) if t
-    )
+    keys = ("prefix", "given", "additional", "family", "suffix")
+    joined = " ".join(t.replace(",", " ") for t in (_text(parts.get(k)) for k in keys) if t)
     if joined:
         return joined
     org = [t for t in (_text(o) for o in _list(p.get("org"))) if t]

@@ -19,7 +19,7 @@ from flask_babel import gettext, ngettext
 from pds.db import audit as db_audit
 from pds.db import records as db_records
 from pds.http import locale
-from pds.http.web.views import labels, times
+from pds.http.web.views import contacts, labels, times
 from pds.oauth import admin
 
 if TYPE_CHECKING:
@@ -68,12 +68,31 @@ def value_text(name: str, value: Any, payload: dict[str, Any]) -> str:
     if name in MONEY and not isinstance(value, bool):
         currency = payload.get("currency")
         return locale.money(value, currency if isinstance(currency, str) else None)
+    if name in CONTACT_FIELDS and isinstance(value, list | dict):
+        return CONTACT_FIELDS[name](value)
     if isinstance(value, str):
         if name == "birthday":
             return times.day_of_year(value)
         if _ISO.match(value):
             return locale.moment(value) if "T" in value else locale.day(value)
     return labels.cell(value)
+
+
+def _typed(items: list[Any]) -> str:
+    """Email addresses or phone numbers: "905-555-1234 (mobile); 905-666-1234 (home)"."""
+    return "; ".join(f"{text} ({kind})" if kind else text for text, _, kind in items)
+
+
+CONTACT_FIELDS: dict[str, Callable[[Any], str]] = {
+    "emails": lambda v: _typed(contacts.card(0, {"emails": v}).emails),
+    "phones": lambda v: _typed(contacts.card(0, {"phones": v}).phones),
+    "addresses": lambda v: "; ".join(
+        ", ".join(lines) + (f" ({kind})" if kind else "")
+        for lines, kind in contacts.card(0, {"addresses": v}).addresses
+    ),
+    "name": lambda v: contacts.display_name({"name": v}),
+}
+"""A contact's structured fields written as the contact cards write them."""
 
 
 def readers(vault: Vault, category: str, occurred_at: str, record_id: int) -> list[str]:

@@ -35,7 +35,7 @@ PLACES = 3
 
 @dataclass
 class Visit:
-    id: int  # the first report's record
+    id: int  # the record of its earliest report
     place: tuple[str, str]  # latitude, longitude, rounded
     reports: int = 0
     first: datetime | None = None
@@ -124,6 +124,8 @@ def add_report(day: Day, rec: StoredRecord, when: datetime | None) -> None:
     visit = day.visits[-1]
     visit.reports += 1
     if when is not None:
+        if visit.first is None or when < visit.first:
+            visit.id = rec.id
         visit.first = when if visit.first is None else min(visit.first, when)
         visit.last = when if visit.last is None else max(visit.last, when)
     accuracy = _whole(p.get("accuracy"))

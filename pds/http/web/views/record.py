@@ -55,11 +55,15 @@ def fields(payload: dict[str, Any]) -> list[tuple[str, str]]:
     in the labels' order (which keeps related fields together), then the others."""
     rank = {name: n for n, name in enumerate(labels.LABELS)}
     names = sorted(payload, key=lambda name: rank.get(name, len(rank)))
-    return [
-        (labels.label(name), value_text(name, payload[name], payload))
-        for name in names
-        if payload[name] not in (None, "", [], {})
-    ]
+    out = []
+    for name in names:
+        if payload[name] in (None, "", [], {}):
+            continue
+        text = value_text(name, payload[name], payload)
+        if name == "name" and text == payload.get("full_name"):
+            continue  # a contact's name parts that say what its name says
+        out.append((labels.label(name), text))
+    return out
 
 
 def value_text(name: str, value: Any, payload: dict[str, Any]) -> str:

@@ -133,6 +133,10 @@ def test_events_agenda_by_month_upcoming_from_today_and_past(kit, vault, monkeyp
         ("Oct 2024", ["4 Oct 2024 18:15–19:00 (UTC) event with alarms"]),
         ("Feb 2022", ['22 Feb 2022 18:30–19:30 (UTC) Termin 4353 und"so" At online']),
     ]
+    assert '<input type="hidden" name="when" value="past">' in past  # a search stays in the past
+    searched = main_of(kit.http.get("/data/events?when=past&q=termin").text)
+    assert [m for m, _ in agenda(searched)] == ["Feb 2022"]
+    assert '<input type="hidden" name="when"' not in upcoming
     monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
     later = main_of(kit.http.get("/data/events").text)
     assert agenda(later) == []

@@ -28,14 +28,17 @@ from pds.errors import NotFound, PdsError, VaultBusy
 from pds.http import security
 from pds.http.context import current_vault
 from pds.http.security import owner_required
-from pds.http.web.views import common, labels, table
+from pds.http.web.views import common, energy, health, labels, table
 from pds.vocabulary import CATEGORIES
 
 bp = Blueprint("data", __name__)
 bp.add_app_template_filter(labels.label, "label")  # {{ "usage_point"|label }}: "Meter point"
 bp.add_app_template_filter(labels.cell, "cell")  # a payload value as text, never dict text
 
-VIEWS: dict[str, Any] = {}
+VIEWS: dict[str, Any] = {
+    "energy": energy,
+    "health": health,
+}
 """The view module of each category that has one (a ``render(vault, category, filters)``
 function and, optionally, ``FILTERS``: its own query parameters); others get ``table``."""
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024

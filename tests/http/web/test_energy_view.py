@@ -12,6 +12,7 @@ import pytest
 
 from pds.importer import import_file
 from tests.conftest import fixture
+from tests.oauth_kit import seed
 
 HOURLY = fixture("greenbutton/TestGBDataHourlyNineDaysBinnedDaily.xml")
 GAS = fixture("greenbutton/opower-gas-billing-2021-05-26_to_2024-04-25.xml")
@@ -50,6 +51,9 @@ def test_hourly_readings_by_day(kit, vault, new_york) -> None:
     assert page.status_code == 200
     # nine days of hourly readings: days by default, kWh as a bill writes them
     assert '<option value="day" selected>Day</option>' in page.text
+    assert " style=" not in page.text  # the strict CSP: no inline style or script
+    assert "<script>" not in page.text
+    assert re.findall(r'(?:src|href|action)="(https?:)?//', page.text) == []
     assert numbers(page.text, "usage-1") == [
         ["1 Jan 2014", "21.021 kWh"],
         ["2 Jan 2014", "21.021 kWh"],
@@ -140,3 +144,13 @@ def test_no_reading(kit, vault) -> None:
     words = text(page.text)
     assert "No reading matches these filters." in words
     assert "No record matches." in words
+
+
+def test_a_record_that_is_no_reading_is_listed_plainly(kit, vault) -> None:
+    seed(vault)  # its energy record holds a transaction's fields: no start, value or unit
+    kit.login()
+    page = kit.http.get("/data/energy")
+    assert page.status_code == 200
+    words = text(page.text)
+    assert "No reading matches these filters." in words
+    assert "1 Feb 2024 View Record 7" in words

@@ -37,6 +37,9 @@ def test_synthea_patient_conditions_medications_visits(kit, vault) -> None:
     assert page.status_code == 200
     words = text(page.text)
     assert "Patient Name Mr. Aaron697 Brekke496 Born 10 Dec 1945 Gender male" in words
+    assert " style=" not in page.text  # the strict CSP: no inline style or script
+    assert "<script>" not in page.text
+    assert re.findall(r'(?:src|href|action)="(https?:)?//', page.text) == []
     assert "Prediabetes , since 21 Dec 1987 (active)" in words
     assert "Polyp of colon , since 7 Dec 2010, resolved 31 Mar 2012" in words
     assert (
@@ -222,3 +225,16 @@ def test_describe_a_record(described) -> None:
         ("Type", "Heart rate"),
         ("Value", "72 bpm"),
     ]
+
+
+def test_dates_narrow_the_records_not_the_patient(kit, vault) -> None:
+    import_file(vault, SYNTHEA)
+    kit.login()
+    page = kit.http.get("/data/health", query_string={"from": "2016-01-01", "to": "2016-12-31"})
+    words = text(page.text)
+    assert "Patient Name Mr. Aaron697 Brekke496 Born 10 Dec 1945" in words
+    assert "Conditions Fracture of clavicle , since 21 May 2016, resolved 20 Jun 2016 " in words
+    assert "Viral sinusitis" not in words
+    assert "People and places in your records (5)" in words
+    assert "Visits" in words
+    assert "All 21 Visits" not in words

@@ -133,13 +133,20 @@ def _shift(day: str | None, days: int) -> str | None:
 
 
 def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
+    if value is None or value.__class__ is bool:
         return None
     try:
-        d = Decimal(str(value))
+        d = Decimal(value if value.__class__ is str else str(value))
     except InvalidOperation:
         return None
     return d if d.is_finite() else None
+
+
+def _seconds(value: Any) -> int | None:
+    if value.__class__ is str and value.isdigit():
+        return int(value)
+    d = _decimal(value)
+    return None if d is None else int(d)
 
 
 class _Zone:
@@ -149,9 +156,9 @@ class _Zone:
     def __init__(self) -> None:
         self.offsets: dict[date, timedelta | None] = {}
 
-    def local(self, when: datetime) -> datetime:
-        """The wall time here of an aware ``when``, without its zone."""
-        day = when.astimezone(UTC).date()
+    def local(self, utc: datetime) -> datetime:
+        """The wall time here of ``utc`` (a UTC time without its zone), without its zone."""
+        day = utc.date()
         if day not in self.offsets:
             first = datetime(day.year, day.month, day.day, tzinfo=UTC)
             before = first.astimezone().utcoffset()
@@ -159,17 +166,21 @@ class _Zone:
             self.offsets[day] = before if before == after else None
         offset = self.offsets[day]
         if offset is None:
-            return when.astimezone().replace(tzinfo=None)
-        return (when.astimezone(UTC) + offset).replace(tzinfo=None)
+            return utc.replace(tzinfo=UTC).astimezone().replace(tzinfo=None)
+        return utc + offset
 
 
 def _start(payload: dict[str, Any], occurred_at: str, zone: _Zone) -> datetime | None:
     text = str(payload.get("start") or occurred_at)
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if text.endswith("Z"):  # as the connectors store it: UTC
+            return zone.local(datetime.fromisoformat(text[:-1]))
+        when = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return zone.local(when) if when.tzinfo is not None else when
+    if when.tzinfo is None:
+        return when
+    return zone.local(when.astimezone(UTC).replace(tzinfo=None))
 
 
 def shown_unit(unit: str) -> tuple[str, Decimal]:
@@ -187,12 +198,11 @@ def reading(rec: StoredRecord, zone: _Zone | None = None) -> Reading | None:
     if value is None or not isinstance(unit, str) or not unit or start is None:
         return None
     shown, divisor = shown_unit(unit)
-    seconds = _decimal(p.get("duration"))
     cost = _decimal(p.get("cost"))
     return Reading(
         start,
-        int(seconds) if seconds is not None else None,
-        value / divisor,
+        _seconds(p.get("duration")),
+        value / divisor if divisor != 1 else value,
         shown,
         p.get("commodity") if isinstance(p.get("commodity"), str) else None,
         p.get("flow") if isinstance(p.get("flow"), str) else None,

@@ -184,11 +184,13 @@ def _selects(rec: StoredRecord, f: common.Filters, needle: str) -> bool:
 def summarise(
     vault: Vault, category: str, f: common.Filters, refs: References, chosen: str | None
 ) -> Summary:
-    """The summary of the newest ``LIMIT`` records of the source (patients and dated
-    reference resources whatever the dates; the rest as the filters select)."""
+    """The summary of the newest ``LIMIT`` records of the source up to the last day asked
+    for (patients and dated reference resources before the first day too; the rest as the
+    filters select)."""
     s = Summary()
     needle = f.q.lower()
-    for n, rec in enumerate(vault.records(category, newest=True, source=f.source)):
+    found = vault.records(category, until=f.end, newest=True, source=f.source)
+    for n, rec in enumerate(found):
         if n == LIMIT:
             s.cut = True
             break

@@ -154,3 +154,23 @@ def test_a_record_that_is_no_reading_is_listed_plainly(kit, vault) -> None:
     words = text(page.text)
     assert "No reading matches these filters." in words
     assert "1 Feb 2024 View Record 7" in words
+
+
+def test_exported_and_imported_kept_apart(kit, vault, new_york, tmp_path) -> None:
+    import_file(vault, HOURLY)
+    # the same feed as a meter's export to the grid (ESPI flowDirection 19, "reverse")
+    exported = tmp_path / "exported.xml"
+    feed = HOURLY.read_text(encoding="utf-8")
+    exported.write_text(feed.replace("<flowDirection>1<", "<flowDirection>19<"), "utf-8")
+    import_file(vault, exported)
+    kit.login()
+    page = kit.http.get("/data/energy", query_string={"by": "month"})
+    assert numbers(page.text, "usage-1") == [["Jan 2014", "199.563 kWh", "199.563 kWh"]]
+    assert '<th scope="col" class="num">Imported</th>' in page.text
+    assert '<th scope="col" class="num">Exported</th>' in page.text
+    words = text(page.text)
+    assert "Electricity Imported 199.563 kWh 216 Electricity Exported 199.563 kWh 216" in words
+    # what the export earned is not added to what the import cost
+    assert "Cost of these readings: US$22.06 (used), US$22.06 (exported)" in words
+    assert numbers(page.text, "cost-1") == [["Jan 2014", "US$22.06", "US$22.06"]]
+    assert '<th scope="col" class="num">Electricity, exported</th>' in page.text

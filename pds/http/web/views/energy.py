@@ -349,17 +349,22 @@ def totals(groups: list[Group], meters: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def cost_charts(readings: list[Reading], by: str) -> list[charts.Chart]:
-    """What the readings cost per period, one chart per currency, a series per commodity."""
-    sums: dict[str, dict[str | None, dict[str, Decimal]]] = {}
+    """What the readings cost per period, one chart per currency, a series per commodity
+    (and per direction when there are several: an export's cost is not added to an
+    import's)."""
+    sums: dict[str, dict[tuple[str | None, str | None], dict[str, Decimal]]] = {}
     for r in readings:
         if r.cost is None or r.currency is None:
             continue
-        per = sums.setdefault(r.currency, {}).setdefault(r.commodity, defaultdict(Decimal))
+        per = sums.setdefault(r.currency, {}).setdefault(
+            (r.commodity, direction(r.flow)), defaultdict(Decimal)
+        )
         per[bucket(r.start, by)] += r.cost
     out = []
-    for currency, per_commodity in sorted(sums.items()):
-        found = sorted({label for s in per_commodity.values() for label in s})
+    for currency, per_series in sorted(sums.items()):
+        found = sorted({label for s in per_series.values() for label in s})
         labels = periods_between(found[0], found[-1], by)
+        flows = len({flow for _, flow in per_series}) > 1
         out.append(
             charts.bars(
                 gettext(
@@ -370,25 +375,51 @@ def cost_charts(readings: list[Reading], by: str) -> list[charts.Chart]:
                 [period_name(label, by) for label in labels],
                 [
                     charts.Series(
-                        commodity_name(c),
+                        cost_name(key, flows),
                         [float(s[label]) if label in s else None for label in labels],
                     )
-                    for c, s in sorted(per_commodity.items(), key=lambda i: i[0] or "~")
+                    for key, s in sorted(per_series.items(), key=_commodity_order)
                 ],
-                stacked=True,
+                stacked=not flows,
                 show=lambda v, c=currency: locale.money(round(v, 2), c),
             )
         )
     return out
 
 
-def cost_totals(readings: list[Reading]) -> list[tuple[str, Decimal]]:
-    """The readings' cost per currency (only the readings that give one)."""
-    found: dict[str, Decimal] = defaultdict(Decimal)
+def direction(flow: str | None) -> str | None:
+    """The direction a cost is counted in: what was used (the grid's forward flow, or a
+    reading that gives none) apart from an export, a net or a total."""
+    return None if flow in (None, "forward") else flow
+
+
+def _commodity_order(item: tuple[tuple[str | None, str | None], Any]) -> tuple[str, str]:
+    return item[0][0] or "~", item[0][1] or ""
+
+
+def cost_name(key: tuple[str | None, str | None], flows: bool) -> str:
+    """A cost series: its commodity, and its direction when there are several."""
+    if not flows:
+        return commodity_name(key[0])
+    return gettext(
+        "%(commodity)s, %(flow)s", commodity=commodity_name(key[0]), flow=flow_name(key[1]).lower()
+    )
+
+
+def cost_totals(readings: list[Reading]) -> list[tuple[str, str | None, Decimal]]:
+    """The readings' cost per currency (only the readings that give one), per direction
+    when there are several: (currency, direction or None, amount)."""
+    found: dict[tuple[str, str | None], Decimal] = defaultdict(Decimal)
     for r in readings:
         if r.cost is not None and r.currency is not None:
-            found[r.currency] += r.cost
-    return sorted(found.items())
+            found[(r.currency, direction(r.flow))] += r.cost
+    flows = len({flow for _, flow in found}) > 1
+    return [
+        (currency, flow_name(flow).lower() if flows else None, amount)
+        for (currency, flow), amount in sorted(
+            found.items(), key=lambda i: (i[0][0], i[0][1] or "")
+        )
+    ]
 
 
 def duration(seconds: Any) -> str:

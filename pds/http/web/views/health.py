@@ -114,7 +114,6 @@ class Summary:
     observations: dict[str, dict[str, Any]] = field(default_factory=dict)
     measures: dict[tuple[str, str], Measure] = field(default_factory=dict)
     types: Counter = field(default_factory=Counter)
-    read: int = 0
     cut: bool = False
 
 
@@ -135,9 +134,8 @@ def render(vault: Vault, category: str, f: common.Filters) -> str:
         sections=[(key, str(title)) for key, title in SECTIONS.items()],
         charts=measure_charts(summary.measures),
         places=[place(rid, res) for rid, res in refs.items],
-        rows=[row(rec) for rec in found],
+        rows=[row(rec, refs) for rec in found],
         limit=LIMIT,
-        shown=SHOWN,
         more=more,
     )
 
@@ -194,7 +192,6 @@ def summarise(
         if n == LIMIT:
             s.cut = True
             break
-        s.read += 1
         p, kind = rec.payload, _kind(rec.payload)
         res = _resource(p)
         if kind in REFERENCE_TYPES:
@@ -213,7 +210,7 @@ def summarise(
     return s
 
 
-def _take(s: Summary, rec: StoredRecord, kind: str, res: dict[str, Any], refs: References):
+def _take(s: Summary, rec: StoredRecord, kind: str, res: dict[str, Any], refs: References) -> None:
     p = rec.payload
     section = "Medication" if kind in MEDICATIONS else kind
     if section in SECTIONS:
@@ -293,12 +290,14 @@ def _people(refs: References, items: Any, key: str) -> str | None:
     return refs.name(found) if found else None
 
 
-def entry(rec: StoredRecord, section: str, res: dict[str, Any], refs: References) -> dict:
+def entry(rec: StoredRecord, section: str, res: dict[str, Any], refs: References) -> dict[str, Any]:
     """One line of a section: what, when, and who or where from the cited resources."""
     return {"id": rec.id, **entry_of(rec.payload, section, res, refs)}
 
 
-def entry_of(p: dict[str, Any], section: str, res: dict[str, Any], refs: References) -> dict:
+def entry_of(
+    p: dict[str, Any], section: str, res: dict[str, Any], refs: References
+) -> dict[str, Any]:
     line: dict[str, Any] = {"when": p.get("start"), "status": None}
     status = res.get("status")
     line["status"] = status if isinstance(status, str) else None
@@ -400,7 +399,7 @@ def measure_chart(name: str, unit: str, m: Measure) -> charts.Chart:
     )
 
 
-def row(rec: StoredRecord) -> dict[str, Any]:
+def row(rec: StoredRecord, refs: References) -> dict[str, Any]:
     """A line of the record list: when, what type, what, and its value."""
     p, res = rec.payload, _resource(rec.payload)
     kind = _kind(p)
@@ -409,7 +408,7 @@ def row(rec: StoredRecord) -> dict[str, Any]:
     if res:
         value = value_text(res) or join(f"{n} {v}" for n, v in components(res)) or None
         if kind in MEDICATIONS:
-            what = medication(res, References())
+            what = medication(res, refs)
     else:
         what = gettext("from %(source)s", source=p["source"]) if p.get("source") else None
         if p.get("value") is not None:

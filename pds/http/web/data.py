@@ -28,7 +28,16 @@ from pds.errors import NotFound, PdsError, VaultBusy
 from pds.http import security
 from pds.http.context import current_vault
 from pds.http.security import owner_required
-from pds.http.web.views import common, contacts, events, labels, table, timeline
+from pds.http.web.views import (
+    common,
+    contacts,
+    energy,
+    events,
+    health,
+    labels,
+    table,
+    timeline,
+)
 from pds.http.web.views import record as record_page
 from pds.vocabulary import CATEGORIES
 
@@ -37,6 +46,8 @@ bp.add_app_template_filter(labels.label, "label")  # {{ "usage_point"|label }}: 
 bp.add_app_template_filter(labels.cell, "cell")  # a payload value as text, never dict text
 
 VIEWS: dict[str, Any] = {
+    "energy": energy,
+    "health": health,
     "contacts": contacts,
     "events": events,
     "locations": timeline,

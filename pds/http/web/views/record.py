@@ -19,16 +19,23 @@ from flask_babel import gettext, ngettext
 from pds.db import audit as db_audit
 from pds.db import records as db_records
 from pds.http import locale
-from pds.http.web.views import contacts, labels, times
+from pds.http.web.views import contacts, health, labels, times
 from pds.oauth import admin
 
 if TYPE_CHECKING:
     from pds.vault import Vault
+    from pds.vault.records import StoredRecord
 
-DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {}
-"""A sentence saying what a record of a category is, from its payload (e.g. a health
-record's type and what it says), shown above its fields; filled per category by the view
-module that knows it."""
+
+def _health(vault: Vault, rec: StoredRecord) -> list[tuple[str, str]]:
+    return health.describe(rec.payload, health.references(vault, rec.source_id))
+
+
+DESCRIBE: dict[str, Callable[[Vault, StoredRecord], list[tuple[str, str]]]] = {
+    "health": _health,
+}
+"""What a record of a category is, in labelled lines of words (a health record's type,
+medication, prescriber...), shown above its fields; given by the view that knows it."""
 
 MONEY = frozenset({"amount", "balance", "cost"})
 """Fields written as an amount in the payload's ``currency``."""
@@ -42,7 +49,7 @@ def render(vault: Vault, record_id: int) -> str:
     return render_template(
         "record.html",
         rec=rec,
-        what=describe(rec.payload) if describe else None,
+        what=describe(vault, rec) if describe else None,
         fields=fields(rec.payload),
         source=_source_name(source, _names(vault)) if source else None,
         stored=db_records.created_at(vault.conn, rec.id),

@@ -61,6 +61,17 @@ CONNECTORS = {
 }
 """The categories the fixtures fill, and the connectors that fill each."""
 CATEGORIES = tuple(CONNECTORS)
+COUNTS = {
+    "activity": 4,
+    "balances": 74,
+    "contacts": 8,
+    "energy": 251,
+    "events": 3,
+    "health": 352,
+    "locations": 3,
+    "transactions": 65,
+}
+"""What `pds status` counts per category once every fixture is imported."""
 WIDTHS = {"desktop": (1100, 900), "phone": (390, 844)}
 
 DICT_TEXT = re.compile(r"""[{\[]['"]|['"]: |['"], ['"]""")
@@ -71,8 +82,9 @@ URL_TEXT = re.compile(r"https?://[^\s\"'<>]+")
 
 NOT_YET: dict[str, set[tuple[str, str]]] = {
     # test id -> (page, problem) still seen: "view" is /data/<category>, "record" a record.
-    # Sideways at any width: the table's visually-hidden "Record N" span is absolutely
-    # placed outside the .scroll box that clips the table (.scroll is not positioned).
+    # Sideways: the table's visually-hidden "Record N" span is absolutely placed outside
+    # the .scroll box that clips the table (.scroll is not positioned); at phone width the
+    # source filter's longest file name, and the record page's long values, are wider too.
     "activity-desktop": {("view", "URL as text"), ("view", "scrolls"), ("record", "URL as text")},
     "activity-phone": {
         ("view", "URL as text"),
@@ -90,6 +102,12 @@ NOT_YET: dict[str, set[tuple[str, str]]] = {
     "locations-phone": {("view", "scrolls")},
     "transactions-desktop": {("view", "scrolls")},
     "transactions-phone": {("view", "scrolls")},
+    # test_record_page: the oldest record of each connector, at phone width
+    "activity-takeout": {("record", "URL as text"), ("record", "scrolls")},
+    "contacts-vcard": {("record", "dict text")},
+    "energy-greenbutton": {("record", "URL as text"), ("record", "scrolls")},
+    "health-applehealth": {("record", "scrolls")},
+    "health-fhir": {("record", "dict text"), ("record", "0001-01-01")},
 }
 
 pytestmark = [
@@ -137,7 +155,8 @@ def import_all(env: dict[str, str]) -> dict:
     assert set(REFUSED) <= set(files), "a refused fixture is gone: update REFUSED"
     good = [str(p) for name, p in files.items() if name not in REFUSED]
     summary = json.loads(pds(env, "import", "--json", *good))
-    assert (summary["rejected"], summary["errors"]) == (0, [])
+    # camt053.v8.xml repeats three balances of camt053.v2.minimal.xml
+    assert [summary[k] for k in ("new", "duplicate", "rejected", "errors")] == [760, 3, 0, []]
     assert sorted(f["file"] for f in summary["files"]) == sorted(Path(p).name for p in good)
     for name, error in REFUSED.items():
         done = subprocess.run(
@@ -165,7 +184,7 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
         records[rec["category"]].append(rec)
     files = {f["source_id"]: (f["file"], f["connector"]) for f in summary["files"]}
     filled = {c: tuple(sorted({files[r["source_id"]][1] for r in records[c]})) for c in records}
-    assert tuple(status["categories"]) == CATEGORIES, "a new category: add it to CONNECTORS"
+    assert status["categories"] == COUNTS
     assert filled == CONNECTORS
     with serving(env, port, tmp / "serve.log", workers=1):
         yield Walk(Live(base, tmp / "home", env, "", ""), status, files, records)
@@ -300,15 +319,6 @@ def test_category_view(served, auditing, walk: Walk, category: str, width: str) 
 
 
 RECORD_PAGES = [(c, k) for c, connectors in CONNECTORS.items() for k in connectors]
-NOT_YET.update(
-    {
-        "activity-takeout": {("record", "URL as text"), ("record", "scrolls")},
-        "contacts-vcard": {("record", "dict text")},
-        "energy-greenbutton": {("record", "URL as text"), ("record", "scrolls")},
-        "health-applehealth": {("record", "scrolls")},
-        "health-fhir": {("record", "dict text"), ("record", "0001-01-01")},
-    }
-)
 
 
 @pytest.mark.parametrize(

@@ -480,7 +480,7 @@ def test_per_process_policy_set_and_counter(kit, vault) -> None:
 
 def test_openapi_describes_aggregates(kit) -> None:
     doc = kit.http.get("/api/v1/openapi.json").json
-    op = doc["paths"]["/aggregates"]["get"]
+    op = doc["paths"]["/api/v1/aggregates"]["get"]
     assert [p["name"] for p in op["parameters"]] == [
         "category", "measure", "field", "by", "since", "until"
     ]  # fmt: skip

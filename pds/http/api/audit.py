@@ -120,13 +120,15 @@ _HASH = {"type": "string", "format": "byte", "description": "a SHA-256 hash, sta
 _PROOF = {"type": "array", "items": _HASH}
 
 
-def _count_param(name: str, description: str, *, required: bool = True) -> dict[str, Any]:
+def _count_param(
+    name: str, description: str, *, required: bool = True, minimum: int = 0
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
         "required": required,
         "description": description,
-        "schema": {"type": "integer", "minimum": 0, "maximum": 10**19 - 1},
+        "schema": {"type": "integer", "minimum": minimum, "maximum": 10**19 - 1},
     }
 
 
@@ -223,7 +225,7 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
             400,
             404,
             parameters=[
-                _count_param("first", "the older tree's size (at least 1)"),
+                _count_param("first", "the older tree's size", minimum=1),
                 _count_param("second", "the newer tree's size (at most the log's)"),
             ],
         ),

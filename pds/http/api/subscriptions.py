@@ -196,7 +196,11 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
         "required": ["url", "categories"],
         "properties": {
             "url": _SUBSCRIPTION["properties"]["url"],
-            "categories": _SUBSCRIPTION["properties"]["categories"],
+            "categories": {
+                **_SUBSCRIPTION["properties"]["categories"],
+                "minItems": 1,
+                "maxItems": len(feed.FEED_CATEGORIES),
+            },
         },
     }
     since = {

@@ -151,6 +151,9 @@ def test_the_auditor_api_is_described(doc) -> None:
     inclusion = audit["/audit/proof/inclusion"]["get"]
     assert [p["name"] for p in inclusion["parameters"]] == ["index", "size"]
     assert set(inclusion["responses"]) == {"200", "400", "401", "403", "404", "429"}
+    first, second = audit["/audit/proof/consistency"]["get"]["parameters"]
+    assert first["schema"] == {"type": "integer", "minimum": 1, "maximum": 10**19 - 1}
+    assert second["schema"] == {"type": "integer", "minimum": 0, "maximum": 10**19 - 1}
 
 
 REAL = (
@@ -215,3 +218,14 @@ def test_a_record_of_another_category_does_not_conform(doc) -> None:
     assert one.is_valid(record)
     record["payload"]["amount"] = "lots"
     assert not one.is_valid(record)
+
+
+def test_a_subscription_names_one_to_all_feed_categories(doc) -> None:
+    body = doc["paths"]["/api/v1/subscriptions"]["post"]["requestBody"]["content"]
+    categories = body["application/json"]["schema"]["properties"]["categories"]
+    assert categories == {
+        "type": "array",
+        "items": {"type": "string", "enum": ["profile", "intentions"]},
+        "minItems": 1,
+        "maxItems": 2,
+    }

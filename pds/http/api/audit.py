@@ -141,6 +141,14 @@ def _object(**properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_ABOUT = {
+    400: "a parameter is missing or not a whole number, or the range is not one the log has "
+    "a proof for (index < size, 0 < first <= second)",
+    403: "insufficient_scope: the token's grant does not hold audit:read",
+    404: "start or size is past the end of the log",
+}
+
+
 def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The OpenAPI path items of the auditor API (``errors(*codes)`` gives the problem
     responses)."""
@@ -155,7 +163,7 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
                 "tags": ["auditor"],
                 "security": sec,
                 **more,
-                "responses": {"200": ok, **errors(401, 403, *codes)},
+                "responses": {"200": ok, **errors(401, 403, *codes, about=_ABOUT)},
             }
         }
 

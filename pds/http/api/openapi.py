@@ -103,7 +103,10 @@ IDEMPOTENCY_KEY = {
 }
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+def _errors(*codes: int, about: dict[int, str] | None = None) -> dict[str, Any]:
+    """The problem+json answers ``codes`` (their words from ``about`` where it has them).
+    With 401, the answers every authenticated call can meet are added: 400 (an access token
+    in the URL), 429 and 503."""
     words = {
         400: "malformed request, or an access token in the URL",
         401: "missing, unknown, expired or revoked access token (see WWW-Authenticate)",
@@ -115,10 +118,13 @@ def _errors(*codes: int) -> dict[str, Any]:
         429: "rate_limited: the owner's policies allow no more requests from you today "
         "(Retry-After: seconds to 00:00 UTC); or too_many_refusals: too many calls without a "
         "valid access token from your address (Retry-After: seconds until that ends)",
+        503: "vault_busy: another write holds the vault (an import), so nothing was done; "
+        "try again after Retry-After seconds",
+        **(about or {}),
     }
-    if 401 in codes and 429 not in codes:  # every authenticated call can meet the latter
-        codes = (*codes, 429)
-    return {str(c): {"description": words[c], "content": PROBLEM} for c in codes}
+    if 401 in codes:
+        codes = (*codes, *(c for c in (400, 429, 503) if c not in codes))
+    return {str(c): {"description": words[c], "content": PROBLEM} for c in sorted(codes)}
 
 
 # The server reads dates with pds.http.api.params.query_day: YYYY-MM-DD, an empty value = absent.
@@ -294,7 +300,11 @@ def _build(issuer: str) -> dict[str, Any]:
     )
     s.components.schema("Aggregates", component=_AGGREGATES)
     s.components.schema("GrantReceipt", component=RECEIPT_RESPONSE)
-    business = {**_records_paths(), "/grant/receipt": RECEIPT_OPERATIONS, **openapi_paths(_errors)}
+    receipt = {
+        m: {**o, "responses": {**_errors(401), **o["responses"]}}
+        for m, o in RECEIPT_OPERATIONS.items()
+    }
+    business = {**_records_paths(), "/grant/receipt": receipt, **openapi_paths(_errors)}
     for path, operations in business.items():
         tag = TAGS[path.split("/")[1]]
         s.path(path=API + path, operations={m: {"tags": [tag], **o} for m, o in operations.items()})

@@ -150,7 +150,7 @@ def test_the_auditor_api_is_described(doc) -> None:
     assert checkpoint == {"text/plain": {"schema": {"type": "string"}}}
     inclusion = audit["/audit/proof/inclusion"]["get"]
     assert [p["name"] for p in inclusion["parameters"]] == ["index", "size"]
-    assert set(inclusion["responses"]) == {"200", "400", "401", "403", "404", "429"}
+    assert set(inclusion["responses"]) == {"200", "400", "401", "403", "404", "429", "503"}
     first, second = audit["/audit/proof/consistency"]["get"]["parameters"]
     assert first["schema"] == {"type": "integer", "minimum": 1, "maximum": 10**19 - 1}
     assert second["schema"] == {"type": "integer", "minimum": 0, "maximum": 10**19 - 1}
@@ -229,3 +229,31 @@ def test_a_subscription_names_one_to_all_feed_categories(doc) -> None:
         "minItems": 1,
         "maxItems": 2,
     }
+
+
+def test_every_authenticated_call_documents_what_any_call_can_meet(doc) -> None:
+    busy = (
+        "vault_busy: another write holds the vault (an import), so nothing was done; "
+        "try again after Retry-After seconds"
+    )
+    operations = [
+        (path, method, op)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if op.get("security")
+    ]
+    assert len(operations) == 15
+    for path, method, op in operations:
+        assert {"400", "401", "429", "503"} <= set(op["responses"]), (path, method)
+        assert op["responses"]["503"]["description"] == busy, (path, method)
+        problem = op["responses"]["401"]["content"]["application/problem+json"]["schema"]
+        assert problem == {"$ref": "#/components/schemas/Problem"}, (path, method)
+    receipt = doc["paths"]["/api/v1/grant/receipt"]["get"]["responses"]
+    assert sorted(receipt) == ["200", "400", "401", "404", "429", "503"]
+    assert receipt["404"]["description"] == "the grant has no receipt (made before pds issued them)"
+    stop = doc["paths"]["/api/v1/subscriptions/{sub_id}"]["delete"]["responses"]
+    assert stop["404"]["description"] == "no such subscription of your grant"
+    entries = doc["paths"]["/audit/entries"]["get"]["responses"]
+    assert entries["404"]["description"] == "start or size is past the end of the log"
+    listed = doc["paths"]["/api/v1/subscriptions"]["get"]["responses"]["200"]["content"]
+    assert listed["application/json"]["schema"]["required"] == ["subscriptions"]

@@ -10,6 +10,16 @@
     deepLinking: false,
     validatorUrl: null, // never send the document to another host to be checked
     supportedSubmitMethods: [], // no "Try it out": calls need a token
+    // nor "Authorize" (its OAuth popup needs a page pds does not serve): the document's
+    // security scheme still names the authorization server
+    plugins: [
+      () => ({
+        wrapComponents: {
+          authorizeBtn: () => () => null,
+          authorizeOperationBtn: () => () => null,
+        },
+      }),
+    ],
     defaultModelsExpandDepth: 0,
     docExpansion: "list",
   });

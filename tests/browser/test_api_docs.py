@@ -33,6 +33,7 @@ def test_the_api_page_renders_the_operations(live: Live, page, watch: Watch) -> 
     tags = [t.split("\n")[0] for t in page.locator(".opblock-tag").all_inner_texts()]
     assert tags == ["records", "totals", "changes", "grant", "auditor"]
     assert page.locator(".opblock-tag", has_text="auditor").is_visible()
+    assert page.get_by_role("button", name="Authorize").count() == 0  # no OAuth popup
     summary.click()  # open the operation: its parameters and the typed answer
     page.locator(".parameters-col_name", has_text="category").first.wait_for(state="visible")
     assert page.get_by_text("a page", exact=True).first.is_visible()  # the 200 answer

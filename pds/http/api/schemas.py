@@ -7,7 +7,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from pds.payloads import IsoDate
-from pds.vocabulary import CATEGORIES
+from pds.vocabulary import ACTIONS, CATEGORIES
 
 KINDS = ("Payload", "GrantedPayload", "Record", "RecordIn")
 """What each category has a component of: its payload as a complete record holds it (and as
@@ -37,11 +37,39 @@ class RecordCreatedSchema(Schema):
     )
 
 
+class TimeRangeSchema(Schema):
+    from_ = IsoDate(data_key="from", metadata={"description": "the first day (inclusive)"})
+    to = IsoDate(metadata={"description": "the last day (inclusive)"})
+
+
+class AuthorizationDetailSchema(Schema):
+    """One RFC 9396 ``pds_records`` item of a grant: what it allows on one category."""
+
+    type = fields.String(required=True, validate=validate.OneOf(["pds_records"]))
+    actions = fields.List(fields.String(validate=validate.OneOf(ACTIONS)), required=True)
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES)),
+        required=True,
+        validate=validate.Length(equal=1),
+    )
+    fields_ = fields.List(
+        fields.String(),
+        data_key="fields",
+        metadata={"description": "the payload fields it covers (absent: all)"},
+    )
+    time_range = fields.Nested(TimeRangeSchema)
+    purpose = fields.String()
+    expires_in = fields.Integer(required=True, metadata={"description": "seconds"})
+
+    class Meta:
+        ordered = True
+
+
 class GrantOutSchema(Schema):
     id = fields.Integer(required=True)
     client_id = fields.String(required=True)
     scope = fields.String(required=True)
-    authorization_details = fields.List(fields.Dict(), required=True)
+    authorization_details = fields.List(fields.Nested(AuthorizationDetailSchema), required=True)
     purpose = fields.String(allow_none=True, required=True)
     created_at = fields.String(required=True)
     expires_at = fields.String(required=True)

@@ -5,6 +5,7 @@ API and links the OAuth authorization server, and which the API's real answers c
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -17,8 +18,9 @@ from pds.oauth.access import all_scopes
 from pds.payloads import SCHEMAS
 from pds.vocabulary import CATEGORIES, FIELDS
 from tests.conftest import fixture
+from tests.http.api.test_records import READ_SPRING
 from tests.http.web.test_pages import upload
-from tests.oauth_kit import ISSUER, bearer
+from tests.oauth_kit import ISSUER, bearer, seed
 
 
 @pytest.fixture
@@ -30,6 +32,12 @@ def doc(kit) -> dict:
 
 def schemas(doc: dict) -> dict:
     return doc["components"]["schemas"]
+
+
+def validator(doc: dict, name: str) -> OAS30Validator:
+    """A validator of the component ``name`` (formats checked: dates are dates)."""
+    schema = {"$ref": f"#/components/schemas/{name}", **doc}
+    return OAS30Validator(schema, format_checker=OAS30Validator.FORMAT_CHECKER)
 
 
 def test_the_document_is_valid_openapi_3_0(doc) -> None:
@@ -174,8 +182,7 @@ def test_real_records_of_every_category_conform(kit, vault, doc) -> None:
     client_id, secret = kit.add_client()
     scope = " ".join(f"read:{c}" for c in CATEGORIES)
     token = kit.tokens(client_id, secret, scope=scope)["access_token"]
-    page = OAS30Validator({"$ref": "#/components/schemas/RecordPage", **doc})
-    one = OAS30Validator({"$ref": "#/components/schemas/Record", **doc})
+    page, one = validator(doc, "RecordPage"), validator(doc, "Record")
     counts = {}
     for category in CATEGORIES:
         resp = kit.http.get(
@@ -206,7 +213,7 @@ def test_real_records_of_every_category_conform(kit, vault, doc) -> None:
 
 
 def test_a_record_of_another_category_does_not_conform(doc) -> None:
-    one = OAS30Validator({"$ref": "#/components/schemas/Record", **doc})
+    one = validator(doc, "Record")
     record = {
         "id": 1,
         "category": "energy",
@@ -257,3 +264,24 @@ def test_every_authenticated_call_documents_what_any_call_can_meet(doc) -> None:
     assert entries["404"]["description"] == "start or size is past the end of the log"
     listed = doc["paths"]["/api/v1/subscriptions"]["get"]["responses"]["200"]["content"]
     assert listed["application/json"]["schema"]["required"] == ["subscriptions"]
+
+
+def test_the_grant_and_its_details_are_typed(kit, vault, doc) -> None:
+    seed(vault)
+    client_id, secret = kit.add_client()
+    details = json.dumps(READ_SPRING)
+    token = kit.tokens(client_id, secret, scope=None, authorization_details=details)
+    grant = kit.http.get("/api/v1/grant", headers=bearer(token["access_token"])).json
+    [item] = grant["authorization_details"]
+    assert item == {**READ_SPRING[0], "expires_in": 7776000}
+    detail = schemas(doc)["AuthorizationDetail"]
+    assert detail["required"] == ["actions", "categories", "expires_in", "type"]
+    assert detail["properties"]["time_range"] == {"$ref": "#/components/schemas/TimeRange"}
+    check = validator(doc, "Grant")
+    assert [e.message for e in check.iter_errors(grant)] == []
+    item["time_range"]["from"] = "spring"
+    item["colour"] = "blue"
+    assert sorted(e.message for e in check.iter_errors(grant)) == [
+        "'spring' is not a 'date'",
+        "Additional properties are not allowed ('colour' was unexpected)",
+    ]

@@ -2,7 +2,7 @@
 of ``read``, ``write`` and ``aggregate`` on every category, from openid-client's flow) and
 the auditor API with an ``audit:read`` one. A short, bounded run (a time budget each) that
 checks what the OpenAPI document promises: no 5xx, every status code documented, every
-answer conforming to its schema."""
+answer of the documented media type and conforming to its schema."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ from pds.vocabulary import ACTIONS, CATEGORIES
 from tests.servers import free_port, openid_flow, pds, serving
 from tests.vault.test_durability import pds_env
 
-CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
+CHECKS = (
+    "not_a_server_error,status_code_conformance,response_schema_conformance,"
+    "content_type_conformance"
+)
 BUSINESS = " ".join(f"{a}:{c}" for c in CATEGORIES for a in ACTIONS)
 
 

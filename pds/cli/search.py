@@ -33,7 +33,7 @@ def search(v: Vault, query: str, category: str | None, limit: int, as_json: bool
     if not words(query):
         raise BadRequest(
             f"{json.dumps(query, ensure_ascii=False)} has no word to look for",
-            hint="Search for words of two letters or digits or more.",
+            hint="Type a word of at least two letters or digits.",
         )
     found = v.search(query, category=category, per_category=limit)
     shown = sum(len(records) for _, _, records in found)

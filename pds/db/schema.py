@@ -284,20 +284,20 @@ def _v8(conn: sqlite3.Connection) -> None:
     _run_script(
         conn,
         """
-        CREATE TABLE search_terms (
+        CREATE TABLE IF NOT EXISTS search_terms (
             term BLOB NOT NULL,
             category TEXT NOT NULL,
             occurred_at TEXT NOT NULL,
             record_id INTEGER NOT NULL,
             PRIMARY KEY (term, category, occurred_at, record_id)
         ) WITHOUT ROWID;
-        CREATE INDEX search_terms_by_record ON search_terms (record_id);
-        CREATE INDEX records_by_source_category ON records (source_id, category);
-        DROP INDEX records_by_source
+        CREATE INDEX IF NOT EXISTS search_terms_by_record ON search_terms (record_id);
+        CREATE INDEX IF NOT EXISTS records_by_source_category ON records (source_id, category);
+        DROP INDEX IF EXISTS records_by_source
         """,
     )
     conn.execute(  # one statement with a ";" inside: not through _run_script
-        "CREATE TRIGGER search_terms_of_deleted_record AFTER DELETE ON records BEGIN "
+        "CREATE TRIGGER IF NOT EXISTS search_terms_of_deleted_record AFTER DELETE ON records BEGIN "
         "DELETE FROM search_terms WHERE record_id = OLD.id; END"
     )
     conn.execute(

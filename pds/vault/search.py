@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pds.db import keys as keystore
+from pds.db import schema_version, transaction
 from pds.db import search as index
-from pds.db import transaction
 
 TERM_BYTES = 12
 """Bytes kept of each word's HMAC: 96 bits, no collision in any vault's vocabulary."""
@@ -37,6 +37,8 @@ MAX_WORDS = 200
 """Words indexed per record, in the order the payload's fields give them (sorted keys)."""
 FILL_BATCH = 2000
 """Records indexed per transaction when an older vault is indexed (:func:`fill`)."""
+SCHEMA = 8
+"""The schema version that made the index (``search_terms``)."""
 SALT = "search_salt"
 DONE = "search_indexed"
 PROGRESS = "search_indexed_upto"
@@ -118,20 +120,22 @@ def salt(conn: sqlite3.Connection) -> bytes:
 
 
 def complete(conn: sqlite3.Connection) -> bool:
-    """True when every record is in the index (a new vault, or :func:`fill` has finished)."""
-    return keystore.get_meta(conn, DONE) is not None
+    """True when every record is in the index (a new vault, or :func:`fill` has finished),
+    or when there is no index to fill (a schema older than :data:`SCHEMA`, left so)."""
+    return schema_version(conn) < SCHEMA or keystore.get_meta(conn, DONE) is not None
 
 
 def fill(
     conn: sqlite3.Connection,
     terms: Terms,
     plain: Callable[[tuple], bytes | None],
-    batch: int = FILL_BATCH,
+    batch: int | None = None,
 ) -> int:
     """Index the records of a vault made before the index, :data:`FILL_BATCH` at a time, each
     batch in its own transaction with its progress (so an interrupted fill goes on where it
     stopped); ``plain`` opens a row (None: it does not open, and is left out). Returns the
     number of records indexed."""
+    batch = batch or FILL_BATCH
     done = 0
     while not complete(conn):
         with transaction(conn):
@@ -192,16 +196,17 @@ def find(
 MAIN_FIELDS = (
     "description",
     "summary",
+    "full_name",
     "name",
     "title",
     "display",
     "counterparty",
-    "type",
-    "resourceType",
     "amount",
     "value",
     "unit",
     "currency",
+    "type",
+    "resourceType",
 )
 """Fields a record's one-line summary shows first, when the payload has them."""
 

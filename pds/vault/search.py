@@ -35,6 +35,8 @@ TERM_BYTES = 12
 MIN_LENGTH = 2
 MAX_WORDS = 200
 """Words indexed per record, in the order the payload's fields give them (sorted keys)."""
+MAX_QUERY_WORDS = 32
+"""Words of a query looked for; the rest are ignored."""
 FILL_BATCH = 2000
 """Records indexed per transaction when an older vault is indexed (:func:`fill`)."""
 SCHEMA = 8
@@ -100,8 +102,9 @@ class Terms:
         return [self.term(w) for w in payload_words(payload)]
 
     def of_query(self, query: str) -> list[bytes]:
-        """The terms of every word of ``query`` (none: the query has no word to look for)."""
-        return [self.term(w) for w in dict.fromkeys(words(query))]
+        """The terms of the distinct words of ``query``, the first :data:`MAX_QUERY_WORDS` of
+        them (none: the query has no word to look for)."""
+        return [self.term(w) for w in list(dict.fromkeys(words(query)))[:MAX_QUERY_WORDS]]
 
     def index(self, conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str, bytes]]) -> None:
         """Store the terms of records given as (id, category, occurred_at, canonical payload

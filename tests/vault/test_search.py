@@ -60,6 +60,8 @@ def test_terms_are_truncated_hmacs_under_the_vault_key(vault: Vault, settings) -
     assert len(term) == search.TERM_BYTES == 12
     assert vault.terms.of_query("Coffee COFFEE shop") == [term, vault.terms.term("shop")]
     assert vault.terms.of_query("a ! -") == []
+    many = " ".join(f"w{n}" for n in range(40))
+    assert vault.terms.of_query(many) == [vault.terms.term(f"w{n}") for n in range(32)]
     other = Vault.create(settings.__class__(home=settings.home.parent / "b", kdf=settings.kdf), "p")
     assert other.terms.term("coffee") != term  # each vault its own key
     other.close()

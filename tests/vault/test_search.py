@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from pds import db as dbmod
 from pds.db import keys as keystore
 from pds.db import search as index
@@ -165,21 +163,6 @@ def test_replacing_the_profile_and_expiring_intentions_delete_their_terms(vault:
     assert index.terms_of(vault.conn, rid) == []
 
 
-def test_category_and_paging_of_the_index(vault: Vault) -> None:
-    ingest(vault, *[f"SHOP {n}" for n in range(1, 8)])
-    terms = vault.terms.of_query("shop")
-    assert index.counts(vault.conn, terms, "transactions") == {"transactions": 7}
-    assert index.counts(vault.conn, terms, "energy") == {}
-    assert index.newest(vault.conn, terms, "transactions", limit=3, skip=2) == [5, 4, 3]
-    assert index.in_time_order(
-        vault.conn, terms, "transactions", since="2024-01-02", until="2024-01-06", limit=3, skip=1
-    ) == [3, 4, 5]
-    assert index.in_time_order(vault.conn, terms, "transactions", source_id=9, limit=9) == []
-    assert index.in_time_order(vault.conn, terms, "transactions", limit=2, skip=2**70) == []
-    assert index.in_time_order(vault.conn, [], "transactions", limit=9) == []
-    assert [r.id for r in vault.search_page("shop", "transactions", skip=5)] == [6, 7]
-
-
 def test_the_file_holds_no_word_in_the_clear(vault: Vault, settings) -> None:
     ingest(vault, "ZANZIBARITE QUARTZ")
     dbmod.checkpoint_wal(vault.conn)
@@ -238,35 +221,3 @@ def test_an_interrupted_fill_goes_on_where_it_stopped(settings, monkeypatch) -> 
 def test_a_new_vault_and_an_empty_old_one_need_no_fill(vault: Vault) -> None:
     assert keystore.get_meta(vault.conn, search.DONE) == "1"
     assert len(keystore.get_meta(vault.conn, search.SALT)) == 16
-
-
-@pytest.mark.parametrize("records", [0, 2])
-def test_the_schema_8_migration(settings, records: int) -> None:
-    """From a schema-7 vault: the index table, its trigger, the by-source index; the mark of
-    a complete index only when there are no records to index."""
-    with Vault.create(settings, PASSPHRASE) as vault:
-        ingest(vault, *["A SHOP", "B SHOP"][:records])
-        conn = vault.conn
-        conn.execute("DROP TRIGGER search_terms_of_deleted_record")
-        conn.execute("DROP TABLE search_terms")
-        conn.execute("DROP INDEX records_by_source_category")
-        conn.execute("CREATE INDEX records_by_source ON records (source_id)")
-        conn.execute("DELETE FROM meta WHERE key IN ('search_salt', 'search_indexed')")
-        conn.execute("PRAGMA user_version = 7")
-    conn = dbmod.open_db(settings.db_path).conn  # migrated, not unlocked
-    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-    assert {"search_terms", "search_terms_by_record", "search_terms_of_deleted_record"} <= names
-    assert "records_by_source_category" in names
-    assert "records_by_source" not in names
-    assert (keystore.get_meta(conn, search.DONE), index.count_terms(conn)) == (
-        None if records else "1",
-        0,
-    )
-    plan = conn.execute(
-        "EXPLAIN QUERY PLAN SELECT 1 FROM records WHERE source_id = 1 AND category = 'x'"
-    ).fetchall()
-    assert "records_by_source_category" in plan[0][3]
-    conn.close()
-    with Vault.open(settings, PASSPHRASE) as vault:
-        assert [g[1] for g in vault.search("shop")] == ([records] if records else [])
-        assert search.complete(vault.conn)

@@ -124,12 +124,14 @@ def in_time_order(
     since: str | None = None,
     until: str | None = None,
     source_id: int | None = None,
+    newest: bool = False,
+    after: tuple[str, int] | None = None,
     limit: int,
-    skip: int = 0,
-) -> list[int]:
-    """The ids of ``category``'s records holding every term, oldest first (occurred_at, then
-    id, as a category's pages are), from ``since`` and before ``until`` (occurred_at), of
-    source ``source_id`` when given; ``limit`` of them after the first ``skip``."""
+) -> list[tuple[str, int]]:
+    """(occurred_at, id) of ``category``'s records holding every term, oldest first (newest
+    first when ``newest``), as a category's pages are: from ``since`` and before ``until``
+    (occurred_at), of source ``source_id`` when given, ``limit`` of them after the keyset
+    cursor ``after`` (the last pair of the page before)."""
     ordered = list(dict.fromkeys(terms))
     if not ordered:
         return []
@@ -142,16 +144,21 @@ def in_time_order(
     if until is not None:
         where += " AND t.occurred_at < ?"
         args.append(until)
+    if after is not None:
+        where += f" AND (t.occurred_at, t.record_id) {'<' if newest else '>'} (?, ?)"
+        args += list(after)
     if source_id is not None:
         where += (
             " AND EXISTS (SELECT 1 FROM records AS r WHERE r.id = t.record_id AND r.source_id = ?)"
         )
         args.append(source_id)
+    order = "t.occurred_at DESC, t.record_id DESC" if newest else "t.occurred_at, t.record_id"
+    # Only constant fragments are joined; every value is a ? parameter.
     sql = (
-        f"SELECT t.record_id FROM search_terms AS t WHERE {where} "  # noqa: S608
-        "ORDER BY t.occurred_at, t.record_id LIMIT ? OFFSET ?"
+        f"SELECT t.occurred_at, t.record_id FROM search_terms AS t WHERE {where} "  # noqa: S608
+        f"ORDER BY {order} LIMIT ?"
     )
-    return [r[0] for r in conn.execute(sql, [*args, limit, _offset(skip)])]
+    return conn.execute(sql, [*args, limit]).fetchall()
 
 
 def _offset(skip: int) -> int:

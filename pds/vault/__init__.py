@@ -405,31 +405,37 @@ class Vault:
         found = search.find(self.conn, self.terms.of_query(query), category, per_category)
         return [(g.category, g.count, [self.get(i) for i in g.ids]) for g in found]
 
-    def search_page(
+    def search_records(
         self,
         query: str,
         category: str,
         *,
         since: str | None = None,
         until: str | None = None,
-        source_id: int | None = None,
-        skip: int = 0,
-        limit: int = store.PAGE,
-    ) -> list[StoredRecord]:
-        """A page of ``category``'s records holding every word of ``query``, in time order
-        (as :meth:`page`), after the first ``skip``: from ``since``, before ``until``, of
-        one source when given."""
-        ids = search_store.in_time_order(
-            self.conn,
-            search_store.rarest_first(self.conn, self.terms.of_query(query)),
-            category,
-            since=since,
-            until=until,
-            source_id=source_id,
-            limit=limit,
-            skip=skip,
-        )
-        return [self.get(i) for i in ids]
+        newest: bool = False,
+        source: int | None = None,
+    ) -> Iterator[StoredRecord]:
+        """:meth:`records` of one category (same arguments) holding every word of
+        ``query``, found in the search index a page at a time."""
+        terms = search_store.rarest_first(self.conn, self.terms.of_query(query))
+        after = None
+        while True:
+            found = search_store.in_time_order(
+                self.conn,
+                terms,
+                category,
+                since=since,
+                until=until,
+                source_id=source,
+                newest=newest,
+                after=after,
+                limit=store.PAGE,
+            )
+            for _, record_id in found:
+                yield self.get(record_id)
+            if len(found) < store.PAGE:
+                return
+            after = found[-1]
 
     def status(self) -> dict[str, Any]:
         conn = self.conn

@@ -6,6 +6,7 @@ import pytest
 
 from pds import db as dbmod
 from pds.db import keys as keystore
+from pds.db import records as store
 from pds.db import search as index
 from pds.vault import SourceInfo, Vault, search
 from tests.conftest import PASSPHRASE
@@ -26,13 +27,47 @@ def test_category_and_paging_of_the_index(vault: Vault) -> None:
     assert index.counts(vault.conn, terms, "transactions") == {"transactions": 7}
     assert index.counts(vault.conn, terms, "energy") == {}
     assert index.newest(vault.conn, terms, "transactions", limit=3, skip=2) == [5, 4, 3]
+    assert index.newest(vault.conn, terms, "transactions", limit=2, skip=2**70) == []
+    days = [f"2024-01-0{n}" for n in range(1, 8)]
+    window = {"since": "2024-01-02", "until": "2024-01-06"}
+    assert index.in_time_order(vault.conn, terms, "transactions", **window, limit=3) == [
+        (days[1], 2),
+        (days[2], 3),
+        (days[3], 4),
+    ]
     assert index.in_time_order(
-        vault.conn, terms, "transactions", since="2024-01-02", until="2024-01-06", limit=3, skip=1
-    ) == [3, 4, 5]
+        vault.conn, terms, "transactions", **window, after=(days[3], 4), limit=3
+    ) == [(days[4], 5)]
+    assert index.in_time_order(
+        vault.conn, terms, "transactions", newest=True, after=(days[2], 3), limit=9
+    ) == [(days[1], 2), (days[0], 1)]
+    assert index.in_time_order(vault.conn, terms, "transactions", source_id=1, limit=2) == [
+        (days[0], 1),
+        (days[1], 2),
+    ]
     assert index.in_time_order(vault.conn, terms, "transactions", source_id=9, limit=9) == []
-    assert index.in_time_order(vault.conn, terms, "transactions", limit=2, skip=2**70) == []
     assert index.in_time_order(vault.conn, [], "transactions", limit=9) == []
-    assert [r.id for r in vault.search_page("shop", "transactions", skip=5)] == [6, 7]
+
+
+def test_search_records_reads_the_index_a_page_at_a_time(vault: Vault, monkeypatch) -> None:
+    ingest(vault, *[f"SHOP {n}" for n in range(1, 8)])
+    monkeypatch.setattr(store, "PAGE", 3)
+    pages = []
+    real = index.in_time_order
+
+    def counted(*args, **kwargs):
+        pages.append(kwargs["after"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index, "in_time_order", counted)
+    found = vault.search_records("shop gbp", "transactions", newest=True)
+    assert [r.id for r in found] == [7, 6, 5, 4, 3, 2, 1]
+    assert pages == [None, ("2024-01-05", 5), ("2024-01-02", 2)]
+    assert [r.id for r in vault.search_records("shop", "transactions", since="2024-01-06")] == [
+        6,
+        7,
+    ]
+    assert list(vault.search_records("a", "transactions")) == []  # no word of two characters
 
 
 def test_the_rarest_term_comes_first(vault: Vault) -> None:

@@ -31,6 +31,6 @@ def page() -> Any:
     groups = []
     if query:
         for category, count, records in current_vault().search(query, per_category=PER_CATEGORY):
-            found = [(r.id, r.occurred_at[:10], summary(r.payload)) for r in records]
+            found = [(r.id, r.occurred_at, summary(r.payload)) for r in records]
             groups.append({"category": category, "count": count, "records": found})
     return render_template("search.html", query=query, groups=groups)

@@ -46,11 +46,11 @@ def test_results_are_grouped_by_category_newest_first(kit, vault) -> None:
         "transactions: 6 matches",
     ]
     assert links(page.text) == [f"/records/{i}" for i in [ids[6], *reversed(ids[:6])]]
-    assert f'<a href="/records/{ids[5]}">2024-06-05: SHOP 6 · -6.00 · GBP</a>' in html
+    assert f'<a href="/records/{ids[5]}">5 Jun 2024: SHOP 6 · -6.00 · GBP</a>' in html
     assert "Show all" not in html
     one = main_of(kit.http.get("/search", query_string={"q": "shop  R3"}).text)
     assert re.findall(r"<h2[^>]*>(.*?)</h2>", one) == ["transactions: 1 match"]
-    assert f'<a href="/records/{ids[2]}">2024-03-05: SHOP 3 · -3.00 · GBP</a>' in one
+    assert f'<a href="/records/{ids[2]}">5 Mar 2024: SHOP 3 · -3.00 · GBP</a>' in one
 
 
 def test_more_than_ten_matches_link_to_the_category_page(kit, vault) -> None:
@@ -89,14 +89,16 @@ def test_the_category_filter_matches_whole_words_through_the_index(kit, vault) -
         page = kit.http.get("/data/transactions", query_string=query)
         return [int(i) for i in re.findall(r'<a href="/records/(\d+)"', page.text)]
 
-    assert shown(q="shop") == ids[:6]  # oldest first, as the page is without a filter
+    newest = ids[5::-1]  # the six transactions, newest first, as the page is unfiltered
+    assert shown(q="shop") == newest == shown()
+    assert shown(q="shop", order="oldest") == ids[:6]
     assert shown(q="SHOP r4") == [ids[3]]
     assert shown(q="sho") == []  # whole words: no longer a part of one
-    assert shown(q="shop", **{"from": "2024-02-01", "to": "2024-04-05"}) == ids[1:4]
-    assert shown(q="shop", source="1") == ids[:6]
+    assert shown(q="shop", **{"from": "2024-02-01", "to": "2024-04-05"}) == ids[3:0:-1]
+    assert shown(q="shop", source="1") == newest
     assert shown(q="shop", source="2") == []
-    assert shown(q="shop", skip="4") == ids[4:6]
+    assert shown(q="shop", skip="4") == newest[4:]
     with dbmod.transaction(vault.conn):
         vault.conn.execute("DELETE FROM search_terms")  # the filter reads the index only
     assert shown(q="shop") == []
-    assert shown() == ids[:6]
+    assert shown() == newest

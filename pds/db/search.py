@@ -56,7 +56,8 @@ def inserted_ids(conn: sqlite3.Connection, first: int, last: int) -> set[int]:
 
 
 def rarest_first(conn: sqlite3.Connection, terms: Sequence[bytes]) -> list[bytes]:
-    """``terms`` without repeats, the one with the fewest rows first (it drives the scan)."""
+    """``terms`` without repeats, the one with the fewest rows first (it drives the scan).
+    Rows are counted up to 100,000 a term, so a very common word costs a bounded scan."""
     unique = list(dict.fromkeys(terms))
     if len(unique) < 2:
         return unique

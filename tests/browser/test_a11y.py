@@ -86,7 +86,13 @@ def owner_pages(page, live: Live) -> list[str]:
     page.get_by_role("button", name="Import", exact=True).click()
     page.locator("#import-result p.ok").wait_for()
     found += audit(page, "import (done)")
-    for path, name in [("/", "home"), ("/data", "data"), ("/data/transactions", "category")]:
+    for path, name in [
+        ("/", "home"),
+        ("/data", "data"),
+        ("/data/transactions", "category"),
+        ("/search?q=etc", "search"),
+        ("/search?q=nothing", "search (no match)"),
+    ]:
         visit(path, name)
     page.locator("a[href^='/records/']").first.click()
     found += audit(page, "record")

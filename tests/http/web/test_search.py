@@ -77,7 +77,10 @@ def test_every_owner_page_has_the_search_box(kit, vault) -> None:
     kit.login()
     for path in ["/", "/data", "/search"]:
         header = kit.http.get(path).text.split("<header>")[1].split("</header>")[0]
-        assert '<form method="get" action="/search" role="search" class="site-search">' in header
+        assert (
+            '<form method="get" action="/search" role="search" class="site-search" '
+            'aria-label="Search all your records">'
+        ) in header
         assert '<input id="site-search" name="q" type="search" placeholder="Search">' in header
 
 

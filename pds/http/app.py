@@ -25,6 +25,7 @@ from pds.http.web import (
     profile,
     receipts,
     requests,
+    search,
 )
 from pds.http.web import jobs as job_pages
 from pds.oauth.issuer import check_issuer
@@ -51,6 +52,7 @@ BLUEPRINTS = (
     requests.bp,
     receipts.bp,
     profile.bp,
+    search.bp,  # the owner's search across every category
 )
 
 

@@ -24,9 +24,12 @@ $(VENV)/.installed-run: requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+# The Python client (clients/python, its own package) goes into the same venv: its tests
+# drive a real pds serve.
+$(VENV)/.installed: requirements.lock pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e clients/python
 	touch $@
 
 # Regenerate requirements.lock from pyproject.toml's dependencies (after changing them).

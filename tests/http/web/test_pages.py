@@ -96,7 +96,7 @@ def test_browse_search_and_view_a_record(kit, vault) -> None:
     by_source = kit.http.get("/data/transactions", query_string={"source": "2"})
     assert "No record matches." in by_source.text
     one = kit.http.get(f"/records/{ids[2]}")
-    assert '<tr><th scope="row">description</th><td>SHOP 3</td></tr>' in one.text
+    assert '<tr><th scope="row">Description</th><td>SHOP 3</td></tr>' in one.text
     assert kit.http.get("/records/999").status_code == 404
     assert kit.http.get("/data/socks").status_code == 404
     bad = kit.http.get("/data/transactions", query_string={"from": "yesterday"})

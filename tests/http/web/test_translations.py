@@ -37,8 +37,8 @@ TEMPLATES = ROOT / "pds" / "http" / "web" / "templates"
 CATALOGUE = ROOT / "pds" / "http" / "web" / "translations"
 READ_ATTRIBUTES = {"title", "alt", "placeholder", "aria-label", "data-label"}
 NOT_WORDS = {"pds — pds"}  # the product's name in every page's title
-PENDING = {"data.html", "record.html", "records.html"}
-"""Templates of the category views whose words are not marked yet."""
+PENDING = {"data.html", "records.html", "views/table.html"}
+"""Templates whose words are not all marked yet."""
 
 TAG = re.compile(r"{%.*?%}|{{.*?}}|{#.*?#}", re.S)
 # a macro with no HTML tag in it writes attributes (aria-invalid="true"), not page text
@@ -121,7 +121,7 @@ def test_the_scan_finds_words_outside_gettext() -> None:
     sorted(
         str(p.relative_to(TEMPLATES))
         for p in TEMPLATES.rglob("*.html")
-        if p.name not in PENDING and p.parent.name != "views"
+        if str(p.relative_to(TEMPLATES)) not in PENDING
     ),
 )
 def test_no_template_shows_words_outside_gettext(name: str) -> None:

@@ -66,17 +66,21 @@ def test_home_says_what_each_business_may_do_for_what_and_until_when(kit, vault)
         '<th scope="col">Purpose</th><th scope="col">Until</th>'
     ) in text
     assert (
-        "<tr><td>Acme Bank</td><td>read your transactions (date, amount) from 1 February 2024"
-        f"</td><td>none stated</td><td>{until(vault, 1)}</td></tr>"
+        '<tr><td data-label="Business">Acme Bank</td><td data-label="What it may do">read your '
+        "transactions (date, amount) from 1 February 2024"
+        '</td><td data-label="Purpose">none stated</td>'
+        f'<td data-label="Until">{until(vault, 1)}</td></tr>'
     ) in text
     assert (
-        "<tr><td>Bright Energy</td><td>learn totals of your energy, and add records to your "
-        "events</td><td>checking your creditworthiness</td>"
-        f"<td>{until(vault, 2)}</td></tr>"
+        '<tr><td data-label="Business">Bright Energy</td><td data-label="What it may do">learn '
+        "totals of your energy, and add records to your "
+        'events</td><td data-label="Purpose">checking your creditworthiness</td>'
+        f'<td data-label="Until">{until(vault, 2)}</td></tr>'
     ) in text
     assert (
-        "<tr><td>Audit Co</td><td>read your energy, and read the access log (no data)</td>"
-        f"<td>none stated</td><td>{until(vault, 3)}</td></tr>"
+        '<tr><td data-label="Business">Audit Co</td><td data-label="What it may do">read your '
+        'energy, and read the access log (no data)</td><td data-label="Purpose">none stated</td>'
+        f'<td data-label="Until">{until(vault, 3)}</td></tr>'
     ) in text
     assert (
         f"<li>The grant to Acme Bank ends on {until(vault, 1)}: it may read your transactions "

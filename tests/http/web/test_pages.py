@@ -302,11 +302,18 @@ def test_home_shows_sources_grants_accesses_and_what_waits(kit, vault) -> None:
     assert "Stranger Ltd registered itself" in text
     assert "The grant to Acme Bank ends on " in text
     assert ": it may read your transactions (date, amount).</li>" in text
-    assert "<td>seed.csv</td><td>test</td><td>6</td>" in text
-    assert "<td>Acme Bank</td><td>read your transactions (date, amount)</td>" in text
     assert (
-        "<td>Acme Bank</td><td>api.records.read</td><td>transactions</td><td>allowed</td>" in text
-    )
+        '<td data-label="File">seed.csv</td><td data-label="Format">test</td>'
+        '<td data-label="Records">6</td>'
+    ) in text
+    assert (
+        '<td data-label="Business">Acme Bank</td>'
+        '<td data-label="What it may do">read your transactions (date, amount)</td>'
+    ) in text
+    assert (
+        '<td data-label="Who">Acme Bank</td><td data-label="What">api.records.read</td>'
+        '<td data-label="Category">transactions</td><td data-label="Decision">allowed</td>'
+    ) in text
 
 
 def test_auditor_signs_in_with_a_token_and_sees_only_the_log(kit, vault) -> None:

@@ -127,8 +127,8 @@ def test_forgetting_transactions_forgets_their_categories(vault) -> None:
 def test_a_vault_from_before_spending_categories_gets_the_table(settings) -> None:
     with Vault.create(settings, PASSPHRASE) as v:
         v.conn.execute("DROP TABLE spending")
-        v.conn.execute("PRAGMA user_version = 7")
+        v.conn.execute("PRAGMA user_version = 8")
     with Vault.open(settings, PASSPHRASE) as v:
-        assert dbmod.schema_version(v.conn) == 8
+        assert dbmod.schema_version(v.conn) == 9
         columns = [r[1] for r in v.conn.execute("PRAGMA table_info(spending)")]
         assert columns == ["record_id", "key_version", "nonce", "ciphertext"]

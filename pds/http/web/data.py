@@ -28,7 +28,19 @@ from pds.errors import NotFound, PdsError, VaultBusy
 from pds.http import security
 from pds.http.context import current_vault
 from pds.http.security import owner_required
-from pds.http.web.views import balances, common, labels, table, transactions
+from pds.http.web.views import (
+    balances,
+    common,
+    contacts,
+    energy,
+    events,
+    health,
+    labels,
+    table,
+    timeline,
+    transactions,
+)
+from pds.http.web.views import record as record_page
 from pds.vocabulary import CATEGORIES
 
 bp = Blueprint("data", __name__)
@@ -38,6 +50,12 @@ bp.add_app_template_filter(labels.cell, "cell")  # a payload value as text, neve
 VIEWS: dict[str, Any] = {
     "transactions": transactions,
     "balances": balances,
+    "energy": energy,
+    "health": health,
+    "contacts": contacts,
+    "events": events,
+    "locations": timeline,
+    "activity": timeline,
 }
 """The view module of each category that has one (a ``render(vault, category, filters)``
 function and, optionally, ``FILTERS``: its own query parameters); others get ``table``."""
@@ -127,9 +145,7 @@ def view_filters(view: Any) -> tuple[str, ...]:
 @bp.get("/records/<int:record_id>")
 @owner_required
 def record(record_id: int) -> Any:
-    rec = current_vault().get(record_id)
-    names = {s["id"]: s["filename"] for s in current_vault().sources()}
-    return render_template("record.html", rec=rec, source=names.get(rec.source_id, ""))
+    return record_page.render(current_vault(), record_id)
 
 
 @bp.route("/import", methods=["GET", "POST"])

@@ -315,7 +315,7 @@ def _v9(conn: sqlite3.Connection) -> None:
     _run_script(
         conn,
         """
-        CREATE TABLE spending (
+        CREATE TABLE IF NOT EXISTS spending (
             record_id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
             key_version INTEGER NOT NULL,
             nonce BLOB NOT NULL,

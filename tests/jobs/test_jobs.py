@@ -607,7 +607,6 @@ def test_the_worker_thread_runs_queued_jobs(app, kit, vault, tmp_path) -> None:
 def test_migration_to_7_from_older_vaults(settings, old: int) -> None:
     with Vault.create(settings, PASSPHRASE) as v:
         conn = v.conn
-        conn.execute("DROP TABLE spending")
         conn.execute("DROP TABLE jobs")
         if old == 5:
             conn.execute("DROP TABLE rights_requests")

@@ -49,6 +49,7 @@ SANDBOX = {
 
 app = Flask(__name__)
 app.secret_key = os.environ.get("SECRET_KEY") or secrets.token_bytes(32)
+app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # no cookie on another site's form post
 
 registrations: dict[str, tuple[str, str]] = {}  # vault -> (client_id, client_secret)
 receipt_keys: dict[str, dict] = {}  # vault -> its receipt key, pinned when first seen
@@ -119,7 +120,7 @@ def ask():
     since, until = the_period(date.today())
     try:
         vault = connect(request.form.get("vault", "").strip(), url_for("callback", _external=True))
-        request_ = vault.authorization_url(
+        asked = vault.authorization_url(
             [
                 Access(
                     "energy",
@@ -134,8 +135,8 @@ def ask():
     except PdsClientError as e:
         return render_template("start.html", vault=request.form.get("vault"), error=e), 400
     here.clear()
-    here.update(vault=vault, request=request_, period=(since, until))
-    return redirect(request_.url)
+    here.update(vault=vault, request=asked, period=(since, until))
+    return redirect(asked.url)
 
 
 @app.get("/callback")

@@ -69,15 +69,16 @@ def compare(
     used = {m: Decimal(0) for m in months_between(since, until)}
     counted = skipped = 0
     for r in readings:
+        month = (r.start or "")[:7]
         factor = KWH_PER_UNIT.get(r.unit)
-        month = r.start[:7]
         if (
-            factor is None
+            month not in used
+            or r.value is None
+            or factor is None
             or r.commodity not in (None, "electricity")
             or r.flow not in (None, "forward")
-            or month not in used
         ):
-            skipped += 1
+            skipped += 1  # the person may have left out a field; or not grid electricity
             continue
         used[month] += r.value * factor
         counted += 1

@@ -92,17 +92,22 @@ def test_compare_my_tariff(page, watch: Watch, vault_and_app) -> None:
     page.get_by_role("button", name="Connect my vault").click()
 
     # the vault: sign in as its owner, then the consent page
-    page.wait_for_url(base + "/login?**")
+    page.wait_for_url(base + "/login?**", timeout=60_000)
     page.keyboard.type(PASSPHRASE)
     page.keyboard.press("Enter")
-    page.wait_for_url(base + "/oauth/authorize?**")
+    page.wait_for_url(base + "/oauth/authorize?**", timeout=60_000)
     name = "Sandbox test client" if sandbox else "Energy Switch (example)"
     assert page.locator("h1").inner_text() == f"{name} asks to use your data"
+    # registered by the owner (the sandbox), or by itself: then the person is warned
+    assert page.get_by_text("Unverified:").count() == (0 if sandbox else 1)
+    asked = page.locator("main").inner_text()
+    assert "Only these fields: start, duration, value, unit, commodity, flow." in asked
+    assert f"(from {since} to {until})" in asked
     shot(page, f"energy-switch-consent-{'sandbox' if sandbox else 'registered'}")
     page.get_by_role("button", name="Allow").click()
 
     # back at the app
-    page.wait_for_url(app + "/result")
+    page.wait_for_url(app + "/result", timeout=60_000)
     shot(page, f"energy-switch-result-{'sandbox' if sandbox else 'registered'}")
     assert page.locator("#total").inner_text() == (
         f"Electricity used in those 12 months: {kwh:,.3f} kWh"

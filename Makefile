@@ -11,7 +11,7 @@ PORT := 8000
 
 NODE_DIR := tests/node
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,20 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py
+
+# The web pages' strings for translators: extracted (babel.cfg) into messages.pot, merged
+# into each language's messages.po (English, the source language, comes first), and
+# compiled into the messages.mo files pds reads. The .pot, .po and .mo files are committed,
+# so a checkout and a wheel have them; run this after changing a page's words.
+TRANSLATIONS := pds/http/web/translations
+messages: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg -k lazy_gettext --no-location --sort-output \
+		--project pds --msgid-bugs-address '' -o $(TRANSLATIONS)/messages.pot .
+	test -f $(TRANSLATIONS)/en/LC_MESSAGES/messages.po || \
+		$(BIN)/pybabel -q init -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l en
+	$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete \
+		-i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
+	$(BIN)/pybabel -q compile --use-fuzzy -d $(TRANSLATIONS)
 
 clean:
 	rm -rf $(VENV) $(MOTO_VENV) build *.egg-info .pytest_cache .hypothesis

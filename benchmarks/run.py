@@ -15,6 +15,7 @@ JSON document with ``name`` and ``summary``, a list of ``{metric, value, target,
     python benchmarks/run.py --only policy   # policy decisions: policy.py, --rows = calls a round
     python benchmarks/run.py --only api      # API reads over HTTP: api.py, --rows = transactions
     python benchmarks/run.py --only web_import   # upload + job vs pds import, --rows = records
+    python benchmarks/run.py --only search   # search vs FTS5: search.py, --rows = records
     python benchmarks/run.py --rows 50000    # a quick run
     python benchmarks/run.py --only import --out results/   # keep the JSON
 """

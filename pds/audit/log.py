@@ -115,9 +115,13 @@ def make_entry(
     reason: str | None = None,
     detail: Mapping[str, Any] | None = None,
     at: str | None = None,
+    record: int | None = None,
+    span: Sequence[Sequence[Any]] | None = None,
 ) -> dict[str, Any]:
     """One log entry: who (actor, client), did what (action), to which data (category, count,
-    grant, purpose), the decision and the policy rules behind it. Never record contents."""
+    grant, purpose; for a records read, the ``record`` id it returned, or the ``span`` of
+    the page: the ``[occurred_at, id]`` keys of its first and last record), the decision and
+    the policy rules behind it. Never record contents."""
     if decision not in DECISIONS:
         raise ValidationError(f"audit decision {decision!r} is not one of {', '.join(DECISIONS)}")
     if not action or not actor:
@@ -136,6 +140,8 @@ def make_entry(
         "count": count,
         "purpose": purpose,
         "reason": reason,
+        "record": record,
+        "span": [list(key) for key in span] if span is not None else None,
     }
     entry.update({k: v for k, v in optional.items() if v is not None})
     if rule_ids:
@@ -147,7 +153,22 @@ def make_entry(
             raise ValidationError(f"audit field {key!r} must be a string")
     if "count" in entry and (isinstance(count, bool) or not isinstance(count, int)):
         raise ValidationError("audit field 'count' must be an integer")
+    if "record" in entry and not _whole(record):
+        raise ValidationError("audit field 'record' must be an integer")
+    if "span" in entry and not _span(entry["span"]):
+        raise ValidationError("audit field 'span' must be two [occurred_at, id] keys")
     return entry
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _span(value: list[list[Any]]) -> bool:
+    """Two keys ``[occurred_at, id]`` (a string and an integer each)."""
+    return len(value) == 2 and all(
+        len(key) == 2 and isinstance(key[0], str) and _whole(key[1]) for key in value
+    )
 
 
 @dataclass(frozen=True)

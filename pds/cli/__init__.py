@@ -25,6 +25,7 @@ COMMANDS = {
     "import": "pds.cli.records.import_",
     "connectors": "pds.cli.records.connectors",
     "records": "pds.cli.records.records_",
+    "search": "pds.cli.search.search",
     "policy": "pds.cli.policy.policy_group",
     "audit": "pds.cli.audit.audit_group",
     "serve": "pds.cli.serve.serve",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from connectors.fhir import UNDATED
 from pds.cli.common import (
     EXIT_ERROR,
     WholeNumber,
@@ -185,7 +186,8 @@ def records_(
                 text = f"{p['amount']:>12} {p['currency']}  {p['description']}"
             else:
                 text = json.dumps(p, ensure_ascii=False)
-            click.echo(f"{r.id:>8}  {r.occurred_at:<10}  {r.category:<12}  {text}")
+            when = "undated" if r.occurred_at == UNDATED else r.occurred_at
+            click.echo(f"{r.id:>8}  {when:<10}  {r.category:<12}  {text}")
     finally:
         v.audit("export", actor="owner", category=category, count=counted.n)
 

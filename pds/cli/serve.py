@@ -35,11 +35,13 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> Non
     an older pds is first backed up into PDS_HOME/backups/ and upgraded (`pds upgrade`).
     """
     from pds import vault as vaultmod
+    from pds.http.locale import checked
     from pds.http.server import check_listen, issuer_for, run, served_url
     from pds.vault.upgrade import upgrade as upgrade_vault
 
     settings = get_settings()
     settings = settings.with_overrides(issuer=issuer_for(settings, host, port))
+    checked(settings.locale)
     check_listen(host, port)
     if vaultmod.exists(settings):  # a vault of an older pds: backed up before it migrates
         done = upgrade_vault(settings)

@@ -8,6 +8,7 @@ rows. Checkpoint rows come back as ``(size, root, note, created_at)`` tuples.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -134,6 +135,43 @@ def summary(
     cur = conn.execute(sql, args)
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, row, strict=True)) for row in cur]
+
+
+_READ_BY = (
+    # instr() on the canonical text (sorted keys, no spaces) first: it skips the entries of
+    # other actions and categories without parsing their JSON.
+    "SELECT json_extract(entry, '$.client'), substr(json_extract(entry, '$.time'), 1, 10),"
+    " count(*) FROM audit_log"
+    ' WHERE instr(entry, \'"action":"api.records.read"\')'
+    ' AND instr(entry, \'"decision":"allowed"\')'
+    " AND instr(entry, :category_text)"
+    " AND (instr(entry, '\"record\":') AND json_extract(entry, '$.record') = :id"
+    " OR instr(entry, '\"span\":')"
+    " AND json_extract(entry, '$.span[0][0]') <= :at AND json_extract(entry, '$.span[1][0]') >= :at"
+    " AND (:at, :id) >= (json_extract(entry, '$.span[0][0]'), json_extract(entry, '$.span[0][1]'))"
+    " AND (:at, :id) <= (json_extract(entry, '$.span[1][0]'), json_extract(entry, '$.span[1][1]')))"
+    " AND json_extract(entry, '$.category') = :category"
+    " AND substr(json_extract(entry, '$.time'), 1, 19) >= substr(:created, 1, 19)"
+    " GROUP BY 1, 2"
+)
+
+
+def record_readers(
+    conn: sqlite3.Connection, category: str, occurred_at: str, record_id: int, created_at: str
+) -> list[tuple[str, str, int]]:
+    """Who read one record through the API: ``(client, day, reads)`` per client and day
+    (UTC), in no set order. A read is an allowed ``api.records.read`` entry of the record's
+    category, written in or after the second the record was stored, that names it
+    (``record``) or whose page ``span`` holds its ``(occurred_at, id)`` key. Entries
+    written before reads named their records count for none."""
+    args = {
+        "category": category,
+        "category_text": f'"category":{json.dumps(category)}',
+        "at": occurred_at,
+        "id": record_id,
+        "created": created_at,
+    }
+    return conn.execute(_READ_BY, args).fetchall()
 
 
 # -- checkpoints -----------------------------------------------------------------------------

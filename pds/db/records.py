@@ -94,6 +94,12 @@ def row_by_id(conn: sqlite3.Connection, record_id: int) -> tuple:
     return row
 
 
+def created_at(conn: sqlite3.Connection, record_id: int) -> str | None:
+    """When record ``record_id`` was stored (``YYYY-MM-DDTHH:MM:SSZ``), or None."""
+    row = conn.execute("SELECT created_at FROM records WHERE id = ?", (record_id,)).fetchone()
+    return None if row is None else row[0]
+
+
 def iter_pages(conn: sqlite3.Connection, **filters: Any) -> Iterator[tuple]:
     """Every matching row (:func:`query_rows` filters; every category if none is given), a
     page at a time: memory stays flat whatever the vault's size."""

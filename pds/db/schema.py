@@ -271,6 +271,43 @@ def _v7(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v8(conn: sqlite3.Connection) -> None:
+    """The search index (pds.vault.search): one row per distinct word of a record, the word
+    as a keyed hash (``term``), beside the record's category and time (plaintext in
+    ``records`` already) so a page of matches is read from this table alone. A trigger
+    deletes a record's terms with the record, whichever code deletes it. ``search_salt``
+    derives the hashing key from the master key. A vault with records is indexed on its
+    first unlock (the key is needed); ``search_indexed`` marks an index that is complete.
+
+    Also ``records_by_source_category``: the sources holding a category (the data page's
+    filter); it replaces ``records_by_source``, which it covers."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS search_terms (
+            term BLOB NOT NULL,
+            category TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            record_id INTEGER NOT NULL,
+            PRIMARY KEY (term, category, occurred_at, record_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS search_terms_by_record ON search_terms (record_id);
+        CREATE INDEX IF NOT EXISTS records_by_source_category ON records (source_id, category);
+        DROP INDEX IF EXISTS records_by_source
+        """,
+    )
+    conn.execute(  # one statement with a ";" inside: not through _run_script
+        "CREATE TRIGGER IF NOT EXISTS search_terms_of_deleted_record AFTER DELETE ON records BEGIN "
+        "DELETE FROM search_terms WHERE record_id = OLD.id; END"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('search_salt', ?)",
+        (secrets.token_bytes(16),),
+    )
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM records)").fetchone()[0]:
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('search_indexed', '1')")
+
+
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the surrounding transaction first; run statement by statement.
     for statement in script.split(";"):
@@ -286,4 +323,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     5: _v5,
     6: _v6,
     7: _v7,
+    8: _v8,
 }

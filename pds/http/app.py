@@ -12,6 +12,7 @@ from pds import jobs
 from pds.http import errors, locale, oauth, security, web
 from pds.http.api import audit as audit_api
 from pds.http.api import bp as api_bp
+from pds.http.api import docs as api_docs
 from pds.http.context import current_policies, current_vault, start_worker
 from pds.http.converters import LookupIdConverter, RowIdConverter
 from pds.http.web import (
@@ -24,6 +25,7 @@ from pds.http.web import (
     profile,
     receipts,
     requests,
+    search,
 )
 from pds.http.web import jobs as job_pages
 from pds.oauth.issuer import check_issuer
@@ -46,9 +48,11 @@ BLUEPRINTS = (
     consent.bp,  # the authorization (consent) page
     api_bp,  # the business API, /api/v1
     audit_api.bp,  # the auditor API, /audit
+    api_docs.bp,  # the API's browsable page, /api/docs
     requests.bp,
     receipts.bp,
     profile.bp,
+    search.bp,  # the owner's search across every category
 )
 
 

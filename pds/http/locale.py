@@ -32,18 +32,25 @@ DEFAULT = "en_GB"
 TRANSLATIONS = files("pds.http.web") / "translations"
 
 
+def checked(chosen: str | None) -> str | None:
+    """PDS_LOCALE as Babel writes it (``de-DE`` → ``de_DE``); one CLDR does not know is a
+    :class:`~pds.errors.ConfigError` (``pds serve`` checks it before it unlocks the vault)."""
+    if not chosen:
+        return None
+    try:
+        Locale.parse(chosen.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        raise ConfigError(
+            f"PDS_LOCALE={chosen!r} is not a locale pds knows",
+            hint="Set PDS_LOCALE to a language and region such as en_GB, de_DE or fr_FR, "
+            "or leave it unset to follow the browser.",
+        ) from None
+    return chosen.replace("-", "_")
+
+
 def init_app(app: Flask, chosen: str | None) -> None:
     """Set up Flask-Babel and the filters; a PDS_LOCALE CLDR does not know stops here."""
-    if chosen is not None:
-        try:
-            Locale.parse(chosen.replace("-", "_"))
-        except (ValueError, UnknownLocaleError):
-            raise ConfigError(
-                f"PDS_LOCALE={chosen!r} is not a locale pds knows",
-                hint="Set PDS_LOCALE to a language and region such as en_GB, de_DE or fr_FR, "
-                "or leave it unset to follow the browser.",
-            ) from None
-    app.config["PDS_LOCALE"] = chosen.replace("-", "_") if chosen else None
+    app.config["PDS_LOCALE"] = checked(chosen)
     app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     Babel(app, locale_selector=_select)

@@ -1,6 +1,9 @@
 """The vault: the only code that sees a key; everything else asks it for data. Its SQL is
 ``pds.db`` (``pds.db.records``, ``pds.db.keys``), its access log ``pds.audit.log``, its backup
-files ``pds.vault.backups``."""
+files ``pds.vault.backups``, its search index's words ``pds.vault.search``.
+
+Longer than 500 lines: the vault's reads and writes are kept on one class, so every path
+that stores or deletes a record is in one place with the index kept beside it."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pds.audit.verify import VaultSource
 from pds.db import keys as keystore
 from pds.db import locking
 from pds.db import records as store
+from pds.db import search as search_store
 from pds.diskfull import reporting_disk_full
 from pds.errors import (
     ConfigError,
@@ -30,7 +34,7 @@ from pds.errors import (
     VaultNotFound,
 )
 from pds.settings import Settings
-from pds.vault import backups, keys
+from pds.vault import backups, keys, search
 from pds.vault import records as recmod
 from pds.vault.records import StoredRecord
 
@@ -68,6 +72,15 @@ class Vault:
         self.conn = conn
         self.keyring = keyring
         self.log = AuditLog(conn, keystore.audit_origin(conn), lambda: keyring.signing_key(conn))
+        self._terms: search.Terms | None = None
+
+    @property
+    def terms(self) -> search.Terms:
+        """The search index's words to terms, under this vault's search key."""
+        if self._terms is None:
+            secret = self.derived_secret("search", search.salt(self.conn))
+            self._terms = search.Terms(secret)
+        return self._terms
 
     def audit(self, action: str, **fields: Any) -> int:
         """Append one access-log entry (``pds.audit.log.make_entry`` fields); return its index.
@@ -137,12 +150,24 @@ class Vault:
         except BaseException:
             conn.close()
             raise
-        return cls(settings, conn, keyring)
+        return cls(settings, conn, keyring).indexed()
 
     @classmethod
     def with_keyring(cls, settings: Settings, keyring: keys.Keyring) -> Vault:
         """A new connection to an already unlocked vault (one per server worker process)."""
-        return cls(settings, dbmod.open_db(settings.db_path).conn, keys.Keyring(keyring.master))
+        conn = dbmod.open_db(settings.db_path).conn
+        return cls(settings, conn, keys.Keyring(keyring.master)).indexed()
+
+    def indexed(self) -> Vault:
+        """This vault, its records all in the search index: a vault from before the index
+        (schema 8) has its records indexed now, in batches (``search.fill``)."""
+        if not search.complete(self.conn):
+            try:
+                search.fill(self.conn, self.terms, self._plain_or_none)
+            except BaseException:
+                self.close()
+                raise
+        return self
 
     def close(self) -> None:
         self.conn.close()
@@ -173,7 +198,7 @@ class Vault:
             created = clock.now_iso()
             keys: dict[str, tuple] = {}  # checked against the stored key once per category
             for batch in items:
-                rows = []
+                rows, plains = [], []
                 for item in batch:
                     found = keys.get(item.category)
                     if found is None:
@@ -196,8 +221,11 @@ class Vault:
                             created,
                         )
                     )
+                    plains.append(item.plain)
                     next_id += 1
-                new += store.insert_rows(conn, rows)
+                stored = store.insert_rows(conn, rows)
+                search.index_new(conn, self.terms, rows, plains, stored)
+                new += stored
                 total += len(rows)
             if new:
                 store.finish_source(conn, source_id, new, total - new)
@@ -270,6 +298,7 @@ class Vault:
             conn, [(rid, category, source_id, occurred_at, key, version, nonce, ct, created)]
         )
         store.count_new(conn, source_id)
+        self.terms.index(conn, [(rid, category, occurred_at, plain)])
         return rid, True
 
     def forget_category(
@@ -313,6 +342,12 @@ class Vault:
         if version != cur_version:
             raise recmod.SealError(f"record {rid} is sealed under a key that no longer exists")
         return recmod.open_sealed(aead, rid, category, version, nonce, ct)
+
+    def _plain_or_none(self, row: tuple) -> bytes | None:
+        try:
+            return self._plain(row)
+        except recmod.SealError:
+            return None
 
     def _open_row(self, row: tuple) -> StoredRecord:
         rid, category, source_id, occurred_at = row[:4]
@@ -360,6 +395,47 @@ class Vault:
 
     def get(self, record_id: int) -> StoredRecord:
         return self._open_row(store.row_by_id(self.conn, record_id))
+
+    def search(
+        self, query: str, *, category: str | None = None, per_category: int = 10
+    ) -> list[tuple[str, int, list[StoredRecord]]]:
+        """The records holding every word of ``query``, by category in name order (only
+        ``category``'s when given): (category, how many match, the newest
+        ``per_category`` of them)."""
+        found = search.find(self.conn, self.terms.of_query(query), category, per_category)
+        return [(g.category, g.count, [self.get(i) for i in g.ids]) for g in found]
+
+    def search_records(
+        self,
+        query: str,
+        category: str,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        newest: bool = False,
+        source: int | None = None,
+    ) -> Iterator[StoredRecord]:
+        """:meth:`records` of one category (same arguments) holding every word of
+        ``query``, found in the search index a page at a time."""
+        terms = search_store.rarest_first(self.conn, self.terms.of_query(query))
+        after = None
+        while True:
+            found = search_store.in_time_order(
+                self.conn,
+                terms,
+                category,
+                since=since,
+                until=until,
+                source_id=source,
+                newest=newest,
+                after=after,
+                limit=store.PAGE,
+            )
+            for _, record_id in found:
+                yield self.get(record_id)
+            if len(found) < store.PAGE:
+                return
+            after = found[-1]
 
     def status(self) -> dict[str, Any]:
         conn = self.conn

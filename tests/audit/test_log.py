@@ -51,6 +51,26 @@ def test_canonical_entry_bytes_are_rfc8785() -> None:
     )
 
 
+def test_a_records_read_names_its_record_or_its_page_span() -> None:
+    one = make_entry(
+        "api.records.read", actor="client:abc", record=42, at="2026-11-22T10:00:00.000Z"
+    )
+    page = make_entry(
+        "api.records.read",
+        actor="client:abc",
+        span=(("2024-01-05", 3), ("2024-02-05", 9)),
+        at="2026-11-22T10:00:00.000Z",
+    )
+    assert canonical(one) == (
+        b'{"action":"api.records.read","actor":"client:abc","decision":"allowed",'
+        b'"record":42,"time":"2026-11-22T10:00:00.000Z","v":1}'
+    )
+    assert canonical(page) == (
+        b'{"action":"api.records.read","actor":"client:abc","decision":"allowed",'
+        b'"span":[["2024-01-05",3],["2024-02-05",9]],"time":"2026-11-22T10:00:00.000Z","v":1}'
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -62,6 +82,16 @@ def test_canonical_entry_bytes_are_rfc8785() -> None:
         ({"actor": "owner", "count": "3"}, "audit field 'count' must be an integer"),
         ({"actor": "owner", "count": True}, "audit field 'count' must be an integer"),
         ({"actor": "owner", "category": 3}, "audit field 'category' must be a string"),
+        ({"actor": "owner", "record": "7"}, "audit field 'record' must be an integer"),
+        ({"actor": "owner", "record": False}, "audit field 'record' must be an integer"),
+        (
+            {"actor": "owner", "span": [["2024-01-05", 3]]},
+            "audit field 'span' must be two [occurred_at, id] keys",
+        ),
+        (
+            {"actor": "owner", "span": [["2024-01-05", 3], ["2024-02-05", "9"]]},
+            "audit field 'span' must be two [occurred_at, id] keys",
+        ),
     ],
 )
 def test_make_entry_refuses_malformed_fields(kwargs: dict, message: str) -> None:

@@ -90,6 +90,8 @@ def owner_pages(page, live: Live) -> list[str]:
         visit(path, name)
     page.locator("a[href^='/records/']").first.click()
     found += audit(page, "record")
+    visit("/search?q=etc", "search")
+    visit("/search?q=nothing", "search (no match)")
 
     page.route(live.redirect_uri + "?**", lambda r: r.fulfill(status=200, body="ok"))
     allow(page, live, "read:transactions read:energy", found)

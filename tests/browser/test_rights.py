@@ -29,6 +29,13 @@ def today() -> str:
     return datetime.now(UTC).date().isoformat()  # the server stamps imports in UTC
 
 
+def us_day(iso: str) -> str:
+    """``2026-12-07`` as a page shows it to a browser that asks for en-US: ``Dec 7, 2026``."""
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    year, month, day = iso.split("-")
+    return f"{months[int(month) - 1]} {int(day)}, {year}"
+
+
 FORGET_ALL = (
     "Forgot contacts: 1 record deleted and their key destroyed. "
     "Backups made before now still hold it (sealed under the old key): delete them too."
@@ -152,7 +159,8 @@ def access_request(page, watch: Watch, live: Live) -> None:
     req = page.locator("#request-1")
     assert req.get_by_role("heading").inner_text() == "Request 1: access — Acme Bank"
     assert req.locator("p").first.inner_text() == (
-        "Sent 2024-01-31; answer due by 2024-02-29. Status: open overdue"
+        # the browser asks for en-US: its dates as the US writes them
+        "Sent Jan 31, 2024; answer due by Feb 29, 2024. Status: open overdue"
     )
     letter = req.get_by_label("Copy this text into an e-mail or a letter")
     assert letter.is_visible()  # the new request's letter is open
@@ -173,14 +181,14 @@ def access_request(page, watch: Watch, live: Live) -> None:
     chooser = page.get_by_label("The import of the file they sent")
     # sources 1 and 2 are the profile's and the intention's (not files, so not offered)
     assert chooser.locator("option").all_inner_texts() == [
-        f"3: midata-spec-example.csv ({today()})"
+        f"3: midata-spec-example.csv ({us_day(today())})"
     ]
     page.get_by_role("button", name="Mark fulfilled").click()
     page.wait_for_url(live.base + "/requests")
     assert page.get_by_role("status").inner_text() == "Request 1 (Acme Bank) marked fulfilled."
     assert page.locator("#request-1 strong").first.inner_text() == "fulfilled"
     assert page.locator("#request-1 p").first.inner_text() == (
-        "Sent 2024-01-31; answer due by 2024-02-29. Status: fulfilled (by import 3)"
+        "Sent Jan 31, 2024; answer due by Feb 29, 2024. Status: fulfilled (by import 3)"
     )
     assert page.locator("#request-1").get_by_role("button").count() == 0
     seen(page, watch, live, "28-request-fulfilled", "Data-rights requests")

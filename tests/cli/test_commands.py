@@ -320,6 +320,18 @@ def test_records_text(runner: CliRunner, initialised: Path, tmp_path: Path) -> N
     )
 
 
+def test_records_text_says_undated(runner: CliRunner, initialised: Path) -> None:
+    ok_json(runner, "import", str(fixture("fhir/hl7-bundle-example-searchset.json")))
+    lines = run(runner, "records").stdout.splitlines()
+    assert [line[:37] for line in lines] == [
+        "       1  undated     health        {",
+        "       2  undated     health        {",
+    ]
+    assert "0001-01-01" not in run(runner, "records").stdout
+    dated = ok_json(runner, "records", "--json")
+    assert [r["occurred_at"] for r in dated] == ["0001-01-01", "0001-01-01"]
+
+
 # -- passphrase -----------------------------------------------------------------------------
 
 

@@ -64,8 +64,9 @@ def _placeholder(rule: Rule, arg: str) -> object:
 
 def test_the_walk_finds_the_owner_pages(app) -> None:
     found = owner_routes(app)
-    assert len(found) == 39
+    assert len(found) == 40
     assert ("POST", "/forget") in found
+    assert ("GET", "/search") in found
     assert ("GET", "/processing/x.json") in found
     assert ("GET", "/jobs/1.json") in found
     assert ("POST", "/policies/x/enable") in found

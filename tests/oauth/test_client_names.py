@@ -175,7 +175,7 @@ def test_a_name_stored_before_is_marked_on_every_page(kit, vault) -> None:
     vault.audit("api.records.read", actor=f"client:{client_id}", client_id=client_id)
     pages = {
         "/": f"{MARKED}",
-        "/grants": f"<td>{MARKED}</td>",
+        "/grants": f'<td data-label="Business">{MARKED}</td>',
         "/grants/1/revoke": f"<h1>Revoke the grant to {MARKED}?</h1>",
         "/history": f">{MARKED}</option>",
         "/processing": f">{MARKED}</a>",

@@ -125,7 +125,7 @@ def test_removing_a_business_ends_its_grants_tokens_and_webhooks(kit, vault) -> 
 
     # the Businesses page: its grants under its name, marked removed; no longer listed
     page = kit.http.get("/grants").text
-    assert page.count("<td>Shady Lender (removed)</td>") == 2
+    assert page.count('<td data-label="Business">Shady Lender (removed)</td>') == 2
     assert f"<code>{client_id}</code>" not in page
     assert f"<code>{other_id}</code>" in page
 

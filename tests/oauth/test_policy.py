@@ -480,10 +480,10 @@ def test_per_process_policy_set_and_counter(kit, vault) -> None:
 
 def test_openapi_describes_aggregates(kit) -> None:
     doc = kit.http.get("/api/v1/openapi.json").json
-    op = doc["paths"]["/aggregates"]["get"]
+    op = doc["paths"]["/api/v1/aggregates"]["get"]
     assert [p["name"] for p in op["parameters"]] == [
         "category", "measure", "field", "by", "since", "until"
     ]  # fmt: skip
-    assert set(op["responses"]) == {"200", "400", "401", "403", "429"}
+    assert set(op["responses"]) == {"200", "400", "401", "403", "429", "503"}
     scopes = doc["components"]["securitySchemes"]["oauth2"]["flows"]["authorizationCode"]["scopes"]
     assert scopes["aggregate:transactions"] == "totals of transactions, never a record"

@@ -338,7 +338,10 @@ def test_web_intentions_add_and_withdraw(kit) -> None:
     )
     assert ok.status_code == 303
     [item] = intentions.listed(kit.vault)
-    assert "<td>Move</td><td>move</td>" in kit.http.get("/profile").text
+    assert (
+        '<td data-label="What">Move</td><td data-label="Kind">move</td>'
+        in kit.http.get("/profile").text
+    )
     out = kit.http.post(f"/profile/intentions/{item['id']}/withdraw", data=form(page.text))
     assert out.status_code == 303
     assert intentions.listed(kit.vault) == []

@@ -399,3 +399,20 @@ def test_serve_backs_an_old_vault_up_before_it_migrates(old_home: Path, tmp_path
         pass
     assert out.read_text() == f"Serving on {base}  (Ctrl-C stops it)\nIssuer: {base}\n"
     assert sorted((old_home / "backups").iterdir()) == backups
+
+
+def test_the_first_unlock_after_the_upgrade_indexes_the_old_records(old_home: Path) -> None:
+    """Schema 8 adds the search index; the upgrade has no key, so the records the old pds
+    stored are indexed when the vault is first unlocked, and found from then on."""
+    ok_json(no_passphrase(old_home), "upgrade")
+    conn = read_only(old_home / "vault.db")
+    assert conn.execute("SELECT count(*) FROM search_terms").fetchone() == (0,)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'search_indexed'").fetchone() is None
+    conn.close()
+    found = ok_json(with_passphrase(old_home), "search", "Withdrawal")
+    assert [(g["category"], g["count"]) for g in found["categories"]] == [("transactions", 2)]
+    assert [r["occurred_at"] for r in found["categories"][0]["records"]] == [
+        "2014-03-03",
+        "2011-04-05",
+    ]
+    assert ok_json(with_passphrase(old_home), "search", "etc chemist")["categories"] == []

@@ -3,7 +3,8 @@ grant (``records``), totals (``aggregates``), the grant's consent receipt (``rec
 webhook subscriptions and the change feed (``subscriptions``) and the OpenAPI description
 (``openapi``); each module adds its endpoints with its ``register``. Bearer tokens and the
 one audit entry per call are ``auth``; the owner's policies on each call, ``policy``. The
-auditor API, ``/audit``, is a blueprint of its own (``audit``)."""
+auditor API, ``/audit``, is a blueprint of its own (``audit``), and so is the OpenAPI
+document's browsable page, ``/api/docs`` (``docs``)."""
 
 from __future__ import annotations
 

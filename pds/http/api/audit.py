@@ -8,6 +8,8 @@ base64, as in checkpoints. See docs/audit.md.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -110,3 +112,129 @@ def consistency() -> Response:
         second_root=_b64(log.root(second)),
         proof=[_b64(h) for h in proof],
     )
+
+
+# -- OpenAPI (pds.http.api.openapi adds these) -----------------------------------------------
+
+_HASH = {"type": "string", "format": "byte", "description": "a SHA-256 hash, standard base64"}
+_PROOF = {"type": "array", "items": _HASH}
+
+
+def _count_param(
+    name: str, description: str, *, required: bool = True, minimum: int = 0
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum, "maximum": 10**19 - 1},
+    }
+
+
+def _object(**properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": list(properties),
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+_ABOUT = {
+    400: "a parameter is missing or not a whole number, or the range is not one the log has "
+    "a proof for (index < size, 0 < first <= second)",
+    403: "insufficient_scope: the token's grant does not hold audit:read",
+    404: "start or size is past the end of the log",
+}
+
+
+def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The OpenAPI path items of the auditor API (``errors(*codes)`` gives the problem
+    responses)."""
+    sec = [{"oauth2": [SCOPE]}]
+    integer = {"type": "integer"}
+
+    def get(summary: str, body: dict[str, Any], *codes: int, **more: Any) -> dict[str, Any]:
+        ok = {"description": "the answer", "content": {"application/json": {"schema": body}}}
+        return {
+            "get": {
+                "summary": summary,
+                "tags": ["auditor"],
+                "security": sec,
+                **more,
+                "responses": {"200": ok, **errors(401, 403, *codes, about=_ABOUT)},
+            }
+        }
+
+    checkpoint = get(
+        "The newest signed checkpoint of the log (C2SP signed note; signed now if the log "
+        "grew since the last one)",
+        {},
+    )
+    checkpoint["get"]["responses"]["200"] = {
+        "description": "the checkpoint: origin, size and root hash lines, then signatures",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+    return {
+        "/audit/key": get(
+            "The log's public key: the verifier key of its checkpoints and the raw key",
+            _object(
+                origin={"type": "string"},
+                verifier_key={"type": "string", "description": "C2SP signed-note verifier key"},
+                public_key={"type": "string", "format": "byte"},
+                algorithm={"type": "string", "enum": ["Ed25519"]},
+            ),
+        ),
+        "/audit/checkpoint": checkpoint,
+        "/audit/entries": get(
+            f"Log entries [start, end), at most {PAGE} at a time",
+            _object(
+                size=integer,
+                start=integer,
+                end=integer,
+                entries={
+                    "type": "array",
+                    "items": _object(
+                        index=integer,
+                        entry={"type": "string", "description": "the entry, RFC 8785 JSON"},
+                        leaf=_HASH,
+                    ),
+                },
+            ),
+            400,
+            404,
+            parameters=[
+                _count_param("start", "the first index (default 0)", required=False),
+                _count_param(
+                    "end", f"past the last index (default start + {PAGE})", required=False
+                ),
+            ],
+        ),
+        "/audit/proof/inclusion": get(
+            "RFC 9162 inclusion proof of entry index in the tree of size entries",
+            _object(index=integer, size=integer, leaf=_HASH, root=_HASH, proof=_PROOF),
+            400,
+            404,
+            parameters=[
+                _count_param("index", "the entry's index"),
+                _count_param("size", "the tree's size (at most the log's)"),
+            ],
+        ),
+        "/audit/proof/consistency": get(
+            "RFC 9162 consistency proof from the tree of size first to the one of size second",
+            _object(
+                first=integer,
+                second=integer,
+                first_root=_HASH,
+                second_root=_HASH,
+                proof=_PROOF,
+            ),
+            400,
+            404,
+            parameters=[
+                _count_param("first", "the older tree's size", minimum=1),
+                _count_param("second", "the newer tree's size (at most the log's)"),
+            ],
+        ),
+    }

@@ -1,5 +1,12 @@
-"""The OpenAPI 3 description of ``/api/v1``, built with apispec from the marshmallow schemas,
-served at ``GET /api/v1/openapi.json``."""
+"""The OpenAPI 3 description of the business API (``/api/v1``) and the auditor API
+(``/audit``), built with apispec from the marshmallow schemas, served at
+``GET /api/v1/openapi.json`` (and shown at ``/api/docs``, ``pds.http.api.docs``).
+
+It is the contract: every category's payload is a named component generated from its schema
+in ``pds.payloads`` (so the two cannot drift), and a record is typed by its category (a
+``oneOf`` discriminated by ``category``, see :func:`_categories`). Schemathesis checks the
+running server against it (tests/http/api/test_schemathesis.py).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from flask import Blueprint, jsonify
 
 from pds import __version__
 from pds.http.api.aggregates import BUCKETS, DEFAULT_BY, MEASURES, UNITS
+from pds.http.api.audit import openapi_paths as audit_paths
 from pds.http.api.receipts import OPERATIONS as RECEIPT_OPERATIONS
 from pds.http.api.receipts import RECEIPT_RESPONSE
 from pds.http.api.records import DEFAULT_LIMIT, MAX_LIMIT
@@ -19,14 +27,15 @@ from pds.http.api.schemas import (
     GrantOutSchema,
     ProblemSchema,
     RecordCreatedSchema,
-    RecordInSchema,
-    RecordOutSchema,
-    RecordPageSchema,
+    component,
 )
 from pds.http.api.subscriptions import openapi_paths
 from pds.http.context import authorization_server
-from pds.payloads import IsoDate
+from pds.oauth.access import AUDIT_SCOPE
+from pds.payloads import SCHEMAS, DecimalString, IsoDate
 from pds.vocabulary import CATEGORIES
+
+API = "/api/v1"
 
 _AGGREGATES = {
     "type": "object",
@@ -94,7 +103,10 @@ IDEMPOTENCY_KEY = {
 }
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+def _errors(*codes: int, about: dict[int, str] | None = None) -> dict[str, Any]:
+    """The problem+json answers ``codes`` (their words from ``about`` where it has them).
+    With 401, the answers every authenticated call can meet are added: 400 (an access token
+    in the URL), 429 and 503."""
     words = {
         400: "malformed request, or an access token in the URL",
         401: "missing, unknown, expired or revoked access token (see WWW-Authenticate)",
@@ -106,10 +118,13 @@ def _errors(*codes: int) -> dict[str, Any]:
         429: "rate_limited: the owner's policies allow no more requests from you today "
         "(Retry-After: seconds to 00:00 UTC); or too_many_refusals: too many calls without a "
         "valid access token from your address (Retry-After: seconds until that ends)",
+        503: "vault_busy: another write holds the vault (an import), so nothing was done; "
+        "try again after Retry-After seconds",
+        **(about or {}),
     }
-    if 401 in codes and 429 not in codes:  # every authenticated call can meet the latter
-        codes = (*codes, 429)
-    return {str(c): {"description": words[c], "content": PROBLEM} for c in codes}
+    if 401 in codes:
+        codes = (*codes, *(c for c in (400, 429, 503) if c not in codes))
+    return {str(c): {"description": words[c], "content": PROBLEM} for c in sorted(codes)}
 
 
 # The server reads dates with pds.http.api.params.query_day: YYYY-MM-DD, an empty value = absent.
@@ -134,23 +149,117 @@ def spec() -> dict[str, Any]:
     return _build(issuer)
 
 
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+END_OF_TEXT = r"\Z"
+
+
+def _anchored(converter: Any, field: Any, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """A field's pattern as JSON Schema reads it, the same as marshmallow does: marshmallow's
+    ``Regexp`` matches from the start (``re.match``) and ends its patterns with Python's
+    ``\\Z``, which ECMA 262 regular expressions (JSON Schema's) read as a literal ``Z``;
+    JSON Schema searches anywhere. So: ``^(?:...)``, and ``$`` for a final ``\\Z``. A
+    ``DecimalString`` gets its own pattern."""
+    if isinstance(field, DecimalString):
+        return {"pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
+    pattern = ret.get("pattern")
+    if pattern is None:
+        return {}
+    body = pattern.removesuffix(END_OF_TEXT)
+    return {"pattern": f"^(?:{body})" + ("$" if body != pattern else "")}
+
+
+def _categories(s: APISpec) -> None:
+    """Each category's components (``pds.http.api.schemas.KINDS``), and ``Record`` and
+    ``RecordIn``: a ``oneOf`` of the categories' records, discriminated by ``category``.
+
+    A ``oneOf`` with a ``discriminator`` (and each branch's ``category`` an enum of one
+    value, so that the branches exclude each other for any JSON Schema validator, the
+    discriminator aside) is what openapi-generator, Swagger UI and Redoc render as one type
+    per category, and what schemathesis checks answers against exactly."""
+    for category in CATEGORIES:
+        cls = SCHEMAS[category]
+        payload, granted = component(category, "Payload"), component(category, "GrantedPayload")
+        s.components.schema(payload, {"description": cls.__doc__}, schema=cls)
+        s.components.schema(
+            granted,
+            {
+                "description": f"A {category} payload as read: only the fields your grant and "
+                f"the owner's policies let out, none required (the fields of {payload})."
+            },
+            schema=cls(partial=True),
+        )
+        one = {"type": "string", "enum": [category]}
+        s.components.schema(
+            component(category, "Record"),
+            component={
+                "type": "object",
+                "required": ["id", "category", "occurred_at", "payload"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "integer"},
+                    "category": one,
+                    "occurred_at": {"type": "string", "description": "its date (or time)"},
+                    "payload": _ref(granted),
+                },
+            },
+        )
+        s.components.schema(
+            component(category, "RecordIn"),
+            component={
+                "type": "object",
+                "required": ["category", "occurred_at", "payload"],
+                "additionalProperties": False,
+                "properties": {
+                    "category": one,
+                    "occurred_at": {"type": "string", "format": "date"},
+                    "payload": _ref(payload),
+                },
+            },
+        )
+    for name, kind in (("Record", "Record"), ("RecordIn", "RecordIn")):
+        s.components.schema(
+            name,
+            component={
+                "oneOf": [_ref(component(c, kind)) for c in CATEGORIES],
+                "discriminator": {
+                    "propertyName": "category",
+                    "mapping": {
+                        c: f"#/components/schemas/{component(c, kind)}" for c in CATEGORIES
+                    },
+                },
+            },
+        )
+
+
 @cache
 def _build(issuer: str) -> dict[str, Any]:
     marshmallow = MarshmallowPlugin()
+    metadata = f"{issuer}/.well-known/oauth-authorization-server"
     s = APISpec(
-        title="pds records API",
+        title="pds API",
         version=__version__,
         openapi_version="3.0.3",
         plugins=[marshmallow],
-        info={"description": "Read (and write back) the records an owner granted you."},
-        servers=[{"url": f"{issuer}/api/v1"}],
+        info={
+            "description": "Read (and write back) the records an owner granted you "
+            f"({API}), and check the vault's access log as an auditor (/audit). Access "
+            f"tokens come from the vault's OAuth authorization server: {metadata}"
+        },
+        servers=[{"url": issuer}],
+        externalDocs={"description": "OAuth authorization server metadata", "url": metadata},
     )
     # IsoDate takes only YYYY-MM-DD calendar dates: RFC 3339 full-date, OpenAPI's "date".
     marshmallow.map_to_openapi_type(IsoDate, "string", "date")
+    marshmallow.converter.add_attribute_function(_anchored)
     s.components.security_scheme(
         "oauth2",
         {
             "type": "oauth2",
+            "description": "Authorization code with PKCE (S256), RFC 9396 "
+            f"authorization_details, refresh tokens that rotate; metadata: {metadata}",
             "flows": {
                 "authorizationCode": {
                     "authorizationUrl": f"{issuer}/oauth/authorize",
@@ -160,6 +269,7 @@ def _build(issuer: str) -> dict[str, Any]:
                         **{f"read:{c}": f"read {c}" for c in CATEGORIES},
                         **{f"write:{c}": f"add {c} records" for c in CATEGORIES},
                         **{f"aggregate:{c}": f"totals of {c}, never a record" for c in CATEGORIES},
+                        AUDIT_SCOPE: "the access log, its checkpoints and proofs (no data)",
                     },
                 }
             },
@@ -167,18 +277,67 @@ def _build(issuer: str) -> dict[str, Any]:
     )
     for name, schema in (
         ("Problem", ProblemSchema),
-        ("Record", RecordOutSchema),
-        ("RecordPage", RecordPageSchema),
-        ("RecordIn", RecordInSchema),
         ("RecordCreated", RecordCreatedSchema),
         ("Grant", GrantOutSchema),
     ):
         s.components.schema(name, schema=schema)
+    _categories(s)
+    s.components.schema(
+        "RecordPage",
+        component={
+            "type": "object",
+            "required": ["records", "next_cursor"],
+            "additionalProperties": False,
+            "properties": {
+                "records": {"type": "array", "items": _ref("Record")},
+                "next_cursor": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "pass as ?cursor= for the next page; null on the last page",
+                },
+            },
+        },
+    )
     s.components.schema("Aggregates", component=_AGGREGATES)
+    s.components.schema("GrantReceipt", component=RECEIPT_RESPONSE)
+    receipt = {
+        m: {**o, "responses": {**_errors(401), **o["responses"]}}
+        for m, o in RECEIPT_OPERATIONS.items()
+    }
+    business = {**_records_paths(), "/grant/receipt": receipt, **openapi_paths(_errors)}
+    for path, operations in business.items():
+        tag = TAGS[path.split("/")[1]]
+        s.path(path=API + path, operations={m: {"tags": [tag], **o} for m, o in operations.items()})
+    for path, operations in audit_paths(_errors).items():
+        s.path(path=path, operations=operations)
+    for name, description in TAG_WORDS.items():
+        s.tag({"name": name, "description": description})
+    return s.to_dict()
+
+
+TAGS = {
+    "records": "records",
+    "grant": "grant",
+    "aggregates": "totals",
+    "subscriptions": "changes",
+    "changes": "changes",
+}
+"""The tag of each business path, by its first segment (the auditor's are tagged auditor)."""
+TAG_WORDS = {
+    "records": "The records your grant covers, typed by category; and records you hand back",
+    "totals": "Counts, sums and means by calendar cell, never a record",
+    "changes": "What changed, as a feed and as webhooks",
+    "grant": "Your grant and its signed consent receipt",
+    "auditor": "The vault's access log, its signed checkpoints and RFC 9162 proofs "
+    "(needs audit:read, which grants no data)",
+}
+
+
+def _records_paths() -> dict[str, dict[str, Any]]:
+    """The records, aggregates and grant path items (under ``/api/v1``)."""
     day = {"type": "string", "format": "date"}
-    s.path(
-        path="/records",
-        operations={
+    return {
+        "/records": {
             "get": {
                 "summary": "One page of one category's records, oldest first",
                 "security": [{"oauth2": []}],
@@ -220,10 +379,7 @@ def _build(issuer: str) -> dict[str, Any]:
                 },
             },
         },
-    )
-    s.path(
-        path="/records/{record_id}",
-        operations={
+        "/records/{record_id}": {
             "get": {
                 "summary": "One record the grant covers",
                 "security": [{"oauth2": []}],
@@ -241,10 +397,7 @@ def _build(issuer: str) -> dict[str, Any]:
                 },
             }
         },
-    )
-    s.path(
-        path="/aggregates",
-        operations={
+        "/aggregates": {
             "get": {
                 "summary": "Counts, sums or means of one category by calendar cell; buckets "
                 "of fewer than min_bucket records are left out (needs aggregate:<category> or "
@@ -294,10 +447,7 @@ def _build(issuer: str) -> dict[str, Any]:
                 },
             }
         },
-    )
-    s.path(
-        path="/grant",
-        operations={
+        "/grant": {
             "get": {
                 "summary": "Your own grant, as your token may use it",
                 "security": [{"oauth2": []}],
@@ -307,9 +457,4 @@ def _build(issuer: str) -> dict[str, Any]:
                 },
             }
         },
-    )
-    s.components.schema("GrantReceipt", component=RECEIPT_RESPONSE)
-    s.path(path="/grant/receipt", operations=RECEIPT_OPERATIONS)
-    for path, operations in openapi_paths(_errors).items():
-        s.path(path=path, operations=operations)
-    return s.to_dict()
+    }

@@ -117,7 +117,7 @@ def list_records() -> Any:
         )
     more = len(records) > limit
     records = records[:limit]
-    audit_allowed(category=category, count=len(records))
+    audit_allowed(category=category, count=len(records), span=_span(records, whole))
     if whole:
         last_id, last_at = (records[-1][0], records[-1][1]) if records else (0, "")
         cursor = encode_cursor(category, last_at, last_id) if more and records else None
@@ -127,6 +127,17 @@ def list_records() -> Any:
         records=[_out(r, allowed, decision) for r in records],
         next_cursor=encode_cursor(category, last.occurred_at, last.id) if more and last else None,
     )
+
+
+def _span(records: list, whole: bool) -> list[list[Any]] | None:
+    """The page's first and last ``[occurred_at, id]`` keys, for its audit entry: a page is
+    the run of the category's records between them in (occurred_at, id) order, so the
+    entry tells which records were read without listing them (None for an empty page)."""
+    if not records:
+        return None
+    if whole:  # (id, occurred_at, payload) rows
+        return [[records[0][1], records[0][0]], [records[-1][1], records[-1][0]]]
+    return [[records[0].occurred_at, records[0].id], [records[-1].occurred_at, records[-1].id]]
 
 
 def _spliced(category: str, records: list[tuple[int, str, bytes]], cursor: str | None) -> Any:
@@ -178,7 +189,7 @@ def get_record(record_id: int) -> Any:
     earliest = decision.constraints.earliest
     if earliest is not None and record.occurred_at[:10] < earliest.isoformat():
         raise NotFound(NO_SUCH_RECORD)  # older than the policies let out: as if not there
-    audit_allowed(category=record.category, count=1)
+    audit_allowed(category=record.category, count=1, record=record.id)
     return jsonify(_out(record, allowed, decision))
 
 

@@ -161,6 +161,11 @@ _SUBSCRIPTION = {
         },
     },
 }
+_SUBSCRIPTIONS = {
+    "type": "object",
+    "required": ["subscriptions"],
+    "properties": {"subscriptions": {"type": "array", "items": _SUBSCRIPTION}},
+}
 _CHANGES = {
     "type": "object",
     "required": ["changes", "next_since"],
@@ -196,7 +201,11 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
         "required": ["url", "categories"],
         "properties": {
             "url": _SUBSCRIPTION["properties"]["url"],
-            "categories": _SUBSCRIPTION["properties"]["categories"],
+            "categories": {
+                **_SUBSCRIPTION["properties"]["categories"],
+                "minItems": 1,
+                "maxItems": len(feed.FEED_CATEGORIES),
+            },
         },
     }
     since = {
@@ -234,7 +243,13 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
             "get": {
                 "summary": "Your grant's subscriptions",
                 "security": sec,
-                "responses": {"200": {"description": "the subscriptions"}, **errors(401)},
+                "responses": {
+                    "200": {
+                        "description": "the subscriptions",
+                        "content": {"application/json": {"schema": _SUBSCRIPTIONS}},
+                    },
+                    **errors(401),
+                },
             },
         },
         "/subscriptions/{sub_id}": {
@@ -244,7 +259,10 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
                 "parameters": [
                     {"name": "sub_id", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {"204": {"description": "stopped"}, **errors(401, 404)},
+                "responses": {
+                    "204": {"description": "stopped"},
+                    **errors(401, 404, about={404: "no such subscription of your grant"}),
+                },
             }
         },
         "/changes": {

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
+from flask_babel import gettext, lazy_gettext
 
 from pds import clock, db
 from pds.http import security
@@ -21,13 +22,13 @@ from pds.words import plural
 bp = Blueprint("web", __name__)
 
 NAV = (
-    ("web.home", "Home"),
-    ("data.browse", "Data"),
-    ("data.upload", "Import"),
-    ("owner.grants", "Businesses"),
-    ("policies.index", "Policies"),
-    ("history.index", "Access history"),
-    ("web.rights", "Your rights"),
+    ("web.home", lazy_gettext("Home")),
+    ("data.browse", lazy_gettext("Data")),
+    ("data.upload", lazy_gettext("Import")),
+    ("owner.grants", lazy_gettext("Businesses")),
+    ("policies.index", lazy_gettext("Policies")),
+    ("history.index", lazy_gettext("Access history")),
+    ("web.rights", lazy_gettext("Your rights")),
 )
 EXPIRING_DAYS = 7
 RECENT = 10
@@ -99,15 +100,15 @@ def _arrival(source: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     held = [held_in_words(n, cat) for cat, n in source["held"].items()]
     if source["connector"] == "api":
         writer = source["filename"].removeprefix("client:")
-        name = f"written by {names.get(writer, writer)}"
+        name = gettext("written by %(name)s", name=names.get(writer, writer))
     else:
         name = source["filename"]
     if not held:
-        what = "no records"
+        what = gettext("no records")
     elif len(held) == 1:
         what = held[0]
     else:
-        what = ", ".join(held[:-1]) + " and " + held[-1]
+        what = gettext("%(some)s and %(last)s", some=", ".join(held[:-1]), last=held[-1])
     return {"name": name, "held": what, "day": wording.day(source["imported_at"])}
 
 
@@ -133,7 +134,7 @@ def recent_accesses(vault: Any, names: dict[str, str], n: int = RECENT) -> list[
             {
                 "index": idx,
                 "time": e["time"][:19].replace("T", " "),
-                "business": names.get(client, client) if client else "an unknown caller",
+                "business": names.get(client, client) if client else gettext("an unknown caller"),
                 "action": e["action"],
                 "category": e.get("category", ""),
                 "count": e.get("count", ""),

@@ -18,18 +18,18 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_babel import gettext, lazy_gettext, ngettext
 
 from pds.errors import BadRequest, PdsError
 from pds.http import limits, security
 from pds.http.context import current_vault
 from pds.oauth import store
 from pds.oauth.access import AUDIT_SCOPE
-from pds.words import plural
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
 
 PAGE = 100
-BAD_TOKEN = "That is not a live access token with audit:read."  # noqa: S105
+BAD_TOKEN = lazy_gettext("That is not a live access token with audit:read.")
 
 
 def _b64(data: bytes) -> str:
@@ -81,7 +81,12 @@ def login() -> Any:
     throttle, who = limits.login_throttle(), "auditor:" + limits.address()
     if wait := throttle.wait(who):
         body, status = _login_failed(
-            429, f"Too many failed attempts. Try again in {plural(wait, 'second')}."
+            429,
+            ngettext(
+                "Too many failed attempts. Try again in %(num)s second.",
+                "Too many failed attempts. Try again in %(num)s seconds.",
+                wait,
+            ),
         )
         return body, status, {"Retry-After": str(wait)}
     vault = current_vault()
@@ -97,7 +102,7 @@ def login() -> Any:
         vault.audit(
             "auditor.signin", actor="anonymous", decision="refused", reason="not an audit token"
         )
-        return _login_failed(401, BAD_TOKEN)
+        return _login_failed(401, str(BAD_TOKEN))
     throttle.succeeded(who)
     vault.audit(
         "auditor.signin",
@@ -164,7 +169,7 @@ def proof() -> Any:
             path = log_.consistency_proof(first, tree)
             result = {"kind": "consistency", "first": first, "size": tree, "proof": path}
     except ValueError as exc:
-        raise BadRequest(str(exc), hint="Choose numbers inside the log's size.") from None
+        raise BadRequest(str(exc), hint=gettext("Choose numbers inside the log's size.")) from None
     if result:
         result["root"] = _b64(log_.root(result["size"]))
         result["proof"] = [_b64(h) for h in result["proof"]]

@@ -20,6 +20,7 @@ from typing import Any
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
 
 from pds import clock
 from pds.errors import BadRequest, ValidationError
@@ -36,9 +37,9 @@ from pds.vocabulary import SHOWN_ORDER, category_fields
 bp = Blueprint("consent", __name__)
 
 WORDS = {
-    "read": "Read your {c}",
-    "aggregate": "Learn totals of your {c} (never a single record)",
-    "write": "Add records to your {c}",
+    "read": lazy_gettext("Read your %(category)s"),
+    "aggregate": lazy_gettext("Learn totals of your %(category)s (never a single record)"),
+    "write": lazy_gettext("Add records to your %(category)s"),
 }
 
 
@@ -54,12 +55,12 @@ def authorize() -> Any:
         return errors.page(
             400,
             error.description or error.error,
-            "The link that sent you here is broken; tell the business that sent you.",
-            title="This request cannot be answered",
+            gettext("The link that sent you here is broken; tell the business that sent you."),
+            title=gettext("This request cannot be answered"),
         )
     if not security.signed_in():
         if not security.reading():
-            raise errors.NotSignedIn("Sign in first, then answer the request again.")
+            raise errors.NotSignedIn(gettext("Sign in first, then answer the request again."))
         return redirect(url_for("owner.login", next=request.full_path.rstrip("?")))
     client: store.Client = grant.client
     requested: Access = grant.request.pds_access
@@ -84,7 +85,7 @@ def authorize() -> Any:
         consent.denied(vault, client.client_id, requested)
         return srv.create_authorization_response(grant=grant, grant_user=None)
     if decision != "allow":
-        raise BadRequest("Press Allow or Deny.")
+        raise BadRequest(gettext("Press Allow or Deny."))
     try:
         approved = narrow(requested, request.form) if request.form.get("narrowing") else requested
     except ValidationError as exc:
@@ -92,7 +93,9 @@ def authorize() -> Any:
     # what is stored: what the owner approved, within what the policies allow
     final = grant_policy.apply(client.client_id, approved, rules, clock.utcnow())
     if final.access is None:
-        raise BadRequest("Nothing is ticked.", hint="Tick what you allow, or press Deny.")
+        raise BadRequest(
+            gettext("Nothing is ticked."), hint=gettext("Tick what you allow, or press Deny.")
+        )
     # the grant, its receipt and its entry commit with the authorization code
     return consent.approve(
         vault,
@@ -121,7 +124,7 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
                 "key": key,
                 "action": action,
                 "category": name,
-                "label": WORDS[action].format(c=name),
+                "label": str(WORDS[action]) % {"category": name},
                 "refused": refusals.get(key),
                 "fields": None,
                 "policy_notes": [],
@@ -136,10 +139,16 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
                 ok = ok.for_action(action)
                 withheld = view.withheld.get(name, {})
                 for f, why in withheld.items():
-                    item["policy_notes"].append(f"the {f} field is withheld ({why})")
+                    item["policy_notes"].append(
+                        gettext("the %(field)s field is withheld (%(why)s)", field=f, why=why)
+                    )
                 if name in view.time_notes:
                     item["policy_notes"].append(
-                        f"records from {ok.time_from} on only ({view.time_notes[name]})"
+                        gettext(
+                            "records from %(day)s on only (%(why)s)",
+                            day=ok.time_from,
+                            why=view.time_notes[name],
+                        )
                     )
                 c = ok
             if action == "read":
@@ -147,17 +156,21 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
                 item["time_from"], item["time_to"] = c.time_from, c.time_to
                 item["range_text"] = _range_text(c.time_from, c.time_to)
                 if c.fields:
-                    item["note"] = "Only these fields: " + ", ".join(c.fields) + "."
+                    item["note"] = gettext(
+                        "Only these fields: %(fields)s.", fields=", ".join(c.fields)
+                    )
             elif action == "aggregate":
-                item["note"] = (
-                    "It can learn totals, counts and averages "
-                    f"({_range_text(c.time_from, c.time_to)}), built from at least a few "
-                    "records each; it never sees a single record."
+                item["note"] = gettext(
+                    "It can learn totals, counts and averages (%(dates)s), built from at "
+                    "least a few records each; it never sees a single record.",
+                    dates=_range_text(c.time_from, c.time_to),
                 )
                 if c.fields:
-                    item["note"] += " Totals of these fields only: " + ", ".join(c.fields) + "."
+                    item["note"] += " " + gettext(
+                        "Totals of these fields only: %(fields)s.", fields=", ".join(c.fields)
+                    )
             else:
-                item["note"] = "It can add new records; it cannot change or delete yours."
+                item["note"] = gettext("It can add new records; it cannot change or delete yours.")
             items.append(item)
     if requested.audit:
         items.append(
@@ -165,9 +178,10 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
                 "key": "audit:read",
                 "action": "audit",
                 "category": None,
-                "label": "Read the access log",
-                "note": "It can read the access log (who used your data, when, for what) "
-                "but no data.",
+                "label": gettext("Read the access log"),
+                "note": gettext(
+                    "It can read the access log (who used your data, when, for what) but no data."
+                ),
                 "refused": refusals.get("audit:read"),
                 "fields": None,
             }
@@ -207,9 +221,9 @@ def _about(client: store.Client) -> dict[str, Any]:
 
 def _range_text(t_from: str | None, t_to: str | None) -> str:
     if t_from and t_to:
-        return f"from {t_from} to {t_to}"
+        return gettext("from %(start)s to %(end)s", start=t_from, end=t_to)
     if t_from:
-        return f"from {t_from} on, including new ones"
+        return gettext("from %(start)s on, including new ones", start=t_from)
     if t_to:
-        return f"up to {t_to}"
-    return "all dates, including new ones"
+        return gettext("up to %(end)s", end=t_to)
+    return gettext("all dates, including new ones")

@@ -28,14 +28,31 @@ from pds.errors import NotFound, PdsError, VaultBusy
 from pds.http import security
 from pds.http.context import current_vault
 from pds.http.security import owner_required
-from pds.http.web.views import common, labels, table
+from pds.http.web.views import (
+    common,
+    contacts,
+    energy,
+    events,
+    health,
+    labels,
+    table,
+    timeline,
+)
+from pds.http.web.views import record as record_page
 from pds.vocabulary import CATEGORIES
 
 bp = Blueprint("data", __name__)
 bp.add_app_template_filter(labels.label, "label")  # {{ "usage_point"|label }}: "Meter point"
 bp.add_app_template_filter(labels.cell, "cell")  # a payload value as text, never dict text
 
-VIEWS: dict[str, Any] = {}
+VIEWS: dict[str, Any] = {
+    "energy": energy,
+    "health": health,
+    "contacts": contacts,
+    "events": events,
+    "locations": timeline,
+    "activity": timeline,
+}
 """The view module of each category that has one (a ``render(vault, category, filters)``
 function and, optionally, ``FILTERS``: its own query parameters); others get ``table``."""
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -124,9 +141,7 @@ def view_filters(view: Any) -> tuple[str, ...]:
 @bp.get("/records/<int:record_id>")
 @owner_required
 def record(record_id: int) -> Any:
-    rec = current_vault().get(record_id)
-    names = {s["id"]: s["filename"] for s in current_vault().sources()}
-    return render_template("record.html", rec=rec, source=names.get(rec.source_id, ""))
+    return record_page.render(current_vault(), record_id)
 
 
 @bp.route("/import", methods=["GET", "POST"])

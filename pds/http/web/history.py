@@ -10,88 +10,44 @@ allowed or refused); a call with no valid token has no business and is shown as
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext, lazy_gettext, ngettext
 
 from pds import clock
 from pds.audit.checkpoint import CheckpointError, open_checkpoint
 from pds.errors import BadRequest
 from pds.http.context import current_vault
+from pds.http.locale import number
 from pds.http.security import owner_required
-from pds.words import plural
+from pds.http.web import charts
+from pds.http.web.charts import Chart, Series
 
 bp = Blueprint("history", __name__)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 TABLE_ROWS = 200
-UNKNOWN = "unknown caller"
-# chart geometry (SVG user units)
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 220, 36, 24, 10
-COLOURS = 8  # series colours s0..s7 in pds.css
+UNKNOWN = lazy_gettext("unknown caller")
 
 
-@dataclass(frozen=True)
-class Bar:
-    day: str
-    business: str
-    count: int
-    x: float
-    y: float
-    width: float
-    height: float
-    series: int
-
-
-@dataclass
-class Chart:
-    days: list[str]
-    businesses: list[str]
-    peak: int
-    bars: list[Bar] = field(default_factory=list)
-    labels: list[tuple[float, str]] = field(default_factory=list)
-    width: int = WIDTH
-    height: int = HEIGHT
-    left: int = LEFT
-    base: int = HEIGHT - BOTTOM
-    top: int = TOP
-
-
-def build_chart(counts: dict[tuple[str, str], int], days: list[str]) -> Chart:
-    """Stacked bars: one column per day, one segment per business (in name order)."""
+def build_chart(counts: dict[tuple[str, str], int], days: list[str], title: str = "") -> Chart:
+    """Stacked bars from the shared chart code: one column per day, one segment per business
+    (in name order), the numbers also written as a table."""
     businesses = sorted({b for _, b in counts})
-    totals = {d: sum(n for (day, _), n in counts.items() if day == d) for d in days}
-    peak = max(totals.values(), default=0)
-    chart = Chart(days, businesses, peak)
-    slot = (WIDTH - LEFT) / max(len(days), 1)
-    scale = (HEIGHT - BOTTOM - TOP) / peak if peak else 0.0
-    step = max(1, len(days) // 8)
-    for i, day in enumerate(days):
-        x = LEFT + i * slot
-        y = float(HEIGHT - BOTTOM)
-        for s, business in enumerate(businesses):
-            n = counts.get((day, business), 0)
-            if not n:
-                continue
-            h = n * scale
-            y -= h
-            bar = Bar(
-                day,
-                business,
-                n,
-                round(x + slot * 0.1, 2),
-                round(y, 2),
-                round(slot * 0.8, 2),
-                round(h, 2),
-                s % COLOURS,
-            )
-            chart.bars.append(bar)
-        if i % step == 0:
-            chart.labels.append((round(x + slot / 2, 2), day[5:]))
-    return chart
+    series = [Series(b, [counts.get((d, b), 0) for d in days]) for b in businesses]
+    return charts.bars(title, days, series, stacked=True, show=_count, name=_tick)
+
+
+def _count(value: float) -> str:
+    return number(int(value))
+
+
+def _tick(day: str) -> str:
+    """An x-axis label: the day of the month and the month (``01-31``), short enough to fit."""
+    return day[5:]
 
 
 def _date(name: str) -> date | None:
@@ -101,16 +57,18 @@ def _date(name: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw[:20]!r} is not a date (YYYY-MM-DD)") from None
+        raise ValueError(
+            gettext("%(name)s=%(raw)r is not a date (YYYY-MM-DD)", name=name, raw=raw[:20])
+        ) from None
 
 
 def _span() -> tuple[date, date]:
     end = _date("to") or clock.utcnow().date()
     start = _date("from") or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
-        raise ValueError(f"from {start} is after to {end}")
+        raise ValueError(gettext("from %(start)s is after to %(end)s", start=start, end=end))
     if (end - start).days >= MAX_DAYS:
-        raise ValueError(f"choose at most {MAX_DAYS} days")
+        raise ValueError(gettext("choose at most %(days)s days", days=MAX_DAYS))
     return start, end
 
 
@@ -129,7 +87,7 @@ def index() -> Any:
         start, end = _span()
     except ValueError as exc:
         raise BadRequest(
-            str(exc), hint="Use the date pickers, or leave the fields empty."
+            str(exc), hint=gettext("Use the date pickers, or leave the fields empty.")
         ) from None
     vault = current_vault()
     names = {c.client_id: c.name for c in admin.list_clients(vault)}
@@ -143,7 +101,13 @@ def index() -> Any:
         key = (e["time"][:10], _business(e, names))
         counts[key] = counts.get(key, 0) + 1
     days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
-    chart = build_chart(counts, days)
+    title = gettext(
+        "Accesses per day from %(start)s to %(end)s, by business: %(total)s in all",
+        start=start.isoformat(),
+        end=end.isoformat(),
+        total=len(entries),
+    )
+    chart = build_chart(counts, days, title)
     rows = [_row(i, e, names) for i, e in reversed(entries[-TABLE_ROWS:])]
     return render_template(
         "history.html",
@@ -166,7 +130,7 @@ def _keep(entry: dict[str, Any], wanted: dict[str, str]) -> bool:
 
 def _business(entry: dict[str, Any], names: dict[str, str]) -> str:
     client = entry.get("client")
-    return names.get(client, client) if client else UNKNOWN
+    return names.get(client, client) if client else str(UNKNOWN)
 
 
 def _row(index: int, e: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
@@ -200,12 +164,19 @@ def checkpoint_status(vault: Any) -> dict[str, Any]:
         return {
             "ok": False,
             "size": size,
-            "text": f"The checkpoint signed at {signed} UTC does not match the stored log. "
-            "Run `pds audit verify`.",
+            "text": gettext(
+                "The checkpoint signed at %(signed)s UTC does not match the stored log. "
+                "Run `pds audit verify`.",
+                signed=signed,
+            ),
         }
     return {
         "ok": True,
         "size": size,
-        "text": f"Log verified up to entry {latest.size - 1}, signed at {signed} UTC "
-        f"({plural(size, 'entry')} in all).",
+        "text": gettext(
+            "Log verified up to entry %(last)s, signed at %(signed)s UTC (%(entries)s in all).",
+            last=latest.size - 1,
+            signed=signed,
+            entries=ngettext("%(num)s entry", "%(num)s entries", size),
+        ),
     }

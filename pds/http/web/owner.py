@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
 
 from pds import clock
 from pds.errors import BadRequest, NotFound, PdsError, VaultBusy, VaultLocked
@@ -19,7 +20,6 @@ from pds.http.context import current_vault
 from pds.oauth import admin, store, wording
 from pds.policy import label
 from pds.vault import keys
-from pds.words import plural
 
 bp = Blueprint("owner", __name__)
 
@@ -54,7 +54,13 @@ def login() -> Any:
     throttle, who = limits.login_throttle(), limits.address()
     if wait := throttle.wait(who):
         body, status = _login_page(
-            429, f"Too many failed attempts. Try again in {plural(wait, 'second')}.", next_
+            429,
+            ngettext(
+                "Too many failed attempts. Try again in %(num)s second.",
+                "Too many failed attempts. Try again in %(num)s seconds.",
+                wait,
+            ),
+            next_,
         )
         return body, status, {"Retry-After": str(wait)}
     try:
@@ -64,7 +70,7 @@ def login() -> Any:
         vault.audit(
             "login.failed", actor="anonymous", decision="refused", reason="wrong passphrase"
         )
-        return _login_page(401, "That passphrase does not open this vault.", next_)
+        return _login_page(401, gettext("That passphrase does not open this vault."), next_)
     throttle.succeeded(who)
     security.sign_in()
     return redirect(next_, 303)

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from pds import clock
 from pds.errors import PdsError, ValidationError
@@ -63,7 +64,9 @@ def _form_date(name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ValidationError(f'"{value}" is not a date like 2024-03-31') from None
+        raise ValidationError(
+            gettext('"%(value)s" is not a date like 2024-03-31', value=value)
+        ) from None
 
 
 @bp.post("/requests")
@@ -79,7 +82,14 @@ def create() -> Any:
         )
     except PdsError as exc:
         return _failed(exc)
-    return _done(f"Request {r.id} started: send the letter below to {r.business}.", r.id)
+    return _done(
+        gettext(
+            "Request %(id)s started: send the letter below to %(business)s.",
+            id=r.id,
+            business=r.business,
+        ),
+        r.id,
+    )
 
 
 @bp.post("/requests/<int:request_id>/fulfil")
@@ -88,11 +98,13 @@ def fulfil(request_id: int) -> Any:
     source = request.form.get("source", "").strip()
     try:
         if source and not source.isdigit():
-            raise ValidationError(f'"{source}" is not an import id')
+            raise ValidationError(gettext('"%(source)s" is not an import id', source=source))
         r = reqmod.fulfil(current_vault(), request_id, int(source) if source else None)
     except PdsError as exc:
         return _failed(exc)
-    return _done(f"Request {r.id} ({r.business}) marked fulfilled.")
+    return _done(
+        gettext("Request %(id)s (%(business)s) marked fulfilled.", id=r.id, business=r.business)
+    )
 
 
 @bp.post("/requests/<int:request_id>/withdraw")
@@ -102,7 +114,7 @@ def withdraw(request_id: int) -> Any:
         r = reqmod.withdraw(current_vault(), request_id)
     except PdsError as exc:
         return _failed(exc)
-    return _done(f"Request {r.id} ({r.business}) withdrawn.")
+    return _done(gettext("Request %(id)s (%(business)s) withdrawn.", id=r.id, business=r.business))
 
 
 @bp.post("/forget")
@@ -114,7 +126,11 @@ def forget() -> Any:
         forgetmod.check_category(category)
         if typed != category:
             raise ValidationError(
-                f'type "{category}" in the confirmation box to forget it; nothing was forgotten'
+                gettext(
+                    'type "%(category)s" in the confirmation box to forget it; '
+                    "nothing was forgotten",
+                    category=category,
+                )
             )
         done = forgetmod.forget(current_vault(), category)
     except PdsError as exc:

@@ -24,7 +24,7 @@ def token(kit, vault) -> str:
 
 def test_openapi_declares_dates_and_bounds_as_the_server_reads_them(kit) -> None:
     doc = kit.http.get("/api/v1/openapi.json").json
-    record_in = doc["components"]["schemas"]["RecordIn"]["properties"]
+    record_in = doc["components"]["schemas"]["TransactionsRecordIn"]["properties"]
     assert record_in["occurred_at"] == {"type": "string", "format": "date"}
     params = {
         (path, p["name"]): p
@@ -32,25 +32,25 @@ def test_openapi_declares_dates_and_bounds_as_the_server_reads_them(kit) -> None
         for op in item.values()
         for p in op.get("parameters", [])
     }
-    for path in ("/records", "/aggregates"):
+    for path in ("/api/v1/records", "/api/v1/aggregates"):
         for name in ("since", "until"):
             p = params[(path, name)]
             assert p["schema"] == {"type": "string", "format": "date"}, (path, name)
             assert p["allowEmptyValue"] is True
-    assert params[("/records", "limit")]["schema"] == {
+    assert params[("/api/v1/records", "limit")]["schema"] == {
         "type": "integer",
         "minimum": 1,
         "maximum": 500,
         "default": 50,
     }
-    assert "allowEmptyValue" not in params[("/records", "limit")]
-    assert params[("/changes", "since")] == {
+    assert "allowEmptyValue" not in params[("/api/v1/records", "limit")]
+    assert params[("/api/v1/changes", "since")] == {
         "name": "since",
         "in": "query",
         "allowEmptyValue": True,
         "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0},
     }
-    assert params[("/changes", "limit")]["allowEmptyValue"] is True
+    assert params[("/api/v1/changes", "limit")]["allowEmptyValue"] is True
 
 
 @pytest.mark.parametrize("path", ["/api/v1/records", "/api/v1/aggregates"])

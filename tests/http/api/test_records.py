@@ -509,14 +509,19 @@ def test_openapi_document(kit) -> None:
     doc = resp.json
     assert doc["openapi"] == "3.0.3"
     assert set(doc["paths"]) == {
-        "/records",
-        "/records/{record_id}",
-        "/grant",
-        "/grant/receipt",
-        "/aggregates",
-        "/subscriptions",
-        "/subscriptions/{sub_id}",
-        "/changes",
+        "/api/v1/records",
+        "/api/v1/records/{record_id}",
+        "/api/v1/grant",
+        "/api/v1/grant/receipt",
+        "/api/v1/aggregates",
+        "/api/v1/subscriptions",
+        "/api/v1/subscriptions/{sub_id}",
+        "/api/v1/changes",
+        "/audit/key",
+        "/audit/checkpoint",
+        "/audit/entries",
+        "/audit/proof/inclusion",
+        "/audit/proof/consistency",
     }
     assert set(doc["components"]["schemas"]) >= {
         "Problem",
@@ -525,8 +530,8 @@ def test_openapi_document(kit) -> None:
         "RecordIn",
         "Grant",
     }
-    assert doc["servers"] == [{"url": "http://127.0.0.1:8000/api/v1"}]
-    [key] = doc["paths"]["/records"]["post"]["parameters"]
+    assert doc["servers"] == [{"url": "http://127.0.0.1:8000"}]
+    [key] = doc["paths"]["/api/v1/records"]["post"]["parameters"]
     assert (key["name"], key["in"], key["required"]) == ("Idempotency-Key", "header", False)
     assert key["schema"] == {
         "type": "string",

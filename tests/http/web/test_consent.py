@@ -253,14 +253,14 @@ def test_grants_page_and_revoke(kit, vault) -> None:
     )
     page = kit.http.get("/grants")
     assert page.status_code == 200
-    assert "<td>Acme Bank</td>" in page.text
-    assert "<td>active</td>" in page.text
+    assert '<td data-label="Business">Acme Bank</td>' in page.text
+    assert '<td data-label="Status">active</td>' in page.text
     token = csrf(page.text)
     assert kit.http.post("/grants/1/revoke").status_code == 403  # no CSRF token
     resp = kit.http.post("/grants/1/revoke", data={"csrf_token": token})
     assert (resp.status_code, resp.headers["Location"]) == (303, "/grants")
     assert store.get_grant(vault.conn, 1).revoked_reason == "revoked by the owner"
-    assert "<td>revoked</td>" in kit.http.get("/grants").text
+    assert '<td data-label="Status">revoked</td>' in kit.http.get("/grants").text
     out = kit.http.post("/logout", data={"csrf_token": token})
     assert out.status_code == 303
     assert kit.http.get("/grants").status_code == 302

@@ -9,8 +9,8 @@ from pds.http.web.history import build_chart
 from tests.oauth_kit import csrf
 
 RECT = re.compile(
-    r'<rect class="bar s(\d)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" '
-    r'data-day="([^"]+)" data-business="([^"]+)" data-count="(\d+)">'
+    r'<rect class="bar s(\d)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)">'
+    r"<title>([^:]+): ([^<]+), (\d+)</title></rect>"
 )
 
 
@@ -21,18 +21,24 @@ def api_entry(vault, day: str, client: str | None, decision: str = "allowed") ->
     vault.audit("api.records.read", decision=decision, at=f"{day}T10:00:00.000Z", **fields)
 
 
-def test_build_chart_stacks_days_by_business() -> None:
-    chart = build_chart({("d1", "A"): 2, ("d1", "B"): 1, ("d3", "B"): 3}, ["d1", "d2", "d3"])
-    assert chart.peak == 3
-    assert chart.businesses == ["A", "B"]
-    # plot height 186 for 3 accesses: 62 a step; each day's slot is 604/3 wide
-    got = [(b.day, b.business, b.count, b.x, b.y, b.width, b.height, b.series) for b in chart.bars]
+def test_build_chart_stacks_days_by_business(app) -> None:
+    with app.test_request_context():
+        chart = build_chart(
+            {("d1", "A"): 2, ("d1", "B"): 1, ("d3", "B"): 3}, ["d1", "d2", "d3"], "Accesses"
+        )
+        empty = build_chart({}, ["d1"])
+    assert [s.name for s in chart.series] == ["A", "B"]
+    assert [(s.name, list(s.values)) for s in chart.series] == [("A", [2, 0, 0]), ("B", [1, 0, 3])]
+    # plot height 186 for 3 accesses: 62 a step; each day's slot is 584/3 wide, bars 80% of it
+    got = [(b.label, b.series, b.shown, b.x, b.y, b.width, b.height, b.colour) for b in chart.bars]
     assert got == [
-        ("d1", "A", 2, 56.13, 72.0, 161.07, 124.0, 0),
-        ("d1", "B", 1, 56.13, 10.0, 161.07, 62.0, 1),
-        ("d3", "B", 3, 458.8, 10.0, 161.07, 186.0, 1),
+        ("d1", "A", "2", 75.47, 72.0, 155.73, 124.0, 0),
+        ("d1", "B", "1", 75.47, 10.0, 155.73, 62.0, 1),
+        ("d3", "B", "3", 464.8, 10.0, 155.73, 186.0, 1),
     ]
-    assert build_chart({}, ["d1"]).bars == []
+    assert chart.ticks == [(18.0, "3"), (196.0, "0")]
+    assert chart.rows == [("d1", ["2", "1"]), ("d2", ["0", "0"]), ("d3", ["0", "3"])]
+    assert (empty.bars, empty.empty) == ([], True)
 
 
 def test_history_chart_and_table_count_known_entries(kit, vault) -> None:
@@ -58,8 +64,8 @@ def test_history_chart_and_table_count_known_entries(kit, vault) -> None:
         ("2026-01-03", "unknown caller", 1),
     ]
     assert "by business: 5 in all</title>" in page.text
-    table = page.text.split('<table id="accesses">')[1]
-    assert table.count("<td>api.records.read</td>") == 5
+    table = page.text.split('<table id="accesses" class="list">')[1]
+    assert table.count('<td data-label="Call">api.records.read</td>') == 5
     assert "<caption>5 accesses</caption>" in table
     only = kit.http.get(
         "/history",

@@ -80,20 +80,13 @@ def read_filters(*extra: str) -> Filters:
     )
 
 
-def matches(payload: dict[str, Any], needle: str) -> bool:
-    """True when ``needle`` (already lower-case) is in any value of the payload."""
-    return any(needle in str(v).lower() for v in payload.values() if v is not None)
-
-
 def selected(vault: Vault, category: str, f: Filters) -> Iterator[StoredRecord]:
-    """The records the filters select (dates, source, search words), in the page's order."""
-    needle = f.q.lower()
-    for rec in vault.records(
-        category, since=f.since, until=f.end, newest=not f.oldest, source=f.source
-    ):
-        if needle and not matches(rec.payload, needle):
-            continue
-        yield rec
+    """The records the filters select (dates, source, search words), in the page's order.
+    Search words go through the search index: a record holding every one, as whole words."""
+    where = {"since": f.since, "until": f.end, "newest": not f.oldest, "source": f.source}
+    if f.q:
+        return vault.search_records(f.q, category, **where)
+    return vault.records(category, **where)
 
 
 def page(records: Iterator[StoredRecord], f: Filters, size: int = PAGE):

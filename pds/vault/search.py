@@ -1,0 +1,234 @@
+"""The search index's words: what a record's payload is split into, and the keyed hash each
+word is stored as (its rows are ``pds.db.search``).
+
+A payload's words are the values of its fields (strings and numbers, and the strings and
+numbers inside lists and objects), normalised by NFKC and case-folded, split at everything
+that is not a letter or a digit; words of one character are dropped, each word counts once
+per record, and at most :data:`MAX_WORDS` are kept. A word is stored as the first
+:data:`TERM_BYTES` bytes of HMAC-SHA256 under a key derived from the master key (a salt in
+``meta``), never in the clear. A query is split the same way, and a record matches when it
+holds every word of it. Matching is by whole words: ``coffee`` finds "Coffee shop" but not
+"coffeehouse".
+
+:func:`fill` indexes the records a vault held before it had an index (a vault from an
+older schema), in batches, on the first unlock: the key is needed, and the schema migration
+has none.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pds.db import keys as keystore
+from pds.db import schema_version, transaction
+from pds.db import search as index
+
+TERM_BYTES = 12
+"""Bytes kept of each word's HMAC: 96 bits, no collision in any vault's vocabulary."""
+MIN_LENGTH = 2
+MAX_WORDS = 200
+"""Words indexed per record, in the order the payload's fields give them (sorted keys)."""
+MAX_QUERY_WORDS = 32
+"""Words of a query looked for; the rest are ignored."""
+FILL_BATCH = 2000
+"""Records indexed per transaction when an older vault is indexed (:func:`fill`)."""
+SCHEMA = 8
+"""The schema version that made the index (``search_terms``)."""
+SALT = "search_salt"
+DONE = "search_indexed"
+PROGRESS = "search_indexed_upto"
+_WORD = re.compile(r"[^\W_]+")
+_CACHE = 200_000
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``: NFKC, case-folded, split at non-letters and non-digits, each
+    at least :data:`MIN_LENGTH` characters, in order (repeats kept)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return [w for w in _WORD.findall(folded) if len(w) >= MIN_LENGTH]
+
+
+def _leaves(value: Any) -> Iterable[str]:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, int | float):
+        yield str(value)
+    elif isinstance(value, dict):
+        for key in sorted(value):
+            yield from _leaves(value[key])
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _leaves(item)
+
+
+def payload_words(payload: dict[str, Any]) -> list[str]:
+    """The distinct words of a payload's values, first seen first, at most
+    :data:`MAX_WORDS`."""
+    found: dict[str, None] = {}
+    for text in _leaves(payload):
+        for word in words(text):
+            found[word] = None
+            if len(found) == MAX_WORDS:
+                return list(found)
+    return list(found)
+
+
+class Terms:
+    """Words to terms under one vault's search key (with a cache of the words seen)."""
+
+    def __init__(self, key: bytes):
+        self._key = key
+        self._seen: dict[str, bytes] = {}
+
+    def term(self, word: str) -> bytes:
+        found = self._seen.get(word)
+        if found is None:
+            if len(self._seen) >= _CACHE:
+                self._seen.clear()
+            found = hmac.digest(self._key, word.encode(), "sha256")[:TERM_BYTES]
+            self._seen[word] = found
+        return found
+
+    def of_payload(self, payload: dict[str, Any]) -> list[bytes]:
+        return [self.term(w) for w in payload_words(payload)]
+
+    def of_query(self, query: str) -> list[bytes]:
+        """The terms of the distinct words of ``query``, the first :data:`MAX_QUERY_WORDS` of
+        them (none: the query has no word to look for)."""
+        return [self.term(w) for w in list(dict.fromkeys(words(query)))[:MAX_QUERY_WORDS]]
+
+    def index(self, conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str, bytes]]) -> None:
+        """Store the terms of records given as (id, category, occurred_at, canonical payload
+        JSON), in the caller's transaction."""
+        out = []
+        for rid, category, occurred_at, plain in rows:
+            payload = json.loads(plain)
+            out += [(t, category, occurred_at, rid) for t in self.of_payload(payload)]
+        out.sort()  # neighbouring keys: fewer pages touched in the index
+        index.insert_terms(conn, out)
+
+
+def salt(conn: sqlite3.Connection) -> bytes:
+    """The stored salt of the vault's search key (made by schema 8)."""
+    return keystore.get_meta(conn, SALT)
+
+
+def complete(conn: sqlite3.Connection) -> bool:
+    """True when every record is in the index (a new vault, or :func:`fill` has finished),
+    or when there is no index to fill (a schema older than :data:`SCHEMA`, left so)."""
+    return schema_version(conn) < SCHEMA or keystore.get_meta(conn, DONE) is not None
+
+
+def fill(
+    conn: sqlite3.Connection,
+    terms: Terms,
+    plain: Callable[[tuple], bytes | None],
+    batch: int | None = None,
+) -> int:
+    """Index the records of a vault made before the index, :data:`FILL_BATCH` at a time, each
+    batch in its own transaction with its progress (so an interrupted fill goes on where it
+    stopped); ``plain`` opens a row (None: it does not open, and is left out). Returns the
+    number of records indexed."""
+    batch = batch or FILL_BATCH
+    done = 0
+    while not complete(conn):
+        with transaction(conn):
+            if complete(conn):
+                break
+            after = int(keystore.get_meta(conn, PROGRESS) or 0)
+            rows = index.rows_after(conn, after, batch)
+            opened = [(r[0], r[1], r[3], plain(r)) for r in rows]
+            terms.index(conn, [r for r in opened if r[3] is not None])
+            done += len(rows)
+            if len(rows) < batch:
+                keystore.set_meta(conn, DONE, "1")
+            else:
+                keystore.set_meta(conn, PROGRESS, str(rows[-1][0]))
+    return done
+
+
+def index_new(
+    conn: sqlite3.Connection, terms: Terms, rows: list[tuple], plains: list[bytes], stored: int
+) -> None:
+    """Index the rows of one batch just handed to ``pds.db.records.insert_rows`` (their ids
+    consecutive), with their payloads ``plains``: only the ``stored`` ones it kept (the
+    others were already in the vault, and are indexed already)."""
+    if not stored:
+        return
+    kept = None if stored == len(rows) else index.inserted_ids(conn, rows[0][0], rows[-1][0])
+    terms.index(
+        conn,
+        [
+            (r[0], r[1], r[3], p)
+            for r, p in zip(rows, plains, strict=True)
+            if kept is None or r[0] in kept
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Group:
+    """One category's matches: how many records match, and the ids of a page of them."""
+
+    category: str
+    count: int
+    ids: list[int]
+
+
+def find(
+    conn: sqlite3.Connection, found: list[bytes], category: str | None, per_category: int
+) -> list[Group]:
+    """The records holding every term of ``found``, by category (name order; only
+    ``category`` when given): each with its count and its newest ``per_category`` ids."""
+    ordered = index.rarest_first(conn, found)
+    return [
+        Group(cat, n, index.newest(conn, ordered, cat, limit=per_category))
+        for cat, n in index.counts(conn, ordered, category).items()
+    ]
+
+
+MAIN_FIELDS = (
+    "description",
+    "summary",
+    "full_name",
+    "name",
+    "title",
+    "display",
+    "counterparty",
+    "amount",
+    "value",
+    "unit",
+    "currency",
+    "type",
+    "resourceType",
+)
+"""Fields a record's one-line summary shows first, when the payload has them."""
+
+
+def summary(payload: dict[str, Any], fields: int = 3, length: int = 120) -> str:
+    """A short line of a payload's main values: the first ``fields`` non-empty text or number
+    values, the :data:`MAIN_FIELDS` first, then the others but the date, joined by " · "
+    and cut to ``length`` characters."""
+    keys = [k for k in MAIN_FIELDS if k in payload]
+    keys += [k for k in payload if k not in MAIN_FIELDS and k != "date"]
+    shown: list[str] = []
+    for key in keys:
+        value = payload[key]
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            continue
+        text = " ".join(str(value).split())
+        if text and text not in shown:
+            shown.append(text)
+        if len(shown) == fields:
+            break
+    line = " · ".join(shown)
+    return line if len(line) <= length else line[: length - 1].rstrip() + "…"

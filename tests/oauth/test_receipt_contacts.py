@@ -203,3 +203,34 @@ def test_the_owner_gives_them_with_pds_clients_add(runner, initialised) -> None:
     )
     assert refused.exit_code == 1
     assert refused.output.splitlines()[0] == f"Error: {PHONE_RULE}"
+
+
+def test_the_owner_gives_them_on_the_add_a_business_page(kit) -> None:
+    from tests.oauth_kit import csrf
+
+    kit.login()
+    form = {
+        "name": "Acme Energy",
+        "redirect_uris": CB,
+        "email": "privacy@acme-energy.example",
+        "address": "1 Meter Lane, Leeds",
+        "country": "GB",
+        "phone": "+44 113 496 0000",
+    }
+    page = kit.http.get("/clients/new")
+    made = kit.http.post("/clients/new", data={**form, "csrf_token": csrf(page.text)})
+    assert made.status_code == 200
+    client = store.list_clients(kit.vault.conn)[-1]
+    assert store.client_metadata(kit.vault.conn, client.client_id) == {
+        "contacts": ["privacy@acme-energy.example"],
+        "controller_address": "1 Meter Lane, Leeds",
+        "controller_country": "GB",
+        "controller_phone": "+44 113 496 0000",
+    }
+    page = kit.http.get("/clients/new")
+    bad = {**form, "name": "Bolt", "phone": "ring us", "csrf_token": csrf(page.text)}
+    refused = kit.http.post("/clients/new", data=bad)
+    assert refused.status_code == 422
+    assert f'<p class="error" role="alert">Error: {PHONE_RULE}</p>' in refused.text
+    assert 'value="ring us"' in refused.text  # the form keeps what was typed
+    assert [c.name for c in store.list_clients(kit.vault.conn)] == ["Acme Energy"]

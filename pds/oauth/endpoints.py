@@ -96,8 +96,9 @@ class Introspection(VaultBound, IntrospectionEndpoint):
 
 class ControllerMetadata(BaseClaims):
     """pds's own registration metadata (RFC 7591 §2 allows more than the standard's): how
-    the person can reach the business, for its consent receipts (``pds.oauth.controller``,
-    which checks them once every string is known to be safe)."""
+    the person can reach the business, for its consent receipts. Kept as given here; checked
+    by ``pds.oauth.controller.problem`` before authlib reads the standard fields, and for
+    unsafe characters with them (``pds.oauth.display``)."""
 
     REGISTERED_CLAIMS = list(controller.FIELDS)
 
@@ -128,7 +129,7 @@ class Registration(VaultBound, ClientRegistrationEndpoint):
             raise InvalidClientMetadataError("The body must be a JSON object.")
         data = request.payload.data
         if isinstance(data, dict) and (problem := controller.problem(data)):
-            raise InvalidClientMetadataError(error_description(problem))  # before authlib's words
+            raise InvalidClientMetadataError(error_description(problem))  # words before authlib's
         metadata = self.extract_client_metadata(request)
         uris = metadata.get("redirect_uris") or []
         if not uris or not all(isinstance(u, str) for u in uris):

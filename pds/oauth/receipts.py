@@ -16,7 +16,8 @@ is deprecated). The key is the vault's one Ed25519 key, the same that signs the 
 checkpoints: one published identity for the vault (``GET /audit/key``, and the JWK in every
 receipt's ``publicKey`` and header ``jwk``), with ``kid`` its RFC 7638 thumbprint. The two
 uses cannot be confused: a JWS signing input starts ``eyJ`` and a checkpoint starts with the
-log's origin ``pds.vault/...``.
+log's origin ``pds.vault/...``. Off-the-shelf libraries that know the name ``Ed25519``
+verify receipts unmodified (docs/oauth.md shows joserfc and Node's ``jose``; tests run them).
 
 ``piiPrincipalId`` is a pairwise pseudonym (HMAC of the client id under a vault key): it is
 stable for one business and different for every other, so receipts cannot be joined across

@@ -98,7 +98,10 @@ class Plan:
             since = len(days) if req.since is None else bisect_left(days, (today - req.since).days)
         # a max-grant rule narrows when expires_in is over its limit: the first ``grants``
         grants = 0 if req.expires_in is None else bisect_left(self.limits, req.expires_in)
-        return (self, day, since, grants, req.fields if self.fields else None)
+        names = req.fields if self.fields else None
+        if names is not None and type(names) is not tuple:
+            return None  # fields given as a list (not hashable): judged all the same
+        return (self, day, since, grants, names)
 
 
 class RuleSet:

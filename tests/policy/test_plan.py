@@ -319,6 +319,26 @@ def test_the_words_give_the_count_each_time() -> None:
         )
 
 
+def test_fields_in_a_list_are_judged_afresh() -> None:
+    rs = RuleSet(RULES)
+    request = req(fields=["amount", "counterparty"])
+    assert rs.plan(request).situation(request, TODAY) is None
+    assert decide(request, rs, NOW) == Decision(
+        True,
+        Constraints(
+            earliest=date(2026, 10, 24),
+            max_expires_in=7 * DAY,
+            redacted=(("transactions", frozenset({"counterparty"})),),
+            rate_limit=10,
+        ),
+        ("one-year", "tx-month", "no-counterparty"),
+        'rule "one-year": nothing older than 365 days (before 2025-11-23) leaves this vault; '
+        'rule "tx-month": no transactions data older than 30 days (before 2026-10-24) leaves'
+        ' this vault; rule "no-counterparty": transactions data is shared without its'
+        " counterparty field",
+    )
+
+
 def test_a_rule_of_another_kind_is_judged_afresh() -> None:
     class Always(DenyCategory):
         def judge(self, req: Request, today: date, v) -> None:

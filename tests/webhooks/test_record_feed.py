@@ -159,6 +159,9 @@ def test_pages_follow_the_cursor_and_a_bad_cursor_is_refused(kit, at_now) -> Non
     assert resp.headers["Content-Type"] == "application/problem+json"
     resp = kit.http.get("/api/v1/changes?limit=0", headers=bearer(bank))
     problem(resp, 400, "bad_request", "limit must be a whole number from 1 to 500")
+    writer = token(kit, "Coal Bank", "write:transactions")
+    resp = kit.http.get("/api/v1/changes", headers=bearer(writer))
+    problem(resp, 403, "insufficient_scope", "the grant does not allow reading any category")
 
 
 def test_a_record_outside_the_grants_time_range_is_not_announced(kit, at_now) -> None:

@@ -1,4 +1,4 @@
-"""The records' change log (schema 9): the migration keeps the delivery log, ids are never
+"""The records' change log (the newest schema): the migration keeps the delivery log, ids are never
 given twice, every delete is logged once."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ V8_DELIVERIES = """CREATE TABLE deliveries (
 )"""
 
 
-def test_the_schema_9_migration_keeps_the_delivery_log(settings) -> None:
+def test_the_change_log_migration_keeps_the_delivery_log(settings) -> None:
     with Vault.create(settings, PASSPHRASE) as vault:
         conn = vault.conn
         conn.execute("PRAGMA foreign_keys=OFF")
@@ -44,9 +44,9 @@ def test_the_schema_9_migration_keeps_the_delivery_log(settings) -> None:
         conn.execute(
             "INSERT INTO deliveries VALUES (7, 'sub_x', 1, 2, 'failed', 10, NULL, 'HTTP 500', 't')"
         )
-        conn.execute("PRAGMA user_version = 8")
+        conn.execute(f"PRAGMA user_version = {dbmod.SCHEMA_VERSION - 1}")
     conn = dbmod.open_db(settings.db_path).conn
-    assert dbmod.schema_version(conn) == 9
+    assert dbmod.schema_version(conn) == dbmod.SCHEMA_VERSION
     assert conn.execute("SELECT * FROM deliveries").fetchall() == [
         (7, "sub_x", 1, None, 2, "failed", 10, None, "HTTP 500", "t")
     ]

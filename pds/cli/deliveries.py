@@ -50,6 +50,13 @@ def deliveries_list(v: Vault, limit: int, as_json: bool) -> None:
         click.echo("No deliveries.")
     for r in rows:
         click.echo(
-            f"{r['id']:>4}  {r['subscription_id']}  change {r['seq']}  attempt {r['attempt']}  "
+            f"{r['id']:>4}  {r['subscription_id']}  {_change(r)}  attempt {r['attempt']}  "
             f"{r['status']}  {r['last_error'] or ''}".rstrip()
         )
+
+
+def _change(row: dict) -> str:
+    """What an attempt sends: a profile change, or a change of records."""
+    if row["seq"] is not None:
+        return f"change {row['seq']}"
+    return f"records change {row['change_seq']}"

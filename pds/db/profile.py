@@ -62,9 +62,9 @@ def record_category(conn: sqlite3.Connection, record_id: int) -> str | None:
     return None if row is None else row[0]
 
 
-def delete_category_records(conn: sqlite3.Connection, category: str) -> None:
-    """Delete every record of ``category`` (the profile's one current record)."""
-    conn.execute("DELETE FROM records WHERE category = ?", (category,))
+def delete_category_records(conn: sqlite3.Connection, category: str) -> int:
+    """Delete every record of ``category`` (the profile's one current record); how many."""
+    return conn.execute("DELETE FROM records WHERE category = ?", (category,)).rowcount
 
 
 def add_intention_expiry(conn: sqlite3.Connection, record_id: int, expires_at: str) -> None:

@@ -32,8 +32,16 @@ INSERT = (
 
 
 def next_id(conn: sqlite3.Connection) -> int:
-    """The id the next record gets (ids are assigned before sealing: they are in its AD)."""
-    return conn.execute("SELECT coalesce(max(id), 0) + 1 FROM records").fetchone()[0]
+    """The id the next record gets (ids are assigned before sealing: they are in its AD).
+    Never an id the change feed has named (``record_changes``, and ``meta``
+    ``record_ids_named`` for the changes dropped with a forgotten category): a deleted
+    record's id is not given to another."""
+    return conn.execute(
+        "SELECT max(coalesce((SELECT max(id) FROM records), 0), "
+        "coalesce((SELECT max(last_id) FROM record_changes), 0), "
+        "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'record_ids_named'), 0))"
+        " + 1"
+    ).fetchone()[0]
 
 
 def insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:

@@ -325,6 +325,65 @@ def _v9(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v10(conn: sqlite3.Connection) -> None:
+    """The change feed of records (pds.db.changes): one ``record_changes`` row per import
+    and category (its first and last record id and how many), per record written through
+    the API, per replacement and per forgetting, never a payload. ``seq`` is AUTOINCREMENT:
+    a deleted row's number is never given again, so a reader's position stays valid. A
+    trigger logs a deleted record that no row already announces as forgotten (whichever
+    code deletes it); the ids the feed names are never given to another record
+    (``pds.db.records.next_id``). ``deliveries`` is rebuilt so an attempt sends either a
+    profile change (``seq``) or a record change (``change_seq``); ``meta`` key
+    ``record_changes_queued`` is the last record change whose deliveries are queued."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS record_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            category TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('added', 'changed', 'forgotten')),
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            source_id INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS record_changes_by_category ON record_changes (category, seq);
+        CREATE INDEX IF NOT EXISTS record_changes_by_last_id ON record_changes (last_id);
+        CREATE TABLE deliveries_v10 (
+            id INTEGER PRIMARY KEY,
+            subscription_id TEXT NOT NULL REFERENCES subscriptions(id),
+            seq INTEGER REFERENCES profile_changes(seq),
+            change_seq INTEGER REFERENCES record_changes(seq),
+            attempt INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            next_attempt_at INTEGER NOT NULL,
+            claimed_until INTEGER,
+            last_error TEXT,
+            updated_at TEXT NOT NULL,
+            CHECK ((seq IS NULL) <> (change_seq IS NULL))
+        );
+        INSERT INTO deliveries_v10 (id, subscription_id, seq, attempt, status, next_attempt_at,
+            claimed_until, last_error, updated_at)
+            SELECT id, subscription_id, seq, attempt, status, next_attempt_at, claimed_until,
+            last_error, updated_at FROM deliveries;
+        DROP TABLE deliveries;
+        ALTER TABLE deliveries_v10 RENAME TO deliveries;
+        CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+        CREATE INDEX IF NOT EXISTS deliveries_by_change ON deliveries (change_seq)
+        """,
+    )
+    conn.execute(  # one statement with a ";" inside: not through _run_script
+        "CREATE TRIGGER IF NOT EXISTS record_changes_of_deleted_record AFTER DELETE ON records "
+        "WHEN NOT EXISTS (SELECT 1 FROM record_changes WHERE seq = "
+        "(SELECT max(seq) FROM record_changes) AND kind <> 'added' "
+        "AND category = OLD.category AND OLD.id BETWEEN first_id AND last_id) BEGIN "
+        "INSERT INTO record_changes (at, category, kind, first_id, last_id, count, source_id) "
+        "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), OLD.category, 'forgotten', OLD.id, "
+        "OLD.id, 1, OLD.source_id); END"
+    )
+
+
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the surrounding transaction first; run statement by statement.
     for statement in script.split(";"):
@@ -342,4 +401,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     7: _v7,
     8: _v8,
     9: _v9,
+    10: _v10,
 }

@@ -1,4 +1,6 @@
-"""The SQL of webhooks: ``subscriptions`` and the delivery log ``deliveries`` (schema 4).
+"""The SQL of webhooks: ``subscriptions`` and the delivery log ``deliveries`` (schema 4;
+since schema 10 an attempt sends a profile change, ``seq``, or a record change,
+``change_seq``).
 
 A subscription row is read as a :class:`Subscription`; pds.webhooks derives its secret,
 checks its URL and sends. A delivery row is one attempt; the claim of the next due one is
@@ -124,17 +126,18 @@ def live_subscriptions(conn: sqlite3.Connection, category: str, now: int) -> lis
 def add_delivery(
     conn: sqlite3.Connection,
     subscription_id: str,
-    seq: int,
+    seq: int | None,
     attempt: int,
     next_attempt_at: int,
     updated_at: str,
+    change_seq: int | None = None,
 ) -> None:
-    """Queue attempt ``attempt`` of sending change ``seq`` to the subscription, due at
-    ``next_attempt_at``."""
+    """Queue attempt ``attempt`` of sending profile change ``seq`` (or record change
+    ``change_seq``) to the subscription, due at ``next_attempt_at``."""
     conn.execute(
-        "INSERT INTO deliveries (subscription_id, seq, attempt, status, "
-        "next_attempt_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-        (subscription_id, seq, attempt, next_attempt_at, updated_at),
+        "INSERT INTO deliveries (subscription_id, seq, change_seq, attempt, status, "
+        "next_attempt_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        (subscription_id, seq, change_seq, attempt, next_attempt_at, updated_at),
     )
 
 
@@ -152,15 +155,15 @@ def delivery_due(conn: sqlite3.Connection, now: int) -> bool:
 
 def claim_delivery(
     conn: sqlite3.Connection, now: int, claimed_until: int, at: str
-) -> tuple[int, str, int, int] | None:
+) -> tuple[int, str, int | None, int, int | None] | None:
     """Mark the next due attempt as being sent until ``claimed_until``: (id, subscription
-    id, seq, attempt), or None. Run it inside the caller's write transaction."""
+    id, seq, attempt, change_seq), or None. Run it inside the caller's write transaction."""
     return conn.execute(
         "UPDATE deliveries SET status = 'sending', claimed_until = ?, updated_at = ? "
         "WHERE id = (SELECT id FROM deliveries WHERE (status = 'pending' AND "
         "next_attempt_at <= ?) OR (status = 'sending' AND claimed_until < ?) "
         "ORDER BY next_attempt_at, id LIMIT 1) "
-        "RETURNING id, subscription_id, seq, attempt",
+        "RETURNING id, subscription_id, seq, attempt, change_seq",
         (claimed_until, at, now, now),
     ).fetchone()
 
@@ -178,9 +181,11 @@ def set_delivery_status(
 
 def delivery_log(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
     """The newest ``limit`` attempts with their subscription's client and URL, newest
-    first (``next_attempt_at`` as stored: seconds since the epoch)."""
+    first (``next_attempt_at`` as stored: seconds since the epoch; ``seq`` a profile
+    change, ``change_seq`` a record change)."""
     cur = conn.execute(
-        "SELECT d.id, d.subscription_id, s.client_id, s.url, d.seq, d.attempt, d.status, "
+        "SELECT d.id, d.subscription_id, s.client_id, s.url, d.seq, d.change_seq, d.attempt, "
+        "d.status, "
         "d.next_attempt_at, d.last_error, d.updated_at FROM deliveries d "
         "JOIN subscriptions s ON s.id = d.subscription_id ORDER BY d.id DESC LIMIT ?",
         (limit,),

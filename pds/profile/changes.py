@@ -1,13 +1,25 @@
-"""The change feed: what changed in the profile and the intentions, and who is told.
+"""The change feeds: what changed in the vault, and who is told.
 
-- A change (:func:`record_change`) is one ``profile_changes`` row: seq, category, the names
-  of the changed fields, time. Never values: a business told of a change fetches it with
-  its own token, through its grant, like any other read.
-- For each change, each live webhook subscription whose grant may read at least one changed
-  field (:func:`visible`) gets a pending delivery, in the same transaction as the change;
-  pds.webhooks signs and sends it.
-- :func:`changes` is the feed a business reads (``GET /api/v1/changes``), cut to what its
-  grant may read.
+Records (every category): an import, a record written through the API, a replaced profile,
+a forgotten category or record is a ``record_changes`` row (pds.db.changes): when, which
+category, ``added``/``changed``/``forgotten``, the first and last record id and how many.
+:func:`record_changes` is the feed a business reads (``GET /api/v1/changes?cursor=``) and
+:func:`record_entry` the one entry it may see, also the body of a ``records.*`` webhook:
+
+- only the categories its grant reads, and only changes made since the grant exists;
+- an ``added`` or ``changed`` entry counts the records still held that the grant's time
+  range (and the owner's ``earliest``) covers, by their date: none left, no entry. A record
+  dated last year imported today is announced today, to a grant that covers last year;
+- a ``forgotten`` entry is announced to every grant that reads the category: the records
+  are gone, their dates with them;
+- ids and counts only: a business fetches the records with its own token, through its grant.
+
+Profile and intentions (field names): a change (:func:`record_change`) is also one
+``profile_changes`` row: seq, category, the names of the changed fields, time. Never values.
+For each, each live webhook subscription whose grant may read at least one changed field
+(:func:`visible`) gets a pending delivery, in the same transaction as the change;
+pds.webhooks signs and sends it. :func:`changes` is that feed (``GET /api/v1/changes?since=``),
+cut to what the grant may read.
 """
 
 from __future__ import annotations
@@ -18,9 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from pds import clock
 from pds.db import atomic
+from pds.db import changes as db_changes
 from pds.db import profile as db_profile
 from pds.db import webhooks as db_webhooks
 from pds.oauth import store
+from pds.oauth.access import CategoryAccess
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -73,3 +87,62 @@ def changes(
             if len(out) == limit:
                 break
     return out
+
+
+# -- the records' change feed ------------------------------------------------------------------
+
+RECORD_KINDS = ("added", "changed", "forgotten")
+SCAN_PAGES = 10
+"""A feed read looks at most this many pages of changes (skipping those the grant may not
+see) before it answers, with ``more``: the cost of one call stays bounded."""
+
+Reader = Callable[[str], "tuple[CategoryAccess, str | None] | None"]
+"""category -> what the caller may read of it (the grant's part, and the owner's earliest
+day as ISO text or None), or None when it may not read it."""
+
+
+def record_entry(
+    conn: sqlite3.Connection, row: tuple, allowed: CategoryAccess, earliest: str | None
+) -> dict[str, Any] | None:
+    """The change ``row`` (pds.db.changes.COLUMNS) as the grant part ``allowed`` sees it,
+    or None when it covers none of its records."""
+    seq, at, category, kind, first, last, count = row
+    if kind != "forgotten":
+        since = max(d for d in (allowed.time_from, earliest, "") if d is not None) or None
+        count, first, last = db_changes.held(conn, category, first, last, since, allowed.time_to)
+        if not count:
+            return None
+    return {
+        "seq": seq,
+        "at": at,
+        "kind": kind,
+        "category": category,
+        "first_id": first,
+        "last_id": last,
+        "count": count,
+    }
+
+
+def record_changes(
+    conn: sqlite3.Connection, grant: store.Grant, reader: Reader, after: int, limit: int
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """Up to ``limit`` entries after seq ``after`` that ``reader`` lets through, made since
+    the grant exists, oldest first; with the last seq looked at (the next read starts
+    after it) and whether more may follow."""
+    cats = [c for c in grant.access.categories if reader(c) is not None]
+    out: list[dict[str, Any]] = []
+    if not cats:
+        return out, after, False
+    for _ in range(SCAN_PAGES):
+        rows = db_changes.after(conn, after, cats, grant.created_at, limit)
+        for row in rows:
+            found = reader(row[2])
+            entry = record_entry(conn, row, *found) if found else None
+            after = row[0]
+            if entry is not None:
+                out.append(entry)
+                if len(out) == limit:
+                    return out, after, True
+        if len(rows) < limit:
+            return out, after, False
+    return out, after, True

@@ -17,6 +17,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from pds import clock
 from pds.clock import now_iso
+from pds.db import changes as db_changes
 from pds.db import profile as db_profile
 from pds.db import transaction
 from pds.errors import NotFound, ValidationError
@@ -101,5 +102,7 @@ def remove_expired(vault: Vault, on: date | None = None) -> int:
 
 
 def _delete(vault: Vault, ids: list[int]) -> None:
+    at = now_iso()
     for rid in ids:
+        db_changes.log(vault.conn, at, CATEGORY, "forgotten", rid, rid, 1, None)
         db_profile.delete_intention(vault.conn, rid, CATEGORY)

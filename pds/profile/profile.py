@@ -15,6 +15,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from pds import jsonbody
 from pds.clock import now_iso
+from pds.db import changes as db_changes
 from pds.db import profile as db_profile
 from pds.db import transaction
 from pds.errors import ValidationError
@@ -64,8 +65,11 @@ def save(vault: Vault, payload: dict[str, Any]) -> list[str]:
         return []
     conn = vault.conn
     with transaction(conn):
-        db_profile.delete_category_records(conn, CATEGORY)
+        before = db_changes.last_seq(conn)
+        replacing = db_profile.delete_category_records(conn, CATEGORY)
         vault.add_record(CATEGORY, now_iso()[:10], new, source=SOURCE)
+        if replacing:
+            db_changes.replaced(conn, before, CATEGORY)  # one "changed" in the record feed
         record_change(vault, CATEGORY, changed)
         vault.audit(
             "profile.update", actor="owner", category=CATEGORY, count=1, detail={"fields": changed}

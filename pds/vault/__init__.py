@@ -19,6 +19,7 @@ from pds import db as dbmod
 from pds.audit.checkpoint import verifier_key
 from pds.audit.log import AuditLog, make_entry
 from pds.audit.verify import VaultSource
+from pds.db import changes as db_changes
 from pds.db import keys as keystore
 from pds.db import locking
 from pds.db import records as store
@@ -244,6 +245,7 @@ class Vault:
                     )
             if new:
                 store.finish_source(conn, source_id, new, total - new)
+                db_changes.log_import(conn, source_id, created)
             else:
                 store.delete_source(conn, source_id)
                 source_id = None
@@ -313,6 +315,7 @@ class Vault:
             conn, [(rid, category, source_id, occurred_at, key, version, nonce, ct, created)]
         )
         store.count_new(conn, source_id)
+        db_changes.log(conn, created, category, "added", rid, rid, 1, source_id)
         self.terms.index(conn, [(rid, category, occurred_at, plain)])
         return rid, True
 
@@ -333,6 +336,7 @@ class Vault:
         dbmod.set_secure_delete(conn, 1)
         try:
             with dbmod.transaction(conn):
+                db_changes.log_forgotten_category(conn, category, clock.now_iso())
                 count = store.delete_category(conn, category)
                 key_version = keystore.destroy_category_key(conn, category, clock.now_iso())
                 if not count and key_version is None:

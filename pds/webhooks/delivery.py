@@ -1,4 +1,11 @@
-"""The webhook sender: claim due deliveries, POST them signed, log every attempt.
+"""The webhook sender: queue the record changes' deliveries, claim due deliveries, POST them
+signed, log every attempt.
+
+A change of the profile or intentions queues its deliveries itself (pds.profile.changes);
+a change of records (pds.db.changes, logged by the vault) is queued here, by
+:func:`queue_record_changes`: each live subscription to its category made before it, whose
+grant reads the category, gets one, and ``meta`` keeps the last change queued. So an import
+costs no more than its change rows, whatever the number of subscriptions.
 
 :func:`run_once` drains what is due now (``pds deliveries run``); :func:`ensure_worker`
 starts one background thread per server process that calls it every
@@ -13,27 +20,31 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pds import clock
 from pds.background import ProcessThread
+from pds.db import changes as db_changes
 from pds.db import profile as db_profile
 from pds.db import transaction
 from pds.db import webhooks as db_webhooks
 from pds.db.webhooks import Subscription
 from pds.oauth import store
 from pds.profile import intentions
-from pds.profile.changes import visible
+from pds.profile.changes import FEED_CATEGORIES, record_entry, visible
+from pds.vocabulary import category_fields
 from pds.webhooks import net as webhook_net
 from pds.webhooks import propagation as prop
 
 if TYPE_CHECKING:
+    from pds.policy import Decision
     from pds.vault import Vault
 
 POLL_SECONDS = 2.0
+QUEUE_BATCH = 500
 Sender = Callable[[str, dict[str, str], bytes], tuple[int | None, str | None]]
 log = logging.getLogger("pds.deliveries")
 
@@ -44,8 +55,9 @@ class Attempt:
 
     id: int
     subscription_id: str
-    seq: int
+    seq: int | None
     attempt: int
+    change_seq: int | None = None
 
 
 def claim(vault: Vault, now: int) -> Attempt | None:
@@ -69,26 +81,53 @@ def run_once(vault: Vault, *, now: int | None = None, send: Sender | None = None
     intentions.remove_expired(vault)
     counts = {"delivered": 0, "failed": 0, "dropped": 0}
     at = clock.now() if now is None else now
+    queue_record_changes(vault, at)
     while (attempt := claim(vault, at)) is not None:
         counts[_deliver(vault, attempt, at, send)] += 1
     return counts
 
 
+def queue_record_changes(vault: Vault, now: int) -> int:
+    """Queue a delivery of each record change not queued yet to each subscription that
+    hears it; how many were queued. Reads first without the write lock: the common case,
+    nothing new, takes no lock."""
+    queued = 0
+    while db_changes.unqueued(vault.conn, 1):
+        with transaction(vault.conn) as conn:
+            rows = db_changes.unqueued(conn, QUEUE_BATCH)  # again, under the lock
+            for seq, at, category, *_ in rows:
+                if category in FEED_CATEGORIES:
+                    continue  # told by field name, in pds.profile.changes
+                for sub in db_webhooks.live_subscriptions(conn, category, now):
+                    grant = store.get_grant(conn, sub.grant_id)
+                    if sub.created_at <= at and grant.access.allows("read", category):
+                        db_webhooks.add_delivery(conn, sub.id, None, 1, now, clock.iso(now), seq)
+                        queued += 1
+            if rows:
+                db_changes.set_queued(conn, rows[-1][0])
+    return queued
+
+
 def _deliver(vault: Vault, attempt: Attempt, now: int, send: Sender) -> str:
     conn = vault.conn
     sub = prop.get(conn, attempt.subscription_id)
-    category, fields, at = db_profile.get_change(conn, attempt.seq)
     grant = store.get_grant(conn, sub.grant_id) if sub else None
-    names = visible(grant, category, fields, now) if grant else []
-    if names and grant is not None:
-        names = _policy_allows(vault, grant, category, names)
-    if sub is None or grant is None or not names or db_webhooks.subscription_deleted(conn, sub.id):
+    if attempt.change_seq is not None:
+        category, note = _records_note(vault, attempt.change_seq, grant, now)
+    else:
+        category, note = _fields_note(vault, attempt.seq or 0, grant, now)
+    if (
+        sub is None
+        or grant is None
+        or note is None
+        or db_webhooks.subscription_deleted(conn, sub.id)
+    ):
         return _drop(vault, attempt, sub, grant, category)
-    body = json.dumps(
-        {"seq": attempt.seq, "category": category, "fields": names, "at": at},
-        separators=(",", ":"),
-    ).encode()
-    msg_id = f"{sub.id}.{attempt.seq}"
+    body = json.dumps(note, separators=(",", ":")).encode()
+    if attempt.change_seq is not None:
+        msg_id = f"{sub.id}.r{attempt.change_seq}"
+    else:
+        msg_id = f"{sub.id}.{attempt.seq}"
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "pds-webhooks",
@@ -102,8 +141,41 @@ def _deliver(vault: Vault, attempt: Attempt, now: int, send: Sender) -> str:
     return "delivered" if ok else "failed"
 
 
-def _policy_allows(vault: Vault, grant: store.Grant, category: str, names: list[str]) -> list[str]:
-    """The names the owner's policies let out to this business now (none if refused)."""
+def _fields_note(
+    vault: Vault, seq: int, grant: store.Grant | None, now: int
+) -> tuple[str, dict[str, Any] | None]:
+    """A profile or intentions change as this grant may hear it (None: not at all)."""
+    category, fields, at = db_profile.get_change(vault.conn, seq)
+    names = visible(grant, category, fields, now) if grant else []
+    if names and grant is not None:
+        names = _policy_allows(vault, grant, category, names)
+    note = {"seq": seq, "category": category, "fields": names, "at": at}
+    return category, note if names else None
+
+
+def _records_note(
+    vault: Vault, change_seq: int, grant: store.Grant | None, now: int
+) -> tuple[str | None, dict[str, Any] | None]:
+    """A record change as this grant may hear it: ``{"type": "records.<kind>", ...}``, the
+    feed's entry (None: not at all, or the change was dropped with its category)."""
+    row = db_changes.get(vault.conn, change_seq)
+    if row is None:
+        return None, None
+    category = row[2]
+    allowed = grant.access.allows("read", category) if grant and grant.is_active(now) else None
+    if grant is None or allowed is None:
+        return category, None
+    names = allowed.fields or category_fields(category) or ()
+    decision = _decision(vault, grant, category, names)
+    if not decision.allowed:
+        return category, None
+    earliest = decision.constraints.earliest
+    entry = record_entry(vault.conn, row, allowed, earliest.isoformat() if earliest else None)
+    return category, None if entry is None else {"type": f"records.{row[3]}", **entry}
+
+
+def _decision(vault: Vault, grant: store.Grant, category: str, names: Iterable[str]) -> Decision:
+    """The owner's policies' decision on this business reading ``names`` of ``category``."""
     from pds.policy import Request, decide
     from pds.policyfiles.loader import PolicySet
 
@@ -111,7 +183,12 @@ def _policy_allows(vault: Vault, grant: store.Grant, category: str, names: list[
     if (policies := _policies.get(home)) is None:
         policies = _policies[home] = PolicySet(home, check_every=1.0)
     ask = Request(grant.client_id, "read", (category,), tuple(names), grant.purpose)
-    decision = decide(ask, policies.current(), clock.utcnow())
+    return decide(ask, policies.current(), clock.utcnow())
+
+
+def _policy_allows(vault: Vault, grant: store.Grant, category: str, names: list[str]) -> list[str]:
+    """The names the owner's policies let out to this business now (none if refused)."""
+    decision = _decision(vault, grant, category, names)
     if not decision.allowed:
         return []
     hidden = decision.constraints.redacted_fields(category)
@@ -126,7 +203,7 @@ def _drop(
     attempt: Attempt,
     sub: Subscription | None,
     grant: store.Grant | None,
-    category: str,
+    category: str | None,
 ) -> str:
     reason = (
         "the subscription or its grant has ended, or neither the grant nor the owner's "
@@ -142,7 +219,7 @@ def _drop(
             grant_id=grant.id if grant else None,
             category=category,
             reason=reason,
-            detail={"subscription": attempt.subscription_id, "seq": attempt.seq},
+            detail={"subscription": attempt.subscription_id, **_which(attempt)},
         )
     return "dropped"
 
@@ -152,7 +229,7 @@ def _finish(
     attempt: Attempt,
     sub: Subscription,
     grant: store.Grant,
-    category: str,
+    category: str | None,
     now: int,
     ok: bool,
     status: int | None,
@@ -170,6 +247,7 @@ def _finish(
                 attempt.attempt + 1,
                 now + prop.BACKOFF[attempt.attempt - 1],
                 clock.iso(now),
+                attempt.change_seq,
             )
         else:
             _set(conn, attempt.id, "gave_up", error)
@@ -182,12 +260,19 @@ def _finish(
             purpose=grant.purpose,
             detail={
                 "subscription": sub.id,
-                "seq": attempt.seq,
+                **_which(attempt),
                 "attempt": attempt.attempt,
                 "status": status,
                 "delivered": ok,
             },
         )
+
+
+def _which(attempt: Attempt) -> dict[str, int | None]:
+    """The change an attempt sends, for its audit entry."""
+    if attempt.change_seq is not None:
+        return {"change_seq": attempt.change_seq}
+    return {"seq": attempt.seq}
 
 
 def _set(conn: sqlite3.Connection, delivery_id: int, status: str, error: str | None) -> None:

@@ -2,15 +2,19 @@
 
 - A change in the profile or the intentions is logged by ``pds.profile.changes``, which
   queues one delivery for each live subscription whose grant may read at least one changed
-  field, in the same transaction.
+  field, in the same transaction. A change of records in any other category (an import,
+  a write-back, a forgetting: ``pds.db.changes``) is queued by the sender
+  (``pds.webhooks.delivery.queue_record_changes``) and sent as ``records.added``,
+  ``records.changed`` or ``records.forgotten``: ids and counts, never a payload.
 - A subscription belongs to one grant. Its secret is never stored: it is derived from the
   master key and the subscription's random salt (``Vault.derived_secret``) and shown to the
   business once, as ``whsec_`` + base64 (Standard Webhooks). A subscription dies with its
   grant (revoked or expired: nothing more is sent).
 - The sender (``pds.webhooks.delivery.run_once``) claims due deliveries one at a time in a
   write transaction (so two workers never send the same one), POSTs ``{"seq", "category",
-  "fields", "at"}`` with ``Webhook-Id``, ``Webhook-Timestamp`` and ``Webhook-Signature``
-  (``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``, :func:`sign`), never follows a
+  "fields", "at"}`` (a record change: the feed's entry with its ``type``) with
+  ``Webhook-Id``, ``Webhook-Timestamp`` and ``Webhook-Signature`` (``v1,`` + base64
+  HMAC-SHA256 of ``id.timestamp.body``, :func:`sign`), never follows a
   redirect, and records the attempt in ``deliveries`` with one ``webhook.deliver`` audit
   entry. A failed attempt is retried after :data:`BACKOFF` seconds, at most
   :data:`MAX_ATTEMPTS` times.

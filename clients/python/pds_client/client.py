@@ -49,7 +49,9 @@ from pds_client.models import (
     AuthorizationRequest,
     Bucket,
     Change,
+    ChangesPage,
     Page,
+    RecordChange,
     Subscription,
 )
 from pds_client.receipts import Receipt, verify_receipt
@@ -360,9 +362,35 @@ class Client:
             **{k: body.get(k) for k in keys}, buckets=buckets, suppressed=body["suppressed"]
         )
 
-    def changes(self, since: int = 0, *, page_size: int = 100) -> Iterator[Change]:
-        """The change feed (``GET /api/v1/changes``) after sequence number ``since``, oldest
-        first, page after page; remember the last ``seq`` seen and pass it next time."""
+    def changes_page(self, cursor: str | None = None, *, page_size: int = 100) -> ChangesPage:
+        """One page of the change feed (``GET /api/v1/changes``): what was added, changed or
+        forgotten in the categories the grant reads, after ``cursor`` (None: since the
+        grant began); keep ``next_cursor`` to read on later."""
+        params: dict[str, Any] = {"limit": page_size}
+        if cursor:
+            params["cursor"] = cursor
+        body = self.get("/api/v1/changes", params=params)
+        found = [RecordChange(**c) for c in body["changes"]]
+        return ChangesPage(found, body["next_cursor"], body["more"])
+
+    def changes(
+        self, since: int | None = None, *, cursor: str | None = None, page_size: int = 100
+    ) -> Iterator[Any]:
+        """The change feed after ``cursor``, oldest first, page after page: each a
+        :class:`RecordChange` (use :meth:`changes_page` to keep the cursor). With
+        ``since`` (a sequence number), the earlier feed of the profile and intentions
+        instead: each a :class:`Change` (field names)."""
+        if since is not None:
+            yield from self._field_changes(since, page_size)
+            return
+        while True:
+            page = self.changes_page(cursor, page_size=page_size)
+            yield from page.changes
+            if not page.more:
+                return
+            cursor = page.next_cursor
+
+    def _field_changes(self, since: int, page_size: int) -> Iterator[Change]:
         while True:
             body = self.get("/api/v1/changes", params={"since": since, "limit": page_size})
             found = [Change(c["seq"], c["category"], c["fields"], c["at"]) for c in body["changes"]]

@@ -111,12 +111,36 @@ class Aggregates:
 
 @dataclass(frozen=True)
 class Change:
-    """One entry of the change feed: which fields changed (names only, never values)."""
+    """One entry of the profile and intentions feed (``changes(since=...)``): which fields
+    changed (names only, never values)."""
 
     seq: int
     category: str
     fields: list[str]
     at: str
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    """One entry of the change feed: records ``first_id`` to ``last_id`` of ``category``
+    were ``added``, ``changed`` or ``forgotten`` at ``at`` (ids only, never values)."""
+
+    seq: int
+    at: str
+    kind: str
+    category: str
+    first_id: int
+    last_id: int
+    count: int
+
+
+@dataclass(frozen=True)
+class ChangesPage:
+    """One page of the change feed; pass ``next_cursor`` to read on (also later, to poll)."""
+
+    changes: list[RecordChange]
+    next_cursor: str
+    more: bool
 
 
 @dataclass(frozen=True)

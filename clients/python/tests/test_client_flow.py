@@ -337,10 +337,14 @@ def test_a_webhook_from_the_vault_verifies_and_the_feed_lists_it(
     assert caught.value.message == (
         "the webhook was signed 301 seconds ago, more than the 300 allowed: it may be a replay"
     )
-    changes = list(client.changes())
+    changes = list(client.changes(since=0))  # the profile's feed by field name, as before
     assert [(c.seq, c.category, c.fields) for c in changes] == [
         (event["seq"], "profile", ["email"])
     ]
+    page = client.changes_page()
+    assert [(c.kind, c.category, c.count) for c in page.changes] == [("added", "profile", 1)]
+    assert list(client.changes()) == page.changes
+    assert client.changes_page(page.next_cursor).changes == []
     assert next(client.records("profile")).email == "person@example.org"
     client.unsubscribe(sub.id)
     assert client.subscriptions() == []

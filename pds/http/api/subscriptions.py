@@ -5,8 +5,12 @@
   ``unsafe_webhook_url`` otherwise, see pds.webhooks.net). 201 with the id and the
   signing secret, shown this once.
 - ``GET /subscriptions``, ``DELETE /subscriptions/<id>``: this grant's own.
-- ``GET /changes?since=<seq>&limit=<n>``: changes the caller's grant may see (field names,
-  never values); a change touching only fields outside the grant is not listed.
+- ``GET /changes?cursor=<opaque>&limit=<n>``: what was added, changed or forgotten in the
+  categories the grant reads, in the order it happened in the vault (ids and counts, never
+  payloads; see pds.profile.changes for what a grant sees), and ``next_cursor`` to go on.
+- ``GET /changes?since=<seq>&limit=<n>`` (with ``since``): the earlier feed of the profile
+  and intentions only, by field name (never values); a change touching only fields outside
+  the grant is not listed.
 
 Every route goes through ``api_call`` (one audit entry per call). See pds.webhooks.propagation
 and pds.profile.changes.
@@ -14,26 +18,34 @@ and pds.profile.changes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
 from pds.db import transaction
-from pds.errors import InsufficientScope, ValidationError
+from pds.errors import BadRequest, InsufficientScope, PolicyRefused, RateLimited, ValidationError
 from pds.http.api.auth import api_call, audit_allowed, current_access
 from pds.http.api.params import object_body, query_whole
 from pds.http.context import current_vault
 from pds.numbers import SQLITE_MAX
+from pds.oauth.access import CategoryAccess
 from pds.payloads import first_error, load_written
 from pds.profile import changes as feed
+from pds.vocabulary import CATEGORIES
 from pds.webhooks import propagation as prop
 
 MAX_CHANGES = 500
 DEFAULT_CHANGES = 100
 MAX_SEQ = SQLITE_MAX  # change sequence numbers are SQLite integers
+SUBSCRIBABLE = tuple(sorted({*CATEGORIES, *feed.FEED_CATEGORIES}))
+"""What a subscription may name: every category (profile and intentions by field name, the
+others by ``records.*`` events)."""
+BAD_CURSOR = "cursor is not one this API gave out for the change feed"
 
 
 class SubscriptionInSchema(Schema):
@@ -43,12 +55,11 @@ class SubscriptionInSchema(Schema):
     categories = fields.List(
         fields.String(
             validate=validate.OneOf(
-                feed.FEED_CATEGORIES,
-                error="{input!r} has no change notifications; use profile or intentions",
+                SUBSCRIBABLE, error="{input!r} is not a category of the vocabulary"
             )
         ),
         required=True,
-        validate=validate.Length(min=1, max=len(feed.FEED_CATEGORIES)),
+        validate=validate.Length(min=1, max=len(SUBSCRIBABLE)),
     )
 
 
@@ -94,17 +105,82 @@ def register(bp: Blueprint) -> None:
     @bp.get("/changes")
     @api_call("api.changes.read")
     def list_changes() -> Any:
-        since, limit = _int_arg("since", 0, MAX_SEQ, 0), _int_arg("limit", 1, MAX_CHANGES, 0)
+        if "since" in request.args:
+            return _profile_changes()
+        after, limit = _cursor(), _int_arg("limit", 1, MAX_CHANGES, 0) or DEFAULT_CHANGES
         acc = current_access()
-        if not any(acc.access.allows("read", c) for c in feed.FEED_CATEGORIES):
-            raise InsufficientScope(
-                "the grant does not allow reading profile or intentions", scope="read:profile"
-            )
+        if not any(acc.access.allows("read", c) for c in acc.access.categories):
+            raise InsufficientScope("the grant does not allow reading any category", scope="read")
         conn = current_vault().conn
-        found = feed.changes(conn, acc.grant, _readable(), since, limit or DEFAULT_CHANGES)
+        found, last, more = feed.record_changes(conn, acc.grant, _reader(), after, limit)
         audit_allowed(count=len(found))
-        last = found[-1]["seq"] if found else max(since, 0)
-        return jsonify(changes=found, next_since=last)
+        return jsonify(changes=found, next_cursor=encode_cursor(last), more=more)
+
+
+def _profile_changes() -> Any:
+    """``GET /changes?since=``: the profile and intentions by field name."""
+    since, limit = _int_arg("since", 0, MAX_SEQ, 0), _int_arg("limit", 1, MAX_CHANGES, 0)
+    acc = current_access()
+    if not any(acc.access.allows("read", c) for c in feed.FEED_CATEGORIES):
+        raise InsufficientScope(
+            "the grant does not allow reading profile or intentions", scope="read:profile"
+        )
+    conn = current_vault().conn
+    found = feed.changes(conn, acc.grant, _readable(), since, limit or DEFAULT_CHANGES)
+    audit_allowed(count=len(found))
+    last = found[-1]["seq"] if found else max(since, 0)
+    return jsonify(changes=found, next_since=last)
+
+
+def encode_cursor(seq: int) -> str:
+    """The opaque cursor that reads on after change ``seq``."""
+    return base64.urlsafe_b64encode(f"changes:{seq}".encode()).rstrip(b"=").decode()
+
+
+def _cursor() -> int:
+    """The seq the ``cursor`` parameter reads on after (0: none or empty, from the start)."""
+    text = request.args.get("cursor", "")
+    if not text:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        name, _, number = raw.partition(":")
+        if name != "changes" or not number.isdigit() or number != str(int(number)):
+            raise ValueError
+        seq = int(number)
+        if seq > MAX_SEQ:
+            raise ValueError
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadRequest(
+            BAD_CURSOR, hint="Pass next_cursor from the previous answer unchanged."
+        ) from None
+    return seq
+
+
+def _reader() -> feed.Reader:
+    """category -> what this call may read of it (the grant's part and the owner's earliest
+    day), None when the grant or the owner's policies refuse it."""
+    from pds.http.api.policy import enforce
+
+    acc = current_access()
+    cache: dict[str, tuple[CategoryAccess, str | None] | None] = {}
+
+    def reader(category: str) -> tuple[CategoryAccess, str | None] | None:
+        if category not in cache:
+            allowed = acc.access.allows("read", category)
+            cache[category] = None
+            if allowed is not None:
+                try:
+                    decision = enforce("read", category, allowed.fields)
+                except RateLimited:
+                    raise
+                except PolicyRefused:
+                    return None
+                earliest = decision.constraints.earliest
+                cache[category] = (allowed, earliest.isoformat() if earliest else None)
+        return cache[category]
+
+    return reader
 
 
 def _readable() -> Callable[[str], tuple[str, ...] | None]:
@@ -152,7 +228,9 @@ _SUBSCRIPTION = {
         "url": {"type": "string", "format": "uri"},
         "categories": {
             "type": "array",
-            "items": {"type": "string", "enum": list(feed.FEED_CATEGORIES)},
+            "items": {"type": "string", "enum": list(SUBSCRIBABLE)},
+            "description": "profile and intentions: a note of the changed field names; "
+            "any other category: records.added, records.changed and records.forgotten",
         },
         "created_at": {"type": "string", "format": "date-time"},
         "secret": {
@@ -190,6 +268,72 @@ _CHANGES = {
         "next_since": {"type": "integer", "description": "pass as ?since= next time"},
     },
 }
+_RECORD_CHANGE = {
+    "type": "object",
+    "required": ["seq", "at", "kind", "category", "first_id", "last_id", "count"],
+    "properties": {
+        "seq": {"type": "integer", "description": "the change's number, growing"},
+        "at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "when it happened in the vault (not the records' dates)",
+        },
+        "kind": {"type": "string", "enum": list(feed.RECORD_KINDS)},
+        "category": {"type": "string"},
+        "first_id": {"type": "integer", "description": "the first record id concerned"},
+        "last_id": {
+            "type": "integer",
+            "description": "the last record id concerned (ids between may be of other "
+            "categories, or outside your grant)",
+        },
+        "count": {
+            "type": "integer",
+            "description": "how many records: for added and changed, those still held "
+            "that your grant covers",
+        },
+    },
+}
+_RECORD_CHANGES = {
+    "type": "object",
+    "required": ["changes", "next_cursor", "more"],
+    "properties": {
+        "changes": {"type": "array", "items": _RECORD_CHANGE},
+        "next_cursor": {
+            "type": "string",
+            "description": "pass as ?cursor= to read on (also when nothing was listed)",
+        },
+        "more": {"type": "boolean", "description": "true: read on now, more may follow"},
+    },
+}
+
+_RECORDS_EVENT = {
+    "type": "object",
+    "required": ["type", *_RECORD_CHANGE["required"]],
+    "properties": {
+        "type": {
+            "type": "string",
+            "enum": [f"records.{kind}" for kind in feed.RECORD_KINDS],
+        },
+        **_RECORD_CHANGE["properties"],
+    },
+}
+_EVENT = {
+    "summary": "A change, signed as Standard Webhooks (Webhook-Id, Webhook-Timestamp, "
+    "Webhook-Signature)",
+    "description": "records.added (one per import and category), records.changed, "
+    "records.forgotten for the categories other than profile and intentions; for these "
+    "two, the names of the changed fields. Never a payload: fetch what you need from "
+    "/records with your own token.",
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [_RECORDS_EVENT, _CHANGES["properties"]["changes"]["items"]]}
+            }
+        },
+    },
+    "responses": {"2XX": {"description": "received; anything else is retried"}},
+}
 
 
 def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -204,7 +348,7 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
             "categories": {
                 **_SUBSCRIPTION["properties"]["categories"],
                 "minItems": 1,
-                "maxItems": len(feed.FEED_CATEGORIES),
+                "maxItems": len(SUBSCRIBABLE),
             },
         },
     }
@@ -212,7 +356,16 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
         "name": "since",
         "in": "query",
         "allowEmptyValue": True,
+        "description": "the earlier feed of the profile and intentions by field name: "
+        "changes after this seq (with it, cursor is ignored)",
         "schema": {"type": "integer", "minimum": 0, "maximum": MAX_SEQ, "default": 0},
+    }
+    cursor = {
+        "name": "cursor",
+        "in": "query",
+        "allowEmptyValue": True,
+        "description": "next_cursor of the previous answer (none: from when your grant began)",
+        "schema": {"type": "string"},
     }
     limit = {
         "name": "limit",
@@ -228,7 +381,7 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
     return {
         "/subscriptions": {
             "post": {
-                "summary": "Register a webhook for changes to the profile or intentions "
+                "summary": "Register a webhook for changes in categories your grant reads "
                 "(https to a public host); the secret is shown once",
                 "security": sec,
                 "requestBody": {
@@ -239,6 +392,7 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
                     "201": {"description": "subscribed", "content": one},
                     **errors(400, 401, 403, 422),
                 },
+                "callbacks": {"change": {"{$request.body#/url}": {"post": _EVENT}}},
             },
             "get": {
                 "summary": "Your grant's subscriptions",
@@ -267,14 +421,17 @@ def openapi_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, dict[str, 
         },
         "/changes": {
             "get": {
-                "summary": "Changes to the profile and intentions your grant may see, oldest "
-                "first (field names only: fetch the values from /records)",
+                "summary": "What was added, changed or forgotten in the categories your grant "
+                "reads, in the order it happened (ids only: fetch the records from /records)",
                 "security": sec,
-                "parameters": [since, limit],
+                "parameters": [cursor, since, limit],
                 "responses": {
                     "200": {
-                        "description": "the changes",
-                        "content": {"application/json": {"schema": _CHANGES}},
+                        "description": "the changes: with cursor (or neither), records by "
+                        "id; with since, the profile and intentions by field name",
+                        "content": {
+                            "application/json": {"schema": {"oneOf": [_RECORD_CHANGES, _CHANGES]}}
+                        },
                     },
                     **errors(400, 401, 403),
                 },

@@ -201,7 +201,7 @@ def test_real_records_of_every_category_conform(kit, vault, doc) -> None:
     assert counts == {
         "transactions": 500,  # a full page
         "balances": 4,
-        "energy": 216,
+        "energy": 500,  # a full page: the demo's 500 days and the 216 hours
         "contacts": 3,
         "events": 3,
         "health": 18,
@@ -227,15 +227,38 @@ def test_a_record_of_another_category_does_not_conform(doc) -> None:
     assert not one.is_valid(record)
 
 
-def test_a_subscription_names_one_to_all_feed_categories(doc) -> None:
+def test_a_subscription_names_one_to_all_categories(doc) -> None:
     body = doc["paths"]["/api/v1/subscriptions"]["post"]["requestBody"]["content"]
     categories = body["application/json"]["schema"]["properties"]["categories"]
+    assert categories.pop("description") == (
+        "profile and intentions: a note of the changed field names; any other category: "
+        "records.added, records.changed and records.forgotten"
+    )
     assert categories == {
         "type": "array",
-        "items": {"type": "string", "enum": ["profile", "intentions"]},
+        "items": {"type": "string", "enum": sorted(CATEGORIES)},
         "minItems": 1,
-        "maxItems": 2,
+        "maxItems": len(CATEGORIES),
     }
+    assert {"profile", "intentions", "energy"} <= set(CATEGORIES)
+
+
+def test_the_change_feed_and_its_events_are_described(doc) -> None:
+    get = doc["paths"]["/api/v1/changes"]["get"]
+    assert [p["name"] for p in get["parameters"]] == ["cursor", "since", "limit"]
+    answer = get["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"][0]
+    assert answer["required"] == ["changes", "next_cursor", "more"]
+    entry = answer["properties"]["changes"]["items"]
+    assert entry["required"] == ["seq", "at", "kind", "category", "first_id", "last_id", "count"]
+    assert entry["properties"]["kind"]["enum"] == ["added", "changed", "forgotten"]
+    callback = doc["paths"]["/api/v1/subscriptions"]["post"]["callbacks"]["change"]
+    body = callback["{$request.body#/url}"]["post"]["requestBody"]["content"]
+    event = body["application/json"]["schema"]["oneOf"][0]
+    assert event["properties"]["type"]["enum"] == [
+        "records.added",
+        "records.changed",
+        "records.forgotten",
+    ]
 
 
 def test_every_authenticated_call_documents_what_any_call_can_meet(doc) -> None:

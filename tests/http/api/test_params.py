@@ -48,6 +48,8 @@ def test_openapi_declares_dates_and_bounds_as_the_server_reads_them(kit) -> None
         "name": "since",
         "in": "query",
         "allowEmptyValue": True,
+        "description": "the earlier feed of the profile and intentions by field name: "
+        "changes after this seq (with it, cursor is ignored)",
         "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0},
     }
     assert params[("/api/v1/changes", "limit")]["allowEmptyValue"] is True

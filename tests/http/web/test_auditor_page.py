@@ -317,3 +317,22 @@ def test_the_bundle_verifies_with_pds_verify(logged, vault, tmp_path: Path, caps
     path.write_bytes(bent)
     assert client_verify.main(["bundle", str(path), "--key", key]) == 1
     assert "FAILED: entry 1 does not hash to the leaf recorded" in capsys.readouterr().out
+
+
+def test_guessed_links_are_bounded_by_the_login_back_off(kit, vault) -> None:
+    done = invite.invite_auditor(vault, "Ines Audit", 30)
+    browser = kit.app.test_client()
+    form = {"invite": "x" * 43, "csrf_token": csrf(browser.get("/auditor/welcome").text)}
+    start = vault.log.size()
+    answers = [browser.post("/auditor/welcome", data=form) for _ in range(5)]
+    assert [a.status_code for a in answers] == [401] * 3 + [429] * 2
+    assert answers[3].headers["Retry-After"] == "1"
+    assert "Too many failed attempts. Try again in 1 second." in answers[3].text
+    refused = [json.loads(t) for t in texts_of(vault)[start:]]
+    assert [(e["action"], e["decision"], e["reason"]) for e in refused] == [
+        ("auditor.signin", "refused", "not a live link")
+    ] * 3
+    # the right link, during the back-off, waits too (and stays unspent)
+    late = browser.post("/auditor/welcome", data={**form, "invite": done.link_secret})
+    assert late.status_code == 429
+    assert store.find_access_token(vault.conn, done.link_secret).is_revoked() is False

@@ -42,9 +42,9 @@ from pds.oauth.access import AUDIT_SCOPE
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
 
-PAGE = 100
 ROWS = 50
 """Entries per page of the table."""
+MAX_SKIP = 2**31
 BAD_TOKEN = lazy_gettext("That is not a live access token with audit:read.")
 BAD_LINK = lazy_gettext(
     "That sign-in link was already used, has expired or was revoked. Ask the vault's owner "
@@ -210,7 +210,7 @@ def _filters() -> dict[str, Any]:
         "outcome": outcome,
         "since": _day("since"),
         "until": _day("until"),
-        "skip": max(0, request.args.get("skip", 0, type=int) or 0),
+        "skip": min(max(0, request.args.get("skip", 0, type=int) or 0), MAX_SKIP),
     }
 
 
@@ -301,8 +301,7 @@ def bundle() -> Any:
     vault = current_vault()
     vault.log.checkpoint()
     out = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - send_file closes it
-    write_bundle(out, vault.log_source())
-    size = vault.log.size()
+    size = write_bundle(out, vault.log_source())
     out.seek(0)
     return send_file(
         out,

@@ -197,6 +197,6 @@ def verify_now(vault: Vault, client_id: str, index: int | None) -> Outcome:
     checks = [signed, _consistency(vault, seen, cp), _inclusion(vault, index, cp)]
     verified = checks[1].ok is not False
     remember = {"size": cp.size, "root": b64(cp.root), "verified": verified}
-    if index is not None:
+    if index is not None and 0 <= index < cp.size:
         remember["entry"] = index
     return Outcome(checks, cp.size, b64(cp.root), note, remember)

@@ -14,7 +14,7 @@ from pds_client import verify as client_verify
 
 from pds import clock
 from pds.http.web import auditor as auditor_pages
-from pds.oauth import invite, store
+from pds.oauth import invite, receipts, store
 from tests.audit.test_verify import rewrite, texts_of
 from tests.oauth_kit import bearer, csrf, seed
 
@@ -129,6 +129,12 @@ def test_the_owner_sees_the_auditor_as_a_business_and_revoking_ends_everything(k
         "</li></ul></td>"
     ) in grants
     assert '<td data-label="Name">Ines Audit</td>' in grants
+    receipt = kit.http.get(f"/grants/{done.grant.id}/receipt")
+    assert receipt.status_code == 200
+    body = receipts.verify(receipt.text.strip(), receipts.public_key(receipts.signing_jwk(vault)))
+    assert body["services"][0]["purposes"][0]["piiCategory"] == [
+        "read the access log (no personal data)"
+    ]
     page = kit.http.get(f"/grants/{done.grant.id}/revoke")
     gone = kit.http.post(f"/grants/{done.grant.id}/revoke", data={"csrf_token": csrf(page.text)})
     assert gone.status_code == 303

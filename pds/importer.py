@@ -21,7 +21,7 @@ import struct
 import zipfile
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -42,7 +42,9 @@ from pds.diskfull import reporting_disk_full
 from pds.errors import ImportFormatError, PdsError
 from pds.numbers import describe
 from pds.payloads import fast_validator, first_error, schema_for
-from pds.vault import Prepared, SourceInfo, Vault
+from pds.policyfiles import spending as spending_rules
+from pds.policyfiles.spending import SpendingRulesError
+from pds.vault import Prepared, SourceInfo, Vault, spending
 from pds.vault.records import canonical
 from pds.vocabulary import CATEGORIES
 
@@ -244,12 +246,17 @@ def _at(filename: str, rec: Record) -> str:
 
 
 def prepare(
-    records: Iterator[Record | Rejected], filename: str, summary: ImportSummary, skip_bad: bool
+    records: Iterator[Record | Rejected],
+    filename: str,
+    summary: ImportSummary,
+    skip_bad: bool,
+    keep: Container[str] = (),
 ) -> Iterator[list[Prepared]]:
     """Validate each record by its category's schema and batch them, counting repeats.
 
     A row the connector rejected, or one its schema refuses, stops the file unless
-    ``skip_bad``; then it is counted and listed in ``summary.rejected_rows``."""
+    ``skip_bad``; then it is counted and listed in ``summary.rejected_rows``. The records of
+    the categories in ``keep`` carry their payload dict too (for a hook of ``Vault.ingest``)."""
     validators: dict[str, tuple] = {}
     occurrences = _Occurrences()
     batch: list[Prepared] = []
@@ -280,12 +287,24 @@ def prepare(
                 continue
         plain = canonical(payload)
         nth = 0 if rec.identity is not None else occurrences.nth(rec.occurred_at, plain)
-        batch.append(Prepared(rec.category, rec.occurred_at, plain, rec.identity, nth))
+        kept = payload if rec.category in keep else None
+        batch.append(Prepared(rec.category, rec.occurred_at, plain, rec.identity, nth, kept))
         if len(batch) >= BATCH:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def _categorise(vault: Vault) -> Callable | None:
+    """The hook that gives new transactions their spending categories (None without rules).
+    A rules file that does not load gives none: the import goes on, and the rules page and
+    ``pds spending check`` say what is wrong with it."""
+    try:
+        rules = spending_rules.load(vault.settings.home)
+    except SpendingRulesError:
+        return None
+    return spending.at_import(vault, rules)
 
 
 def import_file(
@@ -309,9 +328,12 @@ def import_file(
     with raw, reporting_disk_full(vault.settings.home, "import again", "nothing was imported"):
         stream = _CountingReader(raw, progress)
         try:
-            batches = prepare(conn.parse(stream, path.name), path.name, summary, skip_bad)
+            categorise = _categorise(vault)
+            keep = (spending.CATEGORY,) if categorise is not None else ()
+            records = conn.parse(stream, path.name)
+            batches = prepare(records, path.name, summary, skip_bad, keep)
             with long_write(vault.conn):  # others fail fast, not after 20 s, meanwhile
-                result = vault.ingest(SourceInfo(conn.name, path.name, digest), batches)
+                result = vault.ingest(SourceInfo(conn.name, path.name, digest), batches, categorise)
         except PdsError:
             raise
         except RecursionError:

@@ -39,6 +39,7 @@ COMMANDS = {
     "profile": "pds.cli.profile.profile_group",
     "intentions": "pds.cli.profile.intentions_group",
     "deliveries": "pds.cli.deliveries.deliveries_group",
+    "spending": "pds.cli.spending.spending_group",
 }
 
 

@@ -34,15 +34,32 @@ def clients_group() -> None:
     help="Where it receives codes (exact URL; https, or http on loopback). Repeatable.",
 )
 @click.option("--public", is_flag=True, help="It cannot keep a secret (a phone or browser app).")
+@click.option("--email", default="", help="Its contact email, as its consent receipts name it.")
+@click.option("--address", default="", help="Its postal address, on one line.")
+@click.option("--country", default="", help="The address's country (ISO 3166-1 code: GB).")
+@click.option("--phone", default="", help="Its phone number (+44 113 496 0000).")
 @json_option
 @with_vault
 def clients_add(
-    v: Vault, name: str, redirect_uris: tuple[str, ...], public: bool, as_json: bool
+    v: Vault,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    public: bool,
+    email: str,
+    address: str,
+    country: str,
+    phone: str,
+    as_json: bool,
 ) -> None:
-    """Register a business; a confidential client's secret is shown once."""
+    """Register a business; a confidential client's secret is shown once. Its email,
+    address and phone go into its consent receipts (left out, they are empty there)."""
     from pds.oauth import admin
+    from pds.oauth.controller import Controller
 
-    client, secret = admin.add_client(v, name, list(redirect_uris), public=public)
+    contact = Controller(
+        contacts=(email,) if email else (), address=address, country=country, phone=phone
+    )
+    client, secret = admin.add_client(v, name, list(redirect_uris), public=public, contact=contact)
     if as_json:
         emit({"client_id": client.client_id, "client_secret": secret})
         return

@@ -196,13 +196,30 @@ def upgrade(as_json: bool) -> None:
 
 @click.command()
 @allow_weak_option
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Also register a test client (once) and print its client_id and client_secret.",
+)
+@click.option(
+    "--redirect-uri",
+    default=None,
+    metavar="URL",
+    help="The sandbox client's redirect URI (default http://127.0.0.1:5001/callback).",
+)
 @json_option
-def demo(allow_weak: bool, as_json: bool) -> None:
-    """Create a demo vault with sample data in PDS_HOME (on first run), then say how to use it."""
+def demo(allow_weak: bool, sandbox: bool, redirect_uri: str | None, as_json: bool) -> None:
+    """Create a demo vault with sample data in PDS_HOME (on first run), then say how to use it.
+
+    With --sandbox, also a test client registered as the owner would (`pds clients add`),
+    so a developer can ask the vault for a grant at once; a second run prints the same
+    client."""
     from pds import vault as vaultmod
-    from pds.demo import load_demo
+    from pds.demo import SANDBOX_REDIRECT_URI, load_demo, sandbox_client
     from pds.vault.passphrase import require_strong
 
+    if redirect_uri is not None and not sandbox:
+        fail("--redirect-uri is the sandbox client's", "Add --sandbox.")
     settings = get_settings()
     passphrase = ask_passphrase(settings)
     created = not vaultmod.exists(settings)
@@ -215,11 +232,23 @@ def demo(allow_weak: bool, as_json: bool) -> None:
     )
     with v:
         summaries = load_demo(v)
+        client = sandbox_client(v, redirect_uri or SANDBOX_REDIRECT_URI) if sandbox else None
         st = v.status()
     if as_json:
-        emit({"home": st["home"], "created": created, "records": st["records"]})
+        out: dict[str, object] = {"home": st["home"], "created": created, "records": st["records"]}
+        if client is not None:
+            out["sandbox"] = client.as_dict()
+        emit(out)
         return
     verb = "Created" if created else "Using"
     click.echo(f"{verb} the demo vault at {st['home']}: {plural(st['records'], 'record')}.")
     for s in summaries:
         click.echo(f"  {s.file}: {s.new} new, {s.duplicate} already present")
+    if client is not None:
+        when = "now" if client.created else "on an earlier run"
+        click.echo(
+            f"Sandbox test client (confidential, redirect URI {client.redirect_uri}): "
+            f"registered {when}."
+        )
+        click.echo(f"client_id:     {client.client_id}")
+        click.echo(f"client_secret: {client.client_secret}")

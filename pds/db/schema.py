@@ -308,6 +308,23 @@ def _v8(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('search_indexed', '1')")
 
 
+def _v9(conn: sqlite3.Connection) -> None:
+    """Spending categories (pds.vault.spending): the category the owner's rules gave a
+    transaction, one row per record, the name sealed with the transactions key (a name
+    such as "Gambling" is personal); the row goes with its record."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS spending (
+            record_id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+            key_version INTEGER NOT NULL,
+            nonce BLOB NOT NULL,
+            ciphertext BLOB NOT NULL
+        )
+        """,
+    )
+
+
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the surrounding transaction first; run statement by statement.
     for statement in script.split(";"):
@@ -324,4 +341,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     6: _v6,
     7: _v7,
     8: _v8,
+    9: _v9,
 }

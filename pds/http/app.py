@@ -26,6 +26,7 @@ from pds.http.web import (
     receipts,
     requests,
     search,
+    spending,
 )
 from pds.http.web import jobs as job_pages
 from pds.oauth.issuer import check_issuer
@@ -53,6 +54,7 @@ BLUEPRINTS = (
     receipts.bp,
     profile.bp,
     search.bp,  # the owner's search across every category
+    spending.bp,  # the spending rules page
 )
 
 

@@ -11,8 +11,9 @@ from pds import clock
 from pds.db import oauth as oauth_db
 from pds.db import transaction
 from pds.errors import NotFound, ValidationError
-from pds.oauth import receipts, store
-from pds.oauth.display import MAX_NAME, unsafe_name
+from pds.oauth import controller, receipts, store
+from pds.oauth.controller import Controller
+from pds.oauth.display import MAX_NAME, unsafe_metadata, unsafe_name
 from pds.oauth.redirects import redirect_uri_problem
 
 if TYPE_CHECKING:
@@ -20,9 +21,15 @@ if TYPE_CHECKING:
 
 
 def add_client(
-    vault: Vault, name: str, redirect_uris: Sequence[str], *, public: bool = False
+    vault: Vault,
+    name: str,
+    redirect_uris: Sequence[str],
+    *,
+    public: bool = False,
+    contact: Controller | None = None,
 ) -> tuple[store.Client, str | None]:
-    """Register a business the owner knows (a *verified* client); the secret is shown once."""
+    """Register a business the owner knows (a *verified* client); the secret is shown once.
+    ``contact``: how to reach it, as its consent receipts will name it."""
     name = name.strip()
     if not name:
         raise ValidationError("the client's name is empty", hint="Give the business's name.")
@@ -40,6 +47,9 @@ def add_client(
     for uri in redirect_uris:
         if problem := redirect_uri_problem(uri):
             raise ValidationError(problem, hint="Use https, or http on 127.0.0.1 or localhost.")
+    metadata = contact.as_metadata() if contact else {}
+    if problem := unsafe_metadata(metadata) or controller.problem(metadata):
+        raise ValidationError(problem, hint="Give the business's details as they should read.")
     with transaction(vault.conn):
         client, secret = store.add_client(
             vault.conn,
@@ -47,6 +57,7 @@ def add_client(
             redirect_uris=list(dict.fromkeys(redirect_uris)),
             auth_method="none" if public else "client_secret_basic",
             verified=True,
+            metadata=metadata,
         )
         vault.audit(
             "client.register",

@@ -8,14 +8,19 @@ import sqlite3
 from typing import Any
 
 from authlib.consts import default_json_headers
+from authlib.oauth2.claims import BaseClaims
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint, InvalidClientMetadataError
+from authlib.oauth2.rfc7591 import (
+    ClientMetadataClaims,
+    ClientRegistrationEndpoint,
+    InvalidClientMetadataError,
+)
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from pds import clock
 from pds.db import transaction
-from pds.oauth import receipts, store
+from pds.oauth import controller, receipts, store
 from pds.oauth.display import unsafe_metadata
 from pds.oauth.grants import TOKEN_AUTH_METHODS, VaultBound, error_description
 from pds.oauth.redirects import redirect_uri_problem
@@ -89,11 +94,26 @@ class Introspection(VaultBound, IntrospectionEndpoint):
         }
 
 
+class ControllerMetadata(BaseClaims):
+    """pds's own registration metadata (RFC 7591 §2 allows more than the standard's): how
+    the person can reach the business, for its consent receipts. Kept as given here; checked
+    by ``pds.oauth.controller.problem`` before authlib reads the standard fields, and for
+    unsafe characters with them (``pds.oauth.display``)."""
+
+    REGISTERED_CLAIMS = list(controller.FIELDS)
+
+    def validate(self, now: int | None = None, leeway: int = 0) -> None:
+        return None
+
+
 class Registration(VaultBound, ClientRegistrationEndpoint):
     """RFC 7591 open dynamic registration. Clients made here are *unverified*: the consent
     page says so. pds issues its own ids, keeps only the secret's hash, and accepts only what
     it supports (code + refresh, the three client authentication methods, https or loopback
-    redirect URIs)."""
+    redirect URIs), and keeps the business's contact details besides the standard metadata."""
+
+    def __init__(self, server: Any = None, claims_classes: list | None = None) -> None:
+        super().__init__(server, claims_classes or [ClientMetadataClaims, ControllerMetadata])
 
     def create_endpoint_request(self, request: Any) -> Any:
         return self.server.json_request()
@@ -107,6 +127,9 @@ class Registration(VaultBound, ClientRegistrationEndpoint):
     def create_registration_response(self, request: Any) -> tuple[int, dict, list]:
         if request.payload.data is None:
             raise InvalidClientMetadataError("The body must be a JSON object.")
+        data = request.payload.data
+        if isinstance(data, dict) and (problem := controller.problem(data)):
+            raise InvalidClientMetadataError(error_description(problem))  # words before authlib's
         metadata = self.extract_client_metadata(request)
         uris = metadata.get("redirect_uris") or []
         if not uris or not all(isinstance(u, str) for u in uris):

@@ -5,7 +5,10 @@ names as there: ``version``, ``jurisdiction``, ``consentTimestamp``, ``collectio
 ``consentReceiptID``, ``publicKey``, ``language``, ``piiPrincipalId``, ``piiControllers``,
 ``policyUrl``, ``services[].purposes[]``, ``sensitive``, ``spiCat``), filled from the grant
 *as approved* (categories, fields, time range, expiry), plus a ``pds`` extension object with
-the grant's id, client id, scope and RFC 9396 ``authorization_details``.
+the grant's id, client id, scope and RFC 9396 ``authorization_details``. The controller is
+the business with every field v1.1 requires (``piiController``, ``contact``, ``address`` as
+``streetAddress`` and ``addressCountry``, ``email``, ``phone``) from what it gave at
+registration (``pds.oauth.controller``); a field it did not give is ``""``.
 
 Signing: a compact JWS (RFC 7515) made with ``joserfc``, algorithm ``Ed25519`` -- EdDSA over
 Ed25519 under its fully-specified RFC 9864 name (joserfc warns that the older ``EdDSA`` name
@@ -13,7 +16,8 @@ is deprecated). The key is the vault's one Ed25519 key, the same that signs the 
 checkpoints: one published identity for the vault (``GET /audit/key``, and the JWK in every
 receipt's ``publicKey`` and header ``jwk``), with ``kid`` its RFC 7638 thumbprint. The two
 uses cannot be confused: a JWS signing input starts ``eyJ`` and a checkpoint starts with the
-log's origin ``pds.vault/...``.
+log's origin ``pds.vault/...``. Off-the-shelf libraries that know the name ``Ed25519``
+verify receipts unmodified (docs/oauth.md shows joserfc and Node's ``jose``; tests run them).
 
 ``piiPrincipalId`` is a pairwise pseudonym (HMAC of the client id under a vault key): it is
 stable for one business and different for every other, so receipts cannot be joined across
@@ -50,7 +54,7 @@ from pds import clock
 from pds.db import oauth as oauth_db
 from pds.db.oauth import ReceiptRow
 from pds.errors import NotFound, PdsError
-from pds.oauth import store
+from pds.oauth import controller, store
 from pds.payloads import first_error
 from pds.policy.purposes import label
 
@@ -122,13 +126,15 @@ def _pseudonym(vault: Vault, client_id: str) -> str:
 
 
 def _controller(client: store.Client, meta: dict[str, Any]) -> dict[str, Any]:
-    contacts = meta.get("contacts") if isinstance(meta.get("contacts"), list) else []
+    given = controller.details(meta)
     return {
         "piiController": client.name,
         "piiControllerId": client.client_id,
         "onBehalf": False,
-        "contact": ", ".join(str(c) for c in contacts),
-        "email": next((str(c) for c in contacts if "@" in str(c)), ""),
+        "contact": ", ".join(given.contacts),
+        "address": {"streetAddress": given.address, "addressCountry": given.country},
+        "email": given.email,
+        "phone": given.phone,
         "piiControllerUrl": str(meta.get("client_uri") or ""),
     }
 
@@ -223,12 +229,26 @@ class _ServiceSchema(Schema):
     )
 
 
+class _AddressSchema(Schema):
+    class Meta:
+        unknown = "include"
+
+    streetAddress = fields.String(required=True)
+    addressCountry = fields.String(required=True)
+
+
 class _ControllerSchema(Schema):
+    """A controller; ``address``, ``email`` and ``phone`` are checked when present (receipts
+    issued before pds carried them still verify)."""
+
     class Meta:
         unknown = "include"
 
     piiController = fields.String(required=True)
     contact = fields.String(required=True)
+    address = fields.Nested(_AddressSchema)
+    email = fields.String()
+    phone = fields.String()
 
 
 class _PdsSchema(Schema):

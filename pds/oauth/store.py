@@ -166,7 +166,8 @@ def remove_client(conn: sqlite3.Connection, client_id: str) -> bool:
 
 
 def client_metadata(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
-    """The RFC 7591 metadata the client registered with (empty for one the owner added)."""
+    """The RFC 7591 metadata the client registered with (for one the owner added, only the
+    contact details they gave: ``pds.oauth.controller``)."""
     text = oauth_db.client_metadata(conn, client_id)
     meta = json.loads(text) if text is not None else {}
     return meta if isinstance(meta, dict) else {}

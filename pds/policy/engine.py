@@ -1,27 +1,119 @@
 """The decision: every rule that applies judges the request; deny wins; limits intersect.
 
 ``decide(request, rules, now)`` is pure: no I/O, no clock (``now`` is passed in; the day used
-for history limits is ``now.date()``). ``explain_request`` splits a request per category and
-per field for the consent page.
+for history limits is ``now.date()``). Given a :class:`RuleSet` it goes through a
+:class:`Plan`, compiled once per (categories, action, purpose, client) and kept on the rule
+set, so a decision costs a few comparisons whatever the number of rules; :func:`evaluate`
+makes the same decision from the rules every time. ``explain_request`` splits a request per
+category and per field for the consent page.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from pds.policy.model import NO_RULE, Constraints, Decision, Request
 from pds.policy.purposes import covered_by
-from pds.policy.rules import RedactFields, Rule, Verdict
+from pds.policy.rules import (
+    DAY,
+    AggregatesOnly,
+    AllowedPurposes,
+    DenyCategory,
+    DenyPurpose,
+    MaxGrant,
+    MaxHistory,
+    MinBucket,
+    RateLimit,
+    RedactFields,
+    Rule,
+    Verdict,
+)
 from pds.vocabulary import CATEGORIES, LEAVING, category_fields
+
+# the rule kinds whose use of a request Plan.situation accounts for (exact types: a subclass
+# may judge differently, and a plan with one is judged afresh on every call)
+_PLANNED = frozenset(
+    {
+        DenyCategory,
+        DenyPurpose,
+        AggregatesOnly,
+        AllowedPurposes,
+        MinBucket,
+        MaxHistory,
+        MaxGrant,
+        RedactFields,
+        RateLimit,
+    }
+)
+_Situation = tuple[object, ...]
+
+
+class Plan:
+    """The rules that can apply to one (categories, action, purpose, client), compiled:
+    what a decision under them reads from the request and the day, as sorted thresholds.
+
+    Judging these rules reads the client (deny-category's exceptions, a rate limit's words)
+    and the purpose (allowed-purposes' words), which the plan is made for, and besides those
+    only: ``since`` and ``until`` against ``today`` minus each max-history's days (and the
+    day itself, in the earliest date and the words); ``expires_in`` against each max-grant's
+    limit; ``fields`` (redact-fields); ``requests_today`` against each rate limit.
+    :meth:`situation` reduces a request and a day to which of those comparisons hold (how
+    many thresholds lie below the value: the rules that fire are exactly those), the day
+    when a max-history rule is in the plan and the fields when a redact-fields rule is. Two
+    requests in the same situation are judged alike rule by rule, so the decision is made
+    once per situation (by judging the rules) and kept. Where the words would carry the
+    request's own value (a time range ending before a history limit; a count at or over a
+    rate limit) the decision is made afresh every time, as it is for a plan holding a rule
+    of another kind.
+    """
+
+    __slots__ = ("days", "fields", "limits", "planned", "rate", "rules")
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        self.planned = all(type(r) in _PLANNED for r in rules)
+        self.days = tuple(sorted(r.days for r in rules if type(r) is MaxHistory))
+        self.limits = tuple(sorted(r.days * DAY for r in rules if type(r) is MaxGrant))
+        rates = [r.per_day for r in rules if type(r) is RateLimit]
+        self.rate = min(rates) if rates else None
+        self.fields = any(type(r) is RedactFields for r in rules)
+
+    def situation(self, req: Request, today: date) -> _Situation | None:
+        """What the decision on ``req`` on ``today`` depends on, beyond the plan's own key
+        (None: decide afresh)."""
+        if not self.planned or (self.rate is not None and req.requests_today >= self.rate):
+            return None
+        days = self.days
+        day: date | None = None
+        since: int | None = None
+        if days:
+            # a max-history rule of d days refuses when today - until > d, else narrows when
+            # today - since > d: the rules narrowing are the first ``since`` of them
+            if req.until is not None and (today - req.until).days > days[0]:
+                return None
+            day = today
+            since = len(days) if req.since is None else bisect_left(days, (today - req.since).days)
+        # a max-grant rule narrows when expires_in is over its limit: the first ``grants``
+        grants = 0 if req.expires_in is None else bisect_left(self.limits, req.expires_in)
+        names = req.fields if self.fields else None
+        if names is not None and type(names) is not tuple:
+            return None  # fields given as a list (not hashable): judged all the same
+        return (self, day, since, grants, names)
 
 
 class RuleSet:
-    """Rules compiled for fast decisions: indexed by category, in their original order."""
+    """Rules compiled for fast decisions: indexed by category, in their original order, with
+    a :class:`Plan` per (categories, action, purpose, client) and the decision per situation
+    made on first use. Never changed once made: new policies make a new RuleSet (as
+    ``PolicySet`` does on reload), so nothing kept here outlives the rules it was made from.
+    """
 
-    __slots__ = ("_by_category", "_cache", "_global", "_words", "rules")
+    __slots__ = ("_by_category", "_cache", "_decided", "_global", "_plans", "_words", "rules")
     CACHE_SIZE = 4096
+    DECISIONS = 1024
 
     def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
@@ -33,6 +125,8 @@ class RuleSet:
         self._cache: dict[tuple[tuple[str, ...], str, str | None], tuple[Rule, ...]] = {}
         # each rule's request-independent words, made once (the rules live as long as this)
         self._words: dict[object, str] = {id(r): r.words() for r in self.rules}
+        self._plans: dict[tuple[tuple[str, ...], str, str | None, str], Plan] = {}
+        self._decided: dict[_Situation, Decision] = {}
 
     def words(self, rule: Rule, detail: object = None) -> str:
         """``rule.words(detail)``, from the precomputed ones when there is no detail, else
@@ -72,6 +166,32 @@ class RuleSet:
             self._cache[key] = found
         return found
 
+    def plan(self, req: Request) -> Plan:
+        """The compiled :class:`Plan` for the request's categories, action, purpose and
+        client; made on first use."""
+        key = (req.categories, req.action, req.purpose, req.client_id)
+        found = self._plans.get(key)
+        if found is None:
+            if len(self._plans) >= self.CACHE_SIZE:
+                self._plans.clear()
+                self._decided.clear()
+            found = self._plans[key] = Plan(self.for_request(req))
+        return found
+
+    def decide(self, req: Request, today: date) -> Decision:
+        """:func:`decide` through the request's plan: once per situation, then kept."""
+        plan = self.plan(req)
+        key = plan.situation(req, today)
+        if key is None:
+            return _decision(_verdict(req, plan.rules, today), self)
+        found = self._decided.get(key)
+        if found is None:
+            found = _decision(_verdict(req, plan.rules, today), self)
+            if len(self._decided) >= self.DECISIONS:
+                self._decided.clear()
+            self._decided[key] = found
+        return found
+
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
 
@@ -86,14 +206,17 @@ def _today(now: datetime | date) -> date:
     return now.date() if isinstance(now, datetime) else now
 
 
+def _verdict(request: Request, rules: Iterable[Rule], today: date) -> Verdict:
+    verdict = Verdict()
+    for rule in rules:
+        rule.judge(request, today, verdict)
+    return verdict
+
+
 def judge(request: Request, rules: RuleSet | Iterable[Rule], now: datetime | date) -> Verdict:
     """Every applicable rule's effect on the request (the raw material of a Decision)."""
     ruleset = rules if isinstance(rules, RuleSet) else RuleSet(rules)
-    today = _today(now)
-    verdict = Verdict()
-    for rule in ruleset.for_request(request):
-        rule.judge(request, today, verdict)
-    return verdict
+    return _verdict(request, ruleset.for_request(request), _today(now))
 
 
 def _decision(v: Verdict, ruleset: RuleSet) -> Decision:
@@ -122,8 +245,18 @@ def decide(request: Request, rules: RuleSet | Iterable[Rule], now: datetime | da
     intersect: the latest ``earliest``, the shortest grant, the union of redacted fields,
     the smallest rate limit, the largest aggregate bucket size. No rule applying means
     allowed with no constraints: the grant decides. Pass a :class:`RuleSet` (as
-    ``PolicySet.current()`` returns) for speed; a plain list is compiled on each call.
+    ``PolicySet.current()`` returns) for speed: it decides through a :class:`Plan` made once
+    per (categories, action, purpose, client); a plain list is judged rule by rule on each
+    call, as :func:`evaluate` does.
     """
+    if isinstance(rules, RuleSet):
+        return rules.decide(request, _today(now))
+    return evaluate(request, rules, now)
+
+
+def evaluate(request: Request, rules: RuleSet | Iterable[Rule], now: datetime | date) -> Decision:
+    """The same decision as :func:`decide`, made by judging every rule that can apply on
+    every call: no plan, no decision kept (the reference the plans are tested against)."""
     ruleset = rules if isinstance(rules, RuleSet) else RuleSet(rules)
     return _decision(judge(request, ruleset, now), ruleset)
 

@@ -41,13 +41,15 @@ from pds.vault.records import StoredRecord
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A validated record ready to seal: canonical payload bytes and its dedup inputs."""
+    """A validated record ready to seal: canonical payload bytes and its dedup inputs (and,
+    when the import keeps it for a derived row, the payload as a dict)."""
 
     category: str
     occurred_at: str
     plain: bytes
     identity: str | None
     nth: int
+    payload: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -180,12 +182,19 @@ class Vault:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def ingest(self, source: SourceInfo, items: Iterable[list[Prepared]]) -> IngestResult:
+    def ingest(
+        self,
+        source: SourceInfo,
+        items: Iterable[list[Prepared]],
+        derive: Callable[[sqlite3.Connection, int, list[tuple[int, Prepared]]], None] | None = None,
+    ) -> IngestResult:
         """Store batches of prepared records from one file, all or nothing.
 
         One transaction covers the whole file: a crash (even SIGKILL) leaves none of it, and
         running the import again completes it. Records already present (same dedup key)
-        are counted, not stored again.
+        are counted, not stored again. ``derive`` is called in that transaction after each
+        batch with the source's id and the batch's (id, record) pairs (derived rows, such as
+        ``pds.vault.spending``'s; a pair whose record was already present is not stored).
         """
         conn = self.conn
         new = total = 0
@@ -227,6 +236,12 @@ class Vault:
                 search.index_new(conn, self.terms, rows, plains, stored)
                 new += stored
                 total += len(rows)
+                if derive is not None:
+                    derive(
+                        conn,
+                        source_id,
+                        [(row[0], item) for row, item in zip(rows, batch, strict=True)],
+                    )
             if new:
                 store.finish_source(conn, source_id, new, total - new)
             else:

@@ -86,7 +86,15 @@ def owner_pages(page, live: Live) -> list[str]:
     page.get_by_role("button", name="Import", exact=True).click()
     page.locator("#import-result p.ok").wait_for()
     found += audit(page, "import (done)")
-    for path, name in [("/", "home"), ("/data", "data"), ("/data/transactions", "category")]:
+    for path, name in [
+        ("/", "home"),
+        ("/data", "data"),
+        ("/data/transactions", "category"),
+        ("/data/transactions?sort=out", "transactions by amount"),
+        ("/data/transactions/rules", "spending rules"),
+        ("/data/balances", "balances"),
+        ("/data/transactions", "category"),
+    ]:
         visit(path, name)
     page.locator("a[href^='/records/']").first.click()
     found += audit(page, "record")

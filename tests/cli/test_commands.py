@@ -497,13 +497,14 @@ def test_restore_missing_file(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_demo_creates_then_reuses(runner: CliRunner, home: Path) -> None:
     first = ok_json(runner, "demo")
-    assert first == {"home": str(home), "created": True, "records": 606}
+    assert first == {"home": str(home), "created": True, "records": 1106}
     second = run(runner, "demo")
     assert second.stdout == (
-        f"Using the demo vault at {home}: 606 records.\n"
+        f"Using the demo vault at {home}: 1106 records.\n"
         "  demo-current-account-midata.csv: 0 new, 600 already present\n"
         "  demo-contacts.vcf: 0 new, 3 already present\n"
         "  demo-calendar.ics: 0 new, 3 already present\n"
+        "  demo-electricity-greenbutton.xml: 0 new, 500 already present\n"
     )
 
 

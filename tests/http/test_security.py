@@ -67,8 +67,9 @@ def _placeholder(rule: Rule, arg: str) -> object:
 
 def test_the_walk_finds_the_owner_pages(app) -> None:
     found = owner_routes(app)
-    assert len(found) == 40
+    assert len(found) == 43
     assert ("POST", "/forget") in found
+    assert ("POST", "/data/transactions/rules/apply") in found
     assert ("GET", "/search") in found
     assert ("GET", "/processing/x.json") in found
     assert ("GET", "/jobs/1.json") in found
@@ -155,7 +156,7 @@ def test_every_form_post_from_another_site_is_refused(kit, vault, headers) -> No
         if "POST" in r.methods and r.endpoint.split(".")[0] not in ("oauth", "api")
     }
     assert posted == forms
-    assert len(posted) == 22
+    assert len(posted) == 24
 
 
 def count_rows(vault) -> tuple[int, ...]:

@@ -49,9 +49,10 @@ function attr(tag, name) {
   const m = tag.match(new RegExp(`\\s${name}="([^"]*)"`));
   return m ? decode(m[1]) : null;
 }
-// The first form's action and the fields a browser would submit as the page stands.
+// The first POST form's action and the fields a browser would submit as the page stands
+// (the owner's pages also carry the header's search form, a GET).
 function readForm(html, base) {
-  const form = html.match(/<form[^>]*>[\s\S]*?<\/form>/);
+  const form = html.match(/<form[^>]*method="post"[^>]*>[\s\S]*?<\/form>/);
   if (!form) throw new Error(`no form on the page at ${base}`);
   const action = new URL(attr(form[0].match(/<form[^>]*>/)[0], "action") || base, base);
   const fields = new URLSearchParams();

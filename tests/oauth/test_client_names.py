@@ -58,7 +58,8 @@ def test_registration_refuses_a_name_that_does_not_read_as_it_is(kit, vault, ch)
         ({"software_version": {"v": "1"}}, "software_version must be a string"),
         ({"client_name": "A" * 121}, "client_name is 121 characters long; keep it to 120"),
         ({"client_name": "A" * 100_000}, "client_name is 100,000 characters long; keep it to 120"),
-        ({"contacts": ["x" * 2001]}, "contacts holds 2,001 characters; keep each to 2,000"),
+        ({"contacts": ["x" * 255]}, "each of contacts must be 1 to 254 characters long"),
+        ({"software_id": "x" * 2001}, "software_id holds 2,001 characters; keep each to 2,000"),
     ],
 )
 def test_registration_refuses_metadata_that_is_no_readable_text(

@@ -73,7 +73,9 @@ def test_grant_issues_one_receipt_that_the_business_fetches_and_verifies(kit, gr
             "piiControllerId": granted["client_id"],
             "onBehalf": False,
             "contact": "",
+            "address": {"streetAddress": "", "addressCountry": ""},
             "email": "",
+            "phone": "",
             "piiControllerUrl": "",
         }
     ]

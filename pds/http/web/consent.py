@@ -26,7 +26,7 @@ from pds import clock
 from pds.errors import BadRequest, ValidationError
 from pds.http import errors, security
 from pds.http.context import authorization_server, current_policies, current_vault
-from pds.oauth import consent, store
+from pds.oauth import consent, controller, store
 from pds.oauth import policy as grant_policy
 from pds.oauth.access import Access, narrow
 from pds.oauth.display import shown, website
@@ -207,15 +207,20 @@ def _page(client: store.Client, redirect_uri: str, requested: Access, view: Any)
 
 def _about(client: store.Client) -> dict[str, Any]:
     """What the business said about itself at registration (RFC 7591): its website, privacy
-    policy and terms (each with its host in plain ASCII), and contacts; refused characters
-    marked (``pds.oauth.display``)."""
+    policy and terms (each with its host in plain ASCII), contacts, postal address and phone;
+    refused characters marked (``pds.oauth.display``)."""
     meta = store.client_metadata(current_vault().conn, client.client_id)
     contacts = meta.get("contacts") if isinstance(meta.get("contacts"), list) else []
+    given = controller.details(meta)
     return {
         "website": website(meta.get("client_uri")),
         "policy": website(meta.get("policy_uri")),
         "terms": website(meta.get("tos_uri")),
         "contacts": [shown(str(c)) for c in contacts[:5]],
+        "address": shown(", ".join(filter(None, (given.address, given.country))))
+        if given.address
+        else "",
+        "phone": shown(given.phone),
     }
 
 

@@ -29,6 +29,7 @@ from pds.http import security
 from pds.http.context import current_vault
 from pds.http.security import owner_required
 from pds.http.web.views import (
+    balances,
     common,
     contacts,
     energy,
@@ -37,6 +38,7 @@ from pds.http.web.views import (
     labels,
     table,
     timeline,
+    transactions,
 )
 from pds.http.web.views import record as record_page
 from pds.vocabulary import CATEGORIES
@@ -46,6 +48,8 @@ bp.add_app_template_filter(labels.label, "label")  # {{ "usage_point"|label }}: 
 bp.add_app_template_filter(labels.cell, "cell")  # a payload value as text, never dict text
 
 VIEWS: dict[str, Any] = {
+    "transactions": transactions,
+    "balances": balances,
     "energy": energy,
     "health": health,
     "contacts": contacts,

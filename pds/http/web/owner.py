@@ -18,6 +18,7 @@ from pds.errors import BadRequest, NotFound, PdsError, VaultBusy, VaultLocked
 from pds.http import limits, security
 from pds.http.context import current_vault
 from pds.oauth import admin, store, wording
+from pds.oauth.controller import Controller
 from pds.policy import label
 from pds.vault import keys
 
@@ -177,18 +178,26 @@ def remove_client(client_id: str) -> Any:
 @bp.route("/clients/new", methods=["GET", "POST"])
 @security.owner_required
 def new_client() -> Any:
-    form = {"name": "", "redirect_uris": "", "public": False}
+    contact_fields = ("email", "address", "country", "phone")
+    form = {"name": "", "redirect_uris": "", "public": False, **dict.fromkeys(contact_fields, "")}
     if security.reading():
         return render_template("client_new.html", form=form, csrf=security.csrf_token())
     form = {
         "name": request.form.get("name", ""),
         "redirect_uris": request.form.get("redirect_uris", ""),
         "public": request.form.get("public") == "1",
+        **{k: request.form.get(k, "").strip() for k in contact_fields},
     }
     uris = [u.strip() for u in form["redirect_uris"].splitlines() if u.strip()]
+    contact = Controller(
+        contacts=(form["email"],) if form["email"] else (),
+        address=form["address"],
+        country=form["country"],
+        phone=form["phone"],
+    )
     try:
         client, secret = admin.add_client(
-            current_vault(), form["name"], uris, public=form["public"]
+            current_vault(), form["name"], uris, public=form["public"], contact=contact
         )
     except PdsError as exc:
         return (

@@ -19,6 +19,8 @@ OWNER_PAGES = [
     "/",
     "/data",
     "/data/transactions",
+    "/data/transactions/rules",
+    "/data/balances",
     "/records/1",
     "/import",
     "/grants",
@@ -65,6 +67,8 @@ def test_owner_pages_need_sign_in_and_have_strict_headers(kit, vault, path: str)
         ("/clients/new", {"name": "X", "redirect_uris": "https://x.example/cb"}),
         ("/policies/edit", {"name": "mine", "text": ""}),
         ("/policies/default/disable", {}),
+        ("/data/transactions/rules", {"text": ""}),
+        ("/data/transactions/rules/apply", {}),
     ],
 )
 def test_posts_without_csrf_are_refused(kit, vault, path: str, data: dict) -> None:
@@ -94,7 +98,7 @@ def test_browse_search_and_view_a_record(kit, vault) -> None:
     )
     assert re.findall(r'<a href="/records/(\d+)"', oldest.text) == [str(i) for i in ids[1:4]]
     by_source = kit.http.get("/data/transactions", query_string={"source": "2"})
-    assert "No record matches." in by_source.text
+    assert "No transaction matches." in by_source.text
     one = kit.http.get(f"/records/{ids[2]}")
     assert '<tr><th scope="row">Description</th><td>SHOP 3</td></tr>' in one.text
     assert kit.http.get("/records/999").status_code == 404

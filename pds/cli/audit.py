@@ -1,4 +1,4 @@
-"""The access log: ``pds audit tail|summary|checkpoint|key|export|verify``."""
+"""The access log: ``pds audit tail|summary|checkpoint|key|export|verify|invite``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pds.cli.common import (
     open_vault,
     with_vault,
 )
+from pds.settings import DEFAULT_ISSUER
 from pds.words import plural
 
 if TYPE_CHECKING:
@@ -195,3 +196,57 @@ def audit_verify(
         first = report.first_bad_index
         where = f"; first bad entry: {first}" if first is not None else ""
         fail(f"the access log did not verify ({plural(len(report.problems), 'problem')}{where})")
+
+
+@audit_group.command("invite")
+@click.argument("name")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=WholeNumber(1, 365),
+    help="How long the auditor may read the log.",
+)
+@click.option(
+    "--url",
+    "base_url",
+    help="The vault's address as the auditor reaches it (default: PDS_ISSUER).",
+)
+@json_option
+@with_vault
+def audit_invite(v: Vault, name: str, days: int, base_url: str | None, as_json: bool) -> None:
+    """Let an auditor read the access log, with no OAuth on their side: a one-time sign-in
+    link for the auditor's page and a token for scripts, each shown once."""
+    from pds import clock
+    from pds.oauth.invite import invite_auditor
+
+    base = (base_url or v.settings.issuer or DEFAULT_ISSUER).rstrip("/")
+    if not base.startswith(("https://", "http://")):
+        fail(f"{base} is not an http(s) address", "Pass --url https://your-vault.example.")
+    done = invite_auditor(v, name, days)
+    link = f"{base}/auditor/welcome#{done.link_secret}"
+    until, link_until = clock.iso(done.grant.expires_at), clock.iso(done.link_expires_at)
+    if as_json:
+        emit(
+            {
+                "name": done.client.name,
+                "client_id": done.client.client_id,
+                "grant_id": done.grant.id,
+                "expires_at": until,
+                "link": link,
+                "link_expires_at": link_until,
+                "token": done.token,
+            }
+        )
+        return
+    click.echo(
+        f'Invited "{done.client.name}" to read the access log until {until} '
+        f"(grant {done.grant.id}, client {done.client.client_id})."
+    )
+    click.echo(f"Sign-in link for the auditor's page (works once, until {link_until}):")
+    click.echo(f"  {link}")
+    click.echo("Token for scripts (audit:read; `pds audit verify --url` reads it from a")
+    click.echo("--token-file or PDS_AUDIT_TOKEN):")
+    click.echo(f"  {done.token}")
+    click.echo("Both are shown only now: pds keeps only their hashes. Send them privately.")
+    click.echo(f"Revoke with `pds grants revoke {done.grant.id}`.")

@@ -174,6 +174,65 @@ def record_readers(
     return conn.execute(_READ_BY, args).fetchall()
 
 
+# -- the auditor's page (pds.http.web.auditor) ------------------------------------------------
+
+
+_MATCHING = (
+    " FROM audit_log WHERE (:client IS NULL OR json_extract(entry, '$.client') = :client)"
+    " AND (:action IS NULL OR json_extract(entry, '$.action') = :action)"
+    " AND (:decision IS NULL OR json_extract(entry, '$.decision') = :decision)"
+    " AND (:since IS NULL OR json_extract(entry, '$.time') >= :since)"
+    " AND (:until IS NULL OR json_extract(entry, '$.time') < :until)"
+)
+
+
+def matching(
+    conn: sqlite3.Connection,
+    *,
+    client: str | None = None,
+    action: str | None = None,
+    decision: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    skip: int = 0,
+    limit: int = 50,
+) -> tuple[int, list[tuple[int, str, bytes]]]:
+    """How many entries match every filter given (``time`` in [since, until)), and ``limit``
+    of them after the first ``skip``, newest first, as ``(index, entry, leaf hash)``."""
+    args: dict[str, object] = {
+        "client": client,
+        "action": action,
+        "decision": decision,
+        "since": since,
+        "until": until,
+    }
+    total = conn.execute("SELECT count(*)" + _MATCHING, args).fetchone()[0]
+    rows = conn.execute(
+        "SELECT idx, entry, leaf" + _MATCHING + " ORDER BY idx DESC LIMIT :limit OFFSET :skip",
+        {**args, "limit": limit, "skip": skip},
+    ).fetchall()
+    return total, rows
+
+
+def actions(conn: sqlite3.Connection) -> list[str]:
+    """Every action the log holds, sorted."""
+    rows = conn.execute(
+        "SELECT DISTINCT json_extract(entry, '$.action') FROM audit_log ORDER BY 1"
+    ).fetchall()
+    return [a for (a,) in rows if a is not None]
+
+
+def newest_of(conn: sqlite3.Connection, client: str, action: str, flag: str) -> str | None:
+    """The newest entry of ``client`` with ``action`` whose ``detail.<flag>`` is true."""
+    row = conn.execute(
+        "SELECT entry FROM audit_log WHERE json_extract(entry, '$.client') = ?"
+        " AND json_extract(entry, '$.action') = ?"
+        " AND json_extract(entry, '$.detail.' || ?) = 1 ORDER BY idx DESC LIMIT 1",
+        (client, action, flag),
+    ).fetchone()
+    return row[0] if row else None
+
+
 # -- checkpoints -----------------------------------------------------------------------------
 
 

@@ -30,6 +30,9 @@ NOT_OWNER = {
     "auditor.logout",
     "auditor.log",
     "auditor.proof",
+    "auditor.welcome",
+    "auditor.verify",
+    "auditor.bundle",
 }
 PLACEHOLDERS = {
     "grant_id": 1,
@@ -112,7 +115,13 @@ CROSS_SITE = [
     {"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:8000"},
 ]
 # endpoints a form posts to that are not behind owner_required (they check CSRF themselves)
-FORM_ENDPOINTS = [("POST", "/login"), ("POST", "/auditor/login"), ("POST", "/auditor/logout")]
+FORM_ENDPOINTS = [
+    ("POST", "/login"),
+    ("POST", "/auditor/login"),
+    ("POST", "/auditor/logout"),
+    ("POST", "/auditor/welcome"),
+    ("POST", "/auditor/verify"),
+]
 
 
 def _every_form_post(kit) -> list[str]:
@@ -147,7 +156,7 @@ def test_every_form_post_from_another_site_is_refused(kit, vault, headers) -> No
         if "POST" in r.methods and r.endpoint.split(".")[0] not in ("oauth", "api")
     }
     assert posted == forms
-    assert len(posted) == 22
+    assert len(posted) == 24
 
 
 def count_rows(vault) -> tuple[int, ...]:

@@ -47,20 +47,20 @@ TIMEOUT_S = 90.0  # one benchmark's limit: past it, it is stopped and reported
 PLAN: dict[str, list[str]] = {
     "api": [
         "--rows", "200", "--repeats", "1", "--duration", "2", "--warmup", "1",
-        "--settle", "0.2", "--profile-requests", "100", "--spy-seconds", "0", "--no-peer",
+        "--settle", "0.2", "--profile-requests", "50", "--spy-seconds", "0", "--no-peer",
     ],
     "audit": [
         "--rows", "10000", "--batch", "5000", "--single", "100", "--proofs", "100",
         "--repeats", "2",
     ],
     "connectors": ["--rows", "3000", "--repeats", "1", "--health-mb", "1"],
-    "group_commit": ["--rows", "1000", "--repeats", "2", "--threads", "4"],
+    "group_commit": ["--rows", "500", "--repeats", "2", "--threads", "4"],
     "import": [
-        "--rows", "5000", "--repeats", "2", "--memory-factors=", "--profile-rows", "1000",
+        "--rows", "3000", "--repeats", "2", "--memory-factors=", "--profile-rows", "1000",
     ],
-    "policy": ["--rows", "1000", "--repeats", "3"],
+    "policy": ["--rows", "5000", "--repeats", "3"],
     "search": ["--rows", "10000", "--repeats", "3", "--fill-rows", "1000"],
-    "web_import": ["--rows", "3000", "--repeats", "1", "--workers", "2"],
+    "web_import": ["--rows", "2000", "--repeats", "1", "--workers", "2"],
 }  # fmt: skip
 
 # Why a part of a benchmark is left out here, printed with its results.
@@ -258,8 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         names = [n for n in names if n in args.only]
         if not names:
             ap.error(f"no benchmark named {', '.join(args.only)} in {HERE}")
-    documented = read_markers(args.doc.read_text(encoding="utf-8"))
-    began = time.perf_counter()
+    try:
+        documented = read_markers(args.doc.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        ap.exit(1, f"{args.doc}: {exc}\n")
+    began, load = time.perf_counter(), os.getloadavg()[0]
     rows: list[tuple[str, str, str, str]] = []  # figure, now, docs, verdict
     timings: list[str] = []
     folder = Path(tempfile.mkdtemp(prefix="pds-bench-quick-"))
@@ -293,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     took = time.perf_counter() - began
     print(
         "Summary (scaled down; noisier than the full runs: it compares, it does not certify;"
-        f" {took:.0f} s, load average {os.getloadavg()[0]:.1f})"
+        f" {took:.0f} s, load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)"
     )
     head = ("figure", "now", "docs (commit)", "verdict")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]

@@ -11,7 +11,7 @@ PORT := 8000
 
 NODE_DIR := tests/node
 
-.PHONY: run test lint bench clean messages
+.PHONY: run test lint bench bench-quick clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,12 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py
+
+# Every benchmark scaled down (about two minutes), each ratio beside the last full run's in
+# docs/benchmarks.md, drops of more than 20% flagged. It compares, it does not certify: it
+# never fails (exit 0 unless it crashed), and `make test` does not run it.
+bench-quick: $(VENV)/.installed
+	$(BIN)/python benchmarks/quick.py
 
 # The web pages' strings for translators: extracted (babel.cfg) into messages.pot, merged
 # into each language's messages.po (English, the source language, comes first), and

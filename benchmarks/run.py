@@ -1,7 +1,8 @@
 """Run every benchmark in benchmarks/ in turn and print a summary (`make bench` runs this).
 
-A benchmark is any ``benchmarks/*.py`` other than this file and ``__init__.py`` (and names
-starting with ``_``). Each runs as a script in its own interpreter (a subprocess): benchmark
+A benchmark is any ``benchmarks/*.py`` other than this file, ``quick.py`` (``make
+bench-quick``, which runs them all scaled down) and ``__init__.py`` (and names starting
+with ``_``). Each runs as a script in its own interpreter (a subprocess): benchmark
 files are named after the command they measure, and ``import.py`` cannot be imported as a
 module (``import`` is a keyword); a fresh process also keeps one benchmark's memory, caches
 and crashes out of the next one's figures.
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SKIP = {"run.py", "__init__.py"}
+SKIP = {"run.py", "quick.py", "__init__.py"}  # quick.py: make bench-quick
 
 
 def discover() -> list[Path]:

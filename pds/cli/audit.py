@@ -176,7 +176,9 @@ def audit_verify(
     if key and Path(key).is_file():
         key = Path(key).read_text(encoding="utf-8").strip()
     if bundle:
-        report = verifymod.verify(verifymod.BundleSource(bundle), trusted=notes, key=key)
+        report = verifymod.verify(
+            verifymod.BundleSource(bundle), trusted=notes, key=key, require_signed_end=True
+        )
     elif url:
         from pds.audit.remote import RemoteSource, read_token
 

@@ -395,8 +395,9 @@ def describe(report: Report) -> list[str]:
             which = f"entry {first} was" if unsigned == 1 else f"entries {first}..{last} were"
             lines.append(
                 f"Note: {which} logged after the newest signed checkpoint, so no signature "
-                f"covers {'it' if unsigned == 1 else 'them'} yet (normal for a running vault, which signs one within "
-                f"{CHECKPOINT_EVERY} entries or {CHECKPOINT_SECONDS // 60} minutes); "
+                f"covers {'it' if unsigned == 1 else 'them'} yet (normal for a running vault, "
+                f"which signs one within {CHECKPOINT_EVERY} entries or "
+                f"{CHECKPOINT_SECONDS // 60} minutes); "
                 "a bundle must not have such entries."
             )
     else:

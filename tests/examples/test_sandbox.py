@@ -205,3 +205,16 @@ def test_a_later_day_adds_that_day(vault: Vault, monkeypatch: pytest.MonkeyPatch
     assert [(s.new, s.duplicate) for s in (first, second)] == [(500, 0), (1, 499)]
     newest = list(vault.records("energy", since=date(2026, 12, 7)))
     assert [r.payload["start"] for r in newest] == ["2026-12-07T00:00:00Z"]
+
+
+def test_the_demo_is_what_the_quickstart_says(vault: Vault, monkeypatch) -> None:
+    monkeypatch.setattr("pds.clock.today", lambda: date(2026, 12, 7))
+    load_demo(vault)
+    days = [r.occurred_at[:10] for r in vault.records("transactions", newest=False)]
+    assert (len(days), days[0], days[-1]) == (600, "2025-03-10", "2026-10-30")
+    assert [len(list(vault.records(c))) for c in ("contacts", "events")] == [3, 3]
+    quickstart = (Path(__file__).parents[2] / "docs" / "developers.md").read_text()
+    assert (
+        "(600 synthetic bank transactions, 10 March 2025 to 30 October\n2026; three contacts, "
+        "three calendar events, and 500 days"
+    ) in quickstart

@@ -394,8 +394,15 @@ def check_vault(
                 "entries were removed",
                 count,
             )
+        after = (
+            f" (the vault logged {_entries(count - cp.size)} since, this check's own requests "
+            "among them: no signature covers them yet)"
+            if count > cp.size
+            else ""
+        )
         report.checked.append(
-            f"Entries: {count}, each hashed to its leaf; the first {cp.size} match the checkpoint"
+            f"Entries: {count}, each hashed to its leaf; the first {cp.size} match the "
+            f"checkpoint{after}"
         )
     return report
 

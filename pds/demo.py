@@ -28,7 +28,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from pds import clock
-from pds.errors import ValidationError
 from pds.importer import ImportSummary, import_file
 from pds.oauth import admin
 from pds.vault import Vault
@@ -241,45 +240,52 @@ SANDBOX_REDIRECT_URI = "http://127.0.0.1:5001/callback"
 
 @dataclass(frozen=True)
 class SandboxClient:
-    """The sandbox's client credentials; ``created`` is False when an earlier run made it."""
+    """The sandbox's client credentials; ``created`` is False when an earlier run made it,
+    ``added`` True when this run registered ``redirect_uri`` beside its earlier ones."""
 
     client_id: str
     client_secret: str
     redirect_uri: str
+    redirect_uris: tuple[str, ...]
     created: bool
+    added: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "redirect_uri": self.redirect_uri,
+            "redirect_uris": list(self.redirect_uris),
             "created": self.created,
+            "added": self.added,
         }
 
 
 def sandbox_client(vault: Vault, redirect_uri: str = SANDBOX_REDIRECT_URI) -> SandboxClient:
     """The demo vault's test client: registered on the first run, the same one after that
-    (a new one only if the owner removed it).
-
-    ValidationError when it was registered with another redirect URI: one test client per
-    demo vault, never a second beside it."""
+    (a new one only if the owner removed it). One test client per demo vault, never a
+    second beside it: a run with another redirect URI adds it to the client's registered
+    ones (each still matched exactly), so the example business and your own code share it."""
     saved_path = vault.settings.home / SANDBOX_FILE
     if saved_path.exists():
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
         known = {c.client_id: c for c in admin.list_clients(vault)}.get(saved["client_id"])
         if known is not None and known.removed_at is None:
-            if redirect_uri not in known.redirect_uris:
-                raise ValidationError(
-                    f"the sandbox client {known.client_id} is registered with the redirect URI "
-                    f"{' '.join(known.redirect_uris)}, not {redirect_uri}",
-                    hint=f"Use that one, or remove it (`pds clients remove {known.client_id} "
-                    "--yes`) and run this again to register another.",
-                )
-            return SandboxClient(saved["client_id"], saved["client_secret"], redirect_uri, False)
+            added = redirect_uri not in known.redirect_uris
+            if added:
+                known = admin.add_redirect_uri(vault, known.client_id, redirect_uri)
+            return SandboxClient(
+                saved["client_id"],
+                saved["client_secret"],
+                redirect_uri,
+                known.redirect_uris,
+                False,
+                added,
+            )
     client, secret = admin.add_client(vault, SANDBOX_NAME, [redirect_uri])
     secret = secret or ""  # a confidential client always has one
     fd = os.open(saved_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({"client_id": client.client_id, "client_secret": secret}, fh)
         fh.write("\n")
-    return SandboxClient(client.client_id, secret, redirect_uri, True)
+    return SandboxClient(client.client_id, secret, redirect_uri, client.redirect_uris, True)

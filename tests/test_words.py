@@ -52,11 +52,15 @@ def test_policy_words_count_right() -> None:
 def test_verify_report_counts_right() -> None:
     report = Report("o", "k", key_pinned=False, size=1)
     assert describe(report)[-1] == (
-        "Note: the newest 1 entry is not yet covered by a signed checkpoint."
+        "Note: entry 0 was logged after the newest signed checkpoint, so no signature covers it "
+        "yet (normal for a running vault, which signs one within 1000 entries or 5 minutes); "
+        "a bundle must not have such entries."
     )
     report.size = 3
     assert describe(report)[-1] == (
-        "Note: the newest 3 entries are not yet covered by a signed checkpoint."
+        "Note: entries 0..2 were logged after the newest signed checkpoint, so no signature "
+        "covers them yet (normal for a running vault, which signs one within 1000 entries or "
+        "5 minutes); a bundle must not have such entries."
     )
     for _ in range(21):
         report.add(None, "x")

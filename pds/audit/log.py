@@ -54,7 +54,8 @@ CHECKPOINT_EVERY = 1000
 CHECKPOINT_SECONDS = 300
 """... and when this many seconds have passed since the last one and the log has grown."""
 
-DECISIONS = ("allowed", "refused")
+DECISIONS = ("allowed", "refused", "dropped")
+"""``dropped``: a webhook the vault did not send (nobody asked; no business was refused)."""
 _STRING_FIELDS = ("actor", "action", "decision", "client", "category", "purpose", "reason")
 
 

@@ -12,7 +12,12 @@ or a running vault's auditor API (``pds.audit.remote``). :func:`verify` then:
 3. compares the root at each checkpoint's size with the signed root, and the same for the
    checkpoints the auditor saved earlier (``trusted``): a log that was rewritten, shortened,
    reordered or extended by insertion no longer reproduces the root the auditor holds;
-4. flags a fork: two validly signed checkpoints of one size with different roots.
+4. flags a fork: two validly signed checkpoints of one size with different roots;
+5. for a bundle (``require_signed_end``), fails unless a checkpoint signed by the key covers
+   every entry: entries past the newest signed checkpoint are vouched for by nobody, so
+   anyone holding the file could have added them. A live vault's own log and its auditor
+   API have such a tail normally (entries logged since the last checkpoint); it is reported
+   (:func:`describe`) but is not a failure there.
 
 Memory is O(log n) plus the checkpoints; the entries stream.
 """
@@ -27,12 +32,14 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from pds.audit import checkpoint as cpmod
+from pds.audit.log import CHECKPOINT_EVERY, CHECKPOINT_SECONDS
 from pds.errors import PdsError
 from pds.words import plural
 
 BUNDLE_FORMAT = "pds-audit-bundle/1"
 MAX_PROBLEMS = 20
 _REWRITTEN = "an entry was changed, removed, inserted or moved"
+_NEW_BUNDLE = "ask the vault's owner for a new bundle (`pds audit export`)"
 
 
 class BundleError(PdsError, ValueError):
@@ -109,8 +116,12 @@ def verify(
     *,
     trusted: Sequence[str | bytes] = (),
     key: str | None = None,
+    require_signed_end: bool = False,
 ) -> Report:
     """Check ``source`` completely; the report lists every problem found (``ok`` if none).
+
+    ``require_signed_end`` (for bundles) makes entries past the newest checkpoint signed by
+    the key a problem: nothing vouches for them.
 
     ``trusted`` notes are best given as the bytes of the files they were saved in: a signed
     note is checked byte for byte, so a file whose line endings, spaces or byte-order mark
@@ -152,12 +163,39 @@ def verify(
     report.size = size
     for cp_size in sorted(s for s in by_size if s > size):
         for kind, _cp in by_size[cp_size]:
+            older = (
+                ", or this bundle is older than your checkpoint"
+                if require_signed_end and kind == "trusted checkpoint"
+                else ""
+            )
             report.add(
                 size,
                 f"a {kind} covers {plural(cp_size, 'entry')} but the log has only {size}: "
-                "entries were removed",
+                f"entries were removed{older}",
             )
+    covered = report.newest_size
+    if require_signed_end and covered is None and size == 0:
+        report.add(
+            None,
+            "the bundle holds no checkpoint signed by the key: nothing in it can be verified; "
+            + _NEW_BUNDLE,
+        )
+    elif require_signed_end and (covered or 0) < size:
+        report.add(covered or 0, f"{uncovered(covered or 0, size)}; {_NEW_BUNDLE}")
     return report
+
+
+def uncovered(covered: int, size: int) -> str:
+    """What entries ``covered..size-1`` (past the newest signed checkpoint) are, in words."""
+    if size - covered == 1:
+        return (
+            f"entry {covered} is not covered by any signed checkpoint: anyone with the file "
+            "could have added it"
+        )
+    return (
+        f"entries {covered}..{size - 1} are not covered by any signed checkpoint: anyone with "
+        "the file could have added them"
+    )
 
 
 def _note_root(report: Report, roots: dict[int, bytes], cp: cpmod.Checkpoint, whose: str) -> None:
@@ -248,9 +286,13 @@ def write_bundle(out: IO[bytes], source: LogSource) -> int:
 
     The header holds the origin, the verifier key and the signed checkpoints; each entry line
     is the entry's canonical bytes exactly, so a verifier hashes what it reads. No secrets.
+    Only the entries the newest checkpoint covers are written (sign one just before, as
+    ``pds audit export`` and the auditor page do): a verifier refuses a bundle whose last
+    entries no signature covers, and a running vault logs new entries all the time.
     Returns the number of entries written.
     """
     checkpoints = source.signed_checkpoints()
+    covered = max((_size_of(note) for note in checkpoints), default=0)
     header = {
         "format": BUNDLE_FORMAT,
         "origin": source.origin,
@@ -260,10 +302,17 @@ def write_bundle(out: IO[bytes], source: LogSource) -> int:
     out.write(json.dumps(header, ensure_ascii=False).encode("utf-8") + b"\n")
     n = 0
     for _, data, leaf in source.entries():
+        if n == covered:
+            break
         out.write((leaf or hashlib.sha256(b"\x00" + data).digest()).hex().encode("ascii"))
         out.write(b" " + data + b"\n")
         n += 1
     return n
+
+
+def _size_of(note: str) -> int:
+    """The tree size a signed checkpoint note states (its signature is the verifier's job)."""
+    return cpmod.parse_body(note.split("\n\n", 1)[0] + "\n").size
 
 
 class BundleSource:
@@ -342,9 +391,14 @@ def describe(report: Report) -> list[str]:
             + "."
         )
         if unsigned > 0:
+            first, last = newest or 0, report.size - 1
+            which = f"entry {first} was" if unsigned == 1 else f"entries {first}..{last} were"
             lines.append(
-                f"Note: the newest {plural(unsigned, 'entry')} "
-                f"{'is' if unsigned == 1 else 'are'} not yet covered by a signed checkpoint."
+                f"Note: {which} logged after the newest signed checkpoint, so no signature "
+                f"covers {'it' if unsigned == 1 else 'them'} yet (normal for a running vault, "
+                f"which signs one within {CHECKPOINT_EVERY} entries or "
+                f"{CHECKPOINT_SECONDS // 60} minutes); "
+                "a bundle must not have such entries."
             )
     else:
         for problem in report.problems:

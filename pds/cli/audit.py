@@ -176,7 +176,9 @@ def audit_verify(
     if key and Path(key).is_file():
         key = Path(key).read_text(encoding="utf-8").strip()
     if bundle:
-        report = verifymod.verify(verifymod.BundleSource(bundle), trusted=notes, key=key)
+        report = verifymod.verify(
+            verifymod.BundleSource(bundle), trusted=notes, key=key, require_signed_end=True
+        )
     elif url:
         from pds.audit.remote import RemoteSource, read_token
 
@@ -210,7 +212,8 @@ def audit_verify(
 @click.option(
     "--url",
     "base_url",
-    help="The vault's address as the auditor reaches it (default: PDS_ISSUER).",
+    help="The vault's address as the auditor reaches it (default: PDS_ISSUER, else "
+    f"{DEFAULT_ISSUER}).",
 )
 @json_option
 @with_vault
@@ -224,6 +227,12 @@ def audit_invite(v: Vault, name: str, days: int, base_url: str | None, as_json: 
     if not base.startswith(("https://", "http://")):
         fail(f"{base} is not an http(s) address", "Pass --url https://your-vault.example.")
     done = invite_auditor(v, name, days)
+    if not base_url and not v.settings.issuer:
+        click.echo(
+            f"Note: the link uses {DEFAULT_ISSUER} (PDS_ISSUER is not set); pass --url with "
+            "the address the auditor reaches",
+            err=True,
+        )
     link = f"{base}/auditor/welcome#{done.link_secret}"
     until, link_until = clock.iso(done.grant.expires_at), clock.iso(done.link_expires_at)
     if as_json:

@@ -205,7 +205,8 @@ def upgrade(as_json: bool) -> None:
     "--redirect-uri",
     default=None,
     metavar="URL",
-    help="The sandbox client's redirect URI (default http://127.0.0.1:5001/callback).",
+    help="A redirect URI for the sandbox client (default http://127.0.0.1:5001/callback); "
+    "added to the ones earlier runs registered.",
 )
 @json_option
 def demo(allow_weak: bool, sandbox: bool, redirect_uri: str | None, as_json: bool) -> None:
@@ -246,9 +247,9 @@ def demo(allow_weak: bool, sandbox: bool, redirect_uri: str | None, as_json: boo
         click.echo(f"  {s.file}: {s.new} new, {s.duplicate} already present")
     if client is not None:
         when = "now" if client.created else "on an earlier run"
-        click.echo(
-            f"Sandbox test client (confidential, redirect URI {client.redirect_uri}): "
-            f"registered {when}."
-        )
+        uris = client.redirect_uris
+        which = f"redirect URI {uris[0]}" if len(uris) == 1 else f"redirect URIs {' '.join(uris)}"
+        added = f"; {client.redirect_uri} added now" if client.added else ""
+        click.echo(f"Sandbox test client (confidential, {which}): registered {when}{added}.")
         click.echo(f"client_id:     {client.client_id}")
         click.echo(f"client_secret: {client.client_secret}")

@@ -74,6 +74,13 @@ def mark_client_removed(conn: sqlite3.Connection, client_id: str, at: str) -> bo
     )
 
 
+def set_redirect_uris(conn: sqlite3.Connection, client_id: str, redirect_uris: str) -> None:
+    """Replace the client's registered redirect URIs (``redirect_uris``: a JSON list)."""
+    conn.execute(
+        "UPDATE clients SET redirect_uris = ? WHERE client_id = ?", (redirect_uris, client_id)
+    )
+
+
 def open_grant_ids(conn: sqlite3.Connection, client_id: str) -> list[int]:
     """The client's grants not yet revoked (expired ones too), oldest first."""
     rows = conn.execute(

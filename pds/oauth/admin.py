@@ -3,6 +3,7 @@ Each change writes one audit entry in the same transaction."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -66,6 +67,28 @@ def add_client(
             detail={"name": name, "verified": True, "public": public},
         )
     return client, secret
+
+
+def add_redirect_uri(vault: Vault, client_id: str, redirect_uri: str) -> store.Client:
+    """Register one more redirect URI for a client the owner added (each still matched
+    exactly); the client as it is now. One ``client.update`` entry when it was new."""
+    if problem := redirect_uri_problem(redirect_uri):
+        raise ValidationError(problem, hint="Use https, or http on 127.0.0.1 or localhost.")
+    client = store.get_client(vault.conn, client_id)
+    if client is None or client.removed_at is not None:
+        raise NotFound(f"no client {client_id}")
+    if redirect_uri in client.redirect_uris:
+        return client
+    uris = [*client.redirect_uris, redirect_uri]
+    with transaction(vault.conn):
+        oauth_db.set_redirect_uris(vault.conn, client_id, json.dumps(uris))
+        vault.audit(
+            "client.update",
+            actor="owner",
+            client_id=client_id,
+            detail={"redirect_uri_added": redirect_uri},
+        )
+    return replace(client, redirect_uris=tuple(uris))
 
 
 def list_clients(vault: Vault) -> list[store.Client]:

@@ -212,9 +212,9 @@ def _drop(
     with transaction(vault.conn) as conn:
         _set(conn, attempt.id, "dropped", reason)
         vault.audit(
-            "webhook.deliver",
+            "webhook.drop",
             actor="pds",
-            decision="refused",
+            decision="dropped",
             client_id=sub.client_id if sub else None,
             grant_id=grant.id if grant else None,
             category=category,

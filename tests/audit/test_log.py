@@ -76,7 +76,7 @@ def test_a_records_read_names_its_record_or_its_page_span() -> None:
     [
         (
             {"actor": "owner", "decision": "maybe"},
-            "audit decision 'maybe' is not one of allowed, refused",
+            "audit decision 'maybe' is not one of allowed, refused, dropped",
         ),
         ({"actor": ""}, "an audit entry needs an action and an actor"),
         ({"actor": "owner", "count": "3"}, "audit field 'count' must be an integer"),

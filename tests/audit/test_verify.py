@@ -387,3 +387,135 @@ def test_cli_trusted_checkpoint_is_checked_byte_for_byte(
     )
     exact_again = run(runner, "audit", "verify", "--trusted-checkpoint", str(saved))
     assert exact_again.exit_code == 0, exact_again.output
+
+
+# -- a bundle must end with a signed checkpoint ---------------------------------------------
+
+NEW_BUNDLE = "ask the vault's owner for a new bundle (`pds audit export`)"
+
+
+def entry_line(text: bytes) -> bytes:
+    """A bundle line for ``text`` with its correct leaf hash: what anyone can write."""
+    import hashlib
+
+    return hashlib.sha256(b"\x00" + text).hexdigest().encode() + b" " + text + b"\n"
+
+
+def with_checkpoints(path: Path, checkpoints: list[str], extra: bytes = b"") -> None:
+    lines = path.read_bytes().split(b"\n", 1)
+    header = json.loads(lines[0])
+    header["checkpoints"] = checkpoints
+    path.write_bytes(json.dumps(header).encode() + b"\n" + lines[1] + extra)
+
+
+def test_write_bundle_stops_at_the_newest_checkpoint(logged: Vault, tmp_path: Path) -> None:
+    fill(logged, 3)  # logged after the newest checkpoint (size 21): not in the bundle
+    assert logged.log.size() == 24
+    path = tmp_path / "log.bundle"
+    with path.open("wb") as out:
+        assert write_bundle(out, logged.log_source()) == 21
+    report = verify(BundleSource(path), require_signed_end=True)
+    assert (report.ok, report.size, report.newest_size) == (True, 21, 21)
+
+
+def test_a_live_log_may_have_an_unsigned_tail_and_says_so(logged: Vault) -> None:
+    fill(logged, 3)
+    report = verify(logged.log_source())
+    assert report.ok
+    assert verifymod.describe(report)[-1] == (
+        "Note: entries 21..23 were logged after the newest signed checkpoint, so no signature "
+        "covers them yet (normal for a running vault, which signs one within 1000 entries or "
+        "5 minutes); a bundle must not have such entries."
+    )
+
+
+def test_a_bundle_older_than_a_trusted_checkpoint(logged: Vault, tmp_path: Path) -> None:
+    path = tmp_path / "log.bundle"
+    with path.open("wb") as out:
+        write_bundle(out, logged.log_source())
+    fill(logged, 2)
+    newer = logged.log.checkpoint().note
+    report = verify(BundleSource(path), trusted=[newer], require_signed_end=True)
+    assert [p.message for p in report.problems] == [
+        "a trusted checkpoint covers 23 entries but the log has only 21: entries were "
+        "removed, or this bundle is older than your checkpoint"
+    ]
+
+
+def test_an_empty_bundle_without_a_checkpoint_fails(logged: Vault, tmp_path: Path) -> None:
+    path = tmp_path / "log.bundle"
+    with path.open("wb") as out:
+        write_bundle(out, logged.log_source())
+    path.write_bytes(path.read_bytes().split(b"\n", 1)[0] + b"\n")
+    with_checkpoints(path, [])
+    report = verify(BundleSource(path), require_signed_end=True)
+    assert [p.message for p in report.problems] == [
+        "the bundle holds no checkpoint signed by the key: nothing in it can be verified; "
+        + NEW_BUNDLE
+    ]
+
+
+def exported(runner: CliRunner, tmp_path: Path) -> tuple[Path, str]:
+    bundle = tmp_path / "log.bundle"
+    assert run(runner, "audit", "export", str(bundle)).exit_code == 0
+    return bundle, run(runner, "audit", "key").stdout.strip()
+
+
+def test_cli_a_genuine_bundle_verifies(
+    runner: CliRunner, initialised: Path, tmp_path: Path
+) -> None:
+    bundle, key = exported(runner, tmp_path)
+    header, *entries = bundle.read_bytes().splitlines()
+    newest = max(int(cp.split("\n")[1]) for cp in json.loads(header)["checkpoints"])
+    assert newest == len(entries) == 2
+    result = run(runner, "audit", "verify", "--bundle", str(bundle), "--key", key)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[2:] == [
+        "Entries:     2",
+        "Checkpoints: 2 signed, newest at size 2",
+        "OK: every entry hashes to its leaf, every checkpoint is validly signed and matches "
+        "the entries.",
+    ]
+
+
+def test_cli_a_bundle_without_checkpoints_fails(
+    runner: CliRunner, initialised: Path, tmp_path: Path
+) -> None:
+    bundle, key = exported(runner, tmp_path)
+    with_checkpoints(bundle, [])
+    result = run(runner, "audit", "verify", "--bundle", str(bundle), "--key", key)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[3:] == [
+        "Checkpoints: 0 signed",
+        "FAILED: entries 0..1 are not covered by any signed checkpoint: anyone with the file "
+        "could have added them; " + NEW_BUNDLE,
+    ]
+    assert result.stderr == "Error: the access log did not verify (1 problem; first bad entry: 0)\n"
+    # a made-up log of one entry, its leaf correct
+    made_up = tmp_path / "made-up.bundle"
+    made_up.write_bytes(bundle.read_bytes().split(b"\n", 1)[0] + b"\n")
+    made_up.write_bytes(made_up.read_bytes() + entry_line(b'{"action":"nothing to see"}'))
+    result = run(runner, "audit", "verify", "--bundle", str(made_up), "--key", key)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == (
+        "FAILED: entry 0 is not covered by any signed checkpoint: anyone with the file could "
+        "have added it; " + NEW_BUNDLE
+    )
+
+
+def test_cli_a_forged_tail_after_a_real_checkpoint_fails(
+    runner: CliRunner, initialised: Path, tmp_path: Path
+) -> None:
+    bundle, key = exported(runner, tmp_path)
+    with bundle.open("ab") as out:
+        out.write(entry_line(b'{"action":"grant.revoke","actor":"owner"}'))
+        out.write(entry_line(b'{"action":"vault.init","actor":"owner"}'))
+    result = run(runner, "audit", "verify", "--bundle", str(bundle), "--key", key)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[2:] == [
+        "Entries:     4",
+        "Checkpoints: 2 signed, newest at size 2",
+        "FAILED: entries 2..3 are not covered by any signed checkpoint: anyone with the file "
+        "could have added them; " + NEW_BUNDLE,
+    ]
+    assert result.stderr == "Error: the access log did not verify (1 problem; first bad entry: 2)\n"

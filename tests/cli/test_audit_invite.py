@@ -90,7 +90,7 @@ def test_invite_as_json_and_with_the_issuer_as_address(cli_on, vault, fixed) -> 
         ["audit", "invite", "Kontrolle GmbH", "--days", "3", "--json"],
         env={"PDS_ISSUER": "https://pds.example"},
     )
-    assert done.exit_code == 0, done.output
+    assert (done.exit_code, done.stderr) == (0, "")
     [client] = store.list_clients(vault.conn)
     assert json.loads(done.output) == {
         "name": "Kontrolle GmbH",
@@ -105,9 +105,19 @@ def test_invite_as_json_and_with_the_issuer_as_address(cli_on, vault, fixed) -> 
 
 def test_invite_without_an_issuer_links_to_the_local_address(cli_on, fixed) -> None:
     done = cli_on.invoke(cli, ["audit", "invite", "Local", "--json"])
-    assert json.loads(done.output)["link"] == (
+    assert done.exit_code == 0
+    assert json.loads(done.stdout)["link"] == (
         "http://127.0.0.1:8000/auditor/welcome#link-secret-0123456789"
     )
+    assert done.stderr == (
+        "Note: the link uses http://127.0.0.1:8000 (PDS_ISSUER is not set); pass --url with "
+        "the address the auditor reaches\n"
+    )
+
+
+def test_invite_with_an_address_says_no_note(cli_on, vault, fixed) -> None:
+    given = cli_on.invoke(cli, ["audit", "invite", "A", "--url", "https://vault.example"])
+    assert (given.exit_code, given.stderr) == (0, "")
 
 
 @pytest.mark.parametrize(
@@ -158,7 +168,7 @@ def served(app) -> Iterator[str]:
 
 
 def test_verify_url_works_with_the_invited_token(cli_on, vault, served, tmp_path: Path) -> None:
-    made = cli_on.invoke(cli, ["audit", "invite", "Ines Audit", "--json"])
+    made = cli_on.invoke(cli, ["audit", "invite", "Ines Audit", "--json", "--url", served])
     invited = json.loads(made.output)
     token_file = tmp_path / "token"
     token_file.write_text(invited["token"] + "\n")
@@ -186,7 +196,9 @@ def test_verify_url_works_with_the_invited_token(cli_on, vault, served, tmp_path
         "Checkpoints: 1 signed, newest at size 6",
         "OK: every entry hashes to its leaf, every checkpoint is validly signed and matches "
         "the entries.",
-        "Note: the newest 1 entry is not yet covered by a signed checkpoint.",
+        "Note: entry 6 was logged after the newest signed checkpoint, so no signature covers "
+        "it yet (normal for a running vault, which signs one within 1000 entries or 5 "
+        "minutes); a bundle must not have such entries.",
     ]
     admin.revoke_grant(vault, invited["grant_id"])
     gone = cli_on.invoke(cli, ["audit", "verify", "--url", served, "--token-file", str(token_file)])

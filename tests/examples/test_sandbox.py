@@ -65,7 +65,9 @@ def test_a_test_client_registered_once_and_printed_every_time(
             "client_id": creds["client_id"],
             "client_secret": creds["client_secret"],
             "redirect_uri": DEFAULT_URI,
+            "redirect_uris": [DEFAULT_URI],
             "created": False,
+            "added": False,
         },
     }
     third = run(runner, "demo", "--sandbox")
@@ -87,20 +89,42 @@ def test_a_test_client_registered_once_and_printed_every_time(
     assert client.check_client_secret(creds["client_secret"][:-1]) is False
 
 
-def test_its_redirect_uri_is_chosen_once(runner: CliRunner, home: Path) -> None:
-    mine = "http://127.0.0.1:5999/back"
+def test_another_redirect_uri_is_added_to_the_same_client(runner: CliRunner, home: Path) -> None:
+    mine = "http://127.0.0.1:9000/cb"
     first = run(runner, "demo", "--sandbox", "--redirect-uri", mine, "--json")
-    assert json.loads(first.stdout)["sandbox"]["redirect_uri"] == mine
-    client_id = saved(home)["client_id"]
-    again = run(runner, "demo", "--sandbox")
-    assert again.exit_code == 1
-    assert again.stderr == (
-        f"Error: the sandbox client {client_id} is registered with the redirect URI {mine}, "
-        f"not {DEFAULT_URI}\n"
-        f"Hint: Use that one, or remove it (`pds clients remove {client_id} --yes`) and run "
-        "this again to register another.\n"
+    assert json.loads(first.stdout)["sandbox"]["redirect_uris"] == [mine]
+    creds = saved(home)
+    again = run(runner, "demo", "--sandbox")  # the example business's default
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines()[-3:] == [
+        f"Sandbox test client (confidential, redirect URIs {mine} {DEFAULT_URI}): registered "
+        f"on an earlier run; {DEFAULT_URI} added now.",
+        f"client_id:     {creds['client_id']}",
+        f"client_secret: {creds['client_secret']}",
+    ]
+    third = run(runner, "demo", "--sandbox", "--redirect-uri", mine)
+    assert third.stdout.splitlines()[-3] == (
+        f"Sandbox test client (confidential, redirect URIs {mine} {DEFAULT_URI}): registered "
+        "on an earlier run."
     )
-    assert [c.client_id for c in clients(home)] == [client_id]
+    (client,) = clients(home)  # still one client, both URIs, each matched exactly
+    assert (client.client_id, client.redirect_uris) == (creds["client_id"], (mine, DEFAULT_URI))
+    assert client.check_redirect_uri(mine) is True
+    assert client.check_redirect_uri(DEFAULT_URI) is True
+    assert client.check_redirect_uri("http://127.0.0.1:9000/cb/") is False
+    assert client.check_redirect_uri("http://127.0.0.1:9000/c") is False
+    tail = json.loads(run(runner, "audit", "tail", "-n", "20", "--json").stdout)
+    updates = [
+        (e["action"], e["client"], e["detail"]) for e in tail if e["action"] == "client.update"
+    ]
+    assert updates == [("client.update", creds["client_id"], {"redirect_uri_added": DEFAULT_URI})]
+    far = run(runner, "demo", "--sandbox", "--redirect-uri", "http://example.com/cb")
+    assert (far.exit_code, far.stderr) == (
+        1,
+        "Error: redirect URI 'http://example.com/cb' uses http on a host that is not loopback; "
+        "use https\nHint: Use https, or http on 127.0.0.1 or localhost.\n",
+    )
+    assert clients(home)[0].redirect_uris == (mine, DEFAULT_URI)
 
 
 def test_a_removed_sandbox_client_is_replaced(runner: CliRunner, home: Path) -> None:
@@ -112,7 +136,9 @@ def test_a_removed_sandbox_client_is_replaced(runner: CliRunner, home: Path) -> 
     assert json.loads(again.stdout)["sandbox"] == {
         **new,
         "redirect_uri": DEFAULT_URI,
+        "redirect_uris": [DEFAULT_URI],
         "created": True,
+        "added": False,
     }
     assert new["client_id"] != old
     assert [(c.client_id, c.removed_at is None) for c in clients(home)] == [
@@ -179,3 +205,16 @@ def test_a_later_day_adds_that_day(vault: Vault, monkeypatch: pytest.MonkeyPatch
     assert [(s.new, s.duplicate) for s in (first, second)] == [(500, 0), (1, 499)]
     newest = list(vault.records("energy", since=date(2026, 12, 7)))
     assert [r.payload["start"] for r in newest] == ["2026-12-07T00:00:00Z"]
+
+
+def test_the_demo_is_what_the_quickstart_says(vault: Vault, monkeypatch) -> None:
+    monkeypatch.setattr("pds.clock.today", lambda: date(2026, 12, 7))
+    load_demo(vault)
+    days = [r.occurred_at[:10] for r in vault.records("transactions", newest=False)]
+    assert (len(days), days[0], days[-1]) == (600, "2025-03-10", "2026-10-30")
+    assert [len(list(vault.records(c))) for c in ("contacts", "events")] == [3, 3]
+    quickstart = (Path(__file__).parents[2] / "docs" / "developers.md").read_text()
+    assert (
+        "(600 synthetic bank transactions, 10 March 2025 to 30 October\n2026; three contacts, "
+        "three calendar events, and 500 days"
+    ) in quickstart

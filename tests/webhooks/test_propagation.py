@@ -199,7 +199,7 @@ def test_a_revoked_grant_gets_no_delivery(kit, receiver) -> None:
     assert kit.audit_actions()[-4:] == [
         ("profile.update", "allowed"),
         ("grant.revoke", "allowed"),
-        ("webhook.deliver", "refused"),
+        ("webhook.drop", "dropped"),
         ("profile.update", "allowed"),
     ]
 

@@ -6,7 +6,8 @@ tlog-checkpoint in a C2SP signed note, Ed25519). Two sources:
 - a bundle written by ``pds audit export FILE`` (a JSON header line with the origin, the
   verifier key and the signed checkpoints, then ``<leaf hex> <entry>`` per entry):
   :func:`verify_bundle` replays every entry, recomputes its leaf hash and the running root,
-  and checks each checkpoint (and each checkpoint you saved earlier) against it;
+  and checks each checkpoint (and each checkpoint you saved earlier) against it; a checkpoint
+  signed by the key must cover the last entry (one past it is anybody's addition);
 - a running vault's auditor API (a token with ``audit:read``): :func:`check_vault` checks
   the newest signed checkpoint, its consistency with one you saved earlier (an RFC 9162
   consistency proof), and the inclusion of one entry (an inclusion proof).
@@ -20,10 +21,15 @@ As a program (``pds-verify``)::
     pds-verify url https://vault.example --token-file token [--key …] [--trusted saved.note]
         [--entry 7] [--all] [--save-checkpoint saved.note]
 
-Exit status 0 when everything holds, 1 when something does not verify (``FAILED:`` lines),
-2 when the input cannot be read. This module imports nothing outside the standard library
-but ``cryptography``, :mod:`pds_client.tlog` (the proofs and checkpoints) and
-:mod:`pds_client.errors`: an auditor's machine needs neither authlib nor requests.
+Exit status: 0 when everything holds; 1 when something does not verify (``FAILED:`` lines,
+among them a bundle whose last entries no signed checkpoint covers); 2 when the check could
+not be made (``error:`` on stderr): a usage error, a file that cannot be read or is not a
+bundle, a vault that cannot be reached, or one that refuses the token (revoked, expired or
+unknown: ask the owner for a new invitation).
+
+This module imports nothing outside the standard library but ``cryptography``,
+:mod:`pds_client.tlog` (the proofs and checkpoints) and :mod:`pds_client.errors`: an
+auditor's machine needs neither authlib nor requests.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ BUNDLE_FORMAT = "pds-audit-bundle/1"
 _MAX_PROBLEMS = 20
 _PAGE = 1000
 _TIMEOUT = 30
+_NEW_BUNDLE = "ask the vault's owner for a new bundle (`pds audit export`)"
 
 
 # -- reports ------------------------------------------------------------------------------------
@@ -152,7 +159,9 @@ def verify_bundle(
 ) -> Report:
     """Check a bundle completely: every checkpoint's signature, every entry's leaf hash, the
     root at each checkpoint's size, and each ``trusted`` checkpoint (saved earlier, as the
-    bytes of its file) against the same replay: a log rewritten since does not match it."""
+    bytes of its file) against the same replay: a log rewritten since does not match it.
+    A checkpoint signed by the key must cover the last entry: entries past the newest one
+    (or any entry, with none) are a problem, since anyone holding the file could add them."""
     header, entries = read_bundle(Path(path))
     origin = header["origin"]
     vkey, pinned = _trusted_key(origin, key, header["verifier_key"])
@@ -177,30 +186,58 @@ def verify_bundle(
     for size, cps in wanted.items():
         if len({cp.root for _, cp in cps}) > 1:
             report.fail(f"fork: two validly signed checkpoints of size {size} have different roots")
-    size = _replay(entries, wanted, report)
+    mismatched: set[int] = set()
+    size = _replay(entries, wanted, report, mismatched)
     for cp_size in sorted(s for s in wanted if s > size):
         for kind, _ in wanted[cp_size]:
+            older = ", or this bundle is older than your checkpoint" if kind != "checkpoint" else ""
             report.fail(
                 f"a {kind} covers {_entries(cp_size)} but the log has only {size}: "
-                "entries were removed",
+                f"entries were removed{older}",
                 size,
             )
+    covered = report.newest.size if report.newest else 0
+    if report.newest is None and size == 0:
+        report.fail(
+            "the bundle holds no checkpoint signed by the key: nothing in it can be verified; "
+            + _NEW_BUNDLE
+        )
+    elif covered < size:
+        report.fail(f"{_uncovered(covered, size)}; {_NEW_BUNDLE}", covered)
     signed = sum(kind == "checkpoint" for cps in wanted.values() for kind, _ in cps)
     report.checked.append(f"Entries: {size}, each hashed to its leaf")
     report.checked.append(
         f"Checkpoints: {signed} signed"
         + (f", newest at size {report.newest.size}" if report.newest else "")
     )
-    saved = [cp.size for cps in wanted.values() for kind, cp in cps if kind != "checkpoint"]
+    saved = sorted(
+        cp.size
+        for cps in wanted.values()
+        for kind, cp in cps
+        if kind != "checkpoint" and cp.size <= size and cp.size not in mismatched
+    )
     if saved:
         report.checked.append(f"Trusted: the log extends your checkpoints of size {saved}")
     return report
+
+
+def _uncovered(covered: int, size: int) -> str:
+    if size - covered == 1:
+        return (
+            f"entry {covered} is not covered by any signed checkpoint: anyone with the file "
+            "could have added it"
+        )
+    return (
+        f"entries {covered}..{size - 1} are not covered by any signed checkpoint: anyone with "
+        "the file could have added them"
+    )
 
 
 def _replay(
     entries: Iterable[tuple[int, bytes, bytes]],
     wanted: dict[int, list[tuple[str, Checkpoint]]],
     report: Report,
+    mismatched: set[int] | None = None,
 ) -> int:
     for _, cp in wanted.get(0, []):
         if cp.root != EMPTY_ROOT:
@@ -227,6 +264,8 @@ def _replay(
                 root = node_hash(left, root)
             for kind, cp in wanted[count]:
                 if cp.root != root:
+                    if mismatched is not None:
+                        mismatched.add(count)
                     report.fail(
                         f"the first {_entries(count)} {'does' if count == 1 else 'do'} not match "
                         f"the signed {kind} "
@@ -355,8 +394,15 @@ def check_vault(
                 "entries were removed",
                 count,
             )
+        after = (
+            f" (the vault logged {_entries(count - cp.size)} since, this check's own requests "
+            "among them: no signature covers them yet)"
+            if count > cp.size
+            else ""
+        )
         report.checked.append(
-            f"Entries: {count}, each hashed to its leaf; the first {cp.size} match the checkpoint"
+            f"Entries: {count}, each hashed to its leaf; the first {cp.size} match the "
+            f"checkpoint{after}"
         )
     return report
 

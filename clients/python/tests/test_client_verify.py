@@ -205,7 +205,9 @@ def test_a_live_vault_checkpoint_consistency_and_inclusion(
         f"Checkpoint: size {now}, signed by {origin}",
         f"Consistency: the log extends your checkpoint of size {first.newest.size}",
         f"Inclusion: entry 0 is in the signed tree of size {now}",
-        f"Entries: {now + 4}, each hashed to its leaf; the first {now} match the checkpoint",
+        f"Entries: {now + 4}, each hashed to its leaf; the first {now} match the checkpoint "
+        "(the vault logged 4 entries since, this check's own requests among them: no "
+        "signature covers them yet)",
         "OK",
     ]
     with pytest.raises(VerifyError) as caught:
@@ -258,6 +260,110 @@ def test_an_exported_bundle_verifies_and_a_changed_entry_is_found(
         "FAILED: entry 5 does not hash to the leaf recorded when it was appended: it was "
         "changed afterwards"
     ) in done.stdout.splitlines()
+
+
+NEW_BUNDLE = "ask the vault's owner for a new bundle (`pds audit export`)"
+
+
+def _line(text: bytes) -> bytes:
+    """A bundle line for ``text`` with its correct leaf hash: what anyone can write."""
+    return leaf_hash(text).hex().encode() + b" " + text + b"\n"
+
+
+def _pds_verify(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [Path(sys.executable).with_name("pds-verify"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_bundle_must_end_with_a_signed_checkpoint(
+    live: Live, auditor: str, tmp_path: Path
+) -> None:
+    vkey = live.pds("audit", "key").strip()
+    bundle = tmp_path / "audit.bundle"
+    live.pds("audit", "export", str(bundle))
+    header, rest = bundle.read_bytes().split(b"\n", 1)
+    n = rest.count(b"\n")
+    newest = max(int(cp.split("\n")[1]) for cp in json.loads(header)["checkpoints"])
+    assert newest == n
+    genuine = _pds_verify("bundle", str(bundle), "--key", vkey)
+    assert (genuine.returncode, genuine.stderr) == (0, ""), genuine.stdout
+    assert genuine.stdout.splitlines()[2:] == [
+        f"Entries: {n}, each hashed to its leaf",
+        f"Checkpoints: {len(json.loads(header)['checkpoints'])} signed, newest at size {n}",
+        "OK",
+    ]
+
+    unsigned = json.loads(header)
+    unsigned["checkpoints"] = []
+    bare = tmp_path / "bare.bundle"
+    bare.write_bytes(json.dumps(unsigned).encode() + b"\n" + rest)
+    done = _pds_verify("bundle", str(bare), "--key", vkey)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[2:] == [
+        f"Entries: {n}, each hashed to its leaf",
+        "Checkpoints: 0 signed",
+        f"FAILED: entries 0..{n - 1} are not covered by any signed checkpoint: anyone with the "
+        f"file could have added them; {NEW_BUNDLE}",
+        "The access log did NOT verify.",
+    ]
+    made_up = tmp_path / "made-up.bundle"
+    made_up.write_bytes(json.dumps(unsigned).encode() + b"\n" + _line(b'{"action":"x"}'))
+    assert verify_bundle(made_up, key=vkey).problems == [
+        "entry 0 is not covered by any signed checkpoint: anyone with the file could have "
+        f"added it; {NEW_BUNDLE}"
+    ]
+    empty = tmp_path / "empty.bundle"
+    empty.write_bytes(json.dumps(unsigned).encode() + b"\n")
+    assert verify_bundle(empty, key=vkey).problems == [
+        "the bundle holds no checkpoint signed by the key: nothing in it can be verified; "
+        + NEW_BUNDLE
+    ]
+
+    forged = tmp_path / "forged.bundle"
+    forged.write_bytes(
+        bundle.read_bytes() + _line(b'{"action":"grant.revoke"}') + _line(b'{"action":"y"}')
+    )
+    report = verify_bundle(forged, key=vkey)
+    assert report.first_bad_index == n
+    assert report.problems == [
+        f"entries {n}..{n + 1} are not covered by any signed checkpoint: anyone with the file "
+        f"could have added them; {NEW_BUNDLE}"
+    ]
+    done = _pds_verify("bundle", str(forged), "--key", vkey)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-2:] == [
+        f"FAILED: {report.problems[0]}",
+        "The access log did NOT verify.",
+    ]
+
+    newer = check_vault(AuditorApi(live.base, auditor), key=vkey).newest
+    assert newer.size > n
+    older = verify_bundle(bundle, key=vkey, trusted=[newer.note])
+    assert older.problems == [
+        f"a trusted checkpoint covers {newer.size} entries but the log has only {n}: entries "
+        "were removed, or this bundle is older than your checkpoint"
+    ]
+    assert [line for line in older.lines() if line.startswith("Trusted")] == []
+
+
+def test_pds_verify_exit_codes_for_a_refused_token(live: Live, tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("revoked-or-unknown")
+    done = _pds_verify("url", live.base, "--token-file", str(token))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"error: {live.base}/audit/key answered 401: the access token is unknown, expired or "
+        "revoked\n"
+    )
+    missing = _pds_verify("bundle", str(tmp_path / "nope.bundle"))
+    assert missing.returncode == 2
+    assert missing.stderr == (
+        f"error: cannot read {tmp_path / 'nope.bundle'}: No such file or directory\n"
+    )
 
 
 def test_the_verifier_needs_neither_authlib_nor_requests() -> None:

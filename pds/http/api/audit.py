@@ -22,6 +22,8 @@ bp = Blueprint("audit_api", __name__, url_prefix="/audit")
 
 SCOPE = "audit:read"
 PAGE = 1000
+MAX_COUNT = 10**19 - 1
+"""The largest index or size a query parameter may give (19 digits; OpenAPI ``maximum``)."""
 
 
 def _b64(data: bytes) -> str:
@@ -34,8 +36,10 @@ def _count(name: str, *, default: int | None = None) -> int:
         if default is None:
             raise BadRequest(f"the query parameter {name!r} is required", hint=_HINT)
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+    if not raw.isascii() or not raw.isdigit():
         raise BadRequest(f"{name}={raw[:40]!r} is not a non-negative integer", hint=_HINT)
+    if len(raw.lstrip("0")) > len(str(MAX_COUNT)):
+        raise BadRequest(f"{name}={raw[:40]} is too large: at most {MAX_COUNT}", hint=_HINT)
     return int(raw)
 
 
@@ -67,7 +71,13 @@ def entries() -> Response:
     log = current_vault().log
     size = log.size()
     start = _count("start", default=0)
-    end = min(_count("end", default=start + PAGE), start + PAGE, size)
+    asked_end = _count("end", default=start + PAGE)
+    if asked_end < start:
+        raise BadRequest(
+            f"end={asked_end} is before start={start}: entries [start, end) need start <= end",
+            hint=_HINT,
+        )
+    end = min(asked_end, start + PAGE, size)
     if start > size:
         raise NotFound(f"the log has {plural(size, 'entry')}; start={start} is past its end")
     items = [
@@ -128,7 +138,7 @@ def _count_param(
         "in": "query",
         "required": required,
         "description": description,
-        "schema": {"type": "integer", "minimum": minimum, "maximum": 10**19 - 1},
+        "schema": {"type": "integer", "minimum": minimum, "maximum": MAX_COUNT},
     }
 
 
@@ -142,8 +152,8 @@ def _object(**properties: dict[str, Any]) -> dict[str, Any]:
 
 
 _ABOUT = {
-    400: "a parameter is missing or not a whole number, or the range is not one the log has "
-    "a proof for (index < size, 0 < first <= second)",
+    400: f"a parameter is missing, not a whole number or above {MAX_COUNT}, or the range is "
+    "not one the log has (start <= end) or has a proof for (index < size, 0 < first <= second)",
     403: "insufficient_scope: the token's grant does not hold audit:read",
     404: "start or size is past the end of the log",
 }

@@ -203,7 +203,7 @@ def _filters() -> dict[str, Any]:
     """The table's filters from the query: business (client id), action, outcome, dates."""
     outcome = request.args.get("outcome") or None
     if outcome is not None and outcome not in DECISIONS:
-        raise BadRequest(gettext("The outcome is allowed or refused."))
+        raise BadRequest(gettext("The outcome is allowed, refused or dropped."))
     return {
         "client": request.args.get("client") or None,
         "action": request.args.get("action") or None,

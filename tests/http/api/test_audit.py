@@ -70,6 +70,16 @@ def test_auditor_reads_log_and_checks_proofs(kit, auditor: str) -> None:
     [
         ("/audit/entries?start=x", 400, "start='x' is not a non-negative integer"),
         ("/audit/entries?start=-1", 400, "start='-1' is not a non-negative integer"),
+        (
+            "/audit/entries?start=5&end=2",
+            400,
+            "end=2 is before start=5: entries [start, end) need start <= end",
+        ),
+        (
+            "/audit/proof/inclusion?index=0&size=99999999999999999999",
+            400,
+            "size=99999999999999999999 is too large: at most 9999999999999999999",
+        ),
         ("/audit/entries?start=99999", 404, "the log has {n} entries; start=99999 is past its end"),
         ("/audit/proof/inclusion?size=3", 400, "the query parameter 'index' is required"),
         ("/audit/proof/inclusion?index=3&size=3", 400, "index 3 is not inside a tree of size 3"),
@@ -94,6 +104,15 @@ def test_bad_parameters_are_problems(kit, auditor: str, path: str, status: int, 
     assert resp.json["detail"] == detail.format(n=n)
     last = json.loads(kit.vault.log.tail(1)[0][1])
     assert (last["action"].startswith("api.audit."), last["decision"]) == (True, "refused")
+
+
+def test_leading_zeros_are_not_too_large(kit, auditor: str) -> None:
+    resp = kit.http.get(
+        "/audit/entries?start=0&end=00000000000000000000001", headers=bearer(auditor)
+    )
+    assert (resp.status_code, [e["index"] for e in resp.json["entries"]]) == (200, [0])
+    empty = kit.http.get("/audit/entries?start=1&end=1", headers=bearer(auditor))
+    assert (empty.status_code, empty.json["entries"]) == (200, [])
 
 
 def test_entries_are_paged_by_1000(kit, auditor: str) -> None:

@@ -191,6 +191,27 @@ def test_the_table_filters_by_business_action_outcome_and_date(logged, vault) ->
     assert (far.status_code, rows_of(far.text)) == (200, [])
 
 
+def test_a_dropped_webhook_reads_as_dropped_not_as_a_refusal(logged, vault) -> None:
+    browser, acme, _ = logged
+    index = vault.audit(
+        "webhook.drop",
+        actor="pds",
+        decision="dropped",
+        client_id=acme,
+        category="profile",
+        reason="the subscription or its grant has ended",
+    )
+    page = browser.get("/auditor", query_string={"outcome": "dropped"})
+    assert rows_of(page.text) == [(str(index), "Acme Bank", "webhook.drop", "dropped")]
+    assert '<option value="dropped" selected>dropped</option>' in page.text
+    assert '<option value="">Any outcome</option>' in page.text
+    refused = browser.get("/auditor", query_string={"outcome": "refused"})
+    assert [r[2] for r in rows_of(refused.text)] == ["api.records.read"]
+    bad = browser.get("/auditor", query_string={"outcome": "maybe"})
+    assert bad.status_code == 400
+    assert "The outcome is allowed, refused or dropped." in bad.text
+
+
 def test_the_table_pages(logged, monkeypatch) -> None:
     browser, acme, _ = logged
     monkeypatch.setattr(auditor_pages, "ROWS", 2)

@@ -29,7 +29,8 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -318,14 +319,24 @@ def load(home: Path) -> SpendingRules:
 def save(home: Path, text: str) -> SpendingRules:
     """Check ``text`` and write it as the owner's rules file atomically (a temp file renamed
     over it, mode 0600); a bad text raises SpendingRulesError and writes nothing."""
+    with saving(home, text) as rules:
+        pass
+    return rules
+
+
+@contextmanager
+def saving(home: Path, text: str) -> Iterator[SpendingRules]:
+    """Check ``text`` (SpendingRulesError: nothing written), write it to a temp file beside
+    the rules file and give its rules; the temp file replaces the rules file when the block
+    ends, or is removed when the block raises (the file on disk unchanged)."""
     rules = parse_rules(text)
     home.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=home, prefix=".spending-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
+        yield rules
         os.replace(tmp, rules_path(home))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return rules

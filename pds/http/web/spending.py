@@ -6,7 +6,8 @@ The same checks as ``pds spending check``: a file is saved only when it parses w
 bad file never reaches the disk (the page shows the error and the text as typed; the file
 on disk is unchanged). Saving changes no stored category; applying does, in one
 transaction with a ``spending.apply`` access-log entry. Each save writes a
-``spending.rules`` entry (no rule text: category names are personal).
+``spending.rules`` entry (no rule text: category names are personal) before the file is
+replaced: a vault too busy for the entry (503) leaves the file as it was.
 """
 
 from __future__ import annotations
@@ -58,10 +59,9 @@ def rules() -> Any:
         return _page(text or EXAMPLE, problem=problem)
     text = request.form.get("text", "").replace("\r\n", "\n")
     try:
-        saved = rules_file.save(home, text)
+        saved = spending.save_rules(current_vault(), home, text)
     except SpendingRulesError as exc:
         return _page(text, error=exc.message, status=422)
-    current_vault().audit("spending.rules", actor="owner", count=len(saved.rules))
     return _page(text, saved=len(saved.rules))
 
 

@@ -14,6 +14,8 @@ from pds.http.web.views import transactions
 from pds.importer import import_file
 from pds.policyfiles.spending import save
 from tests.conftest import fixture
+from tests.db.test_busy import BUSY, held, shorten_app_waits
+from tests.db.test_busy import short_waits as short_waits  # the fixture, used by name
 from tests.oauth_kit import csrf
 
 NATIONWIDE = "midata/nationwide-test-midata.csv"
@@ -258,12 +260,35 @@ def test_rules_page_saves_a_good_file_and_refuses_a_bad_one(kit, vault) -> None:
     assert (
         '<p class="error" id="rules-error" role="alert">Error: spending.toml: rule 1 '
         "(&#34;Fun&#34;): field &#34;matches&#34;: &#34;(x&#34; is not a regular expression "
-        "(missing ), unterminated subpattern at position 0)</p>" in refused.text
+        "in RE2 syntax (missing ): (x); the rules use RE2, which has no backreferences or "
+        "lookaround</p>" in refused.text
     )
     assert "(x&#34;\n</textarea>" in refused.text  # the text as typed, to fix
     assert path.read_text(encoding="utf-8") == RULES
     actions = [a for a, _ in kit.audit_actions()]
     assert actions.count("spending.rules") == 1
+
+
+@pytest.mark.usefixtures("short_waits")
+def test_saving_the_rules_while_the_vault_is_busy_changes_nothing(kit, vault) -> None:
+    kit.login()
+    token = csrf(kit.http.get("/data/transactions/rules").text)
+    path = vault.settings.home / "spending.toml"
+    save(vault.settings.home, RULES)
+    shorten_app_waits(kit)
+    newer = RULES + '\n[[rule]]\ncategory = "Rent"\ncontains = "landlord"\n'
+    with held(vault):  # an import holds the write lock
+        busy = kit.http.post("/data/transactions/rules", data={"csrf_token": token, "text": newer})
+    assert busy.status_code == 503
+    assert f'<p class="error" role="alert">{BUSY}</p>' in busy.text
+    assert path.read_text(encoding="utf-8") == RULES
+    assert sorted(p.name for p in path.parent.glob(".spending-*")) == []
+    assert [a for a, _ in kit.audit_actions()].count("spending.rules") == 0
+    saved = kit.http.post("/data/transactions/rules", data={"csrf_token": token, "text": newer})
+    assert saved.status_code == 200
+    assert "Saved 3 rules." in saved.text
+    assert path.read_text(encoding="utf-8") == newer
+    assert [a for a, _ in kit.audit_actions()].count("spending.rules") == 1
 
 
 def test_rules_page_applies_the_rules_to_every_transaction(kit, vault) -> None:

@@ -269,6 +269,32 @@ def test_rules_page_saves_a_good_file_and_refuses_a_bad_one(kit, vault) -> None:
     assert actions.count("spending.rules") == 1
 
 
+def test_a_rules_file_that_is_not_utf8_is_shown_as_it_is_never_as_the_example(kit, vault) -> None:
+    kit.login()
+    fresh = kit.http.get("/data/transactions/rules")
+    assert "category = &#34;Groceries&#34;\ncontains = &#34;tesco&#34;" in fresh.text  # no file
+    assert "has not been changed" not in fresh.text
+    path = vault.settings.home / "spending.toml"
+    latin1 = b'[[rule]]\ncategory = "Caf\xe9"\ncontains = "coffee"\n'
+    path.write_bytes(latin1)
+    page = kit.http.get("/data/transactions/rules")
+    assert page.status_code == 200
+    assert (
+        '<p class="warning" role="alert">The rules file cannot be used: '
+        f"{path}: not UTF-8 text</p>\n<p>The file has not been changed; the editor below "
+        "shows its text. Characters that could not be read as UTF-8 show as \ufffd: saving "
+        "writes them so.</p>" in page.text
+    )
+    textarea = page.text.split("spellcheck", 1)[1]
+    textarea = textarea.split(">", 1)[1].split("</textarea>")[0]
+    assert textarea == "[[rule]]\ncategory = &#34;Caf\ufffd&#34;\ncontains = &#34;coffee&#34;\n"
+    assert path.read_bytes() == latin1
+    path.write_text('[[rule]]\ncategory = "X"\n', encoding="utf-8")
+    broken = kit.http.get("/data/transactions/rules")
+    assert "<p>The file has not been changed; the editor below shows its text.</p>" in broken.text
+    assert "[[rule]]\ncategory = &#34;X&#34;\n</textarea>" in broken.text
+
+
 @pytest.mark.usefixtures("short_waits")
 def test_saving_the_rules_while_the_vault_is_busy_changes_nothing(kit, vault) -> None:
     kit.login()
@@ -304,6 +330,11 @@ def test_rules_page_applies_the_rules_to_every_transaction(kit, vault) -> None:
     done = kit.http.post("/data/transactions/rules/apply", data={"csrf_token": token})
     assert done.status_code == 200
     assert "Applied the rules to 8 transactions: 2 have a category." in done.text
+    save(vault.settings.home, RULES.split("\n\n")[1])  # the Bills rule alone
+    one = kit.http.post("/data/transactions/rules/apply", data={"csrf_token": token})
+    assert "Applied the rules to 8 transactions: 1 has a category." in one.text
+    save(vault.settings.home, RULES)
+    kit.http.post("/data/transactions/rules/apply", data={"csrf_token": token})
     after = main_of(kit.http.get("/data/transactions").text)
     assert '<td data-label="Category">Bills</td>' in after
     assert '<td data-label="Category">Eating out</td>' in after

@@ -201,8 +201,35 @@ def test_spending_categories_filter_and_chart(kit, vault) -> None:
     assert '<option value="Bills" selected>Bills</option>' in bills
     assert shown_ids(bills) == [7]
     assert '<h2 id="totals-title">1 transaction</h2>' in bills
-    none = main_of(kit.http.get("/data/transactions", query_string={"spending": "-"}).text)
+    none = main_of(
+        kit.http.get("/data/transactions", query_string={"spending": "no\tcategory"}).text
+    )
     assert shown_ids(none) == [2, 3, 4, 5, 6, 8]
+    assert '<option value="no\tcategory" selected>No category</option>' in none
+
+
+def test_a_category_named_dash_is_not_the_no_category_choice(kit, vault) -> None:
+    save(vault.settings.home, '[[rule]]\ncategory = "-"\ncontains = "broadband"\n')
+    load(vault, NATIONWIDE)
+    kit.login()
+    dash = main_of(kit.http.get("/data/transactions", query_string={"spending": "-"}).text)
+    assert shown_ids(dash) == [7]
+    assert dash.count(" selected>") == 1
+    assert '<option value="-" selected>-</option>' in dash
+    assert '<option value="no\tcategory">No category</option>' in dash
+    none = main_of(
+        kit.http.get("/data/transactions", query_string={"spending": "no\tcategory"}).text
+    )
+    assert shown_ids(none) == [1, 2, 3, 4, 5, 6, 8]
+    assert none.count(" selected>") == 1
+    assert '<option value="-">-</option>' in none
+    every = main_of(kit.http.get("/data/transactions").text)
+    spending = every.split('id="spending-GBP"')[1].split("</figure>")[0]
+    assert (
+        '<thead><tr><th scope="col"><span class="visually-hidden">When</span></th>'
+        '<th scope="col" class="num">-</th><th scope="col" class="num">No category</th>'
+        "</tr></thead>" in spending
+    )
 
 
 def test_balances_a_line_per_account_and_the_latest(kit, vault) -> None:

@@ -89,6 +89,7 @@ def _needle(value: str) -> None:
 def _options() -> re2.Options:
     options = re2.Options()
     options.case_sensitive = False
+    options.never_capture = True  # a rule asks only whether it matches
     options.log_errors = False  # the refusal is the rule's error, not a line on stderr
     return options
 
@@ -235,6 +236,7 @@ class SpendingRules:
         both = f"{counterparty}\0{description}"  # a needle holds no NUL: never across the two
         texts = (both, counterparty, description)
         sign: int | None = None
+        encoded: tuple[bytes, bytes, bytes] | None = None  # RE2 searches UTF-8: encode once
         for direction, where, needle, search, category in self._compiled:  # type: ignore[attr-defined]
             if direction:
                 if sign is None:
@@ -244,10 +246,14 @@ class SpendingRules:
             if needle is not None:
                 if needle in texts[where]:
                     return category
-            elif where == 0:
-                if search(counterparty) or search(description):
+                continue
+            if encoded is None:
+                first, second = counterparty.encode(), description.encode()
+                encoded = (b"", first, second)
+            if where == 0:
+                if search(encoded[1]) or search(encoded[2]):
                     return category
-            elif search(texts[where]):
+            elif search(encoded[where]):
                 return category
         return None
 

@@ -173,6 +173,9 @@ def test_a_pattern_searches_in_any_case() -> None:
     rules = parse_rules('[[rule]]\ncategory = "Salary"\nmatches = "^ACME\\\\s+LTD$"\n')
     assert rules.category_for(tx("1.00", "pay", "Acme  Ltd")) == "Salary"
     assert rules.category_for(tx("1.00", "pay", "Acme Ltd.")) is None
+    cafe = parse_rules('[[rule]]\ncategory = "Café"\nmatches = "^CAFÉ N"\nfield = "description"\n')
+    assert cafe.category_for(tx("-2.80", "café Nero")) == "Café"
+    assert cafe.category_for(tx("-2.80", "Card", "CAFÉ NERO")) is None  # description only
 
 
 def test_amount_sign() -> None:

@@ -61,5 +61,5 @@ def spending_apply(v: Vault, as_json: bool) -> None:
         return
     click.echo(
         f"Applied the rules to {plural(done['transactions'], 'transaction')}: "
-        f"{done['categorised']} have a category."
+        f"{done['categorised']} {'has' if done['categorised'] == 1 else 'have'} a category."
     )

@@ -15,11 +15,12 @@ The first rule that matches wins; a transaction no rule matches has no category.
 validated whole by marshmallow schemas, like the policy files: a bad file is refused on its
 first problem, named as ``spending.toml: rule 2 ("Groceries"): field "matches": ...``.
 
-Regular expressions are Python's ``re``, which has no time limit: a pattern is refused when
-it is longer than :data:`MAX_PATTERN` characters or repeats a group that itself repeats
-(``(a+)+``, the usual shape of a pattern that takes exponential time), and it is searched
-in at most :data:`MAX_TEXT` characters of a field. That keeps the owner's own mistakes
-cheap; it is not a proof that every pattern runs in linear time.
+Regular expressions are RE2's (``google-re2``), not Python's ``re``: RE2 searches in time
+linear in the text whatever the pattern, so no pattern can hold an import or a request for
+long (``re`` backtracks: ``(a|aa)*b`` takes exponential time). RE2 has no backreferences or
+lookaround; a pattern it refuses is an error naming the rule. A pattern is at most
+:data:`MAX_PATTERN` characters and is searched in at most :data:`MAX_TEXT` characters of a
+field.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import re2
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from marshmallow import validates_schema as _validates_schema
 
@@ -48,8 +51,6 @@ MAX_NAME = 60
 FIELDS = ("either", "counterparty", "description")
 DIRECTIONS = ("in", "out")
 REQUIRED = {"required": "is required", "null": "is required"}
-# a group holding a repeat (+ * {n,}) that is itself repeated: (a+)+, (\w*\s?)*, (x{2,})+
-_NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)[+*{]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -85,17 +86,34 @@ def _needle(value: str) -> None:
         raise ValidationError("must be one line of text")
 
 
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.never_capture = True  # a rule asks only whether it matches
+    options.log_errors = False  # the refusal is the rule's error, not a line on stderr
+    return options
+
+
+_OPTIONS = _options()
+
+
+def compile_pattern(value: str) -> re2._Regexp:
+    """``value`` compiled by RE2, searching in any case; ValidationError when RE2 refuses it."""
+    try:
+        return re2.compile(value, _OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else ""
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValidationError(
+            f'"{value}" is not a regular expression in RE2 syntax ({reason}); the rules use '
+            "RE2, which has no backreferences or lookaround"
+        ) from None
+
+
 def _pattern(value: str) -> None:
     _needle(value)
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValidationError(f'"{value}" is not a regular expression ({exc})') from None
-    if _NESTED_REPEAT.search(value):
-        raise ValidationError(
-            f'"{value}" repeats a group that itself repeats, which can take very long to '
-            "search; write it without the outer repeat"
-        )
+    compile_pattern(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +123,7 @@ class SpendingRule:
     field: str  # "either", "counterparty" or "description"
     direction: str | None  # "in", "out" or None (both)
     contains: str | None  # lower-case
-    pattern: re.Pattern[str] | None
+    pattern: re2._Regexp | None
 
 
 class _RuleSchema(Schema):
@@ -176,7 +194,7 @@ def _rule(table: Any, label: str, number: int) -> SpendingRule:
         field=data["field"],
         direction=data["direction"],
         contains=data["contains"].lower() if "contains" in data else None,
-        pattern=re.compile(pattern, re.IGNORECASE) if pattern is not None else None,
+        pattern=compile_pattern(pattern) if pattern is not None else None,
     )
 
 
@@ -218,6 +236,7 @@ class SpendingRules:
         both = f"{counterparty}\0{description}"  # a needle holds no NUL: never across the two
         texts = (both, counterparty, description)
         sign: int | None = None
+        encoded: tuple[bytes, bytes, bytes] | None = None  # RE2 searches UTF-8: encode once
         for direction, where, needle, search, category in self._compiled:  # type: ignore[attr-defined]
             if direction:
                 if sign is None:
@@ -227,10 +246,14 @@ class SpendingRules:
             if needle is not None:
                 if needle in texts[where]:
                     return category
-            elif where == 0:
-                if search(counterparty) or search(description):
+                continue
+            if encoded is None:
+                first, second = counterparty.encode(), description.encode()
+                encoded = (b"", first, second)
+            if where == 0:
+                if search(encoded[1]) or search(encoded[2]):
                     return category
-            elif search(texts[where]):
+            elif search(encoded[where]):
                 return category
         return None
 
@@ -302,14 +325,24 @@ def load(home: Path) -> SpendingRules:
 def save(home: Path, text: str) -> SpendingRules:
     """Check ``text`` and write it as the owner's rules file atomically (a temp file renamed
     over it, mode 0600); a bad text raises SpendingRulesError and writes nothing."""
+    with saving(home, text) as rules:
+        pass
+    return rules
+
+
+@contextmanager
+def saving(home: Path, text: str) -> Iterator[SpendingRules]:
+    """Check ``text`` (SpendingRulesError: nothing written), write it to a temp file beside
+    the rules file and give its rules; the temp file replaces the rules file when the block
+    ends, or is removed when the block raises (the file on disk unchanged)."""
     rules = parse_rules(text)
     home.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=home, prefix=".spending-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
+        yield rules
         os.replace(tmp, rules_path(home))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return rules

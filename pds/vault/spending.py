@@ -9,7 +9,8 @@ transactions destroys that key and deletes the rows with their records.
 Categories are given at import (:func:`at_import`: the new transactions of each batch, in
 the import's own transaction, only when there are rules) and again on demand
 (:func:`apply`: every transaction, in one transaction, replacing what was there). Editing
-the rules changes nothing stored until they are applied.
+the rules changes nothing stored until they are applied; :func:`save_rules` writes the
+owner's rules file with its access-log entry, all or nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pds import db as dbmod
 from pds.db import spending as store
+from pds.policyfiles import spending as rules_file
 from pds.policyfiles.spending import SpendingRules
 from pds.vault import records as recmod
 
 if TYPE_CHECKING:
     import sqlite3
+    from pathlib import Path
 
     from pds.vault import Prepared, Vault
 
@@ -114,6 +117,17 @@ def apply(vault: Vault, rules: SpendingRules) -> dict[str, int]:
         store.put(conn, rows)
         vault.audit("spending.apply", actor="owner", category=CATEGORY, count=given)
     return {"transactions": total, "categorised": given}
+
+
+def save_rules(vault: Vault, home: Path, text: str) -> SpendingRules:
+    """Check ``text`` and make it the owner's rules file with a ``spending.rules`` access-log
+    entry (how many rules; no rule text, category names are personal), all or nothing: the
+    entry commits first, then the checked file, already written beside it, is renamed over
+    the old one. A bad text (SpendingRulesError) or a vault that cannot take the entry
+    (``VaultBusy`` while an import holds it) leaves the file unchanged."""
+    with rules_file.saving(home, text) as rules, dbmod.transaction(vault.conn):
+        vault.audit("spending.rules", actor="owner", count=len(rules.rules))
+    return rules
 
 
 def names(vault: Vault) -> dict[int, str]:

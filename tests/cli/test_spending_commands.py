@@ -47,6 +47,9 @@ def test_apply_gives_every_transaction_its_category(runner: CliRunner, initialis
     (initialised / "spending.toml").write_text(RULES, encoding="utf-8")
     done = run(runner, "spending", "apply", "--json")
     assert json.loads(done.stdout) == {"transactions": 8, "categorised": 2}
+    (initialised / "spending.toml").write_text(RULES.split("\n\n")[1], encoding="utf-8")
+    one = run(runner, "spending", "apply")
+    assert one.stdout == "Applied the rules to 8 transactions: 1 has a category.\n"
     (initialised / "spending.toml").write_text('[[rule]]\ncategory = "X"\n', encoding="utf-8")
     broken = run(runner, "spending", "apply")
     assert broken.exit_code == 1

@@ -3,6 +3,7 @@ way a file is refused, each with its exact message."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,8 @@ def test_a_bad_file_is_not_saved(tmp_path) -> None:
         save(tmp_path, '[[rule]]\ncategory = "Fun"\nmatches = "(unclosed"\n')
     assert caught.value.message == (
         'spending.toml: rule 1 ("Fun"): field "matches": "(unclosed" is not a regular '
-        "expression (missing ), unterminated subpattern at position 0)"
+        "expression in RE2 syntax (missing ): (unclosed); the rules use RE2, which has no "
+        "backreferences or lookaround"
     )
     assert rules_path(tmp_path).read_text(encoding="utf-8") == RULES
     assert [p.name for p in tmp_path.iterdir()] == ["spending.toml"]
@@ -133,10 +135,16 @@ def test_a_bad_file_is_not_saved(tmp_path) -> None:
         ),
         (
             '[[rule]]\ncategory = "Fun"\ncontains = "x"\n\n[[rule]]\ncategory = "Slow"\n'
-            'matches = "(a+)+$"\n',
-            'spending.toml: rule 2 ("Slow"): field "matches": "(a+)+$" repeats a group that '
-            "itself repeats, which can take very long to search; write it without the outer "
-            "repeat",
+            'matches = "(a)\\\\1"\n',
+            'spending.toml: rule 2 ("Slow"): field "matches": "(a)\\1" is not a regular '
+            "expression in RE2 syntax (invalid escape sequence: \\1); the rules use RE2, which "
+            "has no backreferences or lookaround",
+        ),
+        (
+            '[[rule]]\ncategory = "Ahead"\nmatches = "tesco(?= extra)"\n',
+            'spending.toml: rule 1 ("Ahead"): field "matches": "tesco(?= extra)" is not a '
+            "regular expression in RE2 syntax (invalid perl operator: (?=); the rules use RE2, "
+            "which has no backreferences or lookaround",
         ),
         (
             '[[rule]]\ncategory = "Long"\nmatches = "' + "a" * 201 + '"\n',
@@ -149,6 +157,25 @@ def test_each_problem_has_its_message(text: str, message: str) -> None:
         parse_rules(text)
     assert caught.value.message == message
     assert caught.value.status == 422
+
+
+@pytest.mark.parametrize("pattern", ["(a|aa)*b", "a*a*a*a*a*a*a*a*a*b", "(a+)+$x", "(a*)*b"])
+def test_a_pattern_that_backtracks_in_re_is_searched_in_linear_time(pattern: str) -> None:
+    rules = parse_rules(f'[[rule]]\ncategory = "Slow"\nmatches = "{pattern}"\n')
+    payload = tx("-1.00", "a" * 500, "a" * 500)
+    started = time.perf_counter()
+    for _ in range(100):
+        assert rules.category_for(payload) is None
+    assert time.perf_counter() - started < 0.5  # re takes minutes for one search of these
+
+
+def test_a_pattern_searches_in_any_case() -> None:
+    rules = parse_rules('[[rule]]\ncategory = "Salary"\nmatches = "^ACME\\\\s+LTD$"\n')
+    assert rules.category_for(tx("1.00", "pay", "Acme  Ltd")) == "Salary"
+    assert rules.category_for(tx("1.00", "pay", "Acme Ltd.")) is None
+    cafe = parse_rules('[[rule]]\ncategory = "Café"\nmatches = "^CAFÉ N"\nfield = "description"\n')
+    assert cafe.category_for(tx("-2.80", "café Nero")) == "Café"
+    assert cafe.category_for(tx("-2.80", "Card", "CAFÉ NERO")) is None  # description only
 
 
 def test_amount_sign() -> None:

@@ -6,7 +6,8 @@ The same checks as ``pds spending check``: a file is saved only when it parses w
 bad file never reaches the disk (the page shows the error and the text as typed; the file
 on disk is unchanged). Saving changes no stored category; applying does, in one
 transaction with a ``spending.apply`` access-log entry. Each save writes a
-``spending.rules`` entry (no rule text: category names are personal).
+``spending.rules`` entry (no rule text: category names are personal) before the file is
+replaced: a vault too busy for the entry (503) leaves the file as it was.
 """
 
 from __future__ import annotations
@@ -49,19 +50,18 @@ def _home() -> Path:
 def rules() -> Any:
     home = _home()
     if security.reading():
-        problem = None
         try:
             text = rules_file.read_text(home)
             rules_file.parse_rules(text, str(rules_file.rules_path(home)))
         except SpendingRulesError as exc:
-            text, problem = _text(home), exc.message
-        return _page(text or EXAMPLE, problem=problem)
+            (text, lossy), problem = _read(home), exc.message
+            return _page(text, problem=problem, lossy=lossy)
+        return _page(text or EXAMPLE)  # no file (or an empty one): nothing of the owner's
     text = request.form.get("text", "").replace("\r\n", "\n")
     try:
-        saved = rules_file.save(home, text)
+        saved = spending.save_rules(current_vault(), home, text)
     except SpendingRulesError as exc:
         return _page(text, error=exc.message, status=422)
-    current_vault().audit("spending.rules", actor="owner", count=len(saved.rules))
     return _page(text, saved=len(saved.rules))
 
 
@@ -79,11 +79,22 @@ def apply() -> Any:
 
 
 def _text(home: Path) -> str:
-    """The rules file's text ('' when there is none or it cannot be read)."""
+    """The rules file's text for the editor, also when it does not load: bytes that are not
+    UTF-8 shown as U+FFFD (never the example in place of the owner's file); '' when there is
+    none or it cannot be read."""
+    return _read(home)[0]
+
+
+def _read(home: Path) -> tuple[str, bool]:
+    """:func:`_text`, and whether some of the file's bytes were not UTF-8."""
     try:
-        return rules_file.read_text(home)
-    except SpendingRulesError:
-        return ""
+        raw = rules_file.rules_path(home).read_bytes()
+    except OSError:
+        return "", False
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), True
 
 
 def _page(
@@ -93,6 +104,7 @@ def _page(
     problem: str | None = None,
     saved: int | None = None,
     applied: dict[str, int] | None = None,
+    lossy: bool = False,
     status: int = 200,
 ) -> Any:
     return (
@@ -100,6 +112,7 @@ def _page(
             "spending_rules.html",
             text=text,
             exists=rules_file.rules_path(_home()).exists(),
+            lossy=lossy,
             error=error,
             problem=problem,
             saved=saved,

@@ -14,6 +14,8 @@ from pds.http.web.views import transactions
 from pds.importer import import_file
 from pds.policyfiles.spending import save
 from tests.conftest import fixture
+from tests.db.test_busy import BUSY, held, shorten_app_waits
+from tests.db.test_busy import short_waits as short_waits  # the fixture, used by name
 from tests.oauth_kit import csrf
 
 NATIONWIDE = "midata/nationwide-test-midata.csv"
@@ -199,8 +201,35 @@ def test_spending_categories_filter_and_chart(kit, vault) -> None:
     assert '<option value="Bills" selected>Bills</option>' in bills
     assert shown_ids(bills) == [7]
     assert '<h2 id="totals-title">1 transaction</h2>' in bills
-    none = main_of(kit.http.get("/data/transactions", query_string={"spending": "-"}).text)
+    none = main_of(
+        kit.http.get("/data/transactions", query_string={"spending": "no\tcategory"}).text
+    )
     assert shown_ids(none) == [2, 3, 4, 5, 6, 8]
+    assert '<option value="no\tcategory" selected>No category</option>' in none
+
+
+def test_a_category_named_dash_is_not_the_no_category_choice(kit, vault) -> None:
+    save(vault.settings.home, '[[rule]]\ncategory = "-"\ncontains = "broadband"\n')
+    load(vault, NATIONWIDE)
+    kit.login()
+    dash = main_of(kit.http.get("/data/transactions", query_string={"spending": "-"}).text)
+    assert shown_ids(dash) == [7]
+    assert dash.count(" selected>") == 1
+    assert '<option value="-" selected>-</option>' in dash
+    assert '<option value="no\tcategory">No category</option>' in dash
+    none = main_of(
+        kit.http.get("/data/transactions", query_string={"spending": "no\tcategory"}).text
+    )
+    assert shown_ids(none) == [1, 2, 3, 4, 5, 6, 8]
+    assert none.count(" selected>") == 1
+    assert '<option value="-">-</option>' in none
+    every = main_of(kit.http.get("/data/transactions").text)
+    spending = every.split('id="spending-GBP"')[1].split("</figure>")[0]
+    assert (
+        '<thead><tr><th scope="col"><span class="visually-hidden">When</span></th>'
+        '<th scope="col" class="num">-</th><th scope="col" class="num">No category</th>'
+        "</tr></thead>" in spending
+    )
 
 
 def test_balances_a_line_per_account_and_the_latest(kit, vault) -> None:
@@ -258,12 +287,61 @@ def test_rules_page_saves_a_good_file_and_refuses_a_bad_one(kit, vault) -> None:
     assert (
         '<p class="error" id="rules-error" role="alert">Error: spending.toml: rule 1 '
         "(&#34;Fun&#34;): field &#34;matches&#34;: &#34;(x&#34; is not a regular expression "
-        "(missing ), unterminated subpattern at position 0)</p>" in refused.text
+        "in RE2 syntax (missing ): (x); the rules use RE2, which has no backreferences or "
+        "lookaround</p>" in refused.text
     )
     assert "(x&#34;\n</textarea>" in refused.text  # the text as typed, to fix
     assert path.read_text(encoding="utf-8") == RULES
     actions = [a for a, _ in kit.audit_actions()]
     assert actions.count("spending.rules") == 1
+
+
+def test_a_rules_file_that_is_not_utf8_is_shown_as_it_is_never_as_the_example(kit, vault) -> None:
+    kit.login()
+    fresh = kit.http.get("/data/transactions/rules")
+    assert "category = &#34;Groceries&#34;\ncontains = &#34;tesco&#34;" in fresh.text  # no file
+    assert "has not been changed" not in fresh.text
+    path = vault.settings.home / "spending.toml"
+    latin1 = b'[[rule]]\ncategory = "Caf\xe9"\ncontains = "coffee"\n'
+    path.write_bytes(latin1)
+    page = kit.http.get("/data/transactions/rules")
+    assert page.status_code == 200
+    assert (
+        '<p class="warning" role="alert">The rules file cannot be used: '
+        f"{path}: not UTF-8 text</p>\n<p>The file has not been changed; the editor below "
+        "shows its text. Characters that could not be read as UTF-8 show as \ufffd: saving "
+        "writes them so.</p>" in page.text
+    )
+    textarea = page.text.split("spellcheck", 1)[1]
+    textarea = textarea.split(">", 1)[1].split("</textarea>")[0]
+    assert textarea == "[[rule]]\ncategory = &#34;Caf\ufffd&#34;\ncontains = &#34;coffee&#34;\n"
+    assert path.read_bytes() == latin1
+    path.write_text('[[rule]]\ncategory = "X"\n', encoding="utf-8")
+    broken = kit.http.get("/data/transactions/rules")
+    assert "<p>The file has not been changed; the editor below shows its text.</p>" in broken.text
+    assert "[[rule]]\ncategory = &#34;X&#34;\n</textarea>" in broken.text
+
+
+@pytest.mark.usefixtures("short_waits")
+def test_saving_the_rules_while_the_vault_is_busy_changes_nothing(kit, vault) -> None:
+    kit.login()
+    token = csrf(kit.http.get("/data/transactions/rules").text)
+    path = vault.settings.home / "spending.toml"
+    save(vault.settings.home, RULES)
+    shorten_app_waits(kit)
+    newer = RULES + '\n[[rule]]\ncategory = "Rent"\ncontains = "landlord"\n'
+    with held(vault):  # an import holds the write lock
+        busy = kit.http.post("/data/transactions/rules", data={"csrf_token": token, "text": newer})
+    assert busy.status_code == 503
+    assert f'<p class="error" role="alert">{BUSY}</p>' in busy.text
+    assert path.read_text(encoding="utf-8") == RULES
+    assert sorted(p.name for p in path.parent.glob(".spending-*")) == []
+    assert [a for a, _ in kit.audit_actions()].count("spending.rules") == 0
+    saved = kit.http.post("/data/transactions/rules", data={"csrf_token": token, "text": newer})
+    assert saved.status_code == 200
+    assert "Saved 3 rules." in saved.text
+    assert path.read_text(encoding="utf-8") == newer
+    assert [a for a, _ in kit.audit_actions()].count("spending.rules") == 1
 
 
 def test_rules_page_applies_the_rules_to_every_transaction(kit, vault) -> None:
@@ -279,6 +357,11 @@ def test_rules_page_applies_the_rules_to_every_transaction(kit, vault) -> None:
     done = kit.http.post("/data/transactions/rules/apply", data={"csrf_token": token})
     assert done.status_code == 200
     assert "Applied the rules to 8 transactions: 2 have a category." in done.text
+    save(vault.settings.home, RULES.split("\n\n")[1])  # the Bills rule alone
+    one = kit.http.post("/data/transactions/rules/apply", data={"csrf_token": token})
+    assert "Applied the rules to 8 transactions: 1 has a category." in one.text
+    save(vault.settings.home, RULES)
+    kit.http.post("/data/transactions/rules/apply", data={"csrf_token": token})
     after = main_of(kit.http.get("/data/transactions").text)
     assert '<td data-label="Category">Bills</td>' in after
     assert '<td data-label="Category">Eating out</td>' in after

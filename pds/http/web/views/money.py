@@ -11,8 +11,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 ZERO = Decimal(0)
-NO_CATEGORY = "-"
-"""The spending filter's value for the transactions no rule gave a category."""
+NO_CATEGORY = "no\tcategory"
+"""The transactions no rule gave a category: the spending filter's value for them and their
+key in :attr:`Summary.spending`. A category's name is one line of text without control
+characters (``pds.policyfiles.spending``), so no name is this value (a tab inside it)."""
 
 
 def amount_of(payload: dict[str, Any]) -> Decimal | None:

@@ -3,7 +3,8 @@ per currency for everything the filters select, a monthly in/out chart and the s
 category of each currency, and the counterparties paid most.
 
 Filters besides the common ones: ``account`` (the accounts of the transactions the dates,
-source and search select), ``spending`` (a spending category, or ``-`` for none) and
+source and search select), ``spending`` (a spending category, or ``NO_CATEGORY`` for none,
+a value no category's name can be) and
 ``sort`` (``out``: most money out first; ``in``: most money in first; else by date).
 
 One pass over the selected records (decrypted a page at a time, never all held) adds up

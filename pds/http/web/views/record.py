@@ -1,6 +1,7 @@
 """The page of one record: what it is (where its category's view says so, ``DESCRIBE``),
-its fields by name with their labels and values written for a person, its category,
-source file and when it was stored, and which businesses read it through the API.
+its fields by name with their labels and values written for a person (a web address as
+a link to it), its category, source file and when it was stored, and which businesses read
+it through the API.
 
 Who read it comes from the access log (:func:`pds.db.audit.record_readers`): an allowed
 records read names the record it returned (``record``) or the first and last keys of the
@@ -50,11 +51,20 @@ def render(vault: Vault, record_id: int) -> str:
         "record.html",
         rec=rec,
         what=describe(vault, rec) if describe else None,
-        fields=fields(rec.payload),
+        fields=[(name, text, web_address(text)) for name, text in fields(rec.payload)],
         source=_source_name(source, _names(vault)) if source else None,
         stored=db_records.created_at(vault.conn, rec.id),
         readers=readers(vault, rec.category, rec.occurred_at, rec.id),
     )
+
+
+_WEB = re.compile(r"https?://\S+\Z")
+
+
+def web_address(text: str) -> str | None:
+    """``text`` when it is one web address (http or https), which the page links: a person
+    follows a link; a raw URL as text they cannot use."""
+    return text if _WEB.match(text) else None
 
 
 def fields(payload: dict[str, Any]) -> list[tuple[str, str]]:

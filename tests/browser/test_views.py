@@ -2,18 +2,27 @@
 imported (all connectors) into one vault behind one `pds serve`.
 
 For each category that holds records, at desktop (1100x900) and phone (390x844) width, the
-owner opens ``/data/<category>`` and the first record it links to; and, at phone width, the
-oldest record of each connector in each category. Every page must answer 200, pass the
+owner opens ``/data/<category>`` (and the other pages of ``VIEW_PAGES``) and the first
+record it links to; at phone width, the oldest record of each connector in each category;
+at both widths, a search for a word of each category. Every page must answer 200, pass the
 axe-core audit (no serious or critical violation, light and dark), ask no host but its own,
 draw no CSP complaint or page error, show no Python dict or list text, no ``0001-01-01``, no
 ``None``, no URL but the text of a link to that very URL, and not scroll sideways. Each page
-is screenshotted to tests/browser/screenshots/ by category and width. What holds for one
-category (its records against ``pds records`` and ``pds status``, its source filter) is
-checked once per category, by that category's function in ``FACTS``.
+is screenshotted to tests/browser/screenshots/ by category and width.
 
-``NOT_YET`` lists what the pages still show that they must not (the plain table of every
-category, the plain record page); the test fails both on a problem not listed there and on
-a listed problem that is gone, so each entry is removed when the page that fixes it lands.
+What each view shows is checked once per category, by its function in ``FACTS``, against
+``pds records --json`` and ``pds status``: the transactions' totals per currency (the sums
+of the payloads: GBP in £1,114.70, out £1,818.65 over 24; EUR in €2,896.60, out €4,205.38
+over 23; USD in $20.01, out $294.78 over 7; ...), their account filter and each currency's
+chart of money in and out per month with its numbers; a line per account and currency for
+the balances; the energy totals per commodity and unit (199.563 kWh over 216 readings,
+3,484 therm over 35; cost $7,229.17); the patient's summary and the six reference
+resources kept out of the health records; the contacts' cards A to Z; the events' months;
+the locations' and activity's days. The record page names its category, date and source
+file, labels its fields and says that no business has read it.
+
+``NOT_YET`` lists what a page still shows that it must not, each with its reason; the test
+fails both on a problem not listed there and on a listed problem that is gone.
 
 Two browser contexts share the signed-in owner: one as served (the strict CSP enforced, so
 that its complaints are seen) for what a person sees, and one with ``bypass_csp``, only so

@@ -21,6 +21,9 @@ resources kept out of the health records; the contacts' cards A to Z; the events
 the locations' and activity's days. The record page names its category, date and source
 file, labels its fields and says that no business has read it.
 
+The module is long because one served vault (its import takes most of a minute) holds
+all of this: split, each part would import every fixture again.
+
 ``NOT_YET`` lists what a page still shows that it must not, each with its reason; the test
 fails both on a problem not listed there and on a listed problem that is gone.
 

@@ -150,3 +150,28 @@ def test_a_contact_record_written_as_its_card_writes_it(kit, vault) -> None:
     assert fields["Organisation"] == "IBM, Accounting"
     assert fields["Birthday"] == "6 Jun 2012"
     assert "<dt>Source file</dt>\n  <dd>John_Doe_IPHONE.vcf</dd>" in page.text
+
+
+def test_web_addresses_as_hosts_and_no_namespace_uris(kit, vault) -> None:
+    """A web address is written as the host it names (a Google redirect as the host it
+    leads to), never as a URL; a FHIR resource's codings, identifiers and extensions show
+    their values, not the URIs that name their vocabularies."""
+    import_file(vault, fixture("google-takeout/My_Activity_Search.json"))
+    import_file(vault, fixture("fhir/synthea-r4-transaction-bundle.json"))
+    kit.login()
+    by_title = {r.payload["title"]: r.id for r in vault.records("activity")}
+    fields = {}
+    for title, record_id in by_title.items():
+        page = kit.http.get(f"/records/{record_id}").text
+        fields[title] = dict(re.findall(r'<tr><th scope="row">([^<]*)</th><td>([^<]*)</td>', page))
+    assert {t: f["Web address"] for t, f in fields.items()} == {
+        "Visited data liberation - How to download Google Search history? - Web ...": (
+            "webapps.stackexchange.com"
+        ),
+        'Searched for "myactivity" google export': "google.com",
+    }
+    (patient,) = [r for r in vault.records("health") if r.payload["type"] == "Patient"]
+    page = kit.http.get(f"/records/{patient.id}").text
+    main = page.split("<main")[1].split("</main>")[0]
+    assert re.findall(r"https?://", main) == []
+    assert "Social Security Number, 999-93-7537" in main  # without its system's URI

@@ -3,6 +3,7 @@ and payload values written as text for a page, never as Python's dict or list te
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask_babel import gettext, lazy_gettext
@@ -68,6 +69,12 @@ LABELS = {
 }
 
 
+NAMESPACES = frozenset({"system", "url"})
+"""Keys of a nested object whose URI names a vocabulary or an extension (a FHIR coding's or
+identifier's ``system``, an extension's ``url``): words for a machine, not for a person."""
+_URI = re.compile(r"(https?|urn):", re.IGNORECASE)
+
+
 def label(name: str) -> str:
     """The label of a payload field; an unknown field's name with its underscores as spaces."""
     known = LABELS.get(name)
@@ -76,7 +83,8 @@ def label(name: str) -> str:
 
 def cell(value: Any) -> str:
     """A payload value as text: lists joined by commas, an object as its values, true and
-    false as yes and no; never Python's dict or list text."""
+    false as yes and no; never Python's dict or list text, nor an object's namespace URIs
+    (:data:`NAMESPACES`)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -84,5 +92,10 @@ def cell(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(t for t in (cell(v) for v in value) if t)
     if isinstance(value, dict):
-        return ", ".join(t for t in (cell(v) for v in value.values()) if t)
+        shown = (
+            v
+            for k, v in value.items()
+            if not (k in NAMESPACES and isinstance(v, str) and _URI.match(v))
+        )
+        return ", ".join(t for t in (cell(v) for v in shown) if t)
     return str(value)

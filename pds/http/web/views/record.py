@@ -1,6 +1,7 @@
 """The page of one record: what it is (where its category's view says so, ``DESCRIBE``),
-its fields by name with their labels and values written for a person, its category,
-source file and when it was stored, and which businesses read it through the API.
+its fields by name with their labels and values written for a person (a web address as the
+host it names, as the activity timeline writes it: the page links no other host), its
+category, source file and when it was stored, and which businesses read it through the API.
 
 Who read it comes from the access log (:func:`pds.db.audit.record_readers`): an allowed
 records read names the record it returned (``record``) or the first and last keys of the
@@ -19,7 +20,7 @@ from flask_babel import gettext, ngettext
 from pds.db import audit as db_audit
 from pds.db import records as db_records
 from pds.http import locale
-from pds.http.web.views import contacts, health, labels, times
+from pds.http.web.views import contacts, health, labels, timeline, times
 from pds.oauth import admin
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ medication, prescriber...), shown above its fields; given by the view that knows
 
 MONEY = frozenset({"amount", "balance", "cost"})
 """Fields written as an amount in the payload's ``currency``."""
+_WEB = re.compile(r"https?://\S+\Z")
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?\Z")
 
 
@@ -75,7 +77,8 @@ def fields(payload: dict[str, Any]) -> list[tuple[str, str]]:
 
 def value_text(name: str, value: Any, payload: dict[str, Any]) -> str:
     """One field's value written for a person: an amount with its currency, a date or a
-    time as the locale writes it, anything else as :func:`labels.cell` writes it."""
+    time as the locale writes it, a web address as its host, anything else as
+    :func:`labels.cell` writes it."""
     if name in MONEY and not isinstance(value, bool):
         currency = payload.get("currency")
         return locale.money(value, currency if isinstance(currency, str) else None)
@@ -84,6 +87,8 @@ def value_text(name: str, value: Any, payload: dict[str, Any]) -> str:
     if isinstance(value, str):
         if name == "birthday":
             return times.day_of_year(value)
+        if _WEB.match(value):
+            return timeline.host(value) or value
         if _ISO.match(value):
             return locale.moment(value) if "T" in value else locale.day(value)
     return labels.cell(value)

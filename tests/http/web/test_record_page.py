@@ -150,3 +150,49 @@ def test_a_contact_record_written_as_its_card_writes_it(kit, vault) -> None:
     assert fields["Organisation"] == "IBM, Accounting"
     assert fields["Birthday"] == "6 Jun 2012"
     assert "<dt>Source file</dt>\n  <dd>John_Doe_IPHONE.vcf</dd>" in page.text
+
+
+def fields_of(kit, record_id: int) -> list[tuple[str, str]]:
+    page = kit.http.get(f"/records/{record_id}")
+    assert page.status_code == 200
+    return re.findall(r'<tr><th scope="row">([^<]*)</th><td>([^<]*)</td></tr>', page.text)
+
+
+def test_records_written_as_their_views_write_them(kit, vault) -> None:
+    import_file(vault, fixture("greenbutton/TestGBDataHourlyNineDaysBinnedDaily.xml"))
+    import_file(vault, fixture("google-takeout/My_Activity_Search.json"))
+    import_file(vault, fixture("apple-health/tdda-export6s3sample.xml"))
+    import_file(vault, fixture("fhir/synthea-r4-transaction-bundle.json"))
+    kit.login()
+    reading = next(r for r in vault.records("energy") if r.payload["value"] == "273")
+    assert fields_of(kit, reading.id)[:7] == [
+        ("Currency", "USD"),
+        ("Start", "1 Jan 2014, 05:00:00"),
+        ("Duration", "1 hour"),
+        ("Usage", "0.273 kWh"),
+        ("Cost", "US$0.01"),
+        ("Direction", "Imported"),
+        ("Commodity", "Electricity"),
+    ]
+    assert "greenbuttondata.org" not in kit.http.get(f"/records/{reading.id}").text
+    search = next(iter(vault.records("activity")))
+    assert ("Site", "google.com") in fields_of(kit, search.id)
+    assert "https://www.google.com" not in kit.http.get(f"/records/{search.id}").text
+    steps = next(
+        r for r in vault.records("health") if r.payload.get("type", "").endswith("StepCount")
+    )
+    assert fields_of(kit, steps.id)[0] == ("Type", "Steps")
+    for rec in vault.records("health"):
+        text = kit.http.get(f"/records/{rec.id}").text.split("<main>")[1]
+        assert "http://snomed.info" not in text, rec.id
+        assert "http://loinc.org" not in text, rec.id
+        assert "Full record" not in text
+        assert '<th scope="row">Details' not in text
+
+
+def test_a_contact_has_no_date_of_its_own(kit, vault) -> None:
+    import_file(vault, fixture("vcard/John_Doe_IPHONE.vcf"))
+    kit.login()
+    page = kit.http.get("/records/1").text
+    assert "<dt>Date</dt>" not in page
+    assert "<dt>Added to your vault</dt>" in page

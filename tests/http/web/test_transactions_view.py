@@ -220,17 +220,26 @@ def test_balances_a_line_per_account_and_the_latest(kit, vault) -> None:
     rows = re.findall(r"<tr><th scope=\"row\">.*?</tr>", latest.split("</table>")[0])
     assert rows == [
         '<tr><th scope="row">NL26VAYB8060476890</th><td class="num">CHF35.00</td>'
-        "<td>30 Dec 2014</td><td>OPAV</td></tr>",
+        '<td>30 Dec 2014</td><td title="OPAV">Opening available</td></tr>',
         '<tr><th scope="row">517852257</th><td class="num">€1,849.75</td>'
-        "<td>24 May 2011</td><td>ITBD</td></tr>",
+        '<td>24 May 2011</td><td title="ITBD">Interim booked</td></tr>',
         '<tr><th scope="row">NL26VAYB8060476890</th><td class="num">€18.15</td>'
-        "<td>30 Dec 2014</td><td>OPBD</td></tr>",
+        '<td>30 Dec 2014</td><td title="OPBD">Opening booked</td></tr>',
         '<tr><th scope="row">NL26VAYB8060476890</th><td class="num">-JP¥2,700</td>'
-        "<td>31 Dec 2014</td><td>CLAV</td></tr>",
+        '<td>31 Dec 2014</td><td title="CLAV">Closing available</td></tr>',
         '<tr><th scope="row">NL26VAYB8060476890</th><td class="num">-SEK27.00</td>'
-        "<td>31 Dec 2014</td><td>CLBD</td></tr>",
+        '<td>31 Dec 2014</td><td title="CLBD">Closing booked</td></tr>',
     ]
     assert len(shown_ids(page)) == vault.status()["categories"]["balances"] == 8
+    types = re.findall(r'<td data-label="Type" title="(\w+)">([^<]*)</td>', page)
+    assert sorted(set(types)) == [
+        ("CLAV", "Closing available"),
+        ("CLBD", "Closing booked"),
+        ("ITBD", "Interim booked"),
+        ("OPAV", "Opening available"),
+        ("OPBD", "Opening booked"),
+    ]
+    assert len(types) == 8
 
 
 # -- the spending rules page -----------------------------------------------------------------

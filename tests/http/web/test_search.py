@@ -121,6 +121,7 @@ def test_lines_are_written_as_the_pages_write_them(kit, vault) -> None:
         "fhir/synthea-r4-transaction-bundle.json",
         "vcard/John_Doe_IPHONE.vcf",
         "midata/nationwide-test-midata.csv",
+        "google-takeout/My_Activity_Maps.json",
     ):
         import_file(vault, fixture(name))
     kit.login()
@@ -133,6 +134,8 @@ def test_lines_are_written_as_the_pages_write_them(kit, vault) -> None:
         "13 Sept 2014: Steps · 320",
     ]
     assert found(kit, "sodium")[1] == "22 Apr 2019: Observation · Sodium · 137.031 mmol/L"
+    maps = found(kit, "pheba")
+    assert maps == ["30 May 2019: Viewed area around Pheba · Maps · 30 May 2019, 05:17:16"]
     assert found(kit, "electricity")[0] == "10 Jan 2014: 0.273 kWh · Electricity · US$0.01"
 
 
@@ -141,4 +144,6 @@ def test_nothing_matches_repeats_a_long_query_shortened(kit, vault) -> None:
     kit.login()
     html = main_of(kit.http.get("/search", query_string={"q": "x" * 150}).text)
     assert f"<p>Nothing matches “{'x' * 59}…”.</p>" in html
+    title = kit.http.get("/search", query_string={"q": "x" * 150}).text
+    assert f"<title>Search for “{'x' * 59}…”" in title
     assert f'value="{"x" * 150}"' in html

@@ -15,6 +15,17 @@ if TYPE_CHECKING:
     from pds.vault import Vault
 
 
+SHOWN_QUERY = 60
+"""Characters of the query a message repeats."""
+
+
+def _quoted(query: str) -> str:
+    """The query in double quotes, its first :data:`SHOWN_QUERY` characters and "…"."""
+    if len(query) > SHOWN_QUERY:
+        query = query[: SHOWN_QUERY - 1].rstrip() + "\u2026"
+    return json.dumps(query, ensure_ascii=False)
+
+
 @click.command("search")
 @click.argument("query")
 @click.option("--category", callback=category_option, help="Only this category, e.g. transactions.")
@@ -32,7 +43,7 @@ def search(v: Vault, query: str, category: str | None, limit: int, as_json: bool
     grouped by category."""
     if not words(query):
         raise BadRequest(
-            f"{json.dumps(query, ensure_ascii=False)} has no word to look for",
+            f"{_quoted(query)} has no word to look for",
             hint="Type a word of at least two letters or digits.",
         )
     found = v.search(query, category=category, per_category=limit)
@@ -46,7 +57,7 @@ def search(v: Vault, query: str, category: str | None, limit: int, as_json: bool
         click.echo(json.dumps({"query": query, "categories": groups}, ensure_ascii=False, indent=2))
         return
     if not found:
-        click.echo(f"Nothing matches {json.dumps(query, ensure_ascii=False)}.")
+        click.echo(f"Nothing matches {_quoted(query)}.")
         return
     for i, (cat, count, records) in enumerate(found):
         more = f" (the newest {len(records)} shown)" if count > len(records) else ""

@@ -44,6 +44,8 @@ def test_search_text(runner: CliRunner, initialised: Path, tmp_path: Path) -> No
     )
     assert run(runner, "search", "costa  COFFEE").stdout.startswith("transactions: 1 match\n")
     assert run(runner, "search", "coff").stdout == 'Nothing matches "coff".\n'
+    long = run(runner, "search", " ".join(["nowhere"] * 40)).stdout
+    assert long == f'Nothing matches "{" ".join(["nowhere"] * 7)} now…".\n'
 
 
 def test_search_json_and_category(runner: CliRunner, initialised: Path, tmp_path: Path) -> None:
@@ -68,6 +70,7 @@ def test_search_errors(runner: CliRunner, initialised: Path) -> None:
         'Error: "! ?" has no word to look for\n'
         "Hint: Type a word of at least two letters or digits.\n"
     )
+    assert run(runner, "search", "? " * 100).stderr.startswith(f'Error: "{"? " * 29}?…" has no')
     bad = run(runner, "search", "x", "--category", "shoes")
     assert bad.exit_code == 2
     assert bad.stderr.endswith(

@@ -380,6 +380,9 @@ def test_requests_page_create_fulfil_withdraw_with_csrf(kit, vault) -> None:
     source = vault.ingest(SourceInfo("test", "acme.csv", b"acme"), [[_tx()]]).source_id
     page = kit.http.get("/requests")
     assert f'<option value="{source}">{source}: acme.csv (' in page.text
+    huge = kit.http.post("/requests/1/fulfil", data={"source": "9" * 20, "csrf_token": token})
+    assert huge.status_code == 422
+    assert f"&#34;{'9' * 20}&#34; is not an import id" in huge.text
     done = kit.http.post("/requests/1/fulfil", data={"source": str(source), "csrf_token": token})
     assert done.status_code == 303
     assert reqmod.get(vault, 1).fulfilled_by_source == source

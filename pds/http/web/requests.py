@@ -97,7 +97,7 @@ def create() -> Any:
 def fulfil(request_id: int) -> Any:
     source = request.form.get("source", "").strip()
     try:
-        if source and not source.isdigit():
+        if source and not (source.isdigit() and len(source) <= 18):  # SQLite's integers
             raise ValidationError(gettext('"%(source)s" is not an import id', source=source))
         r = reqmod.fulfil(current_vault(), request_id, int(source) if source else None)
     except PdsError as exc:

@@ -224,6 +224,13 @@ def test_the_table_pages(logged, monkeypatch) -> None:
     assert [r[0] for r in rows_of(last.text)] == ["3"]
     assert f'<a href="/auditor?skip=2&amp;client={acme}">Newer</a>' in last.text
     assert ">Older</a>" not in last.text
+    past = browser.get("/auditor", query_string={"client": acme, "skip": "9"})
+    assert rows_of(past.text) == []
+    assert "Entries " not in past.text
+    assert (
+        '<tr><td colspan="8">Past the last page. '
+        f'<a href="/auditor?client={acme}">Go to the first page</a></td></tr>' in past.text
+    )
 
 
 def test_verify_now_reports_checkpoint_consistency_and_inclusion(logged, vault) -> None:

@@ -259,3 +259,20 @@ def test_people_pages_hold_no_dict_text_no_year_one_and_no_foreign_link(kit, vau
     assert " style=" not in page.text
     assert "<script>" not in page.text
     assert re.findall(r'(?:src|href|action)="(https?:)?//', page.text) == []
+
+
+@pytest.mark.parametrize(
+    ("category", "files", "skip"),
+    [
+        ("contacts", VCARDS, "50"),
+        ("events", ICS, "500"),
+        ("activity", ("google-takeout/My_Activity_Search.json",), "1"),
+    ],
+)
+def test_past_the_last_page_links_to_the_first(kit, vault, category, files, skip) -> None:
+    load(vault, *files)
+    kit.login()
+    page = main_of(kit.http.get(f"/data/{category}", query_string={"skip": skip}).text)
+    assert f'Past the last page. <a href="/data/{category}">Go to the first page</a>' in page
+    first = main_of(kit.http.get(f"/data/{category}").text)
+    assert "Past the last page." not in first

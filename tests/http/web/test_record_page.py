@@ -154,8 +154,8 @@ def test_a_contact_record_written_as_its_card_writes_it(kit, vault) -> None:
 
 def test_web_addresses_as_hosts_and_no_namespace_uris(kit, vault) -> None:
     """A web address is written as the host it names (a Google redirect as the host it
-    leads to), never as a URL; a FHIR resource's codings, identifiers and extensions show
-    their values, not the URIs that name their vocabularies."""
+    leads to), never as a URL; a FHIR resource is described in words and its raw codings,
+    identifiers and the URIs that name their vocabularies are left out."""
     import_file(vault, fixture("google-takeout/My_Activity_Search.json"))
     import_file(vault, fixture("fhir/synthea-r4-transaction-bundle.json"))
     kit.login()
@@ -164,7 +164,7 @@ def test_web_addresses_as_hosts_and_no_namespace_uris(kit, vault) -> None:
     for title, record_id in by_title.items():
         page = kit.http.get(f"/records/{record_id}").text
         fields[title] = dict(re.findall(r'<tr><th scope="row">([^<]*)</th><td>([^<]*)</td>', page))
-    assert {t: f["Web address"] for t, f in fields.items()} == {
+    assert {t: f["Site"] for t, f in fields.items()} == {
         "Visited data liberation - How to download Google Search history? - Web ...": (
             "webapps.stackexchange.com"
         ),
@@ -174,4 +174,51 @@ def test_web_addresses_as_hosts_and_no_namespace_uris(kit, vault) -> None:
     page = kit.http.get(f"/records/{patient.id}").text
     main = page.split("<main")[1].split("</main>")[0]
     assert re.findall(r"https?://", main) == []
-    assert "Social Security Number, 999-93-7537" in main  # without its system's URI
+    assert "<dt>Type</dt><dd>Patient</dd>" in main  # described in words, the raw resource left out
+    assert "999-93-7537" not in main
+
+
+def fields_of(kit, record_id: int) -> list[tuple[str, str]]:
+    page = kit.http.get(f"/records/{record_id}")
+    assert page.status_code == 200
+    return re.findall(r'<tr><th scope="row">([^<]*)</th><td>([^<]*)</td></tr>', page.text)
+
+
+def test_records_written_as_their_views_write_them(kit, vault) -> None:
+    import_file(vault, fixture("greenbutton/TestGBDataHourlyNineDaysBinnedDaily.xml"))
+    import_file(vault, fixture("google-takeout/My_Activity_Search.json"))
+    import_file(vault, fixture("apple-health/tdda-export6s3sample.xml"))
+    import_file(vault, fixture("fhir/synthea-r4-transaction-bundle.json"))
+    kit.login()
+    reading = next(r for r in vault.records("energy") if r.payload["value"] == "273")
+    assert fields_of(kit, reading.id)[:7] == [
+        ("Currency", "USD"),
+        ("Start", "1 Jan 2014, 05:00:00"),
+        ("Duration", "1 hour"),
+        ("Usage", "0.273 kWh"),
+        ("Cost", "US$0.01"),
+        ("Direction", "Imported"),
+        ("Commodity", "Electricity"),
+    ]
+    assert "greenbuttondata.org" not in kit.http.get(f"/records/{reading.id}").text
+    search = next(iter(vault.records("activity")))
+    assert ("Site", "google.com") in fields_of(kit, search.id)
+    assert "https://www.google.com" not in kit.http.get(f"/records/{search.id}").text
+    steps = next(
+        r for r in vault.records("health") if r.payload.get("type", "").endswith("StepCount")
+    )
+    assert fields_of(kit, steps.id)[0] == ("Type", "Steps")
+    for rec in vault.records("health"):
+        text = kit.http.get(f"/records/{rec.id}").text.split("<main>")[1]
+        assert "http://snomed.info" not in text, rec.id
+        assert "http://loinc.org" not in text, rec.id
+        assert "Full record" not in text
+        assert '<th scope="row">Details' not in text
+
+
+def test_a_contact_has_no_date_of_its_own(kit, vault) -> None:
+    import_file(vault, fixture("vcard/John_Doe_IPHONE.vcf"))
+    kit.login()
+    page = kit.http.get("/records/1").text
+    assert "<dt>Date</dt>" not in page
+    assert "<dt>Added to your vault</dt>" in page

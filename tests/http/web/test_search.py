@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 from pds import db as dbmod
+from pds.importer import import_file
 from pds.vault import SourceInfo
+from tests.conftest import fixture
 from tests.factories import prepared, transaction
 from tests.oauth_kit import seed
 
@@ -46,11 +48,11 @@ def test_results_are_grouped_by_category_newest_first(kit, vault) -> None:
         "transactions: 6 matches",
     ]
     assert links(page.text) == [f"/records/{i}" for i in [ids[6], *reversed(ids[:6])]]
-    assert f'<a href="/records/{ids[5]}">5 Jun 2024: SHOP 6 · -6.00 · GBP</a>' in html
+    assert f'<a href="/records/{ids[5]}">5 Jun 2024: SHOP 6 · -£6.00 · VIS</a>' in html
     assert "Show all" not in html
     one = main_of(kit.http.get("/search", query_string={"q": "shop  R3"}).text)
     assert re.findall(r"<h2[^>]*>(.*?)</h2>", one) == ["transactions: 1 match"]
-    assert f'<a href="/records/{ids[2]}">5 Mar 2024: SHOP 3 · -3.00 · GBP</a>' in one
+    assert f'<a href="/records/{ids[2]}">5 Mar 2024: SHOP 3 · -£3.00 · VIS</a>' in one
 
 
 def test_more_than_ten_matches_link_to_the_category_page(kit, vault) -> None:
@@ -105,3 +107,43 @@ def test_the_category_filter_matches_whole_words_through_the_index(kit, vault) -
         vault.conn.execute("DELETE FROM search_terms")  # the filter reads the index only
     assert shown(q="shop") == []
     assert shown() == newest
+
+
+def found(kit, query: str) -> list[str]:
+    html = main_of(kit.http.get("/search", query_string={"q": query}).text)
+    return re.findall(r'<a href="/records/\d+">([^<]*)</a>', html)
+
+
+def test_lines_are_written_as_the_pages_write_them(kit, vault) -> None:
+    for name in (
+        "greenbutton/TestGBDataHourlyNineDaysBinnedDaily.xml",
+        "apple-health/tdda-export6s3sample.xml",
+        "fhir/synthea-r4-transaction-bundle.json",
+        "vcard/John_Doe_IPHONE.vcf",
+        "midata/nationwide-test-midata.csv",
+        "google-takeout/My_Activity_Maps.json",
+    ):
+        import_file(vault, fixture(name))
+    kit.login()
+    assert found(kit, "coffee") == ["19 Jul 2025: A COFFEE SHOP GB · -£52.00 · Visa purchase"]
+    # a contact has no date of its own: its line has none; its birthday as a date
+    assert found(kit, "john") == ["Mr. John Richter James Doe Sr. · Money Counter · 6 Jun 2012"]
+    assert found(kit, "hkquantitytypeidentifierstepcount")[:3] == [
+        "13 Sept 2014: Steps · 282",
+        "13 Sept 2014: Steps · 216",
+        "13 Sept 2014: Steps · 320",
+    ]
+    assert found(kit, "sodium")[1] == "22 Apr 2019: Observation · Sodium · 137.031 mmol/L"
+    maps = found(kit, "pheba")
+    assert maps == ["30 May 2019: Viewed area around Pheba · Maps · 30 May 2019, 05:17:16"]
+    assert found(kit, "electricity")[0] == "10 Jan 2014: 0.273 kWh · Electricity · US$0.01"
+
+
+def test_nothing_matches_repeats_a_long_query_shortened(kit, vault) -> None:
+    seed(vault)
+    kit.login()
+    html = main_of(kit.http.get("/search", query_string={"q": "x" * 150}).text)
+    assert f"<p>Nothing matches “{'x' * 59}…”.</p>" in html
+    title = kit.http.get("/search", query_string={"q": "x" * 150}).text
+    assert f"<title>Search for “{'x' * 59}…”" in title
+    assert f'value="{"x" * 150}"' in html

@@ -249,17 +249,26 @@ def test_balances_a_line_per_account_and_the_latest(kit, vault) -> None:
     rows = re.findall(r"<tr><th scope=\"row\">.*?</tr>", latest.split("</table>")[0])
     assert rows == [
         '<tr><th scope="row">NL26VAYB8060476890</th><td class="num">CHF35.00</td>'
-        "<td>30 Dec 2014</td><td>OPAV</td></tr>",
+        '<td>30 Dec 2014</td><td title="OPAV">Opening available</td></tr>',
         '<tr><th scope="row">517852257</th><td class="num">€1,849.75</td>'
-        "<td>24 May 2011</td><td>ITBD</td></tr>",
+        '<td>24 May 2011</td><td title="ITBD">Interim booked</td></tr>',
         '<tr><th scope="row">NL26VAYB8060476890</th><td class="num">€18.15</td>'
-        "<td>30 Dec 2014</td><td>OPBD</td></tr>",
+        '<td>30 Dec 2014</td><td title="OPBD">Opening booked</td></tr>',
         '<tr><th scope="row">NL26VAYB8060476890</th><td class="num">-JP¥2,700</td>'
-        "<td>31 Dec 2014</td><td>CLAV</td></tr>",
+        '<td>31 Dec 2014</td><td title="CLAV">Closing available</td></tr>',
         '<tr><th scope="row">NL26VAYB8060476890</th><td class="num">-SEK27.00</td>'
-        "<td>31 Dec 2014</td><td>CLBD</td></tr>",
+        '<td>31 Dec 2014</td><td title="CLBD">Closing booked</td></tr>',
     ]
     assert len(shown_ids(page)) == vault.status()["categories"]["balances"] == 8
+    types = re.findall(r'<td data-label="Type" title="(\w+)">([^<]*)</td>', page)
+    assert sorted(set(types)) == [
+        ("CLAV", "Closing available"),
+        ("CLBD", "Closing booked"),
+        ("ITBD", "Interim booked"),
+        ("OPAV", "Opening available"),
+        ("OPBD", "Opening booked"),
+    ]
+    assert len(types) == 8
 
 
 # -- the spending rules page -----------------------------------------------------------------
@@ -406,3 +415,45 @@ def test_paging_by_amount_stops_at_the_cap_and_says_so(kit, vault, monkeypatch) 
     ]
     unsorted = main_of(kit.http.get("/data/transactions").text)
     assert note not in unsorted
+
+
+@pytest.mark.parametrize("source", ["99999999999999999999", "0", "-5", "9223372036854775808"])
+def test_a_source_no_source_can_have_matches_no_record(kit, vault, source: str) -> None:
+    load(vault, NATIONWIDE)
+    kit.login()
+    for category in (
+        "transactions",
+        "balances",
+        "contacts",
+        "energy",
+        "health",
+        "events",
+        "activity",
+        "profile",
+    ):
+        r = kit.http.get(f"/data/{category}", query_string={"source": source})
+        assert r.status_code == 200, category
+    page = main_of(kit.http.get("/data/transactions", query_string={"source": source}).text)
+    assert shown_ids(page) == []
+    assert '<tr><td colspan="7">No transaction matches.</td></tr>' in page
+    ok = main_of(kit.http.get("/data/transactions", query_string={"source": "1"}).text)
+    assert len(shown_ids(ok)) == 8
+
+
+@pytest.mark.parametrize(("skip", "shown"), [("8", "8"), ("100000000000000000000", "1000000000")])
+def test_past_the_last_page(kit, vault, skip: str, shown: str) -> None:
+    load(vault, NATIONWIDE)
+    kit.login()
+    page = main_of(kit.http.get("/data/transactions", query_string={"skip": skip}).text)
+    assert shown_ids(page) == []
+    assert "<caption>Transactions</caption>" in page
+    assert (
+        '<tr><td colspan="7">Past the last page. '
+        '<a href="/data/transactions">Go to the first page</a></td></tr>' in page
+    )
+    assert " to " not in page.split("<caption>")[1].split("</caption>")[0]
+    table = main_of(kit.http.get("/data/profile", query_string={"skip": skip}).text)
+    assert f"0 records after the first {int(shown):,}" in table
+    assert "Past the last page." in table
+    last = main_of(kit.http.get("/data/transactions", query_string={"skip": "7"}).text)
+    assert "<caption>Transactions 8 to 8</caption>" in last

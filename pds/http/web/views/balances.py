@@ -16,7 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flask import render_template
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 
 from pds.http import locale
 from pds.http.web import charts
@@ -29,6 +29,28 @@ if TYPE_CHECKING:
 
 MAX_DAYS = 120
 _ORDER = ("CL", "IT", "OP")  # closing, interim, opening (ISO 20022 / MT940 balance codes)
+
+
+KINDS = {
+    "OPBD": lazy_gettext("Opening booked"),
+    "OPAV": lazy_gettext("Opening available"),
+    "ITBD": lazy_gettext("Interim booked"),
+    "ITAV": lazy_gettext("Interim available"),
+    "CLBD": lazy_gettext("Closing booked"),
+    "CLAV": lazy_gettext("Closing available"),
+    "FWAV": lazy_gettext("Forward available"),
+    "PRCD": lazy_gettext("Previous closing booked"),
+    "XPCD": lazy_gettext("Expected"),
+    "INFO": lazy_gettext("For information"),
+}
+"""The ISO 20022 balance type codes in words."""
+
+
+def kind_name(kind: object) -> str:
+    """A balance type in words (``CLBD`` is "Closing booked"); an unknown one as given."""
+    text = str(kind or "")
+    known = KINDS.get(text.upper())
+    return str(known) if known is not None else text
 
 
 def rank(kind: object) -> int:
@@ -77,6 +99,7 @@ def render(vault: Vault, category: str, f: common.Filters) -> str:
         charts=_charts(days),
         sources=common.sources(vault, category, f.source),
         f=f,
+        kind_name=kind_name,
     )
 
 

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from pds.vault.records import StoredRecord
 
 PAGE = 50
+MAX_SKIP = 1_000_000_000  # past any vault's last page; keeps the links' numbers short
+_MAX_ID = 2**63 - 1  # SQLite's largest integer
+NO_SOURCE = -1  # a source id no record has
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,23 @@ def _day(name: str) -> str | None:
         ) from None
 
 
+def _source() -> int | None:
+    """The ``source`` id asked for; one no source can have (0, negative, beyond SQLite's
+    integers) reads as :data:`NO_SOURCE`: no record matches."""
+    value = request.args.get("source", type=int)
+    if value is None or 0 < value <= _MAX_ID:
+        return value
+    return NO_SOURCE
+
+
 def read_filters(*extra: str) -> Filters:
     """The filters of this request; ``extra`` names a view's own query parameters."""
     return Filters(
         since=_day("from"),
         until=_day("to"),
-        source=request.args.get("source", type=int),
+        source=_source(),
         q=request.args.get("q", "").strip(),
-        skip=max(0, request.args.get("skip", 0, type=int)),
+        skip=min(max(0, request.args.get("skip", 0, type=int)), MAX_SKIP),
         oldest=request.args.get("order") == "oldest",
         extra={k: request.args[k].strip() for k in extra if request.args.get(k, "").strip()},
     )

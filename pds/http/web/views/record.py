@@ -20,7 +20,7 @@ from flask_babel import gettext, ngettext
 from pds.db import audit as db_audit
 from pds.db import records as db_records
 from pds.http import locale
-from pds.http.web.views import contacts, health, labels, timeline, times
+from pds.http.web.views import contacts, energy, fhirtext, health, labels, timeline, times
 from pds.oauth import admin
 
 if TYPE_CHECKING:
@@ -41,6 +41,13 @@ medication, prescriber...), shown above its fields; given by the view that knows
 MONEY = frozenset({"amount", "balance", "cost"})
 """Fields written as an amount in the payload's ``currency``."""
 _WEB = re.compile(r"https?://\S+\Z")
+UNDATED = frozenset({"contacts"})
+"""Categories whose records have no date of their own (a contact's is its import day)."""
+HIDDEN = {"energy": frozenset({"usage_point", "meter_reading", "unit"})}
+"""Fields a category's record page leaves out: a meter's Green Button addresses (the
+energy page never shows them), the unit the value is written with."""
+DESCRIBED = frozenset({"resource", "details"})
+"""Raw fields left out when the category's ``DESCRIBE`` says what the record is."""
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?\Z")
 
 
@@ -48,31 +55,73 @@ def render(vault: Vault, record_id: int) -> str:
     rec = vault.get(record_id)
     source = next((s for s in vault.sources() if s["id"] == rec.source_id), None)
     describe = DESCRIBE.get(rec.category)
+    what = describe(vault, rec) if describe else None
     return render_template(
         "record.html",
         rec=rec,
-        what=describe(vault, rec) if describe else None,
-        fields=fields(rec.payload),
+        what=what,
+        dated=rec.category not in UNDATED,
+        fields=fields(rec.payload, rec.category, described=bool(what)),
         source=_source_name(source, _names(vault)) if source else None,
         stored=db_records.created_at(vault.conn, rec.id),
         readers=readers(vault, rec.category, rec.occurred_at, rec.id),
     )
 
 
-def fields(payload: dict[str, Any]) -> list[tuple[str, str]]:
+def fields(
+    payload: dict[str, Any], category: str = "", described: bool = False
+) -> list[tuple[str, str]]:
     """(label, value as text) of each field that holds something: the fields with a label
-    in the labels' order (which keeps related fields together), then the others."""
+    in the labels' order (which keeps related fields together), then the others. A field
+    the category's view writes in words is written so (an energy reading's "1 hour",
+    "0.273 kWh", "Imported"; an activity's host name); ``described``: the raw fields
+    :data:`DESCRIBED` are left out."""
     rank = {name: n for n, name in enumerate(labels.LABELS)}
     names = sorted(payload, key=lambda name: rank.get(name, len(rank)))
+    hidden = HIDDEN.get(category, frozenset()) | (DESCRIBED if described else frozenset())
+    worded = WORDED.get(category, {})
     out = []
     for name in names:
-        if payload[name] in (None, "", [], {}):
+        if payload[name] in (None, "", [], {}) or name in hidden:
+            continue
+        if name in worded:
+            label, text = worded[name](payload)
+            if text:
+                out.append((label, text))
             continue
         text = value_text(name, payload[name], payload)
         if name == "name" and text == payload.get("full_name"):
             continue  # a contact's name parts that say what its name says
         out.append((labels.label(name), text))
     return out
+
+
+def _usage(payload: dict[str, Any]) -> tuple[str, str]:
+    """An energy value in the unit the energy page writes (Wh as kWh)."""
+    value = fhirtext.number(payload.get("value"))
+    unit = payload.get("unit")
+    if value is None or not isinstance(unit, str) or not unit:
+        return labels.label("value"), labels.cell(payload.get("value"))
+    shown, divisor = energy.shown_unit(unit)
+    return gettext("Usage"), f"{locale.number(value / divisor)} {shown}"
+
+
+WORDED: dict[str, dict[str, Callable[[dict[str, Any]], tuple[str, str]]]] = {
+    "energy": {
+        "value": _usage,
+        "duration": lambda p: (gettext("Duration"), energy.duration(p["duration"])),
+        "flow": lambda p: (labels.label("flow"), energy.flow_name(str(p["flow"]))),
+        "commodity": lambda p: (
+            labels.label("commodity"),
+            energy.commodity_name(str(p["commodity"])),
+        ),
+    },
+    "health": {"type": lambda p: (labels.label("type"), fhirtext.type_name(str(p["type"])))},
+    "activity": {
+        "url": lambda p: (gettext("Site"), timeline.host(str(p["url"]))),
+    },
+}
+"""The fields of a category written as its view writes them: field → (label, text)."""
 
 
 def value_text(name: str, value: Any, payload: dict[str, Any]) -> str:

@@ -12,8 +12,10 @@ What one run does (see docs/benchmarks.md, section "Import"):
 2. ``--repeats`` times, alternating:
    - baseline: a fresh interpreter parses the CSV with ``csv.DictReader`` into dicts with the
      five midata columns, then ``Database(path)["rows"].insert_all(dicts)`` into a fresh
-     plaintext SQLite file, sqlite-utils defaults. Parse and insert are timed separately,
-     giving two framings: parse + insert_all (what a user would do) and insert_all alone.
+     plaintext SQLite file, sqlite-utils defaults; then the same dicts into a second fresh
+     file in WAL mode (``enable_wal()``, pds's journal mode). Parse and inserts are timed
+     separately, giving two framings for each: parse + insert_all (what a user would do)
+     and insert_all alone.
    - pds: ``pds init`` (not timed) in a fresh PDS_HOME, ``pds status`` (timed: the fixed
      cost of starting the CLI and unlocking the vault with Argon2id), ``pds import FILE``
      (timed, wall clock of the whole CLI process), then ``pds import FILE`` again (every
@@ -85,7 +87,20 @@ def baseline_worker(csv_path: Path, db_path: Path) -> dict[str, Any]:
     parsed = time.perf_counter()
     Database(db_path)["rows"].insert_all(dicts)
     done = time.perf_counter()
-    return {"rows": len(dicts), "parse_s": parsed - start, "insert_s": done - parsed}
+    # The same rows into a second fresh file in WAL mode (pds's journal mode), timed alone.
+    wal_path = db_path.with_name(db_path.stem + "-wal.db")
+    wal = Database(wal_path)
+    wal.enable_wal()
+    wal_start = time.perf_counter()
+    wal["rows"].insert_all(dicts)
+    wal_done = time.perf_counter()
+    wal.close()
+    return {
+        "rows": len(dicts),
+        "parse_s": parsed - start,
+        "insert_s": done - parsed,
+        "insert_wal_s": wal_done - wal_start,
+    }
 
 
 # -- the profile (runs in its own interpreter: --worker profile) ------------------------------
@@ -400,10 +415,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError(f"baseline stored {stored} of {rows} rows")
             res["db_bytes"] = db_path.stat().st_size
             db_path.unlink()
+            for extra in tmp.glob("baseline-wal.db*"):
+                extra.unlink()
             baseline.append(res)
             log(
                 f"[import]   parse {res['parse_s']:.2f} s + insert_all {res['insert_s']:.2f} s"
-                f" ({rows / (res['parse_s'] + res['insert_s']):,.0f} rows/s)"
+                f" ({rows / (res['parse_s'] + res['insert_s']):,.0f} rows/s);"
+                f" in WAL insert_all {res['insert_wal_s']:.2f} s"
             )
             log(f"[import] run {i + 1}/{repeats}: pds import ...")
             one = run_pds_side(pds, csv_path, tmp / f"home-{i}", rows)
@@ -463,6 +481,8 @@ def summarise(
     rows = args.rows
     base_total = [rows / (b["parse_s"] + b["insert_s"]) for b in baseline]
     base_insert = [rows / b["insert_s"] for b in baseline]
+    wal_total = [rows / (b["parse_s"] + b["insert_wal_s"]) for b in baseline]
+    wal_insert = [rows / b["insert_wal_s"] for b in baseline]
     pds_rate = [rows / s["import"]["wall_s"] for s in side]
     re_rate = [rows / s["reimport"]["wall_s"] for s in side]
     fixed = [s["status"]["wall_s"] for s in side]
@@ -476,6 +496,8 @@ def summarise(
     ratio_insert = statistics.median(pds_rate) / statistics.median(base_insert)
     pair_total = [p / b for p, b in zip(pds_rate, base_total, strict=True)]
     pair_insert = [p / b for p, b in zip(pds_rate, base_insert, strict=True)]
+    ratio_wal_total = statistics.median(pds_rate) / statistics.median(wal_total)
+    ratio_wal_insert = statistics.median(pds_rate) / statistics.median(wal_insert)
     rss = [s["import"]["max_rss_mb"] for s in side] + [s["reimport"]["max_rss_mb"] for s in side]
     peak_rss = max(rss + [m["max_rss_mb"] for m in memory])
     sizes_rss = ", ".join(
@@ -493,6 +515,8 @@ def summarise(
         "baseline": {
             "parse_plus_insert_rows_per_s": spread(base_total),
             "insert_all_only_rows_per_s": spread(base_insert),
+            "wal_parse_plus_insert_rows_per_s": spread(wal_total),
+            "wal_insert_all_only_rows_per_s": spread(wal_insert),
             "parse_s": spread([b["parse_s"] for b in baseline]),
             "insert_s": spread([b["insert_s"] for b in baseline]),
             "max_rss_mb": spread([b["max_rss_mb"] for b in baseline]),
@@ -517,6 +541,8 @@ def summarise(
         "ratio_vs_parse_plus_insert_all_pairs": pair_total,
         "ratio_vs_insert_all_only": ratio_insert,
         "ratio_vs_insert_all_only_pairs": pair_insert,
+        "ratio_vs_wal_parse_plus_insert_all": ratio_wal_total,
+        "ratio_vs_wal_insert_all_only": ratio_wal_insert,
         "profile": profile,
     }
     result["summary"] = [
@@ -561,11 +587,15 @@ def report(r: dict[str, Any]) -> str:
         "  rates are rows/s: median (min, max, spread = (max-min)/median)",
         f"  baseline csv + insert_all : {fmt(b['parse_plus_insert_rows_per_s'])}",
         f"  baseline insert_all alone : {fmt(b['insert_all_only_rows_per_s'])}",
+        f"  baseline, WAL: csv + insert_all : {fmt(b['wal_parse_plus_insert_rows_per_s'])}",
+        f"  baseline, WAL: insert_all alone : {fmt(b['wal_insert_all_only_rows_per_s'])}",
         f"  pds import (CLI, wall)    : {fmt(p['import_rows_per_s'])}",
         f"  pds re-import (all dups)  : {fmt(p['reimport_rows_per_s'])}",
         f"  pds fixed cost (start + unlock, `pds status`): {fmt(p['fixed_cost_s'], ' s', 2)}",
         f"  ratio vs csv + insert_all : {r['ratio_vs_parse_plus_insert_all']:.0%}",
         f"  ratio vs insert_all alone : {r['ratio_vs_insert_all_only']:.0%}",
+        f"  ratio vs csv + insert_all, WAL : {r['ratio_vs_wal_parse_plus_insert_all']:.0%}",
+        f"  ratio vs insert_all alone, WAL : {r['ratio_vs_wal_insert_all_only']:.0%}",
         f"  pds import max RSS        : {fmt(p['import_max_rss_mb'], ' MB')}",
         f"  pds re-import max RSS     : {fmt(p['reimport_max_rss_mb'], ' MB')}",
         f"  pds status max RSS (start + Argon2id unlock only): "

@@ -163,3 +163,16 @@ def atomic(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     else:
         with transaction(conn):
             yield conn
+
+
+@contextmanager
+def page_cache(conn: sqlite3.Connection, kib: int) -> Iterator[sqlite3.Connection]:
+    """A page cache of ``kib`` KiB for the connection while the block runs (the size it had
+    after). A large write (an import's records and search terms) then keeps its dirty pages
+    in memory instead of spilling them to the WAL, and writing them again, mid-transaction."""
+    (before,) = conn.execute("PRAGMA cache_size").fetchone()
+    conn.execute(f"PRAGMA cache_size={-int(kib)}")
+    try:
+        yield conn
+    finally:
+        conn.execute(f"PRAGMA cache_size={int(before)}")

@@ -39,6 +39,12 @@ from pds.vault import backups, keys, search
 from pds.vault import records as recmod
 from pds.vault.records import StoredRecord
 
+IMPORT_CACHE_KIB = 64 * 1024
+"""SQLite's page cache while a file is imported (KiB; 2 MiB otherwise): the search index's
+rows go to pages all over its B-tree, and a cache that holds them saves writing them to the
+WAL again and again before the commit (``pds.db.page_cache``); it is freed after. 64 MiB
+keeps an import's peak memory under 200 MB (128 MiB: 229 MB on 200,000 rows)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
@@ -199,7 +205,7 @@ class Vault:
         """
         conn = self.conn
         new = total = 0
-        with dbmod.transaction(conn):
+        with dbmod.page_cache(conn, IMPORT_CACHE_KIB), dbmod.transaction(conn):
             source_id = store.add_source(
                 conn, source.connector, source.filename, source.digest, clock.now_iso()
             )

@@ -108,3 +108,14 @@ def test_the_schema_8_migration(settings, records: int) -> None:
     with Vault.open(settings, PASSPHRASE) as vault:
         assert [g[1] for g in vault.search("shop")] == ([records] if records else [])
         assert search.complete(vault.conn)
+
+
+def test_an_imports_page_cache_is_given_back_after_it(vault: Vault) -> None:
+    conn = vault.conn
+    before = conn.execute("PRAGMA cache_size").fetchone()[0]
+    with dbmod.page_cache(conn, 4096):
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -4096
+    assert conn.execute("PRAGMA cache_size").fetchone()[0] == before == -2000
+    with pytest.raises(ValueError, match="^inside$"), dbmod.page_cache(conn, 4096):
+        raise ValueError("inside")
+    assert conn.execute("PRAGMA cache_size").fetchone()[0] == -2000

@@ -4,6 +4,7 @@ had records before it had an index."""
 
 from __future__ import annotations
 
+import hmac
 from datetime import date
 
 from pds import db as dbmod
@@ -221,3 +222,18 @@ def test_an_interrupted_fill_goes_on_where_it_stopped(settings, monkeypatch) -> 
 def test_a_new_vault_and_an_empty_old_one_need_no_fill(vault: Vault) -> None:
     assert keystore.get_meta(vault.conn, search.DONE) == "1"
     assert len(keystore.get_meta(vault.conn, search.SALT)) == 16
+
+
+def test_values_are_split_before_they_are_normalised() -> None:
+    # A value opening with a combining accent does not join the value before it ("café").
+    assert search.payload_words({"a": "cafe", "b": "\u0301te"}) == ["cafe", "te"]
+    # ASCII and full-width text give the same words (ASCII skips NFKC; it is its own form).
+    assert search.words("COFFEE ＣＯＦＦＥＥ") == ["coffee", "coffee"]
+
+
+def test_a_term_is_the_hmac_sha256_of_the_word_under_the_search_key(vault: Vault) -> None:
+    key = vault.derived_secret("search", search.salt(vault.conn))
+    for word in ("coffee", "café", "東京"):
+        expected = hmac.digest(key, word.encode(), "sha256")[: search.TERM_BYTES]
+        assert vault.terms.term(word) == expected
+        assert vault.terms.term(word) == expected  # from the cache

@@ -94,8 +94,8 @@ def test_compare_my_tariff(page, watch: Watch, vault_and_app) -> None:
 
     # the vault: sign in as its owner, then the consent page
     page.wait_for_url(base + "/login?**", timeout=60_000)
-    page.keyboard.type(PASSPHRASE)
-    page.keyboard.press("Enter")
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_label("Passphrase").press("Enter")
     page.wait_for_url(base + "/oauth/authorize?**", timeout=60_000)
     name = "Sandbox test client" if sandbox else "Energy Switch (example)"
     assert page.locator("h1").inner_text() == f"{name} asks to use your data"

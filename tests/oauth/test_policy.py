@@ -484,6 +484,6 @@ def test_openapi_describes_aggregates(kit) -> None:
     assert [p["name"] for p in op["parameters"]] == [
         "category", "measure", "field", "by", "since", "until"
     ]  # fmt: skip
-    assert set(op["responses"]) == {"200", "400", "401", "403", "429", "503"}
+    assert set(op["responses"]) == {"200", "400", "401", "403", "414", "429", "503"}
     scopes = doc["components"]["securitySchemes"]["oauth2"]["flows"]["authorizationCode"]["scopes"]
     assert scopes["aggregate:transactions"] == "totals of transactions, never a record"

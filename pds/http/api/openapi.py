@@ -106,7 +106,7 @@ IDEMPOTENCY_KEY = {
 def _errors(*codes: int, about: dict[int, str] | None = None) -> dict[str, Any]:
     """The problem+json answers ``codes`` (their words from ``about`` where it has them).
     With 401, the answers every authenticated call can meet are added: 400 (an access token
-    in the URL), 429 and 503."""
+    in the URL), 414 (a request line too long for the server), 429 and 503."""
     words = {
         400: "malformed request, or an access token in the URL",
         401: "missing, unknown, expired or revoked access token (see WWW-Authenticate)",
@@ -124,7 +124,19 @@ def _errors(*codes: int, about: dict[int, str] | None = None) -> dict[str, Any]:
     }
     if 401 in codes:
         codes = (*codes, *(c for c in (400, 429, 503) if c not in codes))
-    return {str(c): {"description": words[c], "content": PROBLEM} for c in sorted(codes)}
+    answers = {str(c): {"description": words[c], "content": PROBLEM} for c in sorted(codes)}
+    if 401 in codes:
+        answers["414"] = URI_TOO_LONG
+    return answers
+
+
+URI_TOO_LONG = {
+    "description": "the request line is longer than the server reads (gunicorn's "
+    "limit_request_line, 4,094 bytes): gunicorn answers before pds sees the request, with an "
+    "HTML page; shorten the query",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+"""414 from the HTTP server in front of the app: any call can meet it with a long query."""
 
 
 # The server reads dates with pds.http.api.params.query_day: YYYY-MM-DD, an empty value = absent.

@@ -158,7 +158,7 @@ def test_the_auditor_api_is_described(doc) -> None:
     assert checkpoint == {"text/plain": {"schema": {"type": "string"}}}
     inclusion = audit["/audit/proof/inclusion"]["get"]
     assert [p["name"] for p in inclusion["parameters"]] == ["index", "size"]
-    assert set(inclusion["responses"]) == {"200", "400", "401", "403", "404", "429", "503"}
+    assert set(inclusion["responses"]) == {"200", "400", "401", "403", "404", "414", "429", "503"}
     first, second = audit["/audit/proof/consistency"]["get"]["parameters"]
     assert first["schema"] == {"type": "integer", "minimum": 1, "maximum": 10**19 - 1}
     assert second["schema"] == {"type": "integer", "minimum": 0, "maximum": 10**19 - 1}
@@ -274,12 +274,13 @@ def test_every_authenticated_call_documents_what_any_call_can_meet(doc) -> None:
     ]
     assert len(operations) == 15
     for path, method, op in operations:
-        assert {"400", "401", "429", "503"} <= set(op["responses"]), (path, method)
+        assert {"400", "401", "414", "429", "503"} <= set(op["responses"]), (path, method)
         assert op["responses"]["503"]["description"] == busy, (path, method)
+        assert list(op["responses"]["414"]["content"]) == ["text/html"], (path, method)
         problem = op["responses"]["401"]["content"]["application/problem+json"]["schema"]
         assert problem == {"$ref": "#/components/schemas/Problem"}, (path, method)
     receipt = doc["paths"]["/api/v1/grant/receipt"]["get"]["responses"]
-    assert sorted(receipt) == ["200", "400", "401", "404", "429", "503"]
+    assert sorted(receipt) == ["200", "400", "401", "404", "414", "429", "503"]
     assert receipt["404"]["description"] == "the grant has no receipt (made before pds issued them)"
     stop = doc["paths"]["/api/v1/subscriptions/{sub_id}"]["delete"]["responses"]
     assert stop["404"]["description"] == "no such subscription of your grant"

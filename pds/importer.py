@@ -21,7 +21,7 @@ import struct
 import zipfile
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -250,13 +250,13 @@ def prepare(
     filename: str,
     summary: ImportSummary,
     skip_bad: bool,
-    keep: Container[str] = (),
 ) -> Iterator[list[Prepared]]:
     """Validate each record by its category's schema and batch them, counting repeats.
 
     A row the connector rejected, or one its schema refuses, stops the file unless
-    ``skip_bad``; then it is counted and listed in ``summary.rejected_rows``. The records of
-    the categories in ``keep`` carry their payload dict too (for a hook of ``Vault.ingest``)."""
+    ``skip_bad``; then it is counted and listed in ``summary.rejected_rows``. Each record
+    carries its payload dict too, so that what ``Vault.ingest`` derives from it (search
+    terms, spending categories) does not parse the canonical JSON again."""
     validators: dict[str, tuple] = {}
     occurrences = _Occurrences()
     batch: list[Prepared] = []
@@ -287,8 +287,7 @@ def prepare(
                 continue
         plain = canonical(payload)
         nth = 0 if rec.identity is not None else occurrences.nth(rec.occurred_at, plain)
-        kept = payload if rec.category in keep else None
-        batch.append(Prepared(rec.category, rec.occurred_at, plain, rec.identity, nth, kept))
+        batch.append(Prepared(rec.category, rec.occurred_at, plain, rec.identity, nth, payload))
         if len(batch) >= BATCH:
             yield batch
             batch = []
@@ -329,9 +328,8 @@ def import_file(
         stream = _CountingReader(raw, progress)
         try:
             categorise = _categorise(vault)
-            keep = (spending.CATEGORY,) if categorise is not None else ()
             records = conn.parse(stream, path.name)
-            batches = prepare(records, path.name, summary, skip_bad, keep)
+            batches = prepare(records, path.name, summary, skip_bad)
             with long_write(vault.conn):  # others fail fast, not after 20 s, meanwhile
                 result = vault.ingest(SourceInfo(conn.name, path.name, digest), batches, categorise)
         except PdsError:

@@ -49,7 +49,7 @@ keeps an import's peak memory under 200 MB (128 MiB: 229 MB on 200,000 rows)."""
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A validated record ready to seal: canonical payload bytes and its dedup inputs (and,
-    when the import keeps it for a derived row, the payload as a dict)."""
+    from an import, the payload as a dict, so derived rows need not parse ``plain``)."""
 
     category: str
     occurred_at: str
@@ -237,7 +237,7 @@ class Vault:
                             created,
                         )
                     )
-                    plains.append(item.plain)
+                    plains.append(item.plain if item.payload is None else item.payload)
                     next_id += 1
                 stored = store.insert_rows(conn, rows)
                 search.index_new(conn, self.terms, rows, plains, stored)

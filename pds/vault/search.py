@@ -121,13 +121,15 @@ class Terms:
         them (none: the query has no word to look for)."""
         return [self.term(w) for w in list(dict.fromkeys(words(query)))[:MAX_QUERY_WORDS]]
 
-    def index(self, conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str, bytes]]) -> None:
+    def index(
+        self, conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str, bytes | dict[str, Any]]]
+    ) -> None:
         """Store the terms of records given as (id, category, occurred_at, canonical payload
-        JSON), in the caller's transaction."""
+        JSON or the payload dict it was made from), in the caller's transaction."""
         out: list[tuple[bytes, str, str, int]] = []
         add, loads, of_payload = out.append, json.loads, self.of_payload
         for rid, category, occurred_at, plain in rows:
-            for term in of_payload(loads(plain)):
+            for term in of_payload(plain if isinstance(plain, dict) else loads(plain)):
                 add((term, category, occurred_at, rid))
         # By term (a stable sort: a term's rows stay in record order), so that neighbouring
         # rows go to neighbouring keys; the whole tuple would cost 4x the time to compare.
@@ -175,10 +177,15 @@ def fill(
 
 
 def index_new(
-    conn: sqlite3.Connection, terms: Terms, rows: list[tuple], plains: list[bytes], stored: int
+    conn: sqlite3.Connection,
+    terms: Terms,
+    rows: list[tuple],
+    plains: list[bytes | dict[str, Any]],
+    stored: int,
 ) -> None:
     """Index the rows of one batch just handed to ``pds.db.records.insert_rows`` (their ids
-    consecutive), with their payloads ``plains``: only the ``stored`` ones it kept (the
+    consecutive), with their payloads ``plains`` (canonical JSON, or the dict it was made
+    from): only the ``stored`` ones it kept (the
     others were already in the vault, and are indexed already)."""
     if not stored:
         return

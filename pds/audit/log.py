@@ -39,8 +39,8 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from pds import clock
+from pds.audit import appender, merkle
 from pds.audit import checkpoint as cpmod
-from pds.audit import merkle
 from pds.db import audit as store
 from pds.db import database_folder
 from pds.db.locking import begin_immediate, commit, rollback
@@ -297,7 +297,20 @@ class AuditLog:
         conn = self.conn
         if conn.in_transaction:
             return self._append(data, leaf)
+        lock = getattr(conn, "writer_lock", None)
+        link = None if lock is None else appender.client(lock.path)
+        if link is not None:  # a served vault: its appender commits the entry
+            index = link.append(data)
+            if index is not None:
+                return index
         return GroupCommit.of(conn).append(self, data, leaf)
+
+    def append_batch(self, entries: Sequence[bytes]) -> list[int]:
+        """Commit ``entries`` (canonical bytes) in one transaction, in order; their indexes
+        (the appender's commit, ``pds.audit.appender``)."""
+        batch = [_Pending(data, merkle.leaf_hash(data)) for data in entries]
+        self._commit(batch)
+        return [p.index for p in batch]
 
     def _commit(self, batch: Sequence[_Pending]) -> None:
         """Append ``batch`` in one transaction of this connection (one fsync for all) and

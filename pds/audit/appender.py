@@ -98,14 +98,26 @@ class Client:
     def append(self, data: bytes) -> int | None:
         """Have the appender commit ``data``; its index, or None when no appender can be
         reached (nothing was sent: append directly). Raises the appender's error."""
+        return self.receive() if self.send(data) else None
+
+    def send(self, data: bytes) -> bool:
+        """Hand ``data`` to the appender without waiting; False when no appender can be
+        reached (nothing was sent: append directly). Every True must be followed by
+        :meth:`receive` on the same thread before this thread sends again."""
         sock = self._socket()
         if sock is None:
-            return None
+            return False
         try:
             sock.sendall(_LENGTH.pack(len(data)) + data)
         except OSError:  # the appender is gone and read nothing: append directly
             self._drop()
-            return None
+            return False
+        return True
+
+    def receive(self) -> int:
+        """Wait until the entry this thread sent is committed; its index. Raises the
+        appender's error, or AccessLogUnavailable when the appender went away meanwhile."""
+        sock = self._local.sock
         try:
             status = _read(sock, 1)[0]
             if status == OK:

@@ -30,7 +30,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -292,18 +292,27 @@ class AuditLog:
 
     def record(self, entry: Mapping[str, Any]) -> int:
         """Append one entry (see :func:`make_entry`); return its index. The only writer."""
+        return self.begin(entry)()
+
+    def begin(self, entry: Mapping[str, Any]) -> Callable[[], int]:
+        """Start appending one entry; the returned function waits until it is committed
+        and gives its index (it must be called, once, before this thread appends again).
+        With an appender the entry is handed over now and committed while the caller goes
+        on (a response is made while its entry is flushed); otherwise it is committed
+        before this returns, joining the caller's transaction when there is one."""
         data = canonical(entry)
-        leaf = merkle.leaf_hash(data)
         conn = self.conn
+        if not conn.in_transaction:
+            lock = getattr(conn, "writer_lock", None)
+            link = None if lock is None else appender.client(lock.path)
+            if link is not None and link.send(data):  # a served vault: its appender commits
+                return link.receive
+        leaf = merkle.leaf_hash(data)
         if conn.in_transaction:
-            return self._append(data, leaf)
-        lock = getattr(conn, "writer_lock", None)
-        link = None if lock is None else appender.client(lock.path)
-        if link is not None:  # a served vault: its appender commits the entry
-            index = link.append(data)
-            if index is not None:
-                return index
-        return GroupCommit.of(conn).append(self, data, leaf)
+            index = self._append(data, leaf)
+        else:
+            index = GroupCommit.of(conn).append(self, data, leaf)
+        return lambda: index
 
     def append_batch(self, entries: Sequence[bytes]) -> list[int]:
         """Commit ``entries`` (canonical bytes) in one transaction, in order; their indexes

@@ -574,3 +574,79 @@ def test_unknown_api_path_is_problem_json(kit) -> None:
     assert resp.json["type"] == "https://pds.invalid/problems/http_404"
     wrong_method = kit.http.delete("/api/v1/records")
     assert (wrong_method.status_code, wrong_method.json["title"]) == (405, "Method Not Allowed")
+
+
+@pytest.fixture
+def with_appender(vault, settings):
+    """The access log's appender of ``pds serve``, running for this test's vault."""
+    from pds.audit import appender
+    from pds.vault import Vault
+
+    keyring = vault.keyring
+    running = appender.start(
+        settings.db_path, lambda: Vault.with_keyring(settings, keyring).log.append_batch
+    )
+    yield running
+    running.stop()
+
+
+def read_entries(vault, after: int) -> list[dict]:
+    rows = vault.conn.execute("SELECT entry FROM audit_log WHERE idx >= ? ORDER BY idx", (after,))
+    return [json.loads(r[0]) for r in rows]
+
+
+def test_pages_read_through_the_appender_each_logged_once_in_order(kit, ids, with_appender) -> None:
+    client_id, secret = kit.add_client()
+    token = kit.tokens(client_id, secret, scope="read:transactions")["access_token"]
+    before = kit.vault.log.size()
+    spans, url = [], "/api/v1/records?category=transactions&limit=2"
+    for _ in range(3):  # three distinct pages, then the first one again
+        resp = kit.http.get(url, headers=bearer(token))
+        assert resp.status_code == 200, resp.text
+        page = resp.json["records"]
+        spans.append(
+            [[page[0]["occurred_at"], page[0]["id"]], [page[-1]["occurred_at"], page[-1]["id"]]]
+        )
+        url = f"/api/v1/records?category=transactions&limit=2&cursor={resp.json['next_cursor']}"
+    again = kit.http.get("/api/v1/records?category=transactions&limit=2", headers=bearer(token))
+    assert again.status_code == 200
+    logged = read_entries(kit.vault, before)
+    assert [(e["action"], e["decision"], e["count"], e["span"]) for e in logged] == [
+        ("api.records.read", "allowed", 2, span) for span in [*spans, spans[0]]
+    ]
+    from pds.audit.verify import verify
+
+    assert verify(kit.vault.log_source()).ok
+
+
+def test_a_page_that_fails_after_its_entry_was_handed_over(
+    kit, ids, with_appender, monkeypatch
+) -> None:
+    """The entry was committed (the read was allowed and logged) but the page could not be
+    made: the call fails, and the next call on the same thread is logged as its own."""
+    from pds.vault import Vault
+
+    client_id, secret = kit.add_client()
+    token = kit.tokens(client_id, secret, scope="read:transactions")["access_token"]
+    before = kit.vault.log.size()
+
+    def broken(self, rows):
+        raise RuntimeError("cannot decrypt")
+
+    monkeypatch.setattr(Vault, "open_plain", broken)
+    failed = kit.http.get("/api/v1/records?category=transactions&limit=2", headers=bearer(token))
+    problem(
+        failed,
+        500,
+        "http_500",
+        "The server encountered an internal error and was unable to complete your request. "
+        "Either the server is overloaded or there is an error in the application.",
+    )
+    monkeypatch.undo()
+    ok = kit.http.get("/api/v1/records?category=transactions&limit=1", headers=bearer(token))
+    assert ok.status_code == 200
+    logged = read_entries(kit.vault, before)
+    assert [(e["action"], e["decision"], e["count"]) for e in logged] == [
+        ("api.records.read", "allowed", 2),
+        ("api.records.read", "allowed", 1),
+    ]

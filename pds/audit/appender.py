@@ -289,7 +289,10 @@ def start(database: Path, open_commit: Callable[[], Commit]) -> Appender:
     pid = os.fork()
     if pid == 0:  # the appender
         os.close(stop_write)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server; it stops us
+        # Ctrl-C or a service manager's SIGTERM stops the server, whose workers may still be
+        # finishing requests: the appender goes once they are all gone (the pipe closes).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         code = 0
         try:
             serve(listener, open_commit(), stop_read)
@@ -298,6 +301,7 @@ def start(database: Path, open_commit: Callable[[], Commit]) -> Appender:
             os.write(2, f"pds: the access log's appender stopped ({reason}); {GONE}\n".encode())
             code = 1
         finally:
+            shutil.rmtree(folder, ignore_errors=True)
             os._exit(code)  # never run the parent's exit handlers or close its connections
     os.close(stop_read)
     listener.close()

@@ -17,7 +17,7 @@ import pytest
 
 from pds.audit import appender
 from pds.audit.appender import AccessLogUnavailable, Client
-from pds.audit.log import make_entry
+from pds.audit.log import canonical, make_entry
 from pds.audit.verify import verify
 from pds.db import lock_path
 from pds.diskfull import DiskFull
@@ -156,18 +156,35 @@ def test_it_stops_when_its_starter_exits(vault: Vault, settings: Settings) -> No
                 settings.db_path,
                 lambda: Vault.with_keyring(settings, vault.keyring).log.append_batch,
             )
-            os.write(write, str(app.pid).encode())
+            os.write(write, f"{app.pid} {app.path}".encode())
             code = 0
         finally:
             os._exit(code)  # no exit hooks: only the pipe closing tells the appender
     os.close(write)
-    appender_pid = int(os.read(read, 32))
+    pid_text, path_text = os.read(read, 4096).decode().split(" ", 1)
+    appender_pid, folder = int(pid_text), Path(path_text).parent
     os.close(read)
     assert os.waitpid(pid, 0)[1] == 0
     deadline = time.monotonic() + 30
     while Path(f"/proc/{appender_pid}").exists() and _state(appender_pid) != "Z":
         assert time.monotonic() < deadline, "the appender outlived its starter"
         time.sleep(0.02)
+    assert not folder.exists()  # the appender removed its socket's folder as it went
+
+
+def test_a_service_managers_sigterm_leaves_it_to_finish(
+    vault: Vault, settings: Settings, running: appender.Appender
+) -> None:
+    """SIGTERM reaches the whole process group: the appender goes on serving the workers
+    still finishing their requests, and goes once they and the server are gone."""
+    os.kill(running.pid, signal.SIGTERM)
+    before = vault.log.size()
+    link = appender.client(lock_path(settings.db_path))
+    assert link is not None
+    entry = make_entry("api.records.read", actor="client:c1", at="2026-01-02T03:04:05.678Z")
+    assert link.append(canonical(entry)) == before
+    assert entries(vault)[-1] == (before, entry)
+    assert _state(running.pid) in ("S", "R")
 
 
 def _state(pid: int) -> str:

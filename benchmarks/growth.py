@@ -334,7 +334,11 @@ def run_verify(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "rss": rss[size],
             }
         )
-    return {"check": check, "sizes": sizes, "loadavg": loads}
+    small, big = sizes[-2] if len(sizes) > 1 else sizes[0], sizes[-1]
+    growth = (big["times"]["verify_s"]["median"] / small["times"]["verify_s"]["median"]) / (
+        big["size"] / small["size"]
+    )
+    return {"check": check, "sizes": sizes, "loadavg": loads, "per_entry_growth": growth}
 
 
 def _loadavg() -> tuple[float, float, float]:
@@ -546,7 +550,8 @@ def summary(r: dict[str, Any]) -> list[dict[str, Any]]:
                 "metric": f"verify time {big['size']:,} / {small['size']:,} entries"
                 f" (x{big['size'] / small['size']:g} entries)",
                 "value": f"{ratio:.2f}x ({big['us_per_entry']['verify_s']:.2f} against"
-                f" {small['us_per_entry']['verify_s']:.2f} us/entry)",
+                f" {small['us_per_entry']['verify_s']:.2f} us/entry:"
+                f" {r['verify']['per_entry_growth']:.2f}x per entry)",
                 "target": "linear",
                 "met": None,
             }

@@ -291,15 +291,19 @@ def run_verify(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             for b in order:
                 size, home = b["size"], b["home"]
                 env = pds_env(home)
+                cpu = time.process_time()
                 n, root, floor_s = auditbench.floor(home / "vault.db")
                 if n != size or root != b["root"]:
                     raise RuntimeError(f"the floor's root of {n:,} entries differs")
-                one = {"floor_s": floor_s}
+                one = {"floor_s": floor_s, "floor_cpu_s": time.process_time() - cpu}
+                cpu = time.process_time()
                 one["verify_s"] = auditbench.timed_verify(vaults[size].log_source(), size)
+                one["verify_cpu_s"] = time.process_time() - cpu
                 key = auditbench.run_measured([pds, "audit", "key"], env)
                 cli = auditbench.cli_verify(pds, env, size)
                 one["cli_fixed_s"] = key["wall_s"]
                 one["cli_verify_s"] = cli["wall_s"]
+                one["cli_verify_cpu_s"] = cli["cpu_s"]
                 cli_rss[size] = max(cli_rss.get(size, 0.0), cli["max_rss_mb"])
                 rounds[size].append(one)
                 loads.append(list(_loadavg()))
@@ -338,7 +342,18 @@ def run_verify(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     growth = (big["times"]["verify_s"]["median"] / small["times"]["verify_s"]["median"]) / (
         big["size"] / small["size"]
     )
-    return {"check": check, "sizes": sizes, "loadavg": loads, "per_entry_growth": growth}
+    growth_cpu = (
+        big["times"]["verify_cpu_s"]["median"] / small["times"]["verify_cpu_s"]["median"]
+    ) / (big["size"] / small["size"])
+    for s in sizes:  # each round's verify over the floor of the same round
+        s["verify_over_floor"] = spread([x["verify_s"] / x["floor_s"] for x in rounds[s["size"]]])
+    return {
+        "check": check,
+        "sizes": sizes,
+        "loadavg": loads,
+        "per_entry_growth": growth,
+        "per_entry_growth_cpu": growth_cpu,
+    }
 
 
 def _loadavg() -> tuple[float, float, float]:
@@ -551,7 +566,8 @@ def summary(r: dict[str, Any]) -> list[dict[str, Any]]:
                 f" (x{big['size'] / small['size']:g} entries)",
                 "value": f"{ratio:.2f}x ({big['us_per_entry']['verify_s']:.2f} against"
                 f" {small['us_per_entry']['verify_s']:.2f} us/entry:"
-                f" {r['verify']['per_entry_growth']:.2f}x per entry)",
+                f" {r['verify']['per_entry_growth']:.2f}x per entry; CPU time"
+                f" {r['verify']['per_entry_growth_cpu']:.2f}x per entry)",
                 "target": "linear",
                 "met": None,
             }
@@ -634,6 +650,19 @@ def report(r: dict[str, Any]) -> str:
                 f" {rss['cli_verify_mb']:>8.0f}"
             )
             prev = s
+        lines.append("")
+        lines.append(
+            f"  {'entries':>11} {'floor cpu s':>12} {'verify cpu s':>13} {'us/e cpu':>9}"
+            f" {'CLI cpu s':>10} {'verify/floor, each round':>26}"
+        )
+        for s in v["sizes"]:
+            t = s["times"]
+            each = ", ".join(f"{x:.2f}" for x in s["verify_over_floor"]["runs"])
+            lines.append(
+                f"  {s['size']:>11,} {t['floor_cpu_s']['median']:>12.2f}"
+                f" {t['verify_cpu_s']['median']:>13.2f} {s['us_per_entry']['verify_cpu_s']:>9.2f}"
+                f" {t['cli_verify_cpu_s']['median']:>10.2f} {each:>26}"
+            )
         lines.append(
             "  load average (1 min) during the rounds: "
             + ", ".join(f"{x[0]:.2f}" for x in v["loadavg"])

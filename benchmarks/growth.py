@@ -365,9 +365,9 @@ def _loadavg() -> tuple[float, float, float]:
 # -- API reads at two sizes -------------------------------------------------------------------
 
 
-def _deep_cursor(db_path: Path, from_end: int) -> tuple[str, int]:
+def _deep_cursor(db_path: Path, from_end: int) -> tuple[str, int, tuple[str, int]]:
     """The keyset cursor of the transaction ``from_end`` records before the last, in the
-    API's (occurred_at, id) order, and how many transactions there are."""
+    API's (occurred_at, id) order, how many transactions there are, and the cursor's key."""
     from pds.http.api.records import encode_cursor
 
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
@@ -382,7 +382,7 @@ def _deep_cursor(db_path: Path, from_end: int) -> tuple[str, int]:
         ).fetchone()
     finally:
         conn.close()
-    return encode_cursor("transactions", at, rid), count
+    return encode_cursor("transactions", at, rid), count, (at, rid)
 
 
 def run_api(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -398,7 +398,7 @@ def run_api(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         made = apibench.make_vault(home, rows, tmp)
         apibench.raise_rate_limit(home)
         token = apibench.obtain_token(home)["access_token"]
-        cursor, count = _deep_cursor(home / "vault.db", 51)
+        cursor, count, key = _deep_cursor(home / "vault.db", 51)
         settings = Settings(home=home)
         with Vault.open(settings, PASSPHRASE) as vault:
             app = create_app(settings, vault.keyring)
@@ -417,6 +417,8 @@ def run_api(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     "far end": f"{apibench.PATH}&cursor={cursor}",
                 },
                 "times": {"first page": [], "far end": []},
+                "keys": {"first page": None, "far end": key},
+                "parts": {"query first page": [], "query far end": [], "audit append": []},
             }
         )
 
@@ -431,6 +433,24 @@ def run_api(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 raise RuntimeError(f"{path}: {resp.status_code} {resp.text[:300]}")
         return out
 
+    def parts(side: dict[str, Any], n: int) -> None:
+        """The records query alone (``Vault.page_plain``, as the API calls it) for each page,
+        and one auto-committed access-log append (``vault.audit``), ``n`` times each."""
+        with Vault.open(Settings(home=side["home"]), PASSPHRASE) as vault:
+            for kind, key in side["keys"].items():
+                out = side["parts"][f"query {kind}"]
+                for _ in range(n):
+                    start = time.perf_counter()
+                    rows = vault.page_plain("transactions", after=key, limit=51)
+                    out.append(time.perf_counter() - start)
+                    if len(rows) not in (50, 51):
+                        raise RuntimeError(f"{kind}: {len(rows)} rows")
+            out = side["parts"]["audit append"]
+            for _ in range(n):
+                start = time.perf_counter()
+                vault.audit(ACTION, actor="client:bench", client_id="bench", count=50)
+                out.append(time.perf_counter() - start)
+
     http = run_http(args, apibench, sides, tmp)
     for side in sides:  # warm
         for kind in side["paths"]:
@@ -443,6 +463,9 @@ def run_api(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 side["times"][kind] += loop(side, kind, args.requests)
         loads.append(list(_loadavg()))
         log(f"[growth] api round {r + 1}/{args.repeats} done; load {loads[-1][0]:.2f}")
+    for r in range(args.repeats):  # the parts of a request, each on its own
+        for side in sides if r % 2 == 0 else sides[::-1]:
+            parts(side, args.requests)
     result = []
     for side in sides:
         lat = {
@@ -457,6 +480,10 @@ def run_api(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "setup_s": side["setup_s"],
                 "requests_each": len(side["times"]["first page"]),
                 "latency_ms": lat,
+                "parts_ms": {
+                    k: {q: v * 1e3 for q, v in auditbench.percentiles(t).items()}
+                    for k, t in side["parts"].items()
+                },
             }
         )
     return {"sides": result, "loadavg": loads, "http": http}
@@ -675,6 +702,12 @@ def report(r: dict[str, Any]) -> str:
                 lines.append(
                     f"  {side['rows']:>11,} {kind:<11} {lat['p50']:>7.2f} {lat['p99']:>7.2f}"
                     f" {lat['max']:>7.2f}"
+                )
+        for side in r["api"]["sides"]:
+            for kind, lat in side.get("parts_ms", {}).items():
+                lines.append(
+                    f"  {side['rows']:>11,} {kind:<18} p50 {lat['p50']:.3f} ms,"
+                    f" p99 {lat['p99']:.3f} ms, max {lat['max']:.3f} ms"
                 )
         lines.append(
             "  load average (1 min) after each round: "

@@ -35,11 +35,19 @@ What one run does (see docs/benchmarks.md, section "How cost grows"):
 
 **api** (should be flat in the vault's size): two vaults made as benchmarks/api.py makes
 them (``make_vault``, ``obtain_token``), ``--api-rows`` transactions each (default 10,000 and
-1,000,000). In-process (Flask test client, audited, no HTTP), alternating vaults each round:
-``--requests`` reads of the first page (``GET /api/v1/records?category=transactions&limit=50``)
-and as many of a page at the far end (a keyset cursor 51 records from the end); p50/p99 each.
-The HTTP figures (gunicorn, 32 connections) come from benchmarks/api.py run with ``--rows``
-at each size.
+1,000,000), then, the vaults alternating each round:
+
+1. over HTTP: ``pds serve`` (its default workers and threads) on each, ``wrk`` with
+   ``--connections`` connections for ``--http-seconds`` on the first page
+   (``GET /api/v1/records?category=transactions&limit=50``); requests/s, p50, p99;
+2. in-process (Flask test client, audited, no HTTP): ``--requests`` reads of the first page
+   and as many of the page at the far end (a keyset cursor 51 records before the last);
+   each timed, p50/p99;
+3. the parts of a read alone: the records query as the API calls it (``Vault.page_plain``)
+   for each page, and one auto-committed ``vault.audit`` append.
+
+Longer than most modules: it holds both halves of the question (the log and the API), which
+share the run, the machine report and the summary that ``run.py`` reads.
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ What one run does (see docs/benchmarks.md, section "How cost grows"):
    RSS (``getrusage``) before and after, and that of the CLI runs.
 
 **api** (should be flat in the vault's size): two vaults made as benchmarks/api.py makes
-them (``make_vault``, ``obtain_token``), ``--api-rows`` transactions each (default 10,000 and
-1,000,000), then, the vaults alternating each round:
+them (``make_vault``, ``obtain_token``), ``--api-rows`` transactions each (default: a
+thousandth and a tenth of ``--rows``, 10,000 and 1,000,000), then, the vaults alternating
+each round:
 
 1. over HTTP: ``pds serve`` (its default workers and threads) on each, ``wrk`` with
    ``--connections`` connections for ``--http-seconds`` on the first page
@@ -630,6 +631,17 @@ def summary(r: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": None,
                 }
             )
+        for kind in ("query first page", "query far end", "audit append"):
+            pa, pb = a["parts_ms"][kind], b["parts_ms"][kind]
+            items.append(
+                {
+                    "metric": f"{kind} alone: {b['rows']:,} / {a['rows']:,} records",
+                    "value": f"p50 {pb['p50']:.3f} / {pa['p50']:.3f} ms"
+                    f" ({pb['p50'] / pa['p50']:.2f}x)",
+                    "target": "flat",
+                    "met": None,
+                }
+            )
         http = r["api"]["http"]
         if http.get("runs"):
             ka, kb = str(a["rows"]), str(b["rows"])
@@ -762,7 +774,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--check", type=int, default=DEFAULT_CHECK, help="entries of the equivalence")
     ap.add_argument("--repeats", type=int, default=3, help="rounds (3)")
     ap.add_argument(
-        "--api-rows", type=_ints, default=[10_000, 1_000_000], help="vault sizes for the API"
+        "--api-rows",
+        type=_ints,
+        help="vault sizes for the API (default N/1000 and N/10 of --rows: 10,000 and 1,000,000)",
     )
     ap.add_argument("--requests", type=int, default=500, help="in-process reads per page a round")
     ap.add_argument("--http-seconds", type=float, default=10.0, help="wrk seconds a run (0: none)")
@@ -772,6 +786,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--tmpdir", help="where to put the temporary files (default: $TMPDIR)")
     ap.add_argument("--json", dest="json_out", help="also write the results as JSON here")
     args = ap.parse_args(argv)
+    if args.api_rows is None:
+        large = max(1_000, min(1_000_000, args.rows // 10))
+        args.api_rows = [max(100, large // 100), large]
     if args.sizes is None:
         args.sizes = sorted({max(2, args.rows // 100), max(2, args.rows // 10), max(2, args.rows)})
     if min(*args.sizes, args.batch, args.check, args.repeats, args.requests) < 1:

@@ -55,6 +55,9 @@ PLAN: dict[str, list[str]] = {
     ],
     "connectors": ["--rows", "3000", "--repeats", "1", "--health-mb", "1"],
     "group_commit": ["--rows", "500", "--repeats", "2", "--threads", "4"],
+    "growth": [
+        "--part", "verify", "--sizes", "20000,200000", "--repeats", "2", "--check", "1000",
+    ],
     "import": [
         "--rows", "3000", "--repeats", "2", "--memory-factors=", "--profile-rows", "1000",
     ],
@@ -148,6 +151,12 @@ FIGURES: dict[str, Figure] = {
         "audited read req/s / bare Flask req/s",
         True,
         lambda d: d["ratios"]["pds_over_bare"],
+    ),
+    "growth.verify_per_entry_10x": Figure(
+        "growth",
+        "verify CPU time per entry at 10x the entries / at 1x (1.00: linear)",
+        False,
+        lambda d: d["verify"]["per_entry_growth_cpu"],
     ),
     "search.two_words_vs_fts5": Figure(
         "search", "two-word query: Vault.search time / FTS5 time", False, _search

@@ -11,12 +11,14 @@ The contract for a benchmark script: it accepts ``--rows N`` (scale; its own def
 absent), ``--repeats N`` and ``--json PATH``, prints its own report, and writes to PATH a
 JSON document with ``name`` and ``summary``, a list of ``{metric, value, target, met}``.
 
-    python benchmarks/run.py                 # the full run (1,000,000 rows or entries each)
+    python benchmarks/run.py                 # the full run (1,000,000 rows or entries each;
+                                             # growth.py: a 10,000,000-entry log)
     python benchmarks/run.py --only audit    # the access log: audit.py, --rows = log entries
     python benchmarks/run.py --only policy   # policy decisions: policy.py, --rows = calls a round
     python benchmarks/run.py --only api      # API reads over HTTP: api.py, --rows = transactions
     python benchmarks/run.py --only web_import   # upload + job vs pds import, --rows = records
     python benchmarks/run.py --only search   # search vs FTS5: search.py, --rows = records
+    python benchmarks/run.py --only growth   # verify at N/100, N/10, N entries; API at 10k, 1M
     python benchmarks/run.py --rows 50000    # a quick run
     python benchmarks/run.py --only import --out results/   # keep the JSON
 """

@@ -26,7 +26,7 @@ def documented(value: float, commit: str = "abc1234") -> object:
 
 def test_every_marker_in_the_docs_parses_and_names_a_figure_bench_quick_measures() -> None:
     markers = quick.read_markers(DOC_TEXT)
-    assert DOC_TEXT.count("<!-- bench:") == len(markers) == 11
+    assert DOC_TEXT.count("<!-- bench:") == len(markers) == 12
     assert sorted(markers) == sorted(quick.FIGURES)
     for name, doc in markers.items():
         assert quick.FIGURES[name].bench in quick.PLAN, name
@@ -41,6 +41,7 @@ def test_every_benchmark_has_a_plan_and_every_plan_a_benchmark() -> None:
         "audit",
         "connectors",
         "group_commit",
+        "growth",
         "import",
         "policy",
         "search",
@@ -161,6 +162,7 @@ RESULTS = {
         {"per_threads": {"1": {"per_s": 2000.0}, "4": {"per_s": 3000.0}}},
         1.5,
     ),
+    "growth.verify_per_entry_10x": ({"verify": {"per_entry_growth_cpu": 1.04}}, 1.04),
     "policy.decide_vs_call": ({"ratio_vs_call": 21.5}, 21.5),
     "policy.evaluate_vs_decide": ({"speedup_vs_evaluate": 30.0}, 30.0),
     "api.audited_vs_bare": ({"ratios": {"pds_over_bare": 0.25}}, 0.25),

@@ -246,7 +246,6 @@ def _answer(batch: list[tuple[_Peer, bytes]], commit: Commit) -> None:
         replies = [bytes([status]) + _LENGTH.pack(len(message)) + message] * len(batch)
     for (peer, _), reply in zip(batch, replies, strict=True):
         with contextlib.suppress(OSError):  # a worker gone meanwhile: its peer closes next
-            peer.sock.setblocking(True)
             peer.sock.sendall(reply)
 
 

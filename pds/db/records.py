@@ -72,7 +72,52 @@ def query_rows(
 ) -> list[tuple]:
     """One page of one category's raw rows in (occurred_at, id) order (the reverse when
     ``newest``), after the keyset cursor ``after``, of one source when ``source`` is given;
-    served by the records_by_time index without sorting."""
+    served by the records_by_time index without sorting.
+
+    After a cursor the page is read as two index range searches: the rest of the cursor's
+    own timestamp (``occurred_at = ? AND id > ?``), then the later ones. SQLite (3.40)
+    seeks a row-value ``(occurred_at, id) > (?, ?)`` on ``occurred_at`` alone and steps
+    over every record sharing the cursor's timestamp, so a page deep in a day of thousands
+    of records cost time in proportion to them."""
+    if after is not None:
+        at, last_id = after
+        step = "<" if newest else ">"
+        filters = {"category": category, "since": since, "until": until, "source": source}
+        rows: list[tuple] = []
+        if (since is None or since <= at) and (until is None or at < until):
+            # The cursor's timestamp is inside the window: the window's bounds would only
+            # lead SQLite to a range search that then sorts.
+            same = _select(
+                category, None, None, source, (f"occurred_at = ? AND id {step} ?", [at, last_id])
+            )
+            rows = conn.execute(*_limited(same, newest, limit)).fetchall()
+        if len(rows) < limit:
+            # One bound on occurred_at per side: with two (the cursor's and since's, or
+            # until's), SQLite sorts the page instead of reading it in index order.
+            if not newest and (since is None or since <= at):
+                filters["since"] = None
+            if newest and (until is None or until > at):
+                filters["until"] = None
+            redundant = (not newest and since is not None and since > at) or (
+                newest and until is not None and until <= at
+            )
+            bound = None if redundant else (f"occurred_at {step} ?", [at])
+            later = _select(**filters, also=bound)
+            rows += conn.execute(*_limited(later, newest, limit - len(rows))).fetchall()
+        return rows
+    return conn.execute(
+        *_limited(_select(category, since, until, source), newest, limit)
+    ).fetchall()
+
+
+def _select(
+    category: str,
+    since: str | None,
+    until: str | None,
+    source: int | None,
+    also: tuple[str, list[Any]] | None = None,
+) -> tuple[str, list[Any]]:
+    """The SELECT (without order) of one category's rows matching the filters."""
     where = ["category = ?"]
     args: list[Any] = [category]
     if source is not None:
@@ -84,13 +129,17 @@ def query_rows(
     if until is not None:
         where.append("occurred_at < ?")
         args.append(until)
-    if after is not None:
-        where.append(f"(occurred_at, id) {'<' if newest else '>'} (?, ?)")
-        args += list(after)
-    order = "occurred_at DESC, id DESC" if newest else "occurred_at, id"
+    if also is not None:
+        where.append(also[0])
+        args += also[1]
     # Only constant fragments are joined; every value is a ? parameter.
-    sql = f"SELECT {COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY {order}"  # noqa: S608
-    return conn.execute(sql + " LIMIT ?", [*args, limit]).fetchall()
+    return f"SELECT {COLUMNS} FROM records WHERE {' AND '.join(where)}", args  # noqa: S608
+
+
+def _limited(select: tuple[str, list[Any]], newest: bool, limit: int) -> tuple[str, list[Any]]:
+    order = "occurred_at DESC, id DESC" if newest else "occurred_at, id"
+    sql, args = select
+    return f"{sql} ORDER BY {order} LIMIT ?", [*args, limit]
 
 
 def row_by_id(conn: sqlite3.Connection, record_id: int) -> tuple:

@@ -180,10 +180,13 @@ def test_records_stream_in_time_order_across_pages(vault: Vault) -> None:
     dates = [r.occurred_at for r in recmod_pages(vault, recmod)]
     vault.conn.set_trace_callback(None)
     assert dates == [f"2024-01-{d:02d}" for d in range(1, 29)]
-    # 28 rows in pages of 5: six page queries, five of them after a keyset cursor.
+    # 28 rows in pages of 5: the first page one query; each of the five after a keyset
+    # cursor reads the rest of the cursor's day (none here: one record a day), then the
+    # later days.
     pages = [q for q in queries if q.startswith("SELECT id, category")]
-    assert len(pages) == 6
-    assert sum("(occurred_at, id) >" in q for q in pages) == 5
+    assert len(pages) == 11
+    assert sum("AND occurred_at = '2024-01-" in q and "AND id > " in q for q in pages) == 5
+    assert sum("AND occurred_at > '2024-01-" in q for q in pages) == 5
     window = [r.occurred_at for r in vault.records("transactions", "2024-01-05", "2024-01-08")]
     assert window == ["2024-01-05", "2024-01-06", "2024-01-07"]
 
@@ -206,10 +209,45 @@ def test_query_plans_use_the_time_index(vault: Vault) -> None:
     conn.set_trace_callback(captured.append)
     query_rows(conn, category="transactions", since="2024-01-01", after=("2024-01-02", 5))
     conn.set_trace_callback(None)
-    sql = captured[-1]
-    plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
-    assert "USING INDEX records_by_time" in plan
-    assert "TEMP B-TREE" not in plan
+    plans = [" ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql)) for sql in captured]
+    assert plans == [
+        "SEARCH records USING INDEX records_by_time (category=? AND occurred_at=? AND id>?)",
+        "SEARCH records USING INDEX records_by_time (category=? AND occurred_at>?)",
+    ]
+
+
+def test_pages_after_a_cursor_inside_a_crowded_timestamp(vault: Vault) -> None:
+    """Many records at one timestamp: every page after a cursor among them goes on from the
+    cursor's own record, in both directions, each record once."""
+    items = [
+        prepared(transaction(date="2024-03-01", amount=f"-{n}.00", description=f"same {n}"))
+        for n in range(1, 12)
+    ]
+    items += [prepared(transaction(date=f"2024-03-{d:02d}", amount="-1.00")) for d in (2, 3)]
+    ingest(vault, items)
+    from pds.db.records import query_rows
+
+    windows = [({}, 13), ({"since": "2024-03-01", "until": "2024-03-03"}, 12)]
+    windows += [({"since": "2024-03-02"}, 2), ({"until": "2024-03-02"}, 11)]
+    for window, total in windows:
+        for newest in (False, True):
+            seen: list[tuple[str, int]] = []
+            after = None
+            while True:
+                rows = query_rows(
+                    vault.conn,
+                    category="transactions",
+                    after=after,
+                    limit=4,
+                    newest=newest,
+                    **window,
+                )
+                seen += [(r[3], r[0]) for r in rows]
+                if len(rows) < 4:
+                    break
+                after = (rows[-1][3], rows[-1][0])
+            assert seen == sorted(seen, reverse=newest), (window, newest)
+            assert len(seen) == len(set(seen)) == total, (window, newest)
 
 
 # -- keys -----------------------------------------------------------------------------------

@@ -17,9 +17,8 @@ What one run does (see docs/benchmarks.md, section "API reads"):
    - **pds**: the real CLI, ``pds serve --port P --workers W --threads T`` (gunicorn via
      ``pds.http.server.run``);
    - **pds, no audit**: ``benchmarks/_api_server.py noaudit``: the same app and the same
-     ``pds.http.server.run``, with ``pds.http.api.auth._allowed`` (the access-log entry of
-     ``audit_allowed`` and ``audit_allowed_later``) replaced by a no-op in that process only
-     (product code is unchanged);
+     ``pds.http.server.run``, with ``pds.http.api.auth.audit_allowed`` replaced by a no-op in that
+     process only (product code is unchanged);
    - **bare Flask**: ``benchmarks/_api_server.py bare``: ``pds.http.server.run`` serving a
      one-route Flask app returning a small JSON document (same gunicorn settings);
    - **Community Solid Server** (optional peer), if ``npm`` can install
@@ -625,10 +624,10 @@ def query_plans(home: Path, token: str) -> dict[str, Any]:
 
 PARTS = [
     ("token check (authlib + token/grant lookup)", "pds/http/api/auth.py", "authenticate"),
-    ("records query (Vault.page_sealed)", "pds/db/records.py", "query_rows"),
-    ("decrypt 50 records (Vault.open_plain)", "pds/vault/__init__.py", "open_plain"),
-    ("audit entry handed over (_allowed)", "pds/http/api/auth.py", "_allowed"),
-    ("audit commit awaited (appender Client.receive)", "pds/audit/appender.py", "receive"),
+    ("query + decrypt 50 records (Vault.page)", "pds/vault/__init__.py", "page"),
+    ("  of which the SQL query (query_rows)", "pds/db/records.py", "query_rows"),
+    ("audit append (audit_allowed)", "pds/http/api/auth.py", "audit_allowed"),
+    ("  of which Vault.audit (entry, hash, INSERT, COMMIT)", "pds/vault/__init__.py", "audit"),
     ("render: filter payloads (_out)", "pds/http/api/records.py", "_out"),
     ("render: JSON encode (flask jsonify)", "flask/json/__init__.py", "jsonify"),
     ("view body in all (list_records)", "pds/http/api/records.py", "list_records"),
@@ -665,12 +664,12 @@ def profile_inprocess(home: Path, token: str, n: int) -> dict[str, Any]:
         return min(fn() for _ in range(3))
 
     audited = timed(lambda: loop(http, PATH, n))
-    real = pds.http.api.auth._allowed
-    pds.http.api.auth._allowed = helper._no_audit
+    real = pds.http.api.auth.audit_allowed
+    pds.http.api.auth.audit_allowed = pds.http.api.records.audit_allowed = helper._no_audit
     try:
         unaudited = timed(lambda: loop(http, PATH, n))
     finally:
-        pds.http.api.auth._allowed = real
+        pds.http.api.auth.audit_allowed = pds.http.api.records.audit_allowed = real
     bare_us = timed(lambda: loop(bare, "/", n))
 
     prof = cProfile.Profile()

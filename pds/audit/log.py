@@ -30,7 +30,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -39,8 +39,8 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from pds import clock
-from pds.audit import appender, merkle
 from pds.audit import checkpoint as cpmod
+from pds.audit import merkle
 from pds.db import audit as store
 from pds.db import database_folder
 from pds.db.locking import begin_immediate, commit, rollback
@@ -292,34 +292,12 @@ class AuditLog:
 
     def record(self, entry: Mapping[str, Any]) -> int:
         """Append one entry (see :func:`make_entry`); return its index. The only writer."""
-        return self.begin(entry)()
-
-    def begin(self, entry: Mapping[str, Any]) -> Callable[[], int]:
-        """Start appending one entry; the returned function waits until it is committed
-        and gives its index (it must be called, once, before this thread appends again).
-        With an appender the entry is handed over now and committed while the caller goes
-        on (a response is made while its entry is flushed); otherwise it is committed
-        before this returns, joining the caller's transaction when there is one."""
         data = canonical(entry)
-        conn = self.conn
-        if not conn.in_transaction:
-            lock = getattr(conn, "writer_lock", None)
-            link = None if lock is None else appender.client(lock.path)
-            if link is not None and link.send(data):  # a served vault: its appender commits
-                return link.receive
         leaf = merkle.leaf_hash(data)
+        conn = self.conn
         if conn.in_transaction:
-            index = self._append(data, leaf)
-        else:
-            index = GroupCommit.of(conn).append(self, data, leaf)
-        return lambda: index
-
-    def append_batch(self, entries: Sequence[bytes]) -> list[int]:
-        """Commit ``entries`` (canonical bytes) in one transaction, in order; their indexes
-        (the appender's commit, ``pds.audit.appender``)."""
-        batch = [_Pending(data, merkle.leaf_hash(data)) for data in entries]
-        self._commit(batch)
-        return [p.index for p in batch]
+            return self._append(data, leaf)
+        return GroupCommit.of(conn).append(self, data, leaf)
 
     def _commit(self, batch: Sequence[_Pending]) -> None:
         """Append ``batch`` in one transaction of this connection (one fsync for all) and

@@ -54,11 +54,6 @@ def connect(path: Path) -> VaultConnection:
     return conn
 
 
-def lock_path(path: Path) -> Path:
-    """The writer lock file beside the database at ``path`` (``pds.db.locking``)."""
-    return path.with_name(path.name + "-lock")
-
-
 def database_folder(conn: sqlite3.Connection) -> Path:
     """The folder of the connection's main database file (the vault's folder)."""
     for _, name, file in conn.execute("PRAGMA database_list"):
@@ -101,7 +96,7 @@ def open_db(path: Path, *, create: bool = False, up_to_date: bool = True) -> sql
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     conn = connect(path)
     try:
-        conn.writer_lock = WriterLock(lock_path(path))
+        conn.writer_lock = WriterLock(path.with_name(path.name + "-lock"))
         if up_to_date:
             migrate(conn)
     except BaseException:

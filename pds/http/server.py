@@ -143,7 +143,6 @@ def run(
     from pds.http.app import create_app
 
     app = create_app(settings, keyring)
-    _start_appender(settings, keyring)
     _Server(
         app,
         {
@@ -158,18 +157,6 @@ def run(
             "post_fork": _post_fork(app),  # each worker resumes queued jobs at once
         },
     ).run()
-
-
-def _start_appender(settings: Settings, keyring: Keyring) -> None:
-    """Fork the access log's appender (``pds.audit.appender``) before the workers, so
-    each of them hands it their entries."""
-    from pds.audit import appender
-    from pds.vault import Vault
-
-    def open_commit() -> appender.Commit:
-        return Vault.with_keyring(settings, keyring).log.append_batch
-
-    appender.start(settings.db_path, open_commit)
 
 
 def _worker_options(threads: int) -> dict[str, Any]:

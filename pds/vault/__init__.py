@@ -99,11 +99,6 @@ class Vault:
         """
         return self.log.record(make_entry(action, **fields))
 
-    def audit_begin(self, action: str, **fields: Any) -> Callable[[], int]:
-        """:meth:`audit` in two steps (``AuditLog.begin``): the entry is handed over now;
-        the returned function waits until it is committed and gives its index."""
-        return self.log.begin(make_entry(action, **fields))
-
     def log_verifier_key(self) -> str:
         """The access log's public key as a note verifier key ``<origin>+<id>+<key>``."""
         public = self.keyring.signing_key(self.conn).public_key()
@@ -420,20 +415,7 @@ class Vault:
         """:meth:`page` (same arguments) as (id, occurred_at, canonical payload JSON bytes),
         not parsed: for a reader that passes whole payloads on unchanged (the API, when
         nothing is cut)."""
-        return self.open_plain(self.page_sealed(category, **where))
-
-    def page_sealed(self, category: str, **where: Any) -> list[tuple]:
-        """:meth:`page` (same arguments) as stored rows, not yet decrypted: open them with
-        :meth:`open_rows` or :meth:`open_plain`. Row ``r``'s id is ``r[0]``, its
-        occurred_at ``r[3]``."""
-        return store.query_rows(self.conn, category=category, **where)
-
-    def open_rows(self, rows: Iterable[tuple]) -> list[StoredRecord]:
-        """Stored rows (:meth:`page_sealed`) as records."""
-        return [self._open_row(r) for r in rows]
-
-    def open_plain(self, rows: Iterable[tuple]) -> list[tuple[int, str, bytes]]:
-        """Stored rows (:meth:`page_sealed`) as (id, occurred_at, canonical payload bytes)."""
+        rows = store.query_rows(self.conn, category=category, **where)
         return [(r[0], r[3], self._plain(r)) for r in rows]
 
     def get(self, record_id: int) -> StoredRecord:

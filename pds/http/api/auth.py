@@ -125,20 +125,9 @@ def current_access() -> GrantAccess:
 
 def audit_allowed(**fields: Any) -> int:
     """Write the "allowed" entry for this call (joins an open write transaction)."""
-    return _allowed(fields)()
-
-
-def audit_allowed_later(**fields: Any) -> None:
-    """Hand over the "allowed" entry for this call and go on making the response: the
-    entry is flushed meanwhile, and :func:`api_call` waits for its commit before the
-    response leaves (``Vault.audit_begin``)."""
-    g.pds_commit = _allowed(fields)
-
-
-def _allowed(fields: dict[str, Any]) -> Callable[[], int]:
     acc = current_access()
     g.pds_audited = True
-    return current_vault().audit_begin(
+    return current_vault().audit(
         g.pds_action,
         actor=acc.actor,
         client_id=acc.client_id,
@@ -206,11 +195,7 @@ def api_call(action: str, scope: str | None = None) -> Callable[[Callable], Call
             g.pds_audited = False
             try:
                 authenticate(scope)
-                try:
-                    result = view(*args, **kwargs)
-                finally:  # an entry handed over is committed before anything leaves
-                    if (committed := g.pop("pds_commit", None)) is not None:
-                        committed()
+                result = view(*args, **kwargs)
             except PdsError as exc:
                 if not g.pds_audited and not is_busy(exc):  # busy: no entry can be written
                     _audit_refused(exc)

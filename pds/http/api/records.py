@@ -19,7 +19,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from pds.db import transaction
 from pds.errors import BadRequest, InsufficientScope, NotFound, ValidationError
-from pds.http.api.auth import api_call, audit_allowed, audit_allowed_later, current_access
+from pds.http.api.auth import api_call, audit_allowed, current_access
 from pds.http.api.params import object_body, query_day, query_whole
 from pds.http.api.policy import enforce
 from pds.http.api.schemas import RecordInSchema
@@ -105,37 +105,39 @@ def list_records() -> Any:
     lo = _as_iso(decision.constraints.clip_since(_as_date(lo)))
     # Nothing cut from the payloads: pass their stored canonical JSON on without parsing it.
     whole = allowed.fields is None and not decision.constraints.redacted_fields(category)
-    vault = current_vault()
-    rows: list = []
+    records: list = []
     if not (lo and hi and lo > hi):
-        rows = vault.page_sealed(
+        fetch = current_vault().page_plain if whole else current_vault().page
+        records = fetch(
             category,
             since=lo,
             until=_next_day(hi) if hi else None,
             after=after,
             limit=limit + 1,
         )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    # The entry is flushed while the page is decrypted and written (api_call waits for it).
-    audit_allowed_later(category=category, count=len(rows), span=_span(rows))
-    last = rows[-1] if rows else None
-    cursor = encode_cursor(category, last[3], last[0]) if more and last else None
+    more = len(records) > limit
+    records = records[:limit]
+    audit_allowed(category=category, count=len(records), span=_span(records, whole))
     if whole:
-        return _spliced(category, vault.open_plain(rows), cursor)
+        last_id, last_at = (records[-1][0], records[-1][1]) if records else (0, "")
+        cursor = encode_cursor(category, last_at, last_id) if more and records else None
+        return _spliced(category, records, cursor)
+    last = records[-1] if records else None
     return jsonify(
-        records=[_out(r, allowed, decision) for r in vault.open_rows(rows)], next_cursor=cursor
+        records=[_out(r, allowed, decision) for r in records],
+        next_cursor=encode_cursor(category, last.occurred_at, last.id) if more and last else None,
     )
 
 
-def _span(rows: list[tuple]) -> list[list[Any]] | None:
+def _span(records: list, whole: bool) -> list[list[Any]] | None:
     """The page's first and last ``[occurred_at, id]`` keys, for its audit entry: a page is
     the run of the category's records between them in (occurred_at, id) order, so the
-    entry tells which records were read without listing them (None for an empty page).
-    ``rows`` are stored rows (``Vault.page_sealed``)."""
-    if not rows:
+    entry tells which records were read without listing them (None for an empty page)."""
+    if not records:
         return None
-    return [[rows[0][3], rows[0][0]], [rows[-1][3], rows[-1][0]]]
+    if whole:  # (id, occurred_at, payload) rows
+        return [[records[0][1], records[0][0]], [records[-1][1], records[-1][0]]]
+    return [[records[0].occurred_at, records[0].id], [records[-1].occurred_at, records[-1].id]]
 
 
 def _spliced(category: str, records: list[tuple[int, str, bytes]], cursor: str | None) -> Any:

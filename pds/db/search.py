@@ -24,7 +24,8 @@ from typing import Any
 from pds.db.records import COLUMNS
 
 TERM_BYTES = 12
-"""The length of a term: ``search_records`` holds a record's terms one after the other."""
+"""The length of a term: ``search_records`` holds a record's terms one after the other, and
+schema 11's delete trigger cuts them apart by this length (written there as 12)."""
 
 INSERT = (
     "INSERT OR IGNORE INTO search_terms (term, category, occurred_at, record_id) "

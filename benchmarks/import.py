@@ -68,7 +68,7 @@ NAME = "import"
 DEFAULT_ROWS = 1_000_000
 DEFAULT_PROFILE_ROWS = 200_000
 TARGET_RATIO = 0.40
-TARGET_RSS_MB = 200.0
+TARGET_RSS_MB = 150.0
 
 # -- the baseline (runs in its own interpreter: --worker baseline) ----------------------------
 
@@ -547,16 +547,22 @@ def summarise(
     }
     result["summary"] = [
         {
-            "metric": "pds import rate vs csv + insert_all rate",
-            "value": f"{ratio_total:.0%} (pairs {min(pair_total):.0%}-{max(pair_total):.0%})",
+            "metric": "pds import rate vs csv + insert_all rate, WAL",
+            "value": f"{ratio_wal_total:.0%}",
             "target": f">= {TARGET_RATIO:.0%}",
-            "met": ratio_total >= TARGET_RATIO,
+            "met": ratio_wal_total >= TARGET_RATIO,
         },
         {
-            "metric": "pds import rate vs insert_all alone (pre-parsed)",
-            "value": f"{ratio_insert:.0%} (pairs {min(pair_insert):.0%}-{max(pair_insert):.0%})",
+            "metric": "pds import rate vs insert_all alone (pre-parsed), WAL",
+            "value": f"{ratio_wal_insert:.0%}",
             "target": f">= {TARGET_RATIO:.0%}",
-            "met": ratio_insert >= TARGET_RATIO,
+            "met": ratio_wal_insert >= TARGET_RATIO,
+        },
+        {
+            "metric": "pds import rate vs csv + insert_all rate, sqlite-utils defaults",
+            "value": f"{ratio_total:.0%} (pairs {min(pair_total):.0%}-{max(pair_total):.0%})",
+            "target": "none: the framing of the earlier runs",
+            "met": None,
         },
         {
             "metric": "pds import peak RSS (every run and file size tried)",

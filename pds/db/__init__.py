@@ -22,7 +22,7 @@ from pds.db.schema import MIGRATIONS
 from pds.diskfull import DiskFull, is_disk_full
 from pds.errors import SchemaTooNew, VaultNotFound
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 BUSY_TIMEOUT_MS = 10_000
 """How long SQLite waits for another writer (after the writer lock's own wait) before a
 write fails as busy (``pds.errors.VaultBusy``)."""

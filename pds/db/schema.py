@@ -384,6 +384,48 @@ def _v10(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v11(conn: sqlite3.Connection) -> None:
+    """The search index made again (pds.vault.search): without the words of a record's
+    amounts, readings, dates, times and coordinates, and without ``search_terms_by_record``
+    (as large as the table, and as costly to write). ``search_records`` keeps each
+    record's terms in one blob (12 bytes a term), and the delete trigger removes the rows
+    that blob names, by primary key. The old rows are dropped and ``search_indexed``
+    cleared, so the first unlock indexes every record again (a vault with no record is
+    complete as it is)."""
+    _run_script(
+        conn,
+        """
+        DROP TRIGGER IF EXISTS search_terms_of_deleted_record;
+        DROP TABLE IF EXISTS search_terms;
+        CREATE TABLE search_terms (
+            term BLOB NOT NULL,
+            category TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            record_id INTEGER NOT NULL,
+            PRIMARY KEY (term, category, occurred_at, record_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS search_records (
+            record_id INTEGER PRIMARY KEY,
+            terms BLOB NOT NULL
+        );
+        DELETE FROM search_records;
+        DELETE FROM meta WHERE key IN ('search_indexed', 'search_indexed_upto')
+        """,
+    )
+    conn.execute(  # statements with a ";" inside: not through _run_script
+        "CREATE TRIGGER search_terms_of_deleted_record AFTER DELETE ON records BEGIN "
+        "DELETE FROM search_terms WHERE category = OLD.category "
+        "AND occurred_at = OLD.occurred_at AND record_id = OLD.id AND term IN ("
+        "WITH RECURSIVE at (i, terms) AS ("
+        "SELECT 1, terms FROM search_records WHERE record_id = OLD.id "
+        "UNION ALL SELECT i + 12, terms FROM at WHERE i + 12 <= length(terms)) "
+        "SELECT substr(terms, i, 12) FROM at); "
+        "DELETE FROM search_records WHERE record_id = OLD.id; END"
+    )
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM records)").fetchone()[0]:
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('search_indexed', '1')")
+
+
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the surrounding transaction first; run statement by statement.
     for statement in script.split(";"):
@@ -402,4 +444,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     8: _v8,
     9: _v9,
     10: _v10,
+    11: _v11,
 }

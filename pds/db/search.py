@@ -1,11 +1,14 @@
-"""SQL of the search index, ``search_terms`` (schema 8): which records hold which word.
+"""SQL of the search index, ``search_terms`` (schema 8, made again by schema 11): which
+records hold which word.
 
 A row is (term, category, occurred_at, record_id): ``term`` is a keyed hash of one word
 (made by ``pds.vault.search``; this module sees only bytes), the other three are the
 record's own plaintext columns, so a page of matches, its counts per category and its order
 by time are read from this table's primary key alone, without touching ``records``. A
-record's rows go with it: a trigger on ``records`` deletes them, whichever code deletes the
-record.
+record's rows go with it: ``search_records`` holds each record's terms in one blob (its
+terms, :data:`TERM_BYTES` each), and a trigger on ``records`` deletes the rows that blob
+names, by primary key, whichever code deletes the record. (Schema 8 had an index by record
+id instead: as large as the table itself, and as costly to write.)
 
 A query asks for the records holding *every* given term: the first term is scanned, and
 each of its rows is kept when the other terms have a row for the same record (a lookup on
@@ -20,21 +23,43 @@ from typing import Any
 
 from pds.db.records import COLUMNS
 
+TERM_BYTES = 12
+"""The length of a term: ``search_records`` holds a record's terms one after the other, and
+schema 11's delete trigger cuts them apart by this length (written there as 12)."""
+
 INSERT = (
     "INSERT OR IGNORE INTO search_terms (term, category, occurred_at, record_id) "
     "VALUES (?, ?, ?, ?)"
 )
+INSERT_RECORD = "INSERT OR IGNORE INTO search_records (record_id, terms) VALUES (?, ?)"
 
 
-def insert_terms(conn: sqlite3.Connection, rows: Iterable[tuple[bytes, str, str, int]]) -> None:
-    """Store (term, category, occurred_at, record_id) rows; a row already there is kept once."""
+def insert_terms(
+    conn: sqlite3.Connection,
+    rows: Iterable[tuple[bytes, str, str, int]],
+    records: Iterable[tuple[int, bytes]],
+) -> None:
+    """Store (term, category, occurred_at, record_id) rows, and (record_id, its terms joined)
+    for each record they name; a row already there is kept once."""
     conn.executemany(INSERT, rows)
+    conn.executemany(INSERT_RECORD, records)
 
 
 def terms_of(conn: sqlite3.Connection, record_id: int) -> list[bytes]:
-    """The terms stored for record ``record_id``, in byte order."""
+    """The terms of ``search_terms`` rows of record ``record_id``, in byte order (a scan of
+    the whole index: for checks, not for a page)."""
     sql = "SELECT term FROM search_terms WHERE record_id = ? ORDER BY term"
     return [r[0] for r in conn.execute(sql, (record_id,))]
+
+
+def record_terms(conn: sqlite3.Connection, record_id: int) -> list[bytes]:
+    """The terms ``search_records`` keeps for record ``record_id`` (those its delete
+    removes), in the order they were stored."""
+    row = conn.execute(
+        "SELECT terms FROM search_records WHERE record_id = ?", (record_id,)
+    ).fetchone()
+    blob = b"" if row is None else row[0]
+    return [blob[i : i + TERM_BYTES] for i in range(0, len(blob), TERM_BYTES)]
 
 
 def count_terms(conn: sqlite3.Connection) -> int:

@@ -4,11 +4,13 @@ word is stored as (its rows are ``pds.db.search``).
 A payload's words are the values of its fields (strings and numbers, and the strings and
 numbers inside lists and objects), normalised by NFKC and case-folded, split at everything
 that is not a letter or a digit; words of one character are dropped, each word counts once
-per record, and at most :data:`MAX_WORDS` are kept. A word is stored as the first
-:data:`TERM_BYTES` bytes of HMAC-SHA256 under a key derived from the master key (a salt in
-``meta``), never in the clear. A query is split the same way, and a record matches when it
-holds every word of it. Matching is by whole words: ``coffee`` finds "Coffee shop" but not
-"coffeehouse".
+per record, and at most :data:`MAX_WORDS` are kept. The fields of :data:`NOT_WORDS` are left
+out: a category's amounts, readings, dates, times and coordinates (the category pages
+filter and show those; as words they were most of the index, the digits of every amount).
+A word is stored as the first :data:`TERM_BYTES` bytes of HMAC-SHA256 under a key derived
+from the master key (a salt in ``meta``), never in the clear. A query is split the same
+way, and a record matches when it holds every word of it. Matching is by whole words:
+``coffee`` finds "Coffee shop" but not "coffeehouse".
 
 :func:`fill` indexes the records a vault held before it had an index (a vault from an
 older schema), in batches, on the first unlock: the key is needed, and the schema migration
@@ -32,7 +34,7 @@ from pds.db import keys as keystore
 from pds.db import schema_version, transaction
 from pds.db import search as index
 
-TERM_BYTES = 12
+TERM_BYTES = index.TERM_BYTES
 """Bytes kept of each word's HMAC: 96 bits, no collision in any vault's vocabulary."""
 MIN_LENGTH = 2
 MAX_WORDS = 200
@@ -42,12 +44,31 @@ MAX_QUERY_WORDS = 32
 FILL_BATCH = 2000
 """Records indexed per transaction when an older vault is indexed (:func:`fill`)."""
 SCHEMA = 8
-"""The schema version that made the index (``search_terms``)."""
+"""The schema version that made the index (``search_terms``; schema 11 made it again
+without the fields of :data:`NOT_WORDS`)."""
 SALT = "search_salt"
 DONE = "search_indexed"
 PROGRESS = "search_indexed_upto"
 _WORD = re.compile(r"[^\W_]+")
 _CACHE = 200_000
+
+NOT_WORDS: dict[str, frozenset[str]] = {
+    category: frozenset(fields)
+    for category, fields in {
+        "transactions": ("date", "amount", "balance"),
+        "balances": ("date", "amount"),
+        "energy": ("start", "duration", "value", "cost"),
+        "health": ("start", "end", "tz_offset", "value"),
+        "intentions": ("from_date", "until_date", "expires_at"),
+        "contacts": ("birthday",),
+        "events": ("start", "end", "start_local", "end_local"),
+        "locations": ("time", "latitude", "longitude", "accuracy"),
+        "activity": ("time",),
+    }.items()
+}
+"""Per category, the top-level fields whose values are not indexed: amounts, readings,
+dates, times and coordinates, numbers the category pages filter by and show."""
+_NONE: frozenset[str] = frozenset()
 
 
 def words(text: str) -> list[str]:
@@ -58,10 +79,13 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(folded) if len(w) >= MIN_LENGTH]
 
 
-def _leaves(value: Any, out: list[str]) -> None:
-    """Append the text of ``value``'s strings and numbers to ``out``, keys in sorted order."""
+def _leaves(value: Any, out: list[str], skip: frozenset[str] = _NONE) -> None:
+    """Append the text of ``value``'s strings and numbers to ``out``, keys in sorted order,
+    but the values of ``value``'s own keys in ``skip``."""
     if type(value) is dict:  # the common case first: a payload of strings and nulls
         for key in sorted(value):
+            if key in skip:
+                continue
             item = value[key]
             if type(item) is str:
                 out.append(item)
@@ -86,11 +110,11 @@ _SEPARATOR = "\n"
 it, so the words of the joined text are the words of each value, in order."""
 
 
-def payload_words(payload: dict[str, Any]) -> list[str]:
+def payload_words(payload: dict[str, Any], category: str | None = None) -> list[str]:
     """The distinct words of a payload's values, first seen first, at most
-    :data:`MAX_WORDS`."""
+    :data:`MAX_WORDS`; with ``category``, not those of its :data:`NOT_WORDS` fields."""
     texts: list[str] = []
-    _leaves(payload, texts)
+    _leaves(payload, texts, NOT_WORDS.get(category, _NONE) if category else _NONE)
     found = list(dict.fromkeys(words(_SEPARATOR.join(texts))))
     return found[:MAX_WORDS]
 
@@ -112,9 +136,10 @@ class Terms:
             found = self._seen[word] = mac.digest()[:TERM_BYTES]
         return found
 
-    def of_payload(self, payload: dict[str, Any]) -> list[bytes]:
+    def of_payload(self, payload: dict[str, Any], category: str | None = None) -> list[bytes]:
+        """The terms of :func:`payload_words` (same arguments)."""
         seen, term = self._seen, self.term
-        return [seen.get(w) or term(w) for w in payload_words(payload)]
+        return [seen.get(w) or term(w) for w in payload_words(payload, category)]
 
     def of_query(self, query: str) -> list[bytes]:
         """The terms of the distinct words of ``query``, the first :data:`MAX_QUERY_WORDS` of
@@ -125,16 +150,21 @@ class Terms:
         self, conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str, bytes | dict[str, Any]]]
     ) -> None:
         """Store the terms of records given as (id, category, occurred_at, canonical payload
-        JSON or the payload dict it was made from), in the caller's transaction."""
+        JSON or the payload dict it was made from), in the caller's transaction: a row per
+        term, and each record's terms in one row (what deletes them with it)."""
         out: list[tuple[bytes, str, str, int]] = []
-        add, loads, of_payload = out.append, json.loads, self.of_payload
+        kept: list[tuple[int, bytes]] = []
+        add, keep, loads, of_payload = out.append, kept.append, json.loads, self.of_payload
         for rid, category, occurred_at, plain in rows:
-            for term in of_payload(plain if isinstance(plain, dict) else loads(plain)):
-                add((term, category, occurred_at, rid))
+            terms = of_payload(plain if isinstance(plain, dict) else loads(plain), category)
+            if terms:
+                for term in terms:
+                    add((term, category, occurred_at, rid))
+                keep((rid, b"".join(terms)))
         # By term (a stable sort: a term's rows stay in record order), so that neighbouring
         # rows go to neighbouring keys; the whole tuple would cost 4x the time to compare.
         out.sort(key=itemgetter(0))
-        index.insert_terms(conn, out)
+        index.insert_terms(conn, out, kept)
 
 
 def salt(conn: sqlite3.Connection) -> bytes:

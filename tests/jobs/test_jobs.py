@@ -615,7 +615,7 @@ def test_migration_to_7_from_older_vaults(settings, old: int) -> None:
     assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'jobs'").fetchone() == (0,)
     raw.close()
     with Vault.open(settings, PASSPHRASE) as v:
-        assert dbmod.schema_version(v.conn) == dbmod.SCHEMA_VERSION == 10
+        assert dbmod.schema_version(v.conn) == dbmod.SCHEMA_VERSION == 11
         columns = [r[1] for r in v.conn.execute("PRAGMA table_info(jobs)")]
         assert columns[:4] == ["id", "kind", "state", "created_at"]
         assert {"input_path", "bytes_done", "result", "sealed", "output_path"} <= set(columns)

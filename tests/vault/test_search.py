@@ -48,6 +48,32 @@ def test_a_payload_gives_the_distinct_words_of_its_values() -> None:
     assert search.payload_words(payload) == ["29463", "body", "weight", "shop", "12", "coffee"]
 
 
+def test_a_categorys_amounts_readings_dates_times_and_coordinates_are_not_words() -> None:
+    payload = transaction("2024-01-03", "-12.50", "TESCO STORES 2841", balance="1523.40")
+    assert search.payload_words(payload, "transactions") == [
+        "gbp",
+        "tesco",
+        "stores",
+        "2841",
+        "vis",
+    ]
+    assert search.payload_words(payload) == [
+        "12", "50", "1523", "40", "gbp", "2024", "01", "03", "tesco", "stores", "2841", "vis"
+    ]  # fmt: skip
+    reading = {"start": "2024-03-31T09:00:00Z", "duration": "1800", "value": "0.42", "unit": "kWh"}
+    assert search.payload_words(reading, "energy") == ["kwh"]
+    place = {"time": "2024-03-31T09:00:00Z", "latitude": "51.5007292", "longitude": "-0.1246254",
+             "accuracy": "20", "source": "GPS", "device": "Pixel 7"}  # fmt: skip
+    assert search.payload_words(place, "locations") == ["pixel", "gps"]
+    # Only the category's own fields, and only at the top: a field of the same name inside
+    # a list or an object, or in another category, is words as before.
+    assert search.payload_words({"date": "2024-01-03", "x": {"amount": "7.25"}}, "balances") == [
+        "25"
+    ]
+    assert search.payload_words({"amount": "7.25"}, "contacts") == ["25"]
+    assert search.NOT_WORDS["transactions"] == {"date", "amount", "balance"}
+
+
 def test_a_payload_gives_at_most_max_words() -> None:
     payload = {"text": " ".join(f"w{n}" for n in range(search.MAX_WORDS + 50))}
     found = search.payload_words(payload)
@@ -94,6 +120,7 @@ def found(
 def test_import_indexes_each_record_and_a_query_needs_every_word(vault: Vault) -> None:
     ingest(vault, "COSTA COFFEE", "Coffee beans", "TESCO STORES")
     assert found(vault, "coffee") == [("transactions", 2, [2, 1])]  # newest first
+    assert found(vault, "2024") == found(vault, "1.00") == found(vault, "01") == []
     assert found(vault, "costa coffee") == [("transactions", 1, [1])]
     assert found(vault, "coffee tesco") == []
     assert found(vault, "cof") == []  # whole words only
@@ -113,9 +140,12 @@ def test_importing_the_same_file_again_adds_no_term(vault: Vault) -> None:
     new_id = vault.conn.execute("SELECT max(id) FROM records").fetchone()[0]
     assert found(vault, "coffee") == [("transactions", 3, [new_id, 2, 1])]
     assert found(vault, "pret") == [("transactions", 1, [new_id])]
-    words = ["00", "gbp", "2024", "01", "03", "pret", "coffee", "vis"]  # "1" is too short
-    assert search.payload_words(transaction("2024-01-03", "-1.00", "PRET COFFEE")) == words
-    assert index.terms_of(vault.conn, new_id) == sorted(vault.terms.term(w) for w in words)
+    words = ["gbp", "pret", "coffee", "vis"]  # not the amount's digits, nor the date's
+    payload = transaction("2024-01-03", "-1.00", "PRET COFFEE")
+    assert search.payload_words(payload, "transactions") == words
+    terms = [vault.terms.term(w) for w in words]
+    assert index.terms_of(vault.conn, new_id) == sorted(terms)
+    assert index.record_terms(vault.conn, new_id) == terms
 
 
 def test_write_back_indexes_the_2nd_and_the_100th_record(vault: Vault) -> None:

@@ -129,6 +129,6 @@ def test_a_vault_from_before_spending_categories_gets_the_table(settings) -> Non
         v.conn.execute("DROP TABLE spending")
         v.conn.execute("PRAGMA user_version = 8")
     with Vault.open(settings, PASSPHRASE) as v:
-        assert dbmod.schema_version(v.conn) == dbmod.SCHEMA_VERSION == 10
+        assert dbmod.schema_version(v.conn) == dbmod.SCHEMA_VERSION == 11
         columns = [r[1] for r in v.conn.execute("PRAGMA table_info(spending)")]
         assert columns == ["record_id", "key_version", "nonce", "ciphertext"]

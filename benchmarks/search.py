@@ -150,7 +150,7 @@ def build(home: Path, rows: int, seed: int) -> dict[str, float]:
             start = time.perf_counter()
             batches = (
                 [
-                    Prepared(c, d, canonical(p), f"{made}-{i + j}", 0)
+                    Prepared(c, d, canonical(p), f"{made}-{i + j}", 0, p)
                     for j, (c, d, p) in enumerate(chunk[i : i + BATCH])
                 ]
                 for i in range(0, count, BATCH)
@@ -160,7 +160,7 @@ def build(home: Path, rows: int, seed: int) -> dict[str, float]:
             start = time.perf_counter()
             fts.executemany(
                 "INSERT INTO fts (category, occurred_at, body) VALUES (?, ?, ?)",
-                [(c, d, " ".join(search_words._leaves(p))) for c, d, p in chunk],
+                [(c, d, " ".join(search_words.payload_words(p, c))) for c, d, p in chunk],
             )
             fts.commit()
             fts_s += time.perf_counter() - start

@@ -77,10 +77,10 @@ NAME = "api"
 DEFAULT_ROWS = 10_000
 CB = "https://bench.example/cb"
 PATH = "/api/v1/records?category=transactions&limit=50"
-TARGET_RATIO = 0.35
+TARGET_RATIO = 0.45
 TARGET_P99_MS = 30.0
 TARGET_AUDIT_OVERHEAD = 0.15
-TARGET_PEER_MULTIPLE = 5.0
+TARGET_PEER_MULTIPLE = 8.0
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"

@@ -52,6 +52,10 @@ def decode_cursor(cursor: str, category: str) -> tuple[str, int]:
             raise ValueError
         if not 0 < record_id < 2**63:
             raise ValueError
+        # A stored occurred_at is ASCII and starts with a date (``0001-01-01`` when undated).
+        if not (occurred_at.isascii() and len(occurred_at) <= 64):
+            raise ValueError
+        date.fromisoformat(occurred_at[:10])
     except (ValueError, TypeError, binascii.Error):
         raise BadRequest(
             "cursor is not one this API gave out for this category",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -145,6 +146,18 @@ def test_pagination_with_cursor(kit, token, ids) -> None:
         "/api/v1/records?category=transactions&cursor=nonsense", headers=bearer(token)
     )
     problem(bad, 400, "bad_request", "cursor is not one this API gave out for this category")
+    # Well-formed JSON, but no occurred_at a record can have: a lone surrogate (cannot be
+    # bound to SQLite), text that is no date, a date beyond any stored one's length.
+    for forged in (
+        '["transactions","\\ud800",5]',
+        '["transactions","zzzz",5]',
+        '["transactions","2024-01-01' + "0" * 60 + '",5]',
+    ):
+        cursor = base64.urlsafe_b64encode(forged.encode()).rstrip(b"=").decode()
+        resp = kit.http.get(
+            f"/api/v1/records?category=transactions&cursor={cursor}", headers=bearer(token)
+        )
+        problem(resp, 400, "bad_request", "cursor is not one this API gave out for this category")
     for q, detail in [
         ("", "category is required"),
         ("category=pets", "'pets' is not a category"),

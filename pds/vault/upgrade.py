@@ -22,7 +22,7 @@ from pds.clock import now_iso
 from pds.db.keys import audit_origin
 from pds.errors import BackupError, ConfigError
 from pds.settings import Settings
-from pds.vault import require
+from pds.vault import require, search
 from pds.vault.backups import copy_database
 
 BACKUP_FOLDER = "backups"
@@ -37,6 +37,8 @@ class Upgrade:
     schema_before: int
     schema: int
     backup: Path | None
+    reindex: bool = False
+    """The search index is to be made (again) at the vault's next unlock (it needs the key)."""
 
     @property
     def upgraded(self) -> bool:
@@ -114,6 +116,7 @@ def upgrade(settings: Settings) -> Upgrade:
         AuditLog(conn, audit_origin(conn)).record(
             make_entry("vault.upgrade", actor="owner", detail=detail)
         )
-        return Upgrade(settings.home, before, dbmod.schema_version(conn), saved)
+        reindex = not search.complete(conn)
+        return Upgrade(settings.home, before, dbmod.schema_version(conn), saved, reindex)
     finally:
         conn.close()

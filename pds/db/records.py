@@ -92,16 +92,15 @@ def query_rows(
             )
             rows = conn.execute(*_limited(same, newest, limit)).fetchall()
         if len(rows) < limit:
-            # One bound on occurred_at per side: with two (the cursor's and since's, or
-            # until's), SQLite sorts the page instead of reading it in index order.
-            if not newest and (since is None or since <= at):
-                filters["since"] = None
-            if newest and (until is None or until > at):
-                filters["until"] = None
-            redundant = (not newest and since is not None and since > at) or (
-                newest and until is not None and until <= at
-            )
-            bound = None if redundant else (f"occurred_at {step} ?", [at])
+            # One bound on occurred_at per side, the tighter: with two (the cursor's and
+            # since's, or until's), SQLite sorts the page instead of reading it in order.
+            side = "until" if newest else "since"
+            window = filters[side]
+            if window is not None and (window <= at if newest else window > at):
+                bound = None  # the window's own bound is the tighter
+            else:
+                filters[side] = None
+                bound = (f"occurred_at {step} ?", [at])
             later = _select(**filters, also=bound)
             rows += conn.execute(*_limited(later, newest, limit - len(rows))).fetchall()
         return rows

@@ -14,7 +14,7 @@ from pds.db import transaction
 from pds.errors import NotFound, ValidationError
 from pds.oauth import controller, receipts, store
 from pds.oauth.controller import Controller
-from pds.oauth.display import MAX_NAME, unsafe_metadata, unsafe_name
+from pds.oauth.display import checked_name, unsafe_metadata
 from pds.oauth.redirects import redirect_uri_problem
 
 if TYPE_CHECKING:
@@ -31,15 +31,7 @@ def add_client(
 ) -> tuple[store.Client, str | None]:
     """Register a business the owner knows (a *verified* client); the secret is shown once.
     ``contact``: how to reach it, as its consent receipts will name it."""
-    name = name.strip()
-    if not name:
-        raise ValidationError("the client's name is empty", hint="Give the business's name.")
-    if problem := unsafe_name(name):
-        raise ValidationError(problem, hint="Type the business's name as it should read.")
-    if len(name) > MAX_NAME:
-        raise ValidationError(
-            f"the client's name is {len(name):,} characters long; keep it to {MAX_NAME}"
-        )
+    name = checked_name(name, "the client's name", "business")
     if not redirect_uris:
         raise ValidationError(
             "a client needs at least one redirect URI",

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pds.errors import ValidationError
+
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 # Characters of other categories that render blank or draw over their neighbour, the usual
 # tools of a name that pretends to be another: Hangul fillers, the braille blank, the
@@ -70,6 +72,20 @@ def unsafe_name(text: str, what: str = "the name") -> str | None:
         f"({unicodedata.name(found, 'a control character')}); send it as it should read, "
         "without control or formatting characters"
     )
+
+
+def checked_name(name: str, whose: str, noun: str) -> str:
+    """``name`` without surrounding spaces, or ValidationError when it is empty, holds an
+    unsafe character or is longer than :data:`MAX_NAME`. ``whose`` begins the message
+    ("the client's name"); ``noun`` is what the hints call its owner ("business")."""
+    name = name.strip()
+    if not name:
+        raise ValidationError(f"{whose} is empty", hint=f"Give the {noun}'s name.")
+    if problem := unsafe_name(name):
+        raise ValidationError(problem, hint=f"Type the {noun}'s name as it should read.")
+    if len(name) > MAX_NAME:
+        raise ValidationError(f"{whose} is {len(name):,} characters long; keep it to {MAX_NAME}")
+    return name
 
 
 def unsafe_metadata(metadata: dict[str, Any]) -> str | None:

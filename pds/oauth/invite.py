@@ -26,7 +26,7 @@ from pds.db import transaction
 from pds.errors import ValidationError
 from pds.oauth import receipts, store
 from pds.oauth.access import AUDIT_SCOPE, Access
-from pds.oauth.display import MAX_NAME, unsafe_name
+from pds.oauth.display import checked_name
 
 if TYPE_CHECKING:
     from pds.vault import Vault
@@ -53,15 +53,7 @@ class Invitation:
 def invite_auditor(vault: Vault, name: str, days: int = DEFAULT_DAYS) -> Invitation:
     """Register the auditor ``name``, grant it ``audit:read`` for ``days`` days and issue its
     token and one-time sign-in secret; ValidationError for a bad name or number of days."""
-    name = name.strip()
-    if not name:
-        raise ValidationError("the auditor's name is empty", hint="Give the auditor's name.")
-    if problem := unsafe_name(name):
-        raise ValidationError(problem, hint="Type the auditor's name as it should read.")
-    if len(name) > MAX_NAME:
-        raise ValidationError(
-            f"the auditor's name is {len(name):,} characters long; keep it to {MAX_NAME}"
-        )
+    name = checked_name(name, "the auditor's name", "auditor")
     if not 1 <= days <= MAX_DAYS:
         raise ValidationError(
             f"an auditor may be invited for 1 to {MAX_DAYS} days, not {days}",

@@ -39,6 +39,7 @@ from pds.http.context import current_vault
 from pds.http.web import auditor_check
 from pds.oauth import invite, store
 from pds.oauth.access import AUDIT_SCOPE
+from pds.vault import Vault
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
 
@@ -97,34 +98,52 @@ def auditor_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
+    def audit_token(vault: Vault) -> store.Token | None:
+        token = store.find_access_token(vault.conn, request.form.get("access_token", "").strip())
+        if (
+            token is None
+            or token.is_expired()
+            or token.is_revoked()
+            or AUDIT_SCOPE not in token.scope.split()
+            or not token.grant.access.audit
+        ):
+            return None
+        return token
+
+    return _sign_in("auditor_login.html", audit_token, "not an audit token", BAD_TOKEN)
+
+
+def _sign_in(
+    template: str,
+    find: Callable[[Vault], store.Token | None],
+    refused: str,
+    bad: Any,
+    detail: dict[str, str] | None = None,
+) -> Any:
+    """The sign-in page ``template``, or its form answered: throttled per address, the token
+    ``find`` gives (None: refused with the message ``bad``, logged with the reason
+    ``refused``) opens the auditor's session; either way one ``auditor.signin`` entry."""
     if security.reading():
-        return render_template("auditor_login.html", csrf=security.csrf_token())
+        return render_template(template, csrf=security.csrf_token())
     if not security.csrf_ok():
         abort(403, description=security.CSRF_MESSAGE)
     throttle, who = limits.login_throttle(), "auditor:" + limits.address()
     if wait := throttle.wait(who):
-        body, status = _login_failed(429, _too_many(wait))
+        body, status = _login_failed(429, _too_many(wait), template)
         return body, status, {"Retry-After": str(wait)}
     vault = current_vault()
-    token = store.find_access_token(vault.conn, request.form.get("access_token", "").strip())
-    if (
-        token is None
-        or token.is_expired()
-        or token.is_revoked()
-        or AUDIT_SCOPE not in token.scope.split()
-        or not token.grant.access.audit
-    ):
+    token = find(vault)
+    if token is None:
         throttle.failed(who)
-        vault.audit(
-            "auditor.signin", actor="anonymous", decision="refused", reason="not an audit token"
-        )
-        return _login_failed(401, str(BAD_TOKEN))
+        vault.audit("auditor.signin", actor="anonymous", decision="refused", reason=refused)
+        return _login_failed(401, str(bad), template)
     throttle.succeeded(who)
     vault.audit(
         "auditor.signin",
         actor=f"client:{token.client_id}",
         client_id=token.client_id,
         grant_id=token.grant_id,
+        detail=detail,
     )
     security.auditor_sign_in(token.grant_id, token.client_id)
     return redirect(url_for("auditor.log"), 303)
@@ -147,32 +166,17 @@ def _login_failed(status: int, message: str, template: str = "auditor_login.html
 def welcome() -> Any:
     """The invitation link's page: its secret arrives in the fragment (posted by
     ``auditor-welcome.js``, or pasted), is spent, and opens the auditor's session."""
-    if security.reading():
-        return render_template("auditor_welcome.html", csrf=security.csrf_token())
-    if not security.csrf_ok():
-        abort(403, description=security.CSRF_MESSAGE)
-    throttle, who = limits.login_throttle(), "auditor:" + limits.address()
-    if wait := throttle.wait(who):
-        body, status = _login_failed(429, _too_many(wait), "auditor_welcome.html")
-        return body, status, {"Retry-After": str(wait)}
-    vault = current_vault()
-    token = invite.redeem_link(vault, request.form.get("invite", "").strip().lstrip("#"))
-    if token is None:
-        throttle.failed(who)
-        vault.audit(
-            "auditor.signin", actor="anonymous", decision="refused", reason="not a live link"
-        )
-        return _login_failed(401, str(BAD_LINK), "auditor_welcome.html")
-    throttle.succeeded(who)
-    vault.audit(
-        "auditor.signin",
-        actor=f"client:{token.client_id}",
-        client_id=token.client_id,
-        grant_id=token.grant_id,
+
+    def link_token(vault: Vault) -> store.Token | None:
+        return invite.redeem_link(vault, request.form.get("invite", "").strip().lstrip("#"))
+
+    return _sign_in(
+        "auditor_welcome.html",
+        link_token,
+        "not a live link",
+        BAD_LINK,
         detail={"with": "invitation link"},
     )
-    security.auditor_sign_in(token.grant_id, token.client_id)
-    return redirect(url_for("auditor.log"), 303)
 
 
 @bp.post("/logout")

@@ -93,7 +93,10 @@ def invite_auditor(vault: Vault, name: str, days: int = DEFAULT_DAYS) -> Invitat
             grant_id=grant.id,
             detail={"name": name, "days": days, "scope": AUDIT_SCOPE},
         )
-    return Invitation(client, grant, token, link_secret, clock.now() + link_seconds)
+    # Counted from the grant's creation, as its lifetime is (a clock read after the
+    # transaction could be a second later on a busy machine).
+    link_expires_at = clock.epoch(grant.created_at) + link_seconds
+    return Invitation(client, grant, token, link_secret, link_expires_at)
 
 
 def redeem_link(vault: Vault, secret: str) -> store.Token | None:
